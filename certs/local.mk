@@ -1,0 +1,1 @@
+# certs/local.mk: build rules for certs (included from Makefile.am).

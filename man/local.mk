@@ -1,0 +1,1 @@
+# man/local.mk: build rules for man (included from Makefile.am).

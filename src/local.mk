@@ -1,0 +1,8 @@
+# src/local.mk: the daemon, its convenience library and the control CLI.
+noinst_LIBRARIES += src/libcoapsproxy.a
+src_libcoapsproxy_a_SOURCES = \
+	src/log.c src/log.h
+
+sbin_PROGRAMS += src/coaps-proxyd
+src_coaps_proxyd_SOURCES = src/main.c
+src_coaps_proxyd_LDADD = $(PROXY_LIBS)

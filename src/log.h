@@ -1,0 +1,70 @@
+/* log.h: logging for people who debug at 3 a.m.; one event per line. */
+#ifndef COAPS_LOG_H
+#define COAPS_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum log_level {
+	LOG_LVL_ERROR,   /* the daemon cannot do what it was asked */
+	LOG_LVL_WARNING, /* something is wrong but service goes on */
+	LOG_LVL_INFO,    /* session events, start, stop, reload */
+	LOG_LVL_DEBUG,   /* per-datagram detail, library debug output */
+};
+
+/*
+ * A session event with its fields. Unset strings are NULL, unset numbers -1.
+ * Rendered as one line of key=value pairs; strings from peers are escaped.
+ */
+struct log_event {
+	const char *event;    /* session-new, handshake-ok, session-closed, ... */
+	uint32_t session;     /* session id, 0 for none */
+	const char *peer;     /* device address:port */
+	const char *local;    /* local address:port the device sent to */
+	const char *identity; /* PSK identity or certificate subject CN (raw) */
+	size_t identity_len;  /* bytes of identity (identity may hold NUL) */
+	const char *cipher;   /* negotiated cipher suite */
+	const char *reason;   /* why, in words */
+	long duration_ms;     /* handshake or session duration */
+	long long bytes_in, bytes_out; /* CoAP bytes from / to the device */
+	long long msgs_in, msgs_out;   /* CoAP messages from / to the device */
+	const char *detail;   /* any further key=value text, already safe */
+};
+
+#define LOG_EVENT_INIT                                                     \
+	{ .duration_ms = -1, .bytes_in = -1, .bytes_out = -1, .msgs_in = -1, \
+	  .msgs_out = -1 }
+
+#define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Starts logging to stderr; with timestamps unless the journal reads it. */
+void log_init(void);
+/* Sets the most verbose level that is written. */
+void log_set_level(enum log_level level);
+/* Tells whether a message at level would be written. */
+bool log_enabled(enum log_level level);
+/* Parses "error", "warning", "info" or "debug"; -1 if unknown. */
+int log_level_parse(const char *name);
+
+void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);  /* appends errno */
+void log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);
+void log_error(const char *fmt, ...) LOG_PRINTF(1, 2);
+void log_info(const char *fmt, ...) LOG_PRINTF(1, 2);
+void log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);
+/* Logs and exits 1: only at start-up or for a broken invariant. */
+__attribute__((noreturn)) void fatal(const char *fmt, ...) LOG_PRINTF(1, 2);
+__attribute__((noreturn)) void fatalx(const char *fmt, ...) LOG_PRINTF(1, 2);
+
+/* Writes one session event line at level. */
+void log_event(enum log_level level, const struct log_event *ev);
+
+/*
+ * Escapes len bytes of src into dst (NUL-terminated, truncated with "..."
+ * when it does not fit): printable ASCII stays, '"' and '\\' and everything
+ * else become \" \\ \xNN. Returns dst.
+ */
+char *log_escape(char *dst, size_t dstlen, const void *src, size_t len);
+
+#endif

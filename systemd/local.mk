@@ -1,0 +1,1 @@
+# systemd/local.mk: build rules for systemd (included from Makefile.am).

@@ -1,0 +1,1 @@
+# tests/bench/local.mk: build rules for tests/bench (included from Makefile.am).

@@ -1,0 +1,1 @@
+# tests/fuzz/local.mk: build rules for tests/fuzz (included from Makefile.am).

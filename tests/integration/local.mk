@@ -1,0 +1,1 @@
+# tests/integration/local.mk: build rules for tests/integration (included from Makefile.am).

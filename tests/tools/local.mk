@@ -1,0 +1,1 @@
+# tests/tools/local.mk: build rules for tests/tools (included from Makefile.am).
