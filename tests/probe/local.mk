@@ -1,0 +1,1 @@
+# tests/probe/local.mk: build rules for tests/probe (included from Makefile.am).
