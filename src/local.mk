@@ -1,7 +1,12 @@
 # src/local.mk: the daemon, its convenience library and the control CLI.
 noinst_LIBRARIES += src/libcoapsproxy.a
 src_libcoapsproxy_a_SOURCES = \
-	src/log.c src/log.h
+	src/coap_msg.c src/coap_msg.h \
+	src/config.c src/configuration.h \
+	src/dtls.c src/dtls.h \
+	src/listener.c src/listener.h \
+	src/log.c src/log.h \
+	src/session.c src/session.h
 
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c

@@ -1,0 +1,797 @@
+/* config.c: reads the libconfig file into a validated, immutable snapshot. */
+#include "config.h"
+
+#include <errno.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <mbedtls/error.h>
+#include <mbedtls/platform_util.h>
+#include <mbedtls/ssl_ciphersuites.h>
+
+#include "configuration.h"
+#include "log.h"
+
+/* State of one load: the file, its directory and the first error. */
+struct loader {
+	config_t lc;
+	const char *path;
+	char dir[PATH_MAX];
+	char *cause;
+};
+
+static const char *const root_keys[] = { "listen", "backends", "psk", "x509", "dtls", "session",
+	"log", NULL };
+static const char *const listen_keys[] = { "address", "port", NULL };
+static const char *const backend_keys[] = { "name", "address", "port", NULL };
+static const char *const psk_keys[] = { "identity", "key", "key_hex", NULL };
+static const char *const x509_keys[] = { "certificate", "private_key", "client_ca", "crl",
+	"verify_client", NULL };
+static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min",
+	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", NULL };
+static const char *const session_keys[] = { "idle_timeout", "max_sessions", "max_handshakes",
+	"handshakes_per_source", NULL };
+static const char *const log_keys[] = { "level", NULL };
+
+/* Writes the dotted path of a setting ("psk.[1].key_hex") into buf. */
+static void
+setting_path(const config_setting_t *s, char *buf, size_t len)
+{
+	const config_setting_t *chain[16];
+	size_t n = 0, o = 0;
+
+	buf[0] = '\0';
+	for (; s != NULL && !config_setting_is_root(s) && n < 16; s = config_setting_parent(s))
+		chain[n++] = s;
+	while (n-- > 0 && o < len) {
+		const char *name = config_setting_name(chain[n]);
+		int w;
+
+		if (name != NULL)
+			w = snprintf(buf + o, len - o, "%s%s", o ? "." : "", name);
+		else
+			w = snprintf(buf + o, len - o, "[%d]", config_setting_index(chain[n]));
+		if (w > 0)
+			o += (size_t)w;
+	}
+}
+
+/*
+ * Records the first error as "FILE:LINE: key: why" for setting s (or its
+ * member named key when s is the group holding it). Returns -1.
+ */
+static int LOG_PRINTF(4, 5)
+load_fail(struct loader *ld, const config_setting_t *s, const char *member, const char *fmt, ...)
+{
+	char key[256], why[512];
+	const char *file = NULL;
+	unsigned line = 0;
+	va_list ap;
+
+	if (ld->cause != NULL)
+		return -1;
+	if (s != NULL) {
+		setting_path(s, key, sizeof key);
+		file = config_setting_source_file(s);
+		line = config_setting_source_line(s);
+	} else
+		key[0] = '\0';
+	if (member != NULL) {
+		size_t o = strlen(key);
+		snprintf(key + o, sizeof key - o, "%s%s", o ? "." : "", member);
+	}
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	if (asprintf(&ld->cause, "%s:%u: %s: %s", file ? file : ld->path, line,
+	        key[0] ? key : "(top level)", why) < 0)
+		ld->cause = NULL;
+	return -1;
+}
+
+/* Rejects members of group whose names are not in allowed. */
+static int
+check_keys(struct loader *ld, const config_setting_t *group, const char *const *allowed)
+{
+	int n = config_setting_length(group);
+
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(m);
+		bool known = false;
+
+		for (const char *const *a = allowed; *a != NULL && !known; a++)
+			known = name != NULL && strcmp(name, *a) == 0;
+		if (!known)
+			return load_fail(ld, m, NULL, "unknown key");
+	}
+	return 0;
+}
+
+/* Finds member name of group that must be a group (or absent: NULL). */
+static int
+get_group(struct loader *ld, const config_setting_t *parent, const char *name,
+    config_setting_t **out)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+
+	*out = NULL;
+	if (s == NULL)
+		return 0;
+	if (!config_setting_is_group(s))
+		return load_fail(ld, s, NULL, "must be a group { ... }");
+	*out = s;
+	return 0;
+}
+
+/* Finds member name of parent that must be a list ( ... ) of groups. */
+static int
+get_list(struct loader *ld, const config_setting_t *parent, const char *name,
+    config_setting_t **out)
+{
+	config_setting_t *s = config_setting_get_member(parent, name);
+
+	*out = NULL;
+	if (s == NULL)
+		return 0;
+	if (!config_setting_is_list(s))
+		return load_fail(ld, s, NULL, "must be a list ( { ... }, ... )");
+	for (int i = 0; i < config_setting_length(s); i++)
+		if (!config_setting_is_group(config_setting_get_elem(s, (unsigned)i)))
+			return load_fail(ld, config_setting_get_elem(s, (unsigned)i), NULL,
+			    "must be a group { ... }");
+	*out = s;
+	return 0;
+}
+
+/* Reads an optional string member; *out stays NULL when absent. */
+static int
+get_string(struct loader *ld, const config_setting_t *group, const char *name, bool required,
+    const char **out)
+{
+	config_setting_t *s = config_setting_get_member(group, name);
+
+	*out = NULL;
+	if (s == NULL) {
+		if (required)
+			return load_fail(ld, group, name, "missing (required)");
+		return 0;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return load_fail(ld, s, NULL, "must be a string in double quotes");
+	*out = config_setting_get_string(s);
+	if (required && **out == '\0')
+		return load_fail(ld, s, NULL, "must not be empty");
+	return 0;
+}
+
+/* Reads an optional integer member within [min, max]; *out keeps its default. */
+static int
+get_uint(struct loader *ld, const config_setting_t *group, const char *name, long long min,
+    long long max, uint32_t *out)
+{
+	config_setting_t *s = config_setting_get_member(group, name);
+	long long v;
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+		return load_fail(ld, s, NULL, "must be an integer");
+	v = config_setting_get_int64(s);
+	if (v < min || v > max)
+		return load_fail(ld, s, NULL, "%lld is out of range (%lld to %lld)", v, min, max);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* Reads a port number (1-65535) that must be present. */
+static int
+get_port(struct loader *ld, const config_setting_t *group, uint16_t *port)
+{
+	uint32_t v = 0;
+
+	if (config_setting_get_member(group, "port") == NULL)
+		return load_fail(ld, group, "port", "missing (required)");
+	if (get_uint(ld, group, "port", 1, 65535, &v) < 0)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int
+config_hex_decode(const char *hex, unsigned char *out, size_t outlen)
+{
+	size_t n = strlen(hex);
+
+	if (n == 0 || n % 2 != 0 || n / 2 > outlen)
+		return -1;
+	for (size_t i = 0; i < n; i += 2) {
+		int v = 0;
+
+		for (size_t j = i; j < i + 2; j++) {
+			char c = hex[j];
+			int d;
+
+			if (c >= '0' && c <= '9')
+				d = c - '0';
+			else if (c >= 'a' && c <= 'f')
+				d = c - 'a' + 10;
+			else if (c >= 'A' && c <= 'F')
+				d = c - 'A' + 10;
+			else
+				return -1;
+			v = v * 16 + d;
+		}
+		out[i / 2] = (unsigned char)v;
+	}
+	return (int)(n / 2);
+}
+
+/* Resolves a path relative to the configuration file's directory into out. */
+static void
+resolve_path(const struct loader *ld, const char *path, char **out)
+{
+	if (path[0] == '/' || asprintf(out, "%s/%s", ld->dir, path) < 0)
+		*out = strdup(path);
+}
+
+/* Parses listen = ( { address; port; } ... ). */
+static int
+load_listens(struct loader *ld, struct proxy_config *cfg)
+{
+	config_setting_t *list;
+
+	if (get_list(ld, config_root_setting(&ld->lc), "listen", &list) < 0)
+		return -1;
+	if (list == NULL || config_setting_length(list) == 0)
+		return load_fail(ld, config_root_setting(&ld->lc), "listen",
+		    "missing: at least one { address = \"::\"; port = 5684; } is needed");
+	cfg->n_listens = (size_t)config_setting_length(list);
+	cfg->listens = calloc(cfg->n_listens, sizeof *cfg->listens);
+	if (cfg->listens == NULL)
+		return load_fail(ld, list, NULL, "out of memory");
+	for (size_t i = 0; i < cfg->n_listens; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct listen_conf *l = &cfg->listens[i];
+		struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE,
+			.ai_socktype = SOCK_DGRAM };
+		struct addrinfo *ai;
+		const char *addr;
+		int err;
+
+		if (check_keys(ld, g, listen_keys) < 0 ||
+		    get_string(ld, g, "address", true, &addr) < 0 || get_port(ld, g, &l->port) < 0)
+			return -1;
+		err = getaddrinfo(addr, NULL, &hints, &ai);
+		if (err != 0)
+			return load_fail(ld, config_setting_get_member(g, "address"), NULL,
+			    "\"%s\" is not an IPv4 or IPv6 address (%s)", addr, gai_strerror(err));
+		memcpy(&l->addr, ai->ai_addr, ai->ai_addrlen);
+		l->addrlen = ai->ai_addrlen;
+		freeaddrinfo(ai);
+		if (l->addr.ss_family == AF_INET)
+			((struct sockaddr_in *)&l->addr)->sin_port = htons(l->port);
+		else
+			((struct sockaddr_in6 *)&l->addr)->sin6_port = htons(l->port);
+		l->address = strdup(addr);
+		for (size_t j = 0; j < i; j++)
+			if (cfg->listens[j].addrlen == l->addrlen &&
+			    memcmp(&cfg->listens[j].addr, &l->addr, l->addrlen) == 0)
+				return load_fail(ld, g, NULL, "duplicate listener %s port %u", addr,
+				    l->port);
+	}
+	return 0;
+}
+
+/* Parses backends = ( { name; address; port; } ... ), resolving names. */
+static int
+load_backends(struct loader *ld, struct proxy_config *cfg)
+{
+	config_setting_t *list;
+
+	if (get_list(ld, config_root_setting(&ld->lc), "backends", &list) < 0)
+		return -1;
+	if (list == NULL || config_setting_length(list) == 0)
+		return load_fail(ld, config_root_setting(&ld->lc), "backends",
+		    "missing: at least one { name = \"default\"; address = \"127.0.0.1\"; "
+		    "port = 5683; } is needed");
+	cfg->n_backends = (size_t)config_setting_length(list);
+	cfg->backends = calloc(cfg->n_backends, sizeof *cfg->backends);
+	if (cfg->backends == NULL)
+		return load_fail(ld, list, NULL, "out of memory");
+	for (size_t i = 0; i < cfg->n_backends; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct backend_conf *b = &cfg->backends[i];
+		struct addrinfo hints = { .ai_flags = AI_NUMERICSERV, .ai_socktype = SOCK_DGRAM };
+		struct addrinfo *ai;
+		const char *name, *addr;
+		char port[8];
+		int err;
+
+		if (check_keys(ld, g, backend_keys) < 0 ||
+		    get_string(ld, g, "name", true, &name) < 0 ||
+		    get_string(ld, g, "address", true, &addr) < 0 || get_port(ld, g, &b->port) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(cfg->backends[j].name, name) == 0)
+				return load_fail(ld, config_setting_get_member(g, "name"), NULL,
+				    "duplicate backend name \"%s\"", name);
+		snprintf(port, sizeof port, "%u", b->port);
+		err = getaddrinfo(addr, port, &hints, &ai);
+		if (err != 0)
+			return load_fail(ld, config_setting_get_member(g, "address"), NULL,
+			    "cannot resolve \"%s\": %s", addr, gai_strerror(err));
+		memcpy(&b->addr, ai->ai_addr, ai->ai_addrlen);
+		b->addrlen = ai->ai_addrlen;
+		freeaddrinfo(ai);
+		b->name = strdup(name);
+		b->address = strdup(addr);
+	}
+	return 0;
+}
+
+/* Orders PSK entries by length, then bytes, for binary search. */
+static int
+psk_cmp(const void *a, const void *b)
+{
+	const struct psk_conf *x = a, *y = b;
+
+	if (x->identity_len != y->identity_len)
+		return x->identity_len < y->identity_len ? -1 : 1;
+	return memcmp(x->identity, y->identity, x->identity_len);
+}
+
+/* Parses psk = ( { identity; key | key_hex; } ... ). */
+static int
+load_psks(struct loader *ld, struct proxy_config *cfg)
+{
+	config_setting_t *list;
+
+	if (get_list(ld, config_root_setting(&ld->lc), "psk", &list) < 0)
+		return -1;
+	if (list == NULL)
+		return 0;
+	cfg->n_psks = (size_t)config_setting_length(list);
+	cfg->psks = calloc(cfg->n_psks ? cfg->n_psks : 1, sizeof *cfg->psks);
+	if (cfg->psks == NULL)
+		return load_fail(ld, list, NULL, "out of memory");
+	for (size_t i = 0; i < cfg->n_psks; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct psk_conf *p = &cfg->psks[i];
+		const char *id, *key, *hex;
+
+		if (check_keys(ld, g, psk_keys) < 0 ||
+		    get_string(ld, g, "identity", true, &id) < 0 ||
+		    get_string(ld, g, "key", false, &key) < 0 ||
+		    get_string(ld, g, "key_hex", false, &hex) < 0)
+			return -1;
+		if (strlen(id) > CONFIG_PSK_IDENTITY_MAX)
+			return load_fail(ld, config_setting_get_member(g, "identity"), NULL,
+			    "longer than %d bytes", CONFIG_PSK_IDENTITY_MAX);
+		if (key != NULL && hex != NULL)
+			return load_fail(ld, g, NULL,
+			    "has both key (text bytes) and key_hex (hex bytes): keep one");
+		if (key == NULL && hex == NULL)
+			return load_fail(ld, g, NULL,
+			    "needs key = \"text\" (the key as text bytes) or key_hex = \"hex\"");
+		if (key != NULL) {
+			size_t n = strlen(key);
+
+			if (n == 0)
+				return load_fail(ld, config_setting_get_member(g, "key"), NULL,
+				    "must not be empty");
+			if (n > MBEDTLS_PSK_MAX_LEN)
+				return load_fail(ld, config_setting_get_member(g, "key"), NULL,
+				    "%zu bytes is longer than mbedTLS's PSK limit of %d bytes", n,
+				    MBEDTLS_PSK_MAX_LEN);
+			memcpy(p->key, key, n);
+			p->key_len = n;
+		} else {
+			size_t n = strlen(hex);
+			int r;
+
+			if (n == 0)
+				return load_fail(ld, config_setting_get_member(g, "key_hex"), NULL,
+				    "must not be empty");
+			if (n / 2 > MBEDTLS_PSK_MAX_LEN)
+				return load_fail(ld, config_setting_get_member(g, "key_hex"), NULL,
+				    "%zu bytes is longer than mbedTLS's PSK limit of %d bytes",
+				    n / 2, MBEDTLS_PSK_MAX_LEN);
+			r = config_hex_decode(hex, p->key, sizeof p->key);
+			if (r < 0)
+				return load_fail(ld, config_setting_get_member(g, "key_hex"), NULL,
+				    "not valid hex: an even number of 0-9 a-f digits is needed");
+			p->key_len = (size_t)r;
+		}
+		p->identity = strdup(id);
+		p->identity_len = strlen(id);
+		for (size_t j = 0; j < i; j++)
+			if (psk_cmp(&cfg->psks[j], p) == 0)
+				return load_fail(ld, config_setting_get_member(g, "identity"), NULL,
+				    "duplicate identity \"%s\"", id);
+	}
+	qsort(cfg->psks, cfg->n_psks, sizeof *cfg->psks, psk_cmp);
+	return 0;
+}
+
+const struct psk_conf *
+config_psk_find(const struct proxy_config *cfg, const unsigned char *id, size_t id_len)
+{
+	struct psk_conf key = { .identity = (char *)(uintptr_t)id, .identity_len = id_len };
+
+	if (cfg->n_psks == 0)
+		return NULL;
+	return bsearch(&key, cfg->psks, cfg->n_psks, sizeof *cfg->psks, psk_cmp);
+}
+
+/* Formats an mbedTLS error code in words. */
+static const char *
+tls_strerror(int err, char *buf, size_t len)
+{
+	mbedtls_strerror(err, buf, len);
+	return buf;
+}
+
+/* Parses x509 = { ... }: certificate chain, key, CAs, CRL, client policy. */
+static int
+load_x509(struct loader *ld, struct proxy_config *cfg)
+{
+	config_setting_t *g, *s;
+	struct x509_conf *x;
+	const char *cert, *key, *ca, *crl, *verify;
+	char err[160];
+	struct stat st;
+	int r;
+
+	if (get_group(ld, config_root_setting(&ld->lc), "x509", &g) < 0)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, x509_keys) < 0 || get_string(ld, g, "certificate", true, &cert) < 0 ||
+	    get_string(ld, g, "private_key", true, &key) < 0 ||
+	    get_string(ld, g, "client_ca", false, &ca) < 0 ||
+	    get_string(ld, g, "crl", false, &crl) < 0 ||
+	    get_string(ld, g, "verify_client", false, &verify) < 0)
+		return -1;
+	x = cfg->x509 = calloc(1, sizeof *x);
+	if (x == NULL)
+		return load_fail(ld, g, NULL, "out of memory");
+	mbedtls_x509_crt_init(&x->certificate);
+	mbedtls_pk_init(&x->private_key);
+	mbedtls_x509_crt_init(&x->client_ca);
+	mbedtls_x509_crl_init(&x->crl);
+
+	x->verify_client = VERIFY_CLIENT_REQUIRED;
+	if (verify != NULL) {
+		if (strcmp(verify, "required") == 0)
+			x->verify_client = VERIFY_CLIENT_REQUIRED;
+		else if (strcmp(verify, "optional") == 0)
+			x->verify_client = VERIFY_CLIENT_OPTIONAL;
+		else if (strcmp(verify, "none") == 0)
+			x->verify_client = VERIFY_CLIENT_NONE;
+		else
+			return load_fail(ld, config_setting_get_member(g, "verify_client"), NULL,
+			    "\"%s\" is not one of required, optional, none", verify);
+	}
+
+	resolve_path(ld, cert, &x->certificate_path);
+	s = config_setting_get_member(g, "certificate");
+	r = mbedtls_x509_crt_parse_file(&x->certificate, x->certificate_path);
+	if (r != 0)
+		return load_fail(ld, s, NULL, "cannot load %s: %s", x->certificate_path,
+		    r > 0 ? "some certificates in it do not parse" : tls_strerror(r, err, sizeof err));
+	for (const mbedtls_x509_crt *c = &x->certificate; c != NULL; c = c->next) {
+		if (mbedtls_x509_time_is_past(&c->valid_to))
+			return load_fail(ld, s, NULL, "%s: certificate %s expired on %04d-%02d-%02d",
+			    x->certificate_path, c == &x->certificate ? "(leaf)" : "(chain)",
+			    c->valid_to.year, c->valid_to.mon, c->valid_to.day);
+		x->certificate_msg_len += 3 + c->raw.len;
+	}
+	x->certificate_msg_len += 12 + 3; /* DTLS handshake header, list length */
+
+	resolve_path(ld, key, &x->private_key_path);
+	s = config_setting_get_member(g, "private_key");
+	r = mbedtls_pk_parse_keyfile(&x->private_key, x->private_key_path, NULL);
+	if (r != 0)
+		return load_fail(ld, s, NULL, "cannot load %s: %s", x->private_key_path,
+		    tls_strerror(r, err, sizeof err));
+	if (mbedtls_pk_check_pair(&x->certificate.pk, &x->private_key) != 0)
+		return load_fail(ld, s, NULL, "%s does not match the certificate in %s",
+		    x->private_key_path, x->certificate_path);
+	if (!mbedtls_pk_can_do(&x->private_key, MBEDTLS_PK_ECDSA))
+		log_warnx("%s: the server key is not an EC key: ECDHE-ECDSA cipher suites (what "
+		          "Thread devices use) cannot work with it", x->private_key_path);
+
+	if (ca != NULL) {
+		resolve_path(ld, ca, &x->client_ca_path);
+		s = config_setting_get_member(g, "client_ca");
+		if (stat(x->client_ca_path, &st) != 0)
+			return load_fail(ld, s, NULL, "cannot read %s: %s", x->client_ca_path,
+			    strerror(errno));
+		if (S_ISDIR(st.st_mode))
+			r = mbedtls_x509_crt_parse_path(&x->client_ca, x->client_ca_path);
+		else
+			r = mbedtls_x509_crt_parse_file(&x->client_ca, x->client_ca_path);
+		if (r < 0 || x->client_ca.raw.len == 0)
+			return load_fail(ld, s, NULL, "cannot load CA certificates from %s: %s",
+			    x->client_ca_path,
+			    r < 0 ? tls_strerror(r, err, sizeof err) : "no certificate in it");
+		if (r > 0)
+			log_warnx("%s: %d certificates could not be parsed and are ignored",
+			    x->client_ca_path, r);
+		x->has_client_ca = true;
+	} else if (x->verify_client != VERIFY_CLIENT_NONE)
+		return load_fail(ld, g, "client_ca",
+		    "missing: needed to verify client certificates (or set verify_client = "
+		    "\"none\")");
+
+	if (crl != NULL) {
+		resolve_path(ld, crl, &x->crl_path);
+		s = config_setting_get_member(g, "crl");
+		r = mbedtls_x509_crl_parse_file(&x->crl, x->crl_path);
+		if (r != 0)
+			return load_fail(ld, s, NULL, "cannot load CRL %s: %s", x->crl_path,
+			    tls_strerror(r, err, sizeof err));
+		x->has_crl = true;
+	}
+	return 0;
+}
+
+/* Chooses the default cipher suites for the credentials that are configured. */
+static void
+default_suites(struct proxy_config *cfg)
+{
+	static const int both[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+		MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256, 0 };
+	static const int psk[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8,
+		MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256, 0 };
+	static const int x509[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+		MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0 };
+	const int *src = cfg->x509 == NULL ? psk : cfg->n_psks == 0 ? x509 : both;
+	size_t i = 0;
+
+	for (; src[i] != 0; i++)
+		cfg->ciphersuites[i] = src[i];
+	cfg->ciphersuites[i] = 0;
+	cfg->ciphersuites_default = true;
+}
+
+/* Parses dtls = { ... }. */
+static int
+load_dtls(struct loader *ld, struct proxy_config *cfg)
+{
+	config_setting_t *g, *suites;
+	uint32_t v;
+
+	if (get_group(ld, config_root_setting(&ld->lc), "dtls", &g) < 0)
+		return -1;
+	default_suites(cfg);
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, dtls_keys) < 0 ||
+	    get_uint(ld, g, "handshake_timeout_min", 100, 600000, &cfg->handshake_timeout_min) < 0 ||
+	    get_uint(ld, g, "handshake_timeout_max", 100, 3600000, &cfg->handshake_timeout_max) < 0 ||
+	    get_uint(ld, g, "badmac_limit", 0, 1000000, &cfg->badmac_limit) < 0 ||
+	    get_uint(ld, g, "max_handshake_message", 256, 65535, &cfg->max_handshake_message) < 0)
+		return -1;
+	v = cfg->mtu;
+	if (get_uint(ld, g, "mtu", 256, 16384, &v) < 0)
+		return -1;
+	cfg->mtu = (uint16_t)v;
+	if (cfg->handshake_timeout_max < cfg->handshake_timeout_min)
+		return load_fail(ld, g, "handshake_timeout_max",
+		    "%u ms is less than handshake_timeout_min (%u ms)", cfg->handshake_timeout_max,
+		    cfg->handshake_timeout_min);
+
+	suites = config_setting_get_member(g, "ciphersuites");
+	if (suites != NULL) {
+		int n = config_setting_length(suites);
+
+		if (!config_setting_is_array(suites) && !config_setting_is_list(suites))
+			return load_fail(ld, suites, NULL,
+			    "must be an array of mbedTLS suite names [ \"...\", ... ]");
+		if (n == 0)
+			return load_fail(ld, suites, NULL, "must name at least one cipher suite");
+		if (n > CONFIG_MAX_SUITES)
+			return load_fail(ld, suites, NULL, "more than %d cipher suites",
+			    CONFIG_MAX_SUITES);
+		for (int i = 0; i < n; i++) {
+			config_setting_t *e = config_setting_get_elem(suites, (unsigned)i);
+			const char *name;
+			int id;
+
+			if (config_setting_type(e) != CONFIG_TYPE_STRING)
+				return load_fail(ld, e, NULL, "must be a string");
+			name = config_setting_get_string(e);
+			id = mbedtls_ssl_get_ciphersuite_id(name);
+			if (id == 0)
+				return load_fail(ld, e, NULL,
+				    "unknown cipher suite \"%s\" (use mbedTLS names such as "
+				    "TLS-PSK-WITH-AES-128-CCM-8)", name);
+			cfg->ciphersuites[i] = id;
+		}
+		cfg->ciphersuites[n] = 0;
+		cfg->ciphersuites_default = false;
+	}
+	return 0;
+}
+
+/* Parses session = { ... } and log = { ... }. */
+static int
+load_session_log(struct loader *ld, struct proxy_config *cfg)
+{
+	config_setting_t *g;
+	const char *level;
+
+	if (get_group(ld, config_root_setting(&ld->lc), "session", &g) < 0)
+		return -1;
+	if (g != NULL &&
+	    (check_keys(ld, g, session_keys) < 0 ||
+	        get_uint(ld, g, "idle_timeout", 1, 86400 * 7, &cfg->idle_timeout) < 0 ||
+	        get_uint(ld, g, "max_sessions", 1, 10000000, &cfg->max_sessions) < 0 ||
+	        get_uint(ld, g, "max_handshakes", 1, 10000000, &cfg->max_handshakes) < 0 ||
+	        get_uint(ld, g, "handshakes_per_source", 0, 1000000,
+	            &cfg->handshakes_per_source) < 0))
+		return -1;
+
+	if (get_group(ld, config_root_setting(&ld->lc), "log", &g) < 0)
+		return -1;
+	if (g != NULL) {
+		if (check_keys(ld, g, log_keys) < 0 || get_string(ld, g, "level", false, &level) < 0)
+			return -1;
+		if (level != NULL) {
+			cfg->log_level = log_level_parse(level);
+			if (cfg->log_level < 0)
+				return load_fail(ld, config_setting_get_member(g, "level"), NULL,
+				    "\"%s\" is not one of error, warning, info, debug", level);
+		}
+	}
+	return 0;
+}
+
+/* Checks what needs several sections at once, and warns about risky choices. */
+static int
+load_crosscheck(struct loader *ld, struct proxy_config *cfg)
+{
+	bool psk_suite = false, cert_suite = false;
+
+	if (cfg->n_psks == 0 && cfg->x509 == NULL)
+		return load_fail(ld, config_root_setting(&ld->lc), NULL,
+		    "no credentials: configure psk = ( ... ) and/or x509 = { ... }");
+	for (const int *s = cfg->ciphersuites; *s != 0; s++) {
+		const mbedtls_ssl_ciphersuite_t *info = mbedtls_ssl_ciphersuite_from_id(*s);
+
+		if (info == NULL)
+			continue;
+		if (info->key_exchange == MBEDTLS_KEY_EXCHANGE_PSK ||
+		    info->key_exchange == MBEDTLS_KEY_EXCHANGE_ECDHE_PSK ||
+		    info->key_exchange == MBEDTLS_KEY_EXCHANGE_DHE_PSK)
+			psk_suite = true;
+		else
+			cert_suite = true;
+	}
+	if (cfg->n_psks > 0 && !psk_suite)
+		log_warnx("%s: psk entries are configured but dtls.ciphersuites enables no PSK "
+		          "suite: PSK devices cannot connect", ld->path);
+	if (cfg->x509 != NULL && !cert_suite)
+		log_warnx("%s: x509 is configured but dtls.ciphersuites enables no certificate "
+		          "suite: certificate devices cannot connect", ld->path);
+	if (cfg->x509 != NULL && cfg->x509->certificate_msg_len > cfg->max_handshake_message)
+		log_warnx("%s: the server's Certificate handshake message is %zu bytes, more than "
+		          "dtls.max_handshake_message (%u): OpenThread devices (900-byte input "
+		          "buffer) drop it and the handshake stalls; send the leaf only or use a "
+		          "smaller chain", cfg->x509->certificate_path, cfg->x509->certificate_msg_len,
+		    cfg->max_handshake_message);
+	return 0;
+}
+
+struct proxy_config *
+config_load(const char *path, char **cause)
+{
+	struct loader ld = { .path = path };
+	struct proxy_config *cfg;
+	const char *slash;
+
+	*cause = NULL;
+	cfg = calloc(1, sizeof *cfg);
+	if (cfg == NULL) {
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	cfg->refs = 1;
+	cfg->path = strdup(path);
+	cfg->handshake_timeout_min = 8000;
+	cfg->handshake_timeout_max = 60000;
+	cfg->mtu = 1232;
+	cfg->max_handshake_message = 880;
+	cfg->idle_timeout = 300;
+	cfg->max_sessions = 10000;
+	cfg->max_handshakes = 1000;
+	cfg->handshakes_per_source = 0;
+	cfg->log_level = LOG_LVL_INFO;
+
+	slash = strrchr(path, '/');
+	if (slash == NULL)
+		snprintf(ld.dir, sizeof ld.dir, ".");
+	else
+		snprintf(ld.dir, sizeof ld.dir, "%.*s", (int)(slash - path), path);
+	if (ld.dir[0] == '\0')
+		snprintf(ld.dir, sizeof ld.dir, "/");
+
+	config_init(&ld.lc);
+	if (!config_read_file(&ld.lc, path)) {
+		if (config_error_type(&ld.lc) == CONFIG_ERR_FILE_IO) {
+			if (asprintf(&ld.cause, "%s:0: (file): cannot read: %s", path,
+			        strerror(errno)) < 0)
+				ld.cause = NULL;
+		} else if (asprintf(&ld.cause, "%s:%d: (syntax): %s",
+		               config_error_file(&ld.lc) ? config_error_file(&ld.lc) : path,
+		               config_error_line(&ld.lc), config_error_text(&ld.lc)) < 0)
+			ld.cause = NULL;
+		goto fail;
+	}
+	if (check_keys(&ld, config_root_setting(&ld.lc), root_keys) < 0 ||
+	    load_listens(&ld, cfg) < 0 || load_backends(&ld, cfg) < 0 || load_psks(&ld, cfg) < 0 ||
+	    load_x509(&ld, cfg) < 0 || load_dtls(&ld, cfg) < 0 || load_session_log(&ld, cfg) < 0 ||
+	    load_crosscheck(&ld, cfg) < 0)
+		goto fail;
+	config_destroy(&ld.lc);
+	return cfg;
+
+fail:
+	config_destroy(&ld.lc);
+	*cause = ld.cause != NULL ? ld.cause : strdup("configuration error");
+	config_unref(cfg);
+	return NULL;
+}
+
+struct proxy_config *
+config_ref(struct proxy_config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
+void
+config_unref(struct proxy_config *cfg)
+{
+	if (cfg == NULL || --cfg->refs > 0)
+		return;
+	for (size_t i = 0; i < cfg->n_listens; i++)
+		free(cfg->listens[i].address);
+	free(cfg->listens);
+	for (size_t i = 0; i < cfg->n_backends; i++) {
+		free(cfg->backends[i].name);
+		free(cfg->backends[i].address);
+	}
+	free(cfg->backends);
+	for (size_t i = 0; i < cfg->n_psks; i++) {
+		free(cfg->psks[i].identity);
+		mbedtls_platform_zeroize(cfg->psks[i].key, sizeof cfg->psks[i].key);
+	}
+	free(cfg->psks);
+	if (cfg->x509 != NULL) {
+		struct x509_conf *x = cfg->x509;
+
+		mbedtls_x509_crt_free(&x->certificate);
+		mbedtls_pk_free(&x->private_key);
+		mbedtls_x509_crt_free(&x->client_ca);
+		mbedtls_x509_crl_free(&x->crl);
+		free(x->certificate_path);
+		free(x->private_key_path);
+		free(x->client_ca_path);
+		free(x->crl_path);
+		free(x);
+	}
+	if (cfg->ssl_built)
+		mbedtls_ssl_config_free(&cfg->ssl);
+	free(cfg->path);
+	free(cfg);
+}

@@ -1,0 +1,110 @@
+/* configuration.h: the immutable configuration snapshot and its loader. */
+#ifndef COAPS_CONFIGURATION_H
+#define COAPS_CONFIGURATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crl.h>
+#include <mbedtls/x509_crt.h>
+
+#define CONFIG_PSK_IDENTITY_MAX 128 /* bytes of a PSK identity */
+#define CONFIG_MAX_SUITES 32        /* cipher suites in dtls.ciphersuites */
+
+struct listen_conf {
+	char *address;
+	uint16_t port;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+
+struct backend_conf {
+	char *name;
+	char *address;
+	uint16_t port;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+};
+
+struct psk_conf {
+	char *identity; /* not NUL-safe: use identity_len */
+	size_t identity_len;
+	unsigned char key[MBEDTLS_PSK_MAX_LEN];
+	size_t key_len;
+};
+
+enum verify_client {
+	VERIFY_CLIENT_REQUIRED, /* a client certificate must be sent and verify */
+	VERIFY_CLIENT_OPTIONAL, /* none is fine; one that is sent must verify */
+	VERIFY_CLIENT_NONE,     /* no client certificate is requested */
+};
+
+struct x509_conf {
+	char *certificate_path, *private_key_path, *client_ca_path, *crl_path;
+	mbedtls_x509_crt certificate; /* leaf first, then intermediates */
+	mbedtls_pk_context private_key;
+	mbedtls_x509_crt client_ca;
+	mbedtls_x509_crl crl;
+	bool has_client_ca, has_crl;
+	enum verify_client verify_client;
+	size_t certificate_msg_len; /* bytes of our Certificate handshake message */
+};
+
+/*
+ * One loaded configuration. Immutable once published; sessions hold a
+ * reference to the snapshot they were born with.
+ */
+struct proxy_config {
+	int refs;
+	char *path;
+
+	struct listen_conf *listens;
+	size_t n_listens;
+	struct backend_conf *backends;
+	size_t n_backends;
+	struct psk_conf *psks; /* sorted by (identity_len, identity) */
+	size_t n_psks;
+	struct x509_conf *x509; /* NULL when not configured */
+
+	int ciphersuites[CONFIG_MAX_SUITES + 1]; /* 0-terminated */
+	bool ciphersuites_default;
+	uint32_t handshake_timeout_min; /* ms */
+	uint32_t handshake_timeout_max; /* ms */
+	uint16_t mtu;
+	unsigned badmac_limit;
+	uint32_t max_handshake_message;
+
+	uint32_t idle_timeout; /* s */
+	uint32_t max_sessions;
+	uint32_t max_handshakes;
+	uint32_t handshakes_per_source; /* per second, 0 = unlimited */
+
+	int log_level;
+
+	/* Built by dtls_config_build() from the fields above. */
+	mbedtls_ssl_config ssl;
+	bool ssl_built;
+};
+
+/*
+ * Loads and validates path. Returns the snapshot (refs = 1), or NULL with
+ * *cause set to "FILE:LINE: key: why" (caller frees). Warnings that do not
+ * stop the load are logged.
+ */
+struct proxy_config *config_load(const char *path, char **cause)
+    __attribute__((warn_unused_result));
+/* Takes a reference. */
+struct proxy_config *config_ref(struct proxy_config *cfg);
+/* Drops a reference, freeing the snapshot with the last one. */
+void config_unref(struct proxy_config *cfg);
+/* Finds the key for a PSK identity, or NULL. */
+const struct psk_conf *config_psk_find(const struct proxy_config *cfg, const unsigned char *id,
+    size_t id_len);
+/* Decodes hex text into out; returns the byte count or -1 if not valid hex. */
+int config_hex_decode(const char *hex, unsigned char *out, size_t outlen);
+
+#endif

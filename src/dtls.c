@@ -1,0 +1,760 @@
+/* dtls.c: mbedTLS glue: server configuration, stateless cookies, diagnostics. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/debug.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/md.h>
+#include <mbedtls/net_sockets.h>
+#include <mbedtls/ssl_ciphersuites.h>
+#include <mbedtls/ssl_internal.h>
+
+#include "dtls.h"
+#include "log.h"
+
+#define COOKIE_VERSION 1
+#define COOKIE_MAC_LEN 16
+#define COOKIE_LEN (1 + 4 + 4 + COOKIE_MAC_LEN) /* version, id, time, mac */
+#define COOKIE_LIFETIME 60                      /* seconds a cookie stays valid */
+
+#define REC_HDR 13 /* DTLS record header */
+#define HS_HDR 12  /* DTLS handshake header */
+
+static mbedtls_entropy_context dtls_entropy;
+static mbedtls_ctr_drbg_context dtls_drbg;
+static mbedtls_md_context_t dtls_cookie_hmac;
+static uint32_t dtls_id_counter;
+static bool dtls_ready;
+
+static const mbedtls_ecp_group_id dtls_curves[] = { MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_SECP384R1,
+	MBEDTLS_ECP_DP_NONE };
+static const int dtls_sig_hashes[] = { MBEDTLS_MD_SHA256, MBEDTLS_MD_SHA384, MBEDTLS_MD_SHA512,
+	MBEDTLS_MD_NONE };
+
+/* Seconds on a monotonic clock, for cookie ages. */
+static uint32_t
+dtls_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+/* Reads a big-endian number of n bytes. */
+static uint32_t
+get_be(const uint8_t *p, size_t n)
+{
+	uint32_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Writes v as n big-endian bytes. */
+static void
+put_be(uint8_t *p, uint32_t v, size_t n)
+{
+	for (size_t i = n; i-- > 0; v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+int
+dtls_init(char **cause)
+{
+	static const char pers[] = "coaps-proxyd";
+	unsigned char key[32];
+
+	mbedtls_entropy_init(&dtls_entropy);
+	mbedtls_ctr_drbg_init(&dtls_drbg);
+	mbedtls_md_init(&dtls_cookie_hmac);
+	if (mbedtls_ctr_drbg_seed(&dtls_drbg, mbedtls_entropy_func, &dtls_entropy,
+	        (const unsigned char *)pers, sizeof pers) != 0 ||
+	    mbedtls_ctr_drbg_random(&dtls_drbg, key, sizeof key) != 0 ||
+	    mbedtls_md_setup(&dtls_cookie_hmac, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1) != 0 ||
+	    mbedtls_md_hmac_starts(&dtls_cookie_hmac, key, sizeof key) != 0) {
+		*cause = strdup("cannot seed the random number generator");
+		return -1;
+	}
+	mbedtls_platform_zeroize(key, sizeof key);
+	if (mbedtls_ctr_drbg_random(&dtls_drbg, (unsigned char *)&dtls_id_counter,
+	        sizeof dtls_id_counter) != 0)
+		dtls_id_counter = 0;
+	dtls_id_counter &= 0x00ffffff; /* room to grow before wrapping */
+	dtls_ready = true;
+	return 0;
+}
+
+void
+dtls_shutdown(void)
+{
+	if (!dtls_ready)
+		return;
+	mbedtls_md_free(&dtls_cookie_hmac);
+	mbedtls_ctr_drbg_free(&dtls_drbg);
+	mbedtls_entropy_free(&dtls_entropy);
+	dtls_ready = false;
+}
+
+uint32_t
+dtls_next_id(void)
+{
+	if (++dtls_id_counter == 0)
+		dtls_id_counter = 1;
+	return dtls_id_counter;
+}
+
+/* Computes the cookie MAC over version, id, time and the peer's transport id. */
+static void
+cookie_mac(const uint8_t head[9], const uint8_t *cli_id, size_t cli_id_len,
+    uint8_t mac[COOKIE_MAC_LEN])
+{
+	unsigned char full[32];
+
+	mbedtls_md_hmac_reset(&dtls_cookie_hmac);
+	mbedtls_md_hmac_update(&dtls_cookie_hmac, head, 9);
+	mbedtls_md_hmac_update(&dtls_cookie_hmac, cli_id, cli_id_len);
+	mbedtls_md_hmac_finish(&dtls_cookie_hmac, full);
+	memcpy(mac, full, COOKIE_MAC_LEN);
+}
+
+/* Writes the transport id of a peer (family, address, port) into out. */
+static size_t
+peer_transport_id(const struct sockaddr_storage *peer, uint8_t out[19])
+{
+	if (peer->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+
+		out[0] = 4;
+		memcpy(out + 1, &in->sin_addr, 4);
+		memcpy(out + 5, &in->sin_port, 2);
+		return 7;
+	}
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
+
+	out[0] = 6;
+	memcpy(out + 1, &in6->sin6_addr, 16);
+	memcpy(out + 17, &in6->sin6_port, 2);
+	return 19;
+}
+
+/* Writes a cookie for session id and peer transport id into out. */
+static void
+cookie_make(uint8_t out[COOKIE_LEN], uint32_t id, const uint8_t *cli_id, size_t cli_id_len)
+{
+	out[0] = COOKIE_VERSION;
+	put_be(out + 1, id, 4);
+	put_be(out + 5, dtls_now_s(), 4);
+	cookie_mac(out, cli_id, cli_id_len, out + 9);
+}
+
+/* Checks a cookie against a peer transport id; the session id it names in *id. */
+static bool
+cookie_check(const uint8_t *cookie, size_t len, const uint8_t *cli_id, size_t cli_id_len,
+    uint32_t *id)
+{
+	uint8_t mac[COOKIE_MAC_LEN];
+	uint32_t t, now = dtls_now_s();
+	unsigned diff = 0;
+
+	if (len != COOKIE_LEN || cookie[0] != COOKIE_VERSION)
+		return false;
+	t = get_be(cookie + 5, 4);
+	if (t > now || now - t > COOKIE_LIFETIME)
+		return false;
+	cookie_mac(cookie, cli_id, cli_id_len, mac);
+	for (size_t i = 0; i < COOKIE_MAC_LEN; i++)
+		diff |= mac[i] ^ cookie[9 + i];
+	if (diff != 0)
+		return false;
+	*id = get_be(cookie + 1, 4);
+	return true;
+}
+
+/* mbedTLS cookie writer: only reached if a cookie went stale in between. */
+static int
+cookie_write_cb(void *ctx, unsigned char **p, unsigned char *end, const unsigned char *cli_id,
+    size_t cli_id_len)
+{
+	(void)ctx;
+	if (end - *p < COOKIE_LEN)
+		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+	cookie_make(*p, dtls_next_id(), cli_id, cli_id_len);
+	*p += COOKIE_LEN;
+	return 0;
+}
+
+/* mbedTLS cookie checker: the same check the stateless stage made. */
+static int
+cookie_check_cb(void *ctx, const unsigned char *cookie, size_t len, const unsigned char *cli_id,
+    size_t cli_id_len)
+{
+	uint32_t id;
+
+	(void)ctx;
+	return cookie_check(cookie, len, cli_id, cli_id_len, &id) ? 0 : -1;
+}
+
+bool
+dtls_record_peek(const uint8_t *buf, size_t len, uint8_t *type, uint16_t *epoch)
+{
+	if (len < REC_HDR || buf[1] != 0xfe)
+		return false;
+	*type = buf[0];
+	*epoch = (uint16_t)get_be(buf + 3, 2);
+	return true;
+}
+
+bool
+dtls_is_client_hello(const uint8_t *buf, size_t len)
+{
+	return len >= REC_HDR + HS_HDR && buf[0] == MBEDTLS_SSL_MSG_HANDSHAKE && buf[1] == 0xfe &&
+	       buf[3] == 0 && buf[4] == 0 && buf[REC_HDR] == MBEDTLS_SSL_HS_CLIENT_HELLO;
+}
+
+bool
+dtls_parse_client_hello(const uint8_t *buf, size_t len, struct client_hello *ch)
+{
+	size_t rec_len, hs_len, frag_off, frag_len, p, end, n;
+
+	if (!dtls_is_client_hello(buf, len))
+		return false;
+	rec_len = get_be(buf + 11, 2);
+	if (rec_len > len - REC_HDR || rec_len < HS_HDR)
+		return false;
+	hs_len = get_be(buf + REC_HDR + 1, 3);
+	frag_off = get_be(buf + REC_HDR + 6, 3);
+	frag_len = get_be(buf + REC_HDR + 9, 3);
+	/* Only a whole, unfragmented ClientHello is accepted (as mbedTLS does). */
+	if (frag_off != 0 || frag_len != hs_len || hs_len > rec_len - HS_HDR)
+		return false;
+	memcpy(ch->record_seq, buf + 5, 6);
+	ch->message_seq = (uint16_t)get_be(buf + REC_HDR + 4, 2);
+	p = REC_HDR + HS_HDR;
+	end = p + hs_len;
+
+	if (end - p < 2 + 32 + 1)
+		return false;
+	if (buf[p] != 0xfe) /* client_version must be a DTLS version */
+		return false;
+	ch->random = buf + p + 2;
+	p += 2 + 32;
+	n = buf[p++]; /* session id */
+	if (n > 32 || end - p < n + 1)
+		return false;
+	p += n;
+	n = buf[p++]; /* cookie */
+	if (end - p < n + 2)
+		return false;
+	ch->cookie = buf + p;
+	ch->cookie_len = n;
+	p += n;
+	n = get_be(buf + p, 2); /* cipher suites */
+	p += 2;
+	if (n < 2 || n % 2 != 0 || end - p < n + 1)
+		return false;
+	ch->suites = buf + p;
+	ch->n_suites = n / 2;
+	p += n;
+	n = buf[p++]; /* compression methods */
+	if (n < 1 || end - p < n)
+		return false;
+	p += n;
+	if (p < end) { /* extensions: a well-formed list */
+		size_t ext_end;
+
+		if (end - p < 2)
+			return false;
+		n = get_be(buf + p, 2);
+		p += 2;
+		if (n != end - p)
+			return false;
+		ext_end = p + n;
+		while (p < ext_end) {
+			if (ext_end - p < 4)
+				return false;
+			n = get_be(buf + p + 2, 2);
+			p += 4;
+			if (ext_end - p < n)
+				return false;
+			p += n;
+		}
+	}
+	return true;
+}
+
+bool
+dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr_storage *peer,
+    socklen_t peerlen, uint32_t *id)
+{
+	uint8_t cli_id[19];
+	size_t n;
+
+	(void)peerlen;
+	if (ch->cookie_len == 0)
+		return false;
+	n = peer_transport_id(peer, cli_id);
+	return cookie_check(ch->cookie, ch->cookie_len, cli_id, n, id);
+}
+
+int
+dtls_send_hello_verify(const struct datagram *d, const struct client_hello *ch, uint32_t *id)
+{
+	uint8_t out[REC_HDR + HS_HDR + 3 + COOKIE_LEN], cli_id[19];
+	size_t body = 3 + COOKIE_LEN, n;
+
+	*id = dtls_next_id();
+	n = peer_transport_id(&d->peer, cli_id);
+	/* Record: handshake, DTLS 1.2, epoch 0, the client's record sequence. */
+	out[0] = MBEDTLS_SSL_MSG_HANDSHAKE;
+	out[1] = 0xfe;
+	out[2] = 0xfd;
+	out[3] = out[4] = 0;
+	memcpy(out + 5, ch->record_seq, 6);
+	put_be(out + 11, (uint32_t)(HS_HDR + body), 2);
+	/* Handshake: HelloVerifyRequest, whole, echoing the client's message_seq. */
+	out[REC_HDR] = MBEDTLS_SSL_HS_HELLO_VERIFY_REQUEST;
+	put_be(out + REC_HDR + 1, (uint32_t)body, 3);
+	put_be(out + REC_HDR + 4, ch->message_seq, 2);
+	put_be(out + REC_HDR + 6, 0, 3);
+	put_be(out + REC_HDR + 9, (uint32_t)body, 3);
+	/* Body: server_version DTLS 1.0 (RFC 6347 4.2.1), cookie. */
+	out[REC_HDR + HS_HDR] = 0xfe;
+	out[REC_HDR + HS_HDR + 1] = 0xff;
+	out[REC_HDR + HS_HDR + 2] = COOKIE_LEN;
+	cookie_make(out + REC_HDR + HS_HDR + 3, *id, cli_id, n);
+	return listener_send(d->listener, &d->peer, d->peerlen, &d->local, out, sizeof out);
+}
+
+/* mbedTLS send callback: one datagram to the link's peer. */
+static int
+dtls_send_cb(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct dtls_link *link = ctx;
+
+	if (listener_send(link->listener, &link->peer, link->peerlen, &link->local, buf, len) < 0)
+		return MBEDTLS_ERR_NET_SEND_FAILED;
+	return (int)len;
+}
+
+/* mbedTLS receive callback: hands over the datagram being processed, once. */
+static int
+dtls_recv_cb(void *ctx, unsigned char *buf, size_t len)
+{
+	struct dtls_link *link = ctx;
+	size_t n;
+
+	if (link->rx == NULL)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	n = link->rx_len < len ? link->rx_len : len;
+	memcpy(buf, link->rx, n);
+	link->rx = NULL;
+	link->rx_len = 0;
+	return (int)n;
+}
+
+/* The snapshot that owns an mbedTLS configuration. */
+static const struct proxy_config *
+config_of(const mbedtls_ssl_config *conf)
+{
+	return (const struct proxy_config *)(const void *)((const char *)conf -
+	                                                   offsetof(struct proxy_config, ssl));
+}
+
+/* mbedTLS PSK callback: looks up the identity in the session's snapshot. */
+static int
+dtls_psk_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *id, size_t id_len)
+{
+	struct dtls_link *link = ssl->p_bio;
+	const struct psk_conf *psk;
+
+	(void)p;
+	link->psk_identity_seen = true;
+	link->psk_identity_len = id_len < sizeof link->psk_identity ? id_len
+	                                                             : sizeof link->psk_identity;
+	memcpy(link->psk_identity, id, link->psk_identity_len);
+	psk = id_len <= CONFIG_PSK_IDENTITY_MAX ? config_psk_find(config_of(ssl->conf), id, id_len)
+	                                        : NULL;
+	if (psk == NULL) {
+		link->psk_identity_unknown = true;
+		return -1;
+	}
+	return mbedtls_ssl_set_hs_psk(ssl, psk->key, psk->key_len);
+}
+
+/* Routes mbedTLS debug output to log_debug. */
+static void
+dtls_debug_cb(void *ctx, int level, const char *file, int line, const char *msg)
+{
+	size_t n = strlen(msg);
+
+	(void)ctx;
+	(void)level;
+	while (n > 0 && msg[n - 1] == '\n')
+		n--;
+	log_debug("mbedtls %s:%d: %.*s", file, line, (int)n, msg);
+}
+
+int
+dtls_config_build(struct proxy_config *cfg, char **cause)
+{
+	mbedtls_ssl_config *c = &cfg->ssl;
+	int r;
+
+	mbedtls_ssl_config_init(c);
+	cfg->ssl_built = true;
+	r = mbedtls_ssl_config_defaults(c, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_DATAGRAM,
+	    MBEDTLS_SSL_PRESET_DEFAULT);
+	if (r != 0) {
+		*cause = strdup("mbedTLS refused its default DTLS server configuration");
+		return -1;
+	}
+	mbedtls_ssl_conf_rng(c, mbedtls_ctr_drbg_random, &dtls_drbg);
+	mbedtls_ssl_conf_dbg(c, dtls_debug_cb, NULL);
+	mbedtls_ssl_conf_min_version(c, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_ciphersuites(c, cfg->ciphersuites);
+	mbedtls_ssl_conf_curves(c, dtls_curves);
+	mbedtls_ssl_conf_sig_hashes(c, dtls_sig_hashes);
+	mbedtls_ssl_conf_handshake_timeout(c, cfg->handshake_timeout_min,
+	    cfg->handshake_timeout_max);
+	/* A limit is always set so that mbedTLS counts bad MACs for us. */
+	mbedtls_ssl_conf_dtls_badmac_limit(c, cfg->badmac_limit ? cfg->badmac_limit : UINT_MAX);
+	mbedtls_ssl_conf_dtls_cookies(c, cookie_write_cb, cookie_check_cb, NULL);
+	mbedtls_ssl_conf_dtls_anti_replay(c, MBEDTLS_SSL_ANTI_REPLAY_ENABLED);
+	if (cfg->n_psks > 0)
+		mbedtls_ssl_conf_psk_cb(c, dtls_psk_cb, NULL);
+	if (cfg->x509 != NULL) {
+		struct x509_conf *x = cfg->x509;
+		int mode = x->verify_client == VERIFY_CLIENT_REQUIRED   ? MBEDTLS_SSL_VERIFY_REQUIRED
+		           : x->verify_client == VERIFY_CLIENT_OPTIONAL ? MBEDTLS_SSL_VERIFY_OPTIONAL
+		                                                        : MBEDTLS_SSL_VERIFY_NONE;
+
+		r = mbedtls_ssl_conf_own_cert(c, &x->certificate, &x->private_key);
+		if (r != 0) {
+			*cause = strdup("mbedTLS refused the server certificate and key");
+			return -1;
+		}
+		if (x->has_client_ca)
+			mbedtls_ssl_conf_ca_chain(c, &x->client_ca, x->has_crl ? &x->crl : NULL);
+		mbedtls_ssl_conf_authmode(c, mode);
+	} else
+		mbedtls_ssl_conf_authmode(c, MBEDTLS_SSL_VERIFY_NONE);
+	return 0;
+}
+
+void
+dtls_bind(mbedtls_ssl_context *ssl, struct dtls_link *link)
+{
+	mbedtls_ssl_set_bio(ssl, link, dtls_send_cb, dtls_recv_cb, NULL);
+}
+
+mbedtls_ssl_context *
+dtls_new_context(struct proxy_config *cfg, struct dtls_link *link)
+{
+	mbedtls_ssl_context *ssl = malloc(sizeof *ssl);
+	uint8_t cli_id[19];
+	size_t n;
+
+	if (ssl == NULL)
+		return NULL;
+	mbedtls_ssl_init(ssl);
+	if (mbedtls_ssl_setup(ssl, &cfg->ssl) != 0) {
+		dtls_free(ssl);
+		return NULL;
+	}
+	n = peer_transport_id(&link->peer, cli_id);
+	if (mbedtls_ssl_set_client_transport_id(ssl, cli_id, n) != 0) {
+		dtls_free(ssl);
+		return NULL;
+	}
+	mbedtls_ssl_set_mtu(ssl, cfg->mtu);
+	dtls_bind(ssl, link);
+	return ssl;
+}
+
+void
+dtls_free(mbedtls_ssl_context *ssl)
+{
+	if (ssl == NULL)
+		return;
+	mbedtls_ssl_free(ssl);
+	free(ssl);
+}
+
+/* Cipher suites mbedTLS does not know but devices offer, by IANA name. */
+static const struct {
+	uint16_t id;
+	const char *name;
+} extra_suites[] = {
+	{ 0xC0FF, "TLS_ECJPAKE_WITH_AES_128_CCM_8" },
+	{ 0x00FF, "TLS_EMPTY_RENEGOTIATION_INFO_SCSV" },
+	{ 0x5600, "TLS_FALLBACK_SCSV" },
+	{ 0x1301, "TLS_AES_128_GCM_SHA256" },
+	{ 0x1302, "TLS_AES_256_GCM_SHA384" },
+	{ 0x1303, "TLS_CHACHA20_POLY1305_SHA256" },
+	{ 0x1304, "TLS_AES_128_CCM_SHA256" },
+	{ 0x1305, "TLS_AES_128_CCM_8_SHA256" },
+};
+
+void
+dtls_suite_name(uint16_t id, char *buf, size_t len)
+{
+	const mbedtls_ssl_ciphersuite_t *info = mbedtls_ssl_ciphersuite_from_id(id);
+	const char *name = NULL;
+
+	if (info != NULL)
+		name = info->name;
+	for (size_t i = 0; name == NULL && i < sizeof extra_suites / sizeof *extra_suites; i++)
+		if (extra_suites[i].id == id)
+			name = extra_suites[i].name;
+	if (name == NULL)
+		name = "unknown";
+	snprintf(buf, len, "%s", name);
+	for (char *p = buf; *p != '\0'; p++)
+		if (*p == '-')
+			*p = '_';
+	if (strlen(buf) + 8 < len)
+		snprintf(buf + strlen(buf), len - strlen(buf), " 0x%04X", id);
+}
+
+/* Appends a suite name to a comma-separated list in buf. */
+static void
+suite_list_add(char *buf, size_t len, uint16_t id)
+{
+	size_t o = strlen(buf);
+
+	if (o + 2 >= len)
+		return;
+	if (o > 0) {
+		buf[o++] = ',';
+		buf[o] = '\0';
+	}
+	dtls_suite_name(id, buf + o, len - o);
+}
+
+void
+dtls_offered_suites(const struct client_hello *ch, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (size_t i = 0; i < ch->n_suites; i++)
+		suite_list_add(buf, len, (uint16_t)get_be(ch->suites + 2 * i, 2));
+}
+
+void
+dtls_enabled_suites(const struct proxy_config *cfg, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (const int *s = cfg->ciphersuites; *s != 0; s++)
+		suite_list_add(buf, len, (uint16_t)*s);
+}
+
+/* Kinds of key exchange, for saying which credential is missing. */
+enum kx_kind { KX_PSK, KX_CERT, KX_ECJPAKE, KX_OTHER };
+
+/* Classifies a suite id by the credential it needs. */
+static enum kx_kind
+suite_kind(uint16_t id)
+{
+	const mbedtls_ssl_ciphersuite_t *info = mbedtls_ssl_ciphersuite_from_id(id);
+
+	if (id == 0xC0FF)
+		return KX_ECJPAKE;
+	if (info == NULL)
+		return KX_OTHER;
+	switch (info->key_exchange) {
+	case MBEDTLS_KEY_EXCHANGE_PSK:
+	case MBEDTLS_KEY_EXCHANGE_DHE_PSK:
+	case MBEDTLS_KEY_EXCHANGE_ECDHE_PSK:
+	case MBEDTLS_KEY_EXCHANGE_RSA_PSK:
+		return KX_PSK;
+	case MBEDTLS_KEY_EXCHANGE_ECJPAKE:
+		return KX_ECJPAKE;
+	default:
+		return KX_CERT;
+	}
+}
+
+void
+dtls_missing_credential(const struct client_hello *ch, const struct proxy_config *cfg, char *buf,
+    size_t len)
+{
+	bool psk = false, cert = false, jpake = false;
+
+	for (size_t i = 0; i < ch->n_suites; i++) {
+		switch (suite_kind((uint16_t)get_be(ch->suites + 2 * i, 2))) {
+		case KX_PSK:
+			psk = true;
+			break;
+		case KX_CERT:
+			cert = true;
+			break;
+		case KX_ECJPAKE:
+			jpake = true;
+			break;
+		case KX_OTHER:
+			break;
+		}
+	}
+	if (jpake && !psk && !cert)
+		snprintf(buf, len, "client offered only EC-JPAKE (Thread commissioning), which this "
+		                   "server does not support: configure the device for PSK or "
+		                   "ECDHE-ECDSA");
+	else if (cert && !psk && cfg->x509 == NULL)
+		snprintf(buf, len, "client offered only certificate suites but no x509 is configured");
+	else if (psk && !cert && cfg->n_psks == 0)
+		snprintf(buf, len, "client offered only PSK suites but no psk is configured");
+	else
+		snprintf(buf, len, "no offered suite is in dtls.ciphersuites");
+}
+
+const char *
+dtls_alert_name(unsigned char desc)
+{
+	switch (desc) {
+	case 0: return "close_notify";
+	case 10: return "unexpected_message";
+	case 20: return "bad_record_mac";
+	case 22: return "record_overflow";
+	case 40: return "handshake_failure";
+	case 42: return "bad_certificate";
+	case 43: return "unsupported_certificate";
+	case 44: return "certificate_revoked";
+	case 45: return "certificate_expired";
+	case 46: return "certificate_unknown";
+	case 47: return "illegal_parameter";
+	case 48: return "unknown_ca";
+	case 49: return "access_denied";
+	case 50: return "decode_error";
+	case 51: return "decrypt_error";
+	case 70: return "protocol_version";
+	case 71: return "insufficient_security";
+	case 80: return "internal_error";
+	case 90: return "user_canceled";
+	case 100: return "no_renegotiation";
+	case 110: return "unsupported_extension";
+	case 115: return "unknown_psk_identity";
+	default: return "unknown alert";
+	}
+}
+
+void
+dtls_verify_reason(uint32_t flags, char *buf, size_t len)
+{
+	static const struct {
+		uint32_t flag;
+		const char *words;
+	} reasons[] = {
+		{ MBEDTLS_X509_BADCERT_NOT_TRUSTED, "unknown CA (not issued by a trusted client_ca)" },
+		{ MBEDTLS_X509_BADCERT_EXPIRED, "expired" },
+		{ MBEDTLS_X509_BADCERT_FUTURE, "not yet valid" },
+		{ MBEDTLS_X509_BADCERT_REVOKED, "revoked" },
+		{ MBEDTLS_X509_BADCERT_KEY_USAGE, "wrong key usage" },
+		{ MBEDTLS_X509_BADCERT_EXT_KEY_USAGE, "wrong extended key usage" },
+		{ MBEDTLS_X509_BADCERT_NS_CERT_TYPE, "wrong certificate type" },
+		{ MBEDTLS_X509_BADCERT_MISSING, "no certificate sent" },
+		{ MBEDTLS_X509_BADCERT_BAD_MD, "signed with a hash that is not allowed" },
+		{ MBEDTLS_X509_BADCERT_BAD_PK, "key type not allowed" },
+		{ MBEDTLS_X509_BADCERT_BAD_KEY, "key too small" },
+		{ MBEDTLS_X509_BADCRL_NOT_TRUSTED, "CRL not signed by a trusted CA" },
+		{ MBEDTLS_X509_BADCRL_EXPIRED, "CRL expired" },
+		{ MBEDTLS_X509_BADCRL_FUTURE, "CRL not yet valid" },
+		{ MBEDTLS_X509_BADCERT_SKIP_VERIFY, "verification skipped" },
+		{ MBEDTLS_X509_BADCERT_OTHER, "other certificate error" },
+	};
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++) {
+		if (!(flags & reasons[i].flag))
+			continue;
+		int n = snprintf(buf + o, len - o, "%s%s", o ? ", " : "", reasons[i].words);
+		if (n < 0 || (size_t)n >= len - o)
+			break;
+		o += (size_t)n;
+	}
+	if (o == 0)
+		snprintf(buf, len, "verification failed (flags 0x%x)", flags);
+}
+
+/* Names the handshake message mbedTLS waits for in state. */
+static const char *
+dtls_state_wait(int state)
+{
+	switch (state) {
+	case MBEDTLS_SSL_HELLO_REQUEST:
+	case MBEDTLS_SSL_CLIENT_HELLO: return "ClientHello";
+	case MBEDTLS_SSL_CLIENT_CERTIFICATE: return "the client's Certificate";
+	case MBEDTLS_SSL_CLIENT_KEY_EXCHANGE: return "ClientKeyExchange";
+	case MBEDTLS_SSL_CERTIFICATE_VERIFY: return "CertificateVerify";
+	case MBEDTLS_SSL_CLIENT_CHANGE_CIPHER_SPEC: return "ChangeCipherSpec";
+	case MBEDTLS_SSL_CLIENT_FINISHED: return "the client's Finished";
+	default: return "the client's next flight";
+	}
+}
+
+void
+dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int ret, char *buf,
+    size_t len)
+{
+	char esc[CONFIG_PSK_IDENTITY_MAX * 4 + 4], err[128];
+
+	switch (ret) {
+	case MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY:
+		log_escape(esc, sizeof esc, link->psk_identity, link->psk_identity_len);
+		snprintf(buf, len, "unknown PSK identity '%s'", esc);
+		return;
+	case MBEDTLS_ERR_SSL_TIMEOUT:
+		snprintf(buf, len, "timeout: no answer from the client while waiting for %s",
+		    dtls_state_wait(ssl->state));
+		return;
+	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
+		snprintf(buf, len, "peer alert %s (%u)", dtls_alert_name(ssl->in_msg[1]),
+		    ssl->in_msg[1]);
+		return;
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+		snprintf(buf, len, "peer closed the connection during the handshake");
+		return;
+	case MBEDTLS_ERR_SSL_INVALID_MAC:
+		if (link->psk_identity_seen) {
+			log_escape(esc, sizeof esc, link->psk_identity, link->psk_identity_len);
+			snprintf(buf, len, "wrong key for PSK identity '%s' (bad record MAC on the "
+			                   "client's Finished)", esc);
+		} else
+			snprintf(buf, len, "bad record MAC during the handshake");
+		return;
+	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE:
+		snprintf(buf, len, "client sent no certificate (x509.verify_client is required)");
+		return;
+	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED: {
+		char why[256];
+
+		dtls_verify_reason(mbedtls_ssl_get_verify_result(ssl), why, sizeof why);
+		snprintf(buf, len, "client certificate rejected: %s", why);
+		return;
+	}
+	case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
+		snprintf(buf, len, "client does not speak DTLS 1.2");
+		return;
+	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
+	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
+		snprintf(buf, len, "no shared cipher suite");
+		return;
+	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+		snprintf(buf, len, "out of memory");
+		return;
+	default:
+		mbedtls_strerror(ret, err, sizeof err);
+		snprintf(buf, len, "%s (-0x%04x) while waiting for %s", err, (unsigned)-ret,
+		    dtls_state_wait(ssl->state));
+		return;
+	}
+}

@@ -1,0 +1,92 @@
+/* dtls.h: mbedTLS glue: configuration, cookies, the stateless hello, diagnostics. */
+#ifndef COAPS_DTLS_H
+#define COAPS_DTLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mbedtls/ssl.h>
+
+#include "configuration.h"
+#include "listener.h"
+
+/*
+ * What mbedTLS's I/O and PSK callbacks need of one peer. Embedded in each
+ * session; the stateless hello stage has one of its own.
+ */
+struct dtls_link {
+	struct listener *listener;
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	struct local_addr local;
+	const uint8_t *rx; /* the datagram being fed to mbedTLS, or NULL */
+	size_t rx_len;
+	unsigned char psk_identity[CONFIG_PSK_IDENTITY_MAX];
+	size_t psk_identity_len;
+	bool psk_identity_unknown;
+	bool psk_identity_seen;
+};
+
+/* Seeds the RNG and makes the cookie key; at start-up. */
+int dtls_init(char **cause) __attribute__((warn_unused_result));
+/* Frees the RNG and the cookie key. */
+void dtls_shutdown(void);
+/* Builds cfg->ssl (the mbedTLS server configuration) from the snapshot. */
+int dtls_config_build(struct proxy_config *cfg, char **cause) __attribute__((warn_unused_result));
+/* Returns a fresh session id (for events before any state exists). */
+uint32_t dtls_next_id(void);
+
+/* A parsed DTLS ClientHello (first record of a datagram); points into it. */
+struct client_hello {
+	uint8_t record_seq[6];
+	uint16_t message_seq;
+	const uint8_t *random; /* 32 bytes */
+	const uint8_t *cookie;
+	size_t cookie_len;
+	const uint8_t *suites; /* 2 bytes each */
+	size_t n_suites;
+};
+/* Parses a ClientHello datagram; false if it is not a whole, well-formed one. */
+bool dtls_parse_client_hello(const uint8_t *buf, size_t len, struct client_hello *ch);
+/*
+ * Checks a ClientHello's cookie for this peer; true and *id (the session id
+ * the cookie was made for) when valid. Keeps no state.
+ */
+bool dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr_storage *peer,
+    socklen_t peerlen, uint32_t *id);
+/*
+ * Answers a ClientHello with a HelloVerifyRequest (smaller than the hello)
+ * carrying a cookie for a new session id, returned in *id. No state is kept.
+ */
+int dtls_send_hello_verify(const struct datagram *d, const struct client_hello *ch, uint32_t *id);
+/* Makes a server context for a peer whose cookie is valid; NULL on failure. */
+mbedtls_ssl_context *dtls_new_context(struct proxy_config *cfg, struct dtls_link *link);
+/* Points a context's I/O at link. */
+void dtls_bind(mbedtls_ssl_context *ssl, struct dtls_link *link);
+/* Frees a context made by dtls_new_context. */
+void dtls_free(mbedtls_ssl_context *ssl);
+
+/* Record peek: true if buf starts with a DTLS record; fills its type and epoch. */
+bool dtls_record_peek(const uint8_t *buf, size_t len, uint8_t *type, uint16_t *epoch);
+/* True if buf starts with an epoch-0 handshake record holding a ClientHello. */
+bool dtls_is_client_hello(const uint8_t *buf, size_t len);
+/* Writes the suites a ClientHello offers, as IANA names, into buf. */
+void dtls_offered_suites(const struct client_hello *ch, char *buf, size_t len);
+/* Writes the suites enabled in cfg, as IANA names, into buf. */
+void dtls_enabled_suites(const struct proxy_config *cfg, char *buf, size_t len);
+/* Says which credential a client that shares no suite with us needs. */
+void dtls_missing_credential(const struct client_hello *ch, const struct proxy_config *cfg,
+    char *buf, size_t len);
+
+/* Writes the IANA name of a cipher suite id ("TLS_PSK_WITH_AES_128_CCM_8 0xC0A8"). */
+void dtls_suite_name(uint16_t id, char *buf, size_t len);
+/* Describes why a handshake failed with error ret, in words, into buf. */
+void dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int ret,
+    char *buf, size_t len);
+/* Names a TLS alert description. */
+const char *dtls_alert_name(unsigned char desc);
+/* Describes certificate verification flags in words. */
+void dtls_verify_reason(uint32_t flags, char *buf, size_t len);
+
+#endif

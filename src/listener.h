@@ -1,0 +1,64 @@
+/* listener.h: UDP listening sockets and sending from the address a peer used. */
+#ifndef COAPS_LISTENER_H
+#define COAPS_LISTENER_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct listen_conf;
+struct event_base;
+
+/* The local address a datagram arrived on (from IP_PKTINFO / IPV6_PKTINFO). */
+struct local_addr {
+	int family; /* 0 when unknown (bound to a specific address) */
+	union {
+		struct in_pktinfo v4;
+		struct in6_pktinfo v6;
+	} u;
+};
+
+struct listener {
+	int fd;
+	struct event *ev;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	bool wildcard;
+	char name[64]; /* address:port as configured */
+	struct listener *next;
+	bool keep; /* reload bookkeeping */
+};
+
+/* One received datagram with where it came from and where it went. */
+struct datagram {
+	struct listener *listener;
+	struct sockaddr_storage peer;
+	socklen_t peerlen;
+	struct local_addr local;
+	const uint8_t *data;
+	size_t len;
+};
+
+/* Called for every datagram a listener receives. */
+typedef void listener_input_fn(const struct datagram *d);
+
+/* Opens (binds) a listener; NULL with *cause set on failure. */
+struct listener *listener_open(struct event_base *base, const struct listen_conf *lc,
+    listener_input_fn *input, char **cause) __attribute__((warn_unused_result));
+/* Closes a listener and frees it. */
+void listener_close(struct listener *l);
+/*
+ * Sends buf to peer from the local address the peer used. Returns 0, or -1
+ * with errno (a full socket buffer counts as sent: UDP may drop).
+ */
+int listener_send(struct listener *l, const struct sockaddr_storage *peer, socklen_t peerlen,
+    const struct local_addr *local, const void *buf, size_t len);
+/* Formats addr as "1.2.3.4:5" or "[::1]:5" into buf. */
+char *addr_format(const struct sockaddr *addr, char *buf, size_t len);
+/* Formats the local address of a datagram (PKTINFO or the bound address). */
+char *local_format(const struct listener *l, const struct local_addr *local, char *buf,
+    size_t len);
+
+#endif

@@ -1,0 +1,985 @@
+/* session.c: the session table and each session's life, from cookie to close. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <mbedtls/oid.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_internal.h>
+
+#include "coap_msg.h"
+#include "configuration.h"
+#include "dtls.h"
+#include "log.h"
+#include "session.h"
+
+#define SESSION_MAX_DATAGRAM 2048 /* bytes of CoAP we relay in one datagram */
+#define UPSTREAM_BATCH 16         /* backend datagrams read per wake-up */
+#define EVENTS_PER_SECOND 20      /* cookie / refusal lines logged per second */
+
+enum session_state {
+	SESSION_HANDSHAKE,   /* cookie valid, handshake in progress */
+	SESSION_ESTABLISHED, /* relaying CoAP */
+};
+
+struct session {
+	struct dtls_link link; /* what mbedTLS's callbacks see */
+	uint32_t id;
+	enum session_state state;
+	struct proxy_config *cfg;
+	mbedtls_ssl_context *ssl;
+
+	struct session *hnext;                   /* hash chain */
+	struct session *hs_prev, *hs_next;       /* handshakes in progress, oldest first */
+	struct session *successor, *predecessor; /* a reconnect and the session it replaces */
+
+	uint64_t created_ms, established_ms, last_active_ms;
+	struct event *dtls_timer;
+	uint64_t timer_start_ms;
+	uint32_t timer_int_ms, timer_fin_ms;
+	struct event *idle_timer;
+
+	int up_fd;
+	struct event *up_ev;
+
+	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
+	unsigned badmac_seen;
+	char peer_str[64], local_str[64];
+	const struct client_hello *hello; /* while the first ClientHello is fed */
+	char identity[CONFIG_PSK_IDENTITY_MAX + 8];
+	size_t identity_len;
+	const char *cipher;
+};
+
+/* A budget of log lines per second, for events a flood could repeat. */
+struct ratelimit {
+	uint64_t second;
+	unsigned count;
+	unsigned long suppressed;
+};
+
+static struct event_base *session_base;
+static struct proxy_config *session_cfg;
+static struct session **session_table;
+static size_t session_buckets, session_n, session_hs_n;
+static struct session *hs_oldest, *hs_newest;
+static uint64_t session_seed;
+static struct session_stats stats;
+static struct ratelimit cookie_rl, refuse_rl;
+static struct coap_msg_ctx *coap_ctx;
+
+static bool session_drive(struct session *s);
+static void session_close(struct session *s, const char *reason);
+
+/* Milliseconds on a monotonic clock. */
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Tells whether one more line fits this second's budget; reports what was held back. */
+static bool
+ratelimit_allow(struct ratelimit *rl, const char *what)
+{
+	uint64_t sec = now_ms() / 1000;
+
+	if (sec != rl->second) {
+		if (rl->suppressed > 0)
+			log_warnx("event=log-suppressed what=%s count=%lu reason=\"more than %d "
+			          "per second\"", what, rl->suppressed, EVENTS_PER_SECOND);
+		rl->second = sec;
+		rl->count = 0;
+		rl->suppressed = 0;
+	}
+	if (rl->count++ < EVENTS_PER_SECOND)
+		return true;
+	rl->suppressed++;
+	return false;
+}
+
+/* Hashes a listener and peer address with the process's random seed. */
+static size_t
+session_hash(const struct listener *l, const struct sockaddr_storage *peer)
+{
+	uint64_t h = session_seed ^ (uint64_t)(uintptr_t)l;
+	const uint8_t *p;
+	size_t n;
+
+	if (peer->ss_family == AF_INET) {
+		p = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_port;
+		n = 2 + 4; /* port, then address */
+	} else {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)peer)->sin6_port;
+		n = 2 + 4 + 16; /* port, flowinfo, address */
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (peer->ss_family == AF_INET6 && i >= 2 && i < 6)
+			continue; /* flowinfo is not part of the address */
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	}
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return (size_t)h & (session_buckets - 1);
+}
+
+/* Compares two peer addresses (family, address, port). */
+static bool
+peer_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port &&
+	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+}
+
+/* Finds the session of a peer on a listener. */
+static struct session *
+table_find(const struct listener *l, const struct sockaddr_storage *peer)
+{
+	for (struct session *s = session_table[session_hash(l, peer)]; s != NULL; s = s->hnext)
+		if (s->link.listener == l && peer_equal(&s->link.peer, peer))
+			return s;
+	return NULL;
+}
+
+/* Doubles the bucket array when the table gets crowded. */
+static void
+table_grow(void)
+{
+	size_t old_n = session_buckets;
+	struct session **old = session_table, **nt = calloc(old_n * 2, sizeof *nt);
+
+	if (nt == NULL)
+		return; /* longer chains, still correct */
+	session_table = nt;
+	session_buckets = old_n * 2;
+	for (size_t i = 0; i < old_n; i++) {
+		for (struct session *s = old[i], *next; s != NULL; s = next) {
+			size_t h = session_hash(s->link.listener, &s->link.peer);
+
+			next = s->hnext;
+			s->hnext = nt[h];
+			nt[h] = s;
+		}
+	}
+	free(old);
+}
+
+/* Puts a session into the table. */
+static void
+table_insert(struct session *s)
+{
+	size_t h;
+
+	if (session_n + 1 > session_buckets)
+		table_grow();
+	h = session_hash(s->link.listener, &s->link.peer);
+	s->hnext = session_table[h];
+	session_table[h] = s;
+	session_n++;
+	if (session_n > stats.sessions_peak)
+		stats.sessions_peak = session_n;
+}
+
+/* Takes a session out of the table, if it is there. */
+static void
+table_remove(struct session *s)
+{
+	struct session **pp = &session_table[session_hash(s->link.listener, &s->link.peer)];
+
+	for (; *pp != NULL; pp = &(*pp)->hnext) {
+		if (*pp == s) {
+			*pp = s->hnext;
+			s->hnext = NULL;
+			session_n--;
+			return;
+		}
+	}
+}
+
+/* Appends a session to the list of handshakes in progress. */
+static void
+hs_list_add(struct session *s)
+{
+	s->hs_prev = hs_newest;
+	s->hs_next = NULL;
+	if (hs_newest != NULL)
+		hs_newest->hs_next = s;
+	else
+		hs_oldest = s;
+	hs_newest = s;
+	session_hs_n++;
+}
+
+/* Takes a session off the list of handshakes in progress. */
+static void
+hs_list_remove(struct session *s)
+{
+	if (s->state != SESSION_HANDSHAKE)
+		return;
+	if (s->hs_prev != NULL)
+		s->hs_prev->hs_next = s->hs_next;
+	else
+		hs_oldest = s->hs_next;
+	if (s->hs_next != NULL)
+		s->hs_next->hs_prev = s->hs_prev;
+	else
+		hs_newest = s->hs_prev;
+	s->hs_prev = s->hs_next = NULL;
+	session_hs_n--;
+}
+
+/* Fills the common fields of an event for session s. */
+static void
+session_event(const struct session *s, struct log_event *ev, const char *event)
+{
+	ev->event = event;
+	ev->session = s->id;
+	ev->peer = s->peer_str;
+	ev->local = s->local_str;
+	if (s->identity_len > 0) {
+		ev->identity = s->identity;
+		ev->identity_len = s->identity_len;
+	}
+	ev->cipher = s->cipher;
+}
+
+/* mbedTLS timer: remembers the delays and arms a libevent timer for the final one. */
+static void
+session_set_timer_cb(void *ctx, uint32_t int_ms, uint32_t fin_ms)
+{
+	struct session *s = ctx;
+
+	s->timer_int_ms = int_ms;
+	s->timer_fin_ms = fin_ms;
+	if (fin_ms == 0) {
+		evtimer_del(s->dtls_timer);
+		return;
+	}
+	struct timeval tv = { .tv_sec = fin_ms / 1000, .tv_usec = (fin_ms % 1000) * 1000 };
+
+	s->timer_start_ms = now_ms();
+	evtimer_add(s->dtls_timer, &tv);
+}
+
+/* mbedTLS timer: -1 cancelled, 0 running, 1 intermediate passed, 2 final passed. */
+static int
+session_get_timer_cb(void *ctx)
+{
+	struct session *s = ctx;
+	uint64_t elapsed;
+
+	if (s->timer_fin_ms == 0)
+		return -1;
+	elapsed = now_ms() - s->timer_start_ms;
+	if (elapsed >= s->timer_fin_ms)
+		return 2;
+	if (elapsed >= s->timer_int_ms)
+		return 1;
+	return 0;
+}
+
+/* libevent: the DTLS retransmission timer fired; let mbedTLS act on it. */
+static void
+session_dtls_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	session_drive(arg);
+}
+
+/* libevent: checks idleness; closes the session or re-arms for the rest. */
+static void
+session_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	uint64_t idle_ms = (uint64_t)s->cfg->idle_timeout * 1000, quiet = now_ms() - s->last_active_ms;
+
+	(void)fd;
+	(void)what;
+	if (quiet >= idle_ms) {
+		session_close(s, "idle timeout");
+		return;
+	}
+	struct timeval tv = { .tv_sec = (time_t)((idle_ms - quiet) / 1000),
+		.tv_usec = (suseconds_t)((idle_ms - quiet) % 1000) * 1000 };
+	evtimer_add(s->idle_timer, &tv);
+}
+
+/* Finds the subject CN of a certificate name into buf. */
+static void
+name_cn(const mbedtls_x509_name *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "?");
+	for (; name != NULL; name = name->next) {
+		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &name->oid) == 0) {
+			size_t n = name->val.len < len - 1 ? name->val.len : len - 1;
+
+			memcpy(buf, name->val.p, n);
+			buf[n] = '\0';
+			return;
+		}
+	}
+}
+
+/* mbedTLS verify callback: logs each certificate the client presents. */
+static int
+session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct session *s = ctx;
+	struct log_event ev = LOG_EVENT_INIT;
+	char subject[128], issuer[128], esc_s[512], esc_i[512], detail[1400], why[256];
+
+	name_cn(&crt->subject, subject, sizeof subject);
+	name_cn(&crt->issuer, issuer, sizeof issuer);
+	log_escape(esc_s, sizeof esc_s, subject, strlen(subject));
+	log_escape(esc_i, sizeof esc_i, issuer, strlen(issuer));
+	if (*flags != 0)
+		dtls_verify_reason(*flags, why, sizeof why);
+	snprintf(detail, sizeof detail,
+	    "depth=%d subject=\"%s\" issuer=\"%s\" valid_until=%04d-%02d-%02dT%02d:%02d:%02dZ%s%s%s",
+	    depth, esc_s, esc_i, crt->valid_to.year, crt->valid_to.mon, crt->valid_to.day,
+	    crt->valid_to.hour, crt->valid_to.min, crt->valid_to.sec, *flags ? " problem=\"" : "",
+	    *flags ? why : "", *flags ? "\"" : "");
+	session_event(s, &ev, "client-cert");
+	ev.detail = detail;
+	log_event(LOG_LVL_INFO, &ev);
+	return 0;
+}
+
+/* Allocates a session for a peer whose cookie is valid. */
+static struct session *
+session_new(const struct datagram *d, uint32_t id)
+{
+	struct session *s = calloc(1, sizeof *s);
+
+	if (s == NULL)
+		return NULL;
+	s->id = id;
+	s->up_fd = -1;
+	s->link.listener = d->listener;
+	s->link.peer = d->peer;
+	s->link.peerlen = d->peerlen;
+	s->link.local = d->local;
+	s->cfg = config_ref(session_cfg);
+	s->created_ms = s->last_active_ms = now_ms();
+	addr_format((const struct sockaddr *)&d->peer, s->peer_str, sizeof s->peer_str);
+	local_format(d->listener, &d->local, s->local_str, sizeof s->local_str);
+	s->dtls_timer = evtimer_new(session_base, session_dtls_timer_cb, s);
+	s->idle_timer = evtimer_new(session_base, session_idle_cb, s);
+	s->ssl = dtls_new_context(s->cfg, &s->link);
+	if (s->dtls_timer == NULL || s->idle_timer == NULL || s->ssl == NULL) {
+		if (s->dtls_timer)
+			event_free(s->dtls_timer);
+		if (s->idle_timer)
+			event_free(s->idle_timer);
+		dtls_free(s->ssl);
+		config_unref(s->cfg);
+		free(s);
+		return NULL;
+	}
+	mbedtls_ssl_set_timer_cb(s->ssl, s, session_set_timer_cb, session_get_timer_cb);
+	if (s->cfg->x509 != NULL)
+		mbedtls_ssl_set_verify(s->ssl, session_verify_cb, s);
+	struct timeval tv = { .tv_sec = s->cfg->idle_timeout };
+	evtimer_add(s->idle_timer, &tv);
+	hs_list_add(s);
+	return s;
+}
+
+/* Closes the upstream socket of a session. */
+static void
+upstream_close(struct session *s)
+{
+	if (s->up_ev != NULL) {
+		event_free(s->up_ev);
+		s->up_ev = NULL;
+	}
+	if (s->up_fd >= 0) {
+		close(s->up_fd);
+		s->up_fd = -1;
+	}
+}
+
+/*
+ * The one way a session ends: stops its events, says goodbye to an
+ * established peer when we are the ones closing, logs once and frees.
+ */
+static void
+session_close(struct session *s, const char *reason)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	bool peer_gone = strcmp(reason, "close_notify") == 0 || strncmp(reason, "peer alert", 10) == 0;
+	struct session *succ = s->successor;
+
+	if (s->state == SESSION_ESTABLISHED && !peer_gone)
+		mbedtls_ssl_close_notify(s->ssl);
+	session_event(s, &ev, "session-closed");
+	ev.reason = reason;
+	ev.duration_ms = (long)(now_ms() - s->created_ms);
+	ev.bytes_in = (long long)s->bytes_in;
+	ev.bytes_out = (long long)s->bytes_out;
+	ev.msgs_in = (long long)s->msgs_in;
+	ev.msgs_out = (long long)s->msgs_out;
+	log_event(LOG_LVL_INFO, &ev);
+
+	if (s->predecessor != NULL) {
+		s->predecessor->successor = NULL;
+	} else {
+		table_remove(s);
+		if (succ != NULL) {
+			/* The reconnecting device goes on in its own right. */
+			succ->predecessor = NULL;
+			table_insert(succ);
+		}
+	}
+	hs_list_remove(s);
+	upstream_close(s);
+	event_free(s->dtls_timer);
+	event_free(s->idle_timer);
+	dtls_free(s->ssl);
+	config_unref(s->cfg);
+	free(s);
+}
+
+/* Logs a failed handshake and closes the session. */
+static void
+session_fail(struct session *s, const char *reason)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+
+	stats.handshakes_failed++;
+	session_event(s, &ev, "handshake-failed");
+	ev.reason = reason;
+	ev.duration_ms = (long)(now_ms() - s->created_ms);
+	log_event(LOG_LVL_INFO, &ev);
+	session_close(s, "handshake failed");
+}
+
+/* Records the authenticated identity: PSK identity or certificate subject CN. */
+static void
+session_set_identity(struct session *s)
+{
+	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(s->ssl);
+
+	if (s->link.psk_identity_seen && !s->link.psk_identity_unknown) {
+		memcpy(s->identity, s->link.psk_identity, s->link.psk_identity_len);
+		s->identity_len = s->link.psk_identity_len;
+	} else if (peer != NULL) {
+		name_cn(&peer->subject, s->identity, sizeof s->identity);
+		s->identity_len = strlen(s->identity);
+	} else {
+		snprintf(s->identity, sizeof s->identity, "anonymous");
+		s->identity_len = strlen(s->identity);
+	}
+}
+
+/* A handshake completed: checks what mbedTLS leaves to us and logs it. */
+static bool
+session_established(struct session *s)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(s->ssl);
+	uint32_t flags = mbedtls_ssl_get_verify_result(s->ssl);
+
+	hs_list_remove(s);
+	s->cipher = mbedtls_ssl_get_ciphersuite(s->ssl);
+	s->established_ms = now_ms();
+	session_set_identity(s);
+	/* verify_client = optional: a certificate that was sent must verify. */
+	if (peer != NULL && flags != 0 && s->cfg->x509 != NULL &&
+	    s->cfg->x509->verify_client != VERIFY_CLIENT_NONE) {
+		char why[256], reason[300];
+
+		dtls_verify_reason(flags, why, sizeof why);
+		snprintf(reason, sizeof reason, "client certificate rejected: %s", why);
+		mbedtls_ssl_send_alert_message(s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+		    MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
+		s->state = SESSION_ESTABLISHED;
+		session_fail(s, reason);
+		return false;
+	}
+	s->state = SESSION_ESTABLISHED;
+	stats.handshakes_ok++;
+	session_event(s, &ev, "handshake-ok");
+	ev.duration_ms = (long)(s->established_ms - s->created_ms);
+	log_event(LOG_LVL_INFO, &ev);
+
+	if (s->predecessor != NULL) {
+		struct session *old = s->predecessor;
+
+		/* A reconnect completed: it takes the old session's place. */
+		old->successor = NULL;
+		s->predecessor = NULL;
+		session_close(old, "replaced");
+		table_insert(s);
+	}
+	return true;
+}
+
+/* libevent: datagrams from the backend go back to the device, encrypted. */
+static void
+upstream_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	uint8_t buf[SESSION_MAX_DATAGRAM];
+
+	(void)what;
+	for (int i = 0; i < UPSTREAM_BATCH; i++) {
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		int r;
+
+		if (n < 0) {
+			if (errno == ECONNREFUSED)
+				log_debug("session=%08x backend refused (ICMP port unreachable)", s->id);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("session=%08x backend recv", s->id);
+			return;
+		}
+		if (s->state != SESSION_ESTABLISHED)
+			return;
+		r = mbedtls_ssl_write(s->ssl, buf, (size_t)n);
+		if (r < 0) {
+			stats.backend_dropped++;
+			log_debug("session=%08x backend datagram of %zd bytes not sent: -0x%04x", s->id,
+			    n, (unsigned)-r);
+			continue;
+		}
+		s->bytes_out += (uint64_t)n;
+		s->msgs_out++;
+		stats.msgs_relayed_out++;
+		s->last_active_ms = now_ms();
+	}
+}
+
+/* Opens the connected upstream socket of a session to its backend. */
+static int
+upstream_open(struct session *s)
+{
+	const struct backend_conf *b = &s->cfg->backends[0];
+
+	s->up_fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->up_fd < 0 || connect(s->up_fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
+		log_warn("session=%08x peer=%s cannot open upstream socket to %s", s->id,
+		    s->peer_str, b->name);
+		upstream_close(s);
+		return -1;
+	}
+	s->up_ev = event_new(session_base, s->up_fd, EV_READ | EV_PERSIST, upstream_read_cb, s);
+	if (s->up_ev == NULL || event_add(s->up_ev, NULL) < 0) {
+		upstream_close(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* One decrypted record from the device: checks it is CoAP and relays it. */
+static void
+session_relay(struct session *s, const uint8_t *buf, size_t len)
+{
+	struct coap_msg_info info;
+	const char *why = NULL;
+
+	s->last_active_ms = now_ms();
+	if (coap_msg_inspect(coap_ctx, buf, len, &info, &why) < 0) {
+		struct log_event ev = LOG_EVENT_INIT;
+
+		stats.coap_malformed++;
+		session_event(s, &ev, "coap-dropped");
+		ev.reason = why;
+		log_event(LOG_LVL_INFO, &ev);
+		return;
+	}
+	s->bytes_in += len;
+	s->msgs_in++;
+	if (s->up_fd < 0 && upstream_open(s) < 0)
+		return;
+	if (send(s->up_fd, buf, len, 0) < 0) {
+		log_debug("session=%08x send to backend: %s", s->id, strerror(errno));
+		return;
+	}
+	stats.msgs_relayed_in++;
+}
+
+/* Explains a cipher suite mismatch: what the client offered, what we enable, what is missing. */
+static void
+session_no_shared_suite(const struct session *s, char *buf, size_t len)
+{
+	char offered[1024], enabled[512], missing[256];
+
+	dtls_offered_suites(s->hello, offered, sizeof offered);
+	dtls_enabled_suites(s->cfg, enabled, sizeof enabled);
+	dtls_missing_credential(s->hello, s->cfg, missing, sizeof missing);
+	snprintf(buf, len, "no shared cipher suite: %s; client offered %s; enabled here %s",
+	    missing, offered, enabled);
+}
+
+/*
+ * Lets mbedTLS work on what arrived (or on a timer): advances the handshake,
+ * then reads application records. Returns false if the session was closed.
+ */
+static bool
+session_drive(struct session *s)
+{
+	uint8_t buf[SESSION_MAX_DATAGRAM];
+	char reason[768];
+	int r;
+
+	if (s->state == SESSION_HANDSHAKE) {
+		unsigned badmac = s->ssl->badmac_seen;
+
+		r = mbedtls_ssl_handshake(s->ssl);
+		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+			if (s->ssl->badmac_seen != badmac) {
+				/* The client's Finished did not decrypt: the keys differ. */
+				mbedtls_ssl_send_alert_message(s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+				    MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC);
+				if (s->link.psk_identity_seen) {
+					char esc[CONFIG_PSK_IDENTITY_MAX * 4 + 4];
+
+					log_escape(esc, sizeof esc, s->link.psk_identity,
+					    s->link.psk_identity_len);
+					snprintf(reason, sizeof reason,
+					    "wrong key for PSK identity '%s' (bad record MAC on the "
+					    "client's Finished)", esc);
+				} else
+					snprintf(reason, sizeof reason,
+					    "bad record MAC on the client's Finished");
+				session_fail(s, reason);
+				return false;
+			}
+			return true;
+		}
+		if (r != 0) {
+			if ((r == MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN ||
+			        r == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE) &&
+			    s->hello != NULL)
+				session_no_shared_suite(s, reason, sizeof reason);
+			else
+				dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
+			session_fail(s, reason);
+			return false;
+		}
+		if (!session_established(s))
+			return false;
+	}
+	s->badmac_seen = s->ssl->badmac_seen;
+	for (;;) {
+		r = mbedtls_ssl_read(s->ssl, buf, sizeof buf);
+		if (r > 0) {
+			session_relay(s, buf, (size_t)r);
+			continue;
+		}
+		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
+			break;
+		if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+			session_close(s, "close_notify");
+			return false;
+		}
+		if (r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
+			snprintf(reason, sizeof reason, "peer alert %s (%u)",
+			    dtls_alert_name(s->ssl->in_msg[1]), s->ssl->in_msg[1]);
+			session_close(s, reason);
+			return false;
+		}
+		dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
+		session_close(s, reason);
+		return false;
+	}
+	if (s->ssl->badmac_seen != s->badmac_seen) {
+		stats.badmac_dropped += s->ssl->badmac_seen - s->badmac_seen;
+		log_debug("session=%08x peer=%s dropped %u record(s) with a bad MAC", s->id,
+		    s->peer_str, s->ssl->badmac_seen - s->badmac_seen);
+		s->badmac_seen = s->ssl->badmac_seen;
+	}
+	return true;
+}
+
+/* Feeds one datagram to a session's mbedTLS context. */
+static bool
+session_feed(struct session *s, const struct datagram *d)
+{
+	s->link.rx = d->data;
+	s->link.rx_len = d->len;
+	if (d->local.family != 0)
+		s->link.local = d->local;
+	return session_drive(s);
+}
+
+/* Evicts the oldest handshake in progress to make room for a new one. */
+static bool
+session_make_handshake_room(void)
+{
+	if (session_hs_n < session_cfg->max_handshakes)
+		return true;
+	if (hs_oldest == NULL)
+		return false;
+	stats.evicted_max_handshakes++;
+	session_fail(hs_oldest, "evicted: session.max_handshakes handshakes in progress");
+	return session_hs_n < session_cfg->max_handshakes;
+}
+
+/* Logs a refusal of a peer whose cookie was valid (rate-limited). */
+static void
+session_refuse(const struct datagram *d, uint32_t id, const char *reason)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	char peer[64], local[64];
+
+	if (!ratelimit_allow(&refuse_rl, "session-refused"))
+		return;
+	ev.event = "session-refused";
+	ev.session = id;
+	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
+	ev.local = local_format(d->listener, &d->local, local, sizeof local);
+	ev.reason = reason;
+	log_event(LOG_LVL_WARNING, &ev);
+}
+
+/*
+ * A ClientHello from a peer without a session (live == NULL) or from one
+ * whose session is established (a reconnect): cookie first, state after.
+ */
+static void
+session_hello(const struct datagram *d, struct session *live)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	struct client_hello ch;
+	struct session *s;
+	char peer[64], local[64], offered[1024], detail[1200];
+	uint32_t id;
+
+	if (!dtls_parse_client_hello(d->data, d->len, &ch)) {
+		stats.hellos_dropped++;
+		if (log_enabled(LOG_LVL_DEBUG))
+			log_debug("peer=%s dropped %zu-byte datagram: not a whole DTLS 1.2 "
+			          "ClientHello", addr_format((const struct sockaddr *)&d->peer, peer,
+			                             sizeof peer), d->len);
+		return;
+	}
+	if (!dtls_cookie_valid(&ch, &d->peer, d->peerlen, &id)) {
+		if (dtls_send_hello_verify(d, &ch, &id) < 0) {
+			log_warn("peer=%s cannot send HelloVerifyRequest",
+			    addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer));
+			return;
+		}
+		stats.cookies_sent++;
+		if (ratelimit_allow(&cookie_rl, "cookie-sent")) {
+			ev.event = "cookie-sent";
+			ev.session = id;
+			ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
+			ev.local = local_format(d->listener, &d->local, local, sizeof local);
+			if (live != NULL) {
+				snprintf(detail, sizeof detail, "live_session=%08x", live->id);
+				ev.detail = detail;
+			}
+			log_event(LOG_LVL_INFO, &ev);
+		}
+		return;
+	}
+	/* The peer has proven its address: state may be allocated from here on. */
+	if (live == NULL && session_n >= session_cfg->max_sessions) {
+		stats.refused_max_sessions++;
+		snprintf(detail, sizeof detail, "session.max_sessions (%u) reached",
+		    session_cfg->max_sessions);
+		session_refuse(d, id, detail);
+		return;
+	}
+	if (!session_make_handshake_room()) {
+		session_refuse(d, id, "session.max_handshakes reached");
+		return;
+	}
+	s = session_new(d, id);
+	if (s == NULL) {
+		session_refuse(d, id, "out of memory");
+		return;
+	}
+	if (live != NULL) {
+		s->predecessor = live;
+		live->successor = s;
+	} else
+		table_insert(s);
+
+	session_event(s, &ev, "session-new");
+	if (live != NULL) {
+		snprintf(detail, sizeof detail, "replaces=%08x", live->id);
+		ev.detail = detail;
+	}
+	log_event(LOG_LVL_INFO, &ev);
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		dtls_offered_suites(&ch, offered, sizeof offered);
+		snprintf(detail, sizeof detail, "offered_suites=%zu offered=\"%s\"", ch.n_suites,
+		    offered);
+	} else
+		snprintf(detail, sizeof detail, "offered_suites=%zu", ch.n_suites);
+	ev = (struct log_event)LOG_EVENT_INIT;
+	session_event(s, &ev, "handshake-start");
+	ev.detail = detail;
+	log_event(LOG_LVL_INFO, &ev);
+
+	s->hello = &ch;
+	if (session_feed(s, d))
+		s->hello = NULL;
+}
+
+/* Tells whether a handshaking session got a ClientHello from a restarted client. */
+static bool
+hello_restarts(const struct session *s, const struct datagram *d)
+{
+	struct client_hello ch;
+	uint32_t id;
+
+	if (s->ssl->handshake == NULL || !dtls_parse_client_hello(d->data, d->len, &ch) ||
+	    !dtls_cookie_valid(&ch, &d->peer, d->peerlen, &id))
+		return false;
+	return memcmp(ch.random, s->ssl->handshake->randbytes, 32) != 0;
+}
+
+void
+session_input(const struct datagram *d)
+{
+	struct session *s = table_find(d->listener, &d->peer);
+	uint8_t type;
+	uint16_t epoch;
+
+	if (s == NULL) {
+		session_hello(d, NULL);
+		return;
+	}
+	if (dtls_is_client_hello(d->data, d->len)) {
+		struct session *hs = s->successor != NULL ? s->successor : s;
+
+		if (hs->state == SESSION_HANDSHAKE) {
+			/* A retransmission goes to mbedTLS; a new hello restarts. */
+			if (hello_restarts(hs, d)) {
+				session_fail(hs, "client restarted the handshake");
+				session_input(d);
+				return;
+			}
+			session_feed(hs, d);
+			return;
+		}
+		session_hello(d, s);
+		return;
+	}
+	if (s->successor != NULL && dtls_record_peek(d->data, d->len, &type, &epoch)) {
+		struct session *succ = s->successor;
+		unsigned badmac = s->ssl->badmac_seen;
+
+		/*
+		 * A reconnect is under way. Epoch 0 belongs to the new handshake;
+		 * later epochs go to the live session first (it may need a
+		 * retransmitted Finished), and to the new one if they do not
+		 * decrypt there.
+		 */
+		if (epoch == 0) {
+			session_feed(succ, d);
+			return;
+		}
+		if (!session_feed(s, d))
+			return;
+		if (s->ssl->badmac_seen != badmac && s->successor == succ)
+			session_feed(succ, d);
+		return;
+	}
+	session_feed(s, d);
+}
+
+void
+session_init(struct event_base *base)
+{
+	session_base = base;
+	session_buckets = 1024;
+	session_table = calloc(session_buckets, sizeof *session_table);
+	if (session_table == NULL)
+		fatal("session table");
+	if (getentropy(&session_seed, sizeof session_seed) < 0)
+		session_seed = (uint64_t)now_ms() ^ (uint64_t)getpid();
+	coap_ctx = coap_msg_ctx_new(SESSION_MAX_DATAGRAM);
+	if (coap_ctx == NULL)
+		fatalx("cannot set up the CoAP parser");
+}
+
+void
+session_set_config(struct proxy_config *cfg)
+{
+	if (session_cfg != NULL)
+		config_unref(session_cfg);
+	session_cfg = config_ref(cfg);
+}
+
+void
+session_close_all(const char *reason)
+{
+	for (size_t i = 0; i < session_buckets; i++) {
+		while (session_table[i] != NULL) {
+			struct session *s = session_table[i];
+
+			if (s->successor != NULL)
+				session_close(s->successor, reason);
+			session_close(s, reason);
+		}
+	}
+}
+
+void
+session_close_listener(struct listener *l, const char *reason)
+{
+	for (size_t i = 0; i < session_buckets; i++) {
+		for (struct session *s = session_table[i], *next; s != NULL; s = next) {
+			next = s->hnext;
+			if (s->link.listener != l)
+				continue;
+			if (s->successor != NULL)
+				session_close(s->successor, reason);
+			session_close(s, reason);
+		}
+	}
+}
+
+size_t
+session_count(void)
+{
+	return session_n;
+}
+
+size_t
+session_handshake_count(void)
+{
+	return session_hs_n;
+}
+
+const struct session_stats *
+session_stats(void)
+{
+	return &stats;
+}
+
+void
+session_shutdown(void)
+{
+	session_close_all("shutdown");
+	free(session_table);
+	session_table = NULL;
+	coap_msg_ctx_free(coap_ctx);
+	coap_ctx = NULL;
+	if (session_cfg != NULL)
+		config_unref(session_cfg);
+	session_cfg = NULL;
+}

@@ -1,0 +1,42 @@
+/* session.h: the session table and each session's life, from cookie to close. */
+#ifndef COAPS_SESSION_H
+#define COAPS_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "listener.h"
+
+struct event_base;
+struct proxy_config;
+
+/* Counters for stats, metrics and sd_notify STATUS. */
+struct session_stats {
+	uint64_t handshakes_ok, handshakes_failed;
+	uint64_t cookies_sent, hellos_dropped;
+	uint64_t refused_max_sessions, evicted_max_handshakes, refused_rate;
+	uint64_t msgs_relayed_in, msgs_relayed_out;
+	uint64_t coap_malformed, badmac_dropped, backend_dropped;
+	uint64_t sessions_peak;
+};
+
+/* Sets up the table; base runs every session's events. */
+void session_init(struct event_base *base);
+/* Makes cfg the configuration of new sessions. */
+void session_set_config(struct proxy_config *cfg);
+/* Handles one datagram from a listener (listener_input_fn). */
+void session_input(const struct datagram *d);
+/* Closes every session with reason (close_notify to established ones). */
+void session_close_all(const char *reason);
+/* Closes the sessions of a listener that is going away. */
+void session_close_listener(struct listener *l, const char *reason);
+/* Number of sessions (established and handshaking). */
+size_t session_count(void);
+/* Number of handshakes in progress. */
+size_t session_handshake_count(void);
+/* The counters. */
+const struct session_stats *session_stats(void);
+/* Frees the table. */
+void session_shutdown(void);
+
+#endif
