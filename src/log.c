@@ -158,7 +158,7 @@ log_escape(char *dst, size_t dstlen, const void *src, size_t len)
 void
 log_event(enum log_level level, const struct log_event *ev)
 {
-	char line[2048], esc[512];
+	char line[4096], esc[512];
 	size_t o = 0;
 
 	if (!log_enabled(level))

@@ -638,7 +638,7 @@ static bool
 session_drive(struct session *s)
 {
 	uint8_t buf[SESSION_MAX_DATAGRAM];
-	char reason[768];
+	char reason[2048];
 	int r;
 
 	if (s->state == SESSION_HANDSHAKE) {
