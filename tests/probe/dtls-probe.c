@@ -390,7 +390,7 @@ probe_flood(const struct opts *o, const struct sockaddr_storage *addr, socklen_t
 	for (i = 0; i < o->count; i++) {
 		int fd = pfds[i % k].fd;
 
-		if (clock_ms() - start > FLOOD_LIMIT_MS - 1000) {
+		if (clock_ms() - start > FLOOD_LIMIT_MS - 2000) {
 			fprintf(stderr, "dtls-probe: flood time limit reached after %ld\n", i);
 			break;
 		}
