@@ -1,1 +1,8 @@
-# tests/tools/local.mk: build rules for tests/tools (included from Makefile.am).
+# tests/tools/local.mk: test helpers (CoAP backend, fault-injecting UDP proxy) and their test.
+noinst_PROGRAMS += tests/tools/coap-test-backend
+tests_tools_coap_test_backend_SOURCES = tests/tools/coap-test-backend.c
+tests_tools_coap_test_backend_LDADD = $(EVENT_LIBS) $(COAP_LIBS)
+
+noinst_PROGRAMS += tests/tools/faultproxy
+tests_tools_faultproxy_SOURCES = tests/tools/faultproxy.c
+tests_tools_faultproxy_LDADD = $(EVENT_LIBS)
