@@ -1,4 +1,22 @@
 /* coap-test-backend.c: a scriptable plain CoAP/UDP backend that logs every request it gets. */
+/*
+ * Output (stdout, one flushed line per event), for scripts to grep:
+ *   listening ADDR PORT
+ *   req src=IP:PORT type=CON mid=0x1234 code=0.01 tkl=N path=/a/b
+ *       opts=11:1:"a",11:1:"b",65000:5:"hello" payload_len=N
+ *   ping src=.. type=CON mid=0x..       (empty CON: answered with RST)
+ *   ack mid=0x.. [unmatched] / rst mid=0x.. [unmatched]
+ *   separate mid=0x..                  (separate mode: the CON response)
+ *   retransmit separate|notify mid=0x.. try=N / give-up ... dst=..
+ *   observe-register src=.. tkl=N / notify seq=N type=NON|CON mid=0x.. n=N
+ *   observe-cancel reason=rst|deregister|no-ack src=.. count=N
+ *   unexpected src=.. type=.. mid=0x.. code=C.DD   (a response code)
+ *   bad datagram len=N
+ * Option values and paths are printed as text: printable ASCII as is except
+ * '"' and '\\', everything else as \xNN. The echo body is one line per
+ * option "<number> <length> <value>" (no value part when empty), then
+ * "payload <len>". Duplicates are answered and counted, never suppressed.
+ */
 #include "config.h"
 
 #include <sys/socket.h>
@@ -199,7 +217,8 @@ msg_encode(uint8_t *buf, size_t size, coap_pdu_type_t type, uint8_t code,
 	buf[1] = code;
 	buf[2] = (uint8_t)(mid >> 8);
 	buf[3] = (uint8_t)mid;
-	memcpy(buf + off, token, tkl);
+	if (tkl > 0)
+		memcpy(buf + off, token, tkl);
 	off += tkl;
 	for (size_t i = 0; i < nopts; i++) {
 		size_t n = coap_opt_encode(buf + off, size - off,
@@ -504,7 +523,8 @@ reply_separate(const struct endpoint *ep, const coap_pdu_t *pdu, char *body,
 	}
 	d->ep = *ep;
 	d->tkl = tok.length;
-	memcpy(d->token, tok.s, tok.length);
+	if (tok.length > 0)
+		memcpy(d->token, tok.s, tok.length);
 	d->body = body;
 	d->body_len = blen;
 	d->timer = evtimer_new(base, delayed_timer_cb, d);
@@ -524,7 +544,8 @@ observer_find(const struct endpoint *ep, const uint8_t *token, size_t tkl)
 {
 	for (size_t i = 0; i < MAX_OBSERVERS; i++) {
 		struct observer *o = &observers[i];
-		if (o->used && o->tkl == tkl && memcmp(o->token, token, tkl) == 0 &&
+		if (o->used && o->tkl == tkl &&
+		    (tkl == 0 || memcmp(o->token, token, tkl) == 0) &&
 		    endpoint_equal(&o->ep, ep))
 			return o;
 	}
@@ -621,7 +642,8 @@ observer_register(const struct endpoint *ep, const coap_pdu_t *pdu)
 		o->used = true;
 		o->ep = *ep;
 		o->tkl = tok.length;
-		memcpy(o->token, tok.s, tok.length);
+		if (tok.length > 0)
+			memcpy(o->token, tok.s, tok.length);
 		o->seq = (uint32_t)(rand() & 0xff);
 	}
 	out("observe-register src=%s tkl=%zu", endpoint_str(ep, src, sizeof(src)),
@@ -712,7 +734,8 @@ sock_read_cb(evutil_socket_t fd, short what, void *arg)
 		pdu = coap_pdu_init(0, 0, 0, MAX_DGRAM);
 		if (pdu == NULL)
 			return;
-		if (!coap_pdu_parse(COAP_PROTO_UDP, buf, (size_t)n, pdu)) {
+		if (!coap_pdu_parse(COAP_PROTO_UDP, buf, (size_t)n, pdu) ||
+		    coap_pdu_get_token(pdu).length > 8) {
 			out("bad datagram len=%zd", n);
 			coap_delete_pdu(pdu);
 			continue;
