@@ -1,1 +1,3 @@
-# certs/local.mk: build rules for certs (included from Makefile.am).
+# certs/local.mk: the test PKI generator (no keys or certificates are committed).
+dist_noinst_SCRIPTS += certs/gen-certs.sh
+EXTRA_DIST += certs/README.md
