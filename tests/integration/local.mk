@@ -1,1 +1,6 @@
-# tests/integration/local.mk: build rules for tests/integration (included from Makefile.am).
+# tests/integration/local.mk: shell tests that run coaps-proxyd with real peers on loopback.
+INTEGRATION_TESTS = \
+	tests/integration/test-psk-relay.sh
+
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)

@@ -1,0 +1,1 @@
+# tests/robust/local.mk: loss, hostile input and limits tests (included from Makefile.am).
