@@ -1,6 +1,7 @@
 # tests/integration/local.mk: shell tests that run coaps-proxyd with real peers on loopback.
 INTEGRATION_TESTS = \
-	tests/integration/test-psk-relay.sh
+	tests/integration/test-psk-relay.sh \
+	tests/integration/test-handshake-failures.sh
 
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
