@@ -1,7 +1,10 @@
 # tests/integration/local.mk: shell tests that run coaps-proxyd with real peers on loopback.
 INTEGRATION_TESTS = \
 	tests/integration/test-psk-relay.sh \
-	tests/integration/test-handshake-failures.sh
+	tests/integration/test-handshake-failures.sh \
+	tests/integration/test-session-life.sh \
+	tests/integration/test-garbage.sh \
+	tests/integration/test-config-check.sh
 
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)

@@ -1,0 +1,47 @@
+#!/bin/sh
+# coaps-proxyd -t: "configuration OK", or FILE:LINE: key: why and a non-zero exit.
+. "${srcdir:-.}/tests/integration/lib.sh"
+
+# Expects `coaps-proxyd -t` on config text (stdin) to print $1 (a fixed string) and exit $2.
+expect() {
+	cat >"$tmp/c.conf"
+	rc=0
+	out=$("$proxyd" -t -c "$tmp/c.conf" 2>&1) || rc=$?
+	echo "$out" | grep -qF -- "$1" || fail "expected '$1', got: $out"
+	[ "$rc" = "$2" ] || fail "expected exit $2, got $rc for: $out"
+}
+
+step "a valid file"
+expect "configuration OK" 0 <<'CONF'
+listen = ( { address = "::"; port = 5684; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = 5683; } );
+psk = ( { identity = "a"; key = "k"; } );
+CONF
+step "errors name file, line, key and why"
+expect "$tmp/c.conf:3: psk[0].key_hex: not valid hex" 1 <<'CONF'
+listen = ( { address = "::"; port = 5684; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = 5683; } );
+psk = ( { identity = "a"; key_hex = "zz"; } );
+CONF
+expect "$tmp/c.conf:4: dtls.mtu: must be an integer" 1 <<'CONF'
+listen = ( { address = "::"; port = 5684; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = 5683; } );
+psk = ( { identity = "a"; key = "k"; } );
+dtls = { mtu = "big"; };
+CONF
+expect "$tmp/c.conf:2: (syntax): syntax error" 1 <<'CONF'
+listen = ( { address = "::"; port = 5684; } );
+backends = ( { name = "default"; address = ; port = 5683; } );
+CONF
+expect "$tmp/nonexistent.conf:0: (file): cannot read" 1 </dev/null
+rm -f "$tmp/c.conf"
+rc=0
+"$proxyd" -t -c "$tmp/nonexistent.conf" >/dev/null 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "missing file should exit 1"
+step "usage"
+"$proxyd" -h | grep -q 'usage: coaps-proxyd' || fail "-h"
+"$proxyd" -V | grep -q 'coaps-proxyd 0' || fail "-V"
+rc=0
+"$proxyd" -x >/dev/null 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "bad flag should exit 2"
+echo PASS

@@ -1,0 +1,50 @@
+#!/bin/sh
+# Sessions: openssl s_client handshake, idle timeout, max_sessions, SIGTERM says close_notify.
+. "${srcdir:-.}/tests/integration/lib.sh"
+
+start_coap_server
+write_conf "$tmp/proxy.conf" <<'CONF'
+listen = ( { address = "127.0.0.1"; port = @PORT@; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = @BACKEND@; } );
+psk = ( { identity = "my_identity"; key = "secretPSK123"; } );
+session = { idle_timeout = 2; };
+CONF
+start_proxy "$tmp/proxy.conf"
+hexkey=$(printf secretPSK123 | od -An -tx1 | tr -d ' \n')
+
+# Keeps an s_client session open for $2 seconds, output in $tmp/$1.out.
+sclient() {
+	start_bg "$1" sh -c "sleep $2 | timeout $(($2 + 5)) openssl s_client -dtls1_2 \
+		-connect 127.0.0.1:$proxy_port -psk $hexkey -psk_identity my_identity \
+		-cipher PSK-AES128-CCM8"
+}
+
+step "openssl s_client -dtls1_2 -psk completes a handshake; idle timeout closes it"
+sclient s1 6
+wait_log 'event=handshake-ok .*identity="my_identity" cipher=TLS-PSK-WITH-AES-128-CCM-8'
+wait_log 'event=session-closed .*reason="idle timeout"' 6
+grep -q 'Cipher is PSK-AES128-CCM8' "$tmp/s1.out" || fail "s_client did not report the cipher"
+
+stop_proxy
+
+step "max_sessions = 2: a third peer is refused, the first two live on"
+write_conf "$tmp/proxy.conf" <<'CONF'
+listen = ( { address = "127.0.0.1"; port = @PORT@; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = @BACKEND@; } );
+psk = ( { identity = "my_identity"; key = "secretPSK123"; } );
+session = { idle_timeout = 60; max_sessions = 2; };
+CONF
+start_proxy "$tmp/proxy.conf"
+sclient s2 8
+sclient s3 8
+i=0
+while [ "$(log_count 'event=handshake-ok')" -lt 2 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+client coap-client-openssl 2 -m get -u my_identity -k secretPSK123 \
+	"coaps://127.0.0.1:$proxy_port/time" >/dev/null 2>&1 || true
+wait_log 'event=session-refused .*reason="session.max_sessions \(2\) reached"'
+[ "$(log_count 'event=handshake-ok')" = 2 ] || fail "expected exactly 2 handshakes"
+
+step "SIGTERM: close_notify to every session, exit 0"
+stop_proxy
+[ "$(log_count 'event=session-closed .*reason="shutdown"')" = 2 ] || fail "two sessions should close on shutdown"
+wait_log 'event=stopped'
