@@ -31,6 +31,7 @@ struct bench_opts {
 	unsigned inflight;
 	double duration;
 	uint64_t count;
+	uint64_t per_session;		/* requests per session, then idle */
 	bool post;
 	unsigned size;
 	const char *path;

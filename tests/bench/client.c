@@ -55,6 +55,7 @@ struct session {
 	uint64_t t_hs;		/* handshake start */
 	uint16_t next_mid;
 	unsigned busy;
+	uint64_t issued, settled;	/* requests of this session */
 	struct slot *slots;
 	const uint8_t *rx;	/* datagram waiting for mbedTLS's recv */
 	size_t rx_len;
@@ -99,6 +100,7 @@ struct client {
 	struct bench_result r;
 	char mode[64];
 	uint64_t issued, finished;
+	unsigned sessions_done;	/* sessions that used up --requests-per-session */
 	bool stopping;
 	unsigned hs_active;
 	uint32_t *rq;		/* sessions waiting for a handshake slot (ring) */
@@ -257,8 +259,11 @@ static void session_fill(struct session *s)
 
 	for (unsigned i = 0; i < k && s->busy < k && client_may_issue(c); i++) {
 		struct slot *sl = &s->slots[i];
+		if (c->o->per_session > 0 && s->issued >= c->o->per_session)
+			break;
 		if (sl->busy)
 			continue;
+		s->issued++;
 		sl->busy = true;
 		sl->acked = false;
 		sl->retx = 0;
@@ -283,6 +288,9 @@ static void slot_done(struct session *s, struct slot *sl)
 	s->busy--;
 	c->finished++;
 	if (c->o->count > 0 && c->finished >= c->o->count)
+		client_finish(c);
+	if (c->o->per_session > 0 && ++s->settled == c->o->per_session &&
+	    ++c->sessions_done == c->o->sessions)
 		client_finish(c);
 }
 
@@ -871,7 +879,7 @@ int client_run(const struct bench_opts *o)
 	tv.tv_usec = 100000;
 	event_add(c->ev_retx, &tv);
 	event_add(c->ev_int, NULL);
-	dur = o->duration > 0 ? o->duration : (o->count > 0 ? 300 : 10);
+	dur = o->duration > 0 ? o->duration : (o->count > 0 || o->per_session > 0 ? 300 : 10);
 	tv.tv_sec = (time_t)dur;
 	tv.tv_usec = (suseconds_t)((dur - (double)tv.tv_sec) * 1e6);
 	event_add(c->ev_end, &tv);

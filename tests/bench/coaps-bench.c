@@ -34,8 +34,11 @@ static void usage(FILE *f)
 "workload:\n"
 "  --sessions N             concurrent sessions (default 1)\n"
 "  --inflight K             requests in flight per session (default 1)\n"
-"  --duration SEC           run time (default 10; with --count: upper bound, 300)\n"
+"  --duration SEC           run time (default 10; with --count or\n"
+"                           --requests-per-session: upper bound, default 300)\n"
 "  --count N                stop after N requests\n"
+"  --requests-per-session N each session sends N requests, then stays idle;\n"
+"                           the run ends when all sessions are done\n"
 "  --method get|post        (default get)\n"
 "  --size BYTES             POST payload size (default 64)\n"
 "  --path /x                Uri-Path (default /echo)\n"
@@ -86,7 +89,7 @@ enum {
 	OPT_SESSIONS, OPT_INFLIGHT, OPT_DURATION, OPT_COUNT, OPT_METHOD, OPT_SIZE, OPT_PATH,
 	OPT_HS_ONLY, OPT_PROXY_URI, OPT_PID, OPT_JSON, OPT_SUITE, OPT_SRC, OPT_RAMP, OPT_BACKEND,
 	OPT_RELAY, OPT_LISTEN, OPT_TO, OPT_INPROC, OPT_CCERT, OPT_CKEY, OPT_HOLD, OPT_LABEL,
-	OPT_SNAME,
+	OPT_SNAME, OPT_PER_SESSION,
 };
 
 static const struct option longopts[] = {
@@ -103,6 +106,7 @@ static const struct option longopts[] = {
 	{ "inflight", required_argument, NULL, OPT_INFLIGHT },
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "count", required_argument, NULL, OPT_COUNT },
+	{ "requests-per-session", required_argument, NULL, OPT_PER_SESSION },
 	{ "method", required_argument, NULL, OPT_METHOD },
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "path", required_argument, NULL, OPT_PATH },
@@ -200,6 +204,11 @@ int main(int argc, char **argv)
 			if (!parse_num(optarg, 1, ULLONG_MAX, &v))
 				goto bad;
 			o.count = v;
+			break;
+		case OPT_PER_SESSION:
+			if (!parse_num(optarg, 1, ULLONG_MAX, &v))
+				goto bad;
+			o.per_session = v;
 			break;
 		case OPT_METHOD:
 			if (strcmp(optarg, "get") == 0)
