@@ -512,6 +512,12 @@ static void session_read_cb(evutil_socket_t fd, short what, void *arg)
 		for (unsigned i = 0; i < BATCH; i++)
 			c->in.iov[i].iov_len = DGRAM_MAX;
 		n = recvmmsg(fd, c->in.m, BATCH, MSG_DONTWAIT, NULL);
+		if (n < 0 && errno == ECONNREFUSED) {
+			/* ICMP port unreachable: nobody listens at the target. */
+			c->r.err_io++;
+			c->r.errors++;
+			continue;
+		}
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n && s->fd == fd; i++)
