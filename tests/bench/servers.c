@@ -178,7 +178,7 @@ static void relay_flush(struct relay *r)
 	r->nout = 0;
 }
 
-/* Deferred flush: runs after the I/O callbacks of this loop iteration. */
+/* Deferred flush: activated last, so it runs after the I/O callbacks already active. */
 static void relay_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -235,7 +235,6 @@ static struct relay_peer *relay_peer_get(struct relay *r, const struct sockaddr_
 		p->fd = 0;
 		return NULL;
 	}
-	event_priority_set(p->ev, 0);
 	p->r = r;
 	memcpy(&p->addr, ss, len);
 	p->len = len;
@@ -293,14 +292,12 @@ int relay_run(const struct bench_opts *o)
 		r->im[i].msg_hdr.msg_name = &r->ipeer[i];
 	}
 	r->base = event_base_new();
-	if (r->base == NULL || event_base_priority_init(r->base, 2) != 0)
+	if (r->base == NULL)
 		return 1;
 	r->ev_listen = event_new(r->base, r->lfd, EV_READ | EV_PERSIST, relay_listen_cb, r);
 	r->ev_flush = event_new(r->base, -1, 0, relay_flush_cb, r);
 	if (r->ev_listen == NULL || r->ev_flush == NULL)
 		return 1;
-	event_priority_set(r->ev_listen, 0);
-	event_priority_set(r->ev_flush, 1);
 	event_add(r->ev_listen, NULL);
 	if (!o->quiet)
 		fprintf(stderr, "coaps-bench: udp relay %s -> %s\n", o->listen, o->to);
