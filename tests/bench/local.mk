@@ -1,1 +1,19 @@
 # tests/bench/local.mk: build rules for tests/bench (included from Makefile.am).
+# coaps-bench is built by `make` but not installed; `make bench` runs the
+# comparison, `make check` only a short smoke of the tool.
+noinst_PROGRAMS += tests/bench/coaps-bench
+tests_bench_coaps_bench_SOURCES = \
+	tests/bench/coaps-bench.c tests/bench/client.c tests/bench/servers.c \
+	tests/bench/inproc.c tests/bench/coap.c tests/bench/tls.c tests/bench/stats.c \
+	tests/bench/bench.h
+tests_bench_coaps_bench_LDADD = $(EVENT_LIBS) $(MBEDTLS_LIBS)
+
+TESTS += tests/bench/test-bench-smoke.sh
+dist_noinst_SCRIPTS += tests/bench/test-bench-smoke.sh tests/bench/run-bench.sh
+EXTRA_DIST += tests/bench/README.md tests/bench/bench-certs.sh
+CLEANFILES += bench-results.json
+
+# Full comparison (a few minutes): direct, UDP relay, coaps-proxyd, libcoap proxy.
+bench: all
+	$(SHELL) $(srcdir)/tests/bench/run-bench.sh $(abs_top_builddir) $(abs_top_srcdir)
+.PHONY: bench

@@ -1,0 +1,302 @@
+#!/bin/sh
+# run-bench.sh: `make bench`: the same CoAP workload through (a) nothing, (b) a bare
+# UDP relay, (c) coaps-proxyd and (d) libcoap's forward proxy, interleaved; handshake
+# rates, the in-process handshake floor and idle session bytes; bench-results.json.
+# usage: run-bench.sh BUILDDIR [SRCDIR]
+set -u
+
+BUILD=$(cd "${1:-.}" && pwd)
+SRC=${2:-$(dirname "$0")/../..}
+BENCH=$BUILD/tests/bench/coaps-bench
+PROXYD=$BUILD/src/coaps-proxyd
+OUT=$BUILD/bench-results.json
+ROUNDS=${BENCH_ROUNDS:-3}
+DUR=${BENCH_DURATION:-5}		# seconds per relay run
+SESSIONS=${BENCH_SESSIONS:-8}
+INFLIGHT=${BENCH_INFLIGHT:-4}
+IDLE_N=${BENCH_IDLE_SESSIONS:-1000}
+WORKLOAD="--sessions $SESSIONS --inflight $INFLIGHT --method post --size 64 --duration $DUR"
+
+. "$SRC/tests/bench/bench-certs.sh"
+
+[ -x "$BENCH" ] || { echo "run-bench: $BENCH not built (make first)"; exit 1; }
+command -v python3 >/dev/null 2>&1 || { echo "run-bench: python3 is needed for the summary"; exit 1; }
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/coaps-bench.XXXXXX") || exit 1
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# Pinning: servers under test on core 1, load generator (and echo backend) on core 0.
+if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+	SRV="taskset -c 1"
+	LOAD="taskset -c 0"
+	echo "run-bench: pinning servers under test (relay, coaps-proxyd, libcoap) to core 1,"
+	echo "           the load generator and the echo backend to core 0"
+else
+	SRV=""
+	LOAD=""
+	echo "run-bench: not pinning (no taskset or fewer than 2 cores): figures are rougher"
+fi
+
+bench_make_certs "$TMP" || { echo "run-bench: certificate generation failed"; exit 1; }
+
+base=$((30000 + ($$ % 1000) * 20))
+ECHO=$base
+RELAY=$((base + 1))
+PX=$((base + 2))
+LC=$((base + 4))		# libcoap: DTLS on LC + 1
+PX_IDLE=$((base + 6))
+LC_IDLE=$((base + 8))
+
+# start NAME CMD...: start a background process, remember its PID in $LAST.
+start() {
+	name=$1
+	shift
+	"$@" >"$TMP/$name.log" 2>&1 &
+	LAST=$!
+	PIDS="$PIDS $LAST"
+}
+
+# alive PID: whether it still runs.
+alive() {
+	kill -0 "$1" 2>/dev/null
+}
+
+# write_proxyd_conf FILE PORT: the coaps-proxyd configuration for the bench.
+write_proxyd_conf() {
+	cat >"$1" <<EOF
+listen = ( { address = "127.0.0.1"; port = $2; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = $ECHO; } );
+psk = ( { identity = "bench"; key = "benchkey123"; } );
+x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pem";
+         client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
+dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
+log = { level = "warning"; };
+EOF
+}
+
+# start_proxyd NAME PORT: start coaps-proxyd; sets PID var $LAST or empty when it fails.
+start_proxyd() {
+	if [ ! -x "$PROXYD" ]; then
+		LAST=""
+		return
+	fi
+	write_proxyd_conf "$TMP/$1.conf" "$2"
+	start "$1" $SRV "$PROXYD" -f -c "$TMP/$1.conf"
+	sleep 0.5
+	if ! alive "$LAST" || ! $LOAD "$BENCH" -q --target 127.0.0.1:$2 --psk-identity bench \
+	    --psk benchkey123 --count 5 --duration 5 --json "$TMP/$1-probe.json" ||
+	    ! python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d["requests"]<5)' \
+	    "$TMP/$1-probe.json"; then
+		echo "run-bench: coaps-proxyd ($1) did not start or does not relay; see its log:"
+		sed 's/^/    /' "$TMP/$1.log" | tail -5
+		kill "$LAST" 2>/dev/null
+		LAST=""
+	fi
+}
+
+# start_libcoap NAME PORT: libcoap's server as forward proxy (DTLS on PORT + 1).
+start_libcoap() {
+	if ! command -v coap-server-openssl >/dev/null 2>&1; then
+		LAST=""
+		return
+	fi
+	start "$1" $SRV coap-server-openssl -A 127.0.0.1 -p "$2" -k benchkey123 -h bench \
+		-P ",bench-proxy-name"
+	sleep 0.5
+	alive "$LAST" || LAST=""
+}
+
+# run NAME ARGS...: one coaps-bench run writing $TMP/NAME.json (absent on failure).
+run() {
+	name=$1
+	shift
+	if ! timeout 120 $LOAD "$BENCH" -q --json "$TMP/$name.json" "$@" \
+	    >"$TMP/$name.out" 2>&1; then
+		echo "run-bench: $name failed:"
+		sed 's/^/    /' "$TMP/$name.out" | tail -5
+		rm -f "$TMP/$name.json"
+	fi
+	python3 - "$TMP/$name.json" "$name" <<'EOF'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except Exception:
+    sys.exit(0)
+l = d["latency_us"]
+print("  %-24s %9.0f req/s  %7.0f hs/s  p50 %5d  p99 %6d us  retx %d  err %d" % (
+    sys.argv[2], d["requests_per_s"], d["handshakes_per_s"], l["p50"], l["p99"],
+    d["retransmissions"], d["errors"]))
+EOF
+}
+
+echo "run-bench: workload: $SESSIONS sessions x $INFLIGHT in flight, POST 64 bytes, ${DUR}s per run, $ROUNDS rounds"
+start echo $LOAD "$BENCH" --backend --listen 127.0.0.1:$ECHO
+ECHO_PID=$LAST
+start relay $SRV "$BENCH" --udp-relay --listen 127.0.0.1:$RELAY --to 127.0.0.1:$ECHO
+RELAY_PID=$LAST
+sleep 0.3
+alive "$ECHO_PID" || { echo "run-bench: echo backend did not start"; cat "$TMP/echo.log"; exit 1; }
+start_proxyd proxyd $PX
+PX_PID=$LAST
+[ -n "$PX_PID" ] || echo "run-bench: (c) coaps-proxyd not available: reported as null"
+start_libcoap libcoap $LC
+LC_PID=$LAST
+[ -n "$LC_PID" ] || echo "run-bench: (d) libcoap forward proxy not available: reported as null"
+
+PSK="--psk-identity bench --psk benchkey123"
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	echo "run-bench: round $r"
+	run "direct-$r" --plain --target 127.0.0.1:$ECHO $WORKLOAD
+	alive "$RELAY_PID" && run "udp_relay-$r" --plain --target 127.0.0.1:$RELAY $WORKLOAD \
+		--server-pid "$RELAY_PID"
+	[ -n "$PX_PID" ] && alive "$PX_PID" && run "coaps_proxyd-$r" --target 127.0.0.1:$PX $PSK \
+		$WORKLOAD --server-pid "$PX_PID"
+	[ -n "$LC_PID" ] && alive "$LC_PID" && run "libcoap_proxy-$r" \
+		--target 127.0.0.1:$((LC + 1)) $PSK $WORKLOAD --server-pid "$LC_PID" \
+		--proxy-uri "coap://127.0.0.1:$ECHO/echo"
+	r=$((r + 1))
+done
+
+echo "run-bench: handshakes"
+CERTS="--cert $TMP/client-cert.pem --key $TMP/client-key.pem"
+if [ -n "$PX_PID" ] && alive "$PX_PID"; then
+	run hs-psk --target 127.0.0.1:$PX $PSK --handshake-only --sessions 8 --duration 5 \
+		--server-pid "$PX_PID"
+	# No --ca: the client skips the chain check so that it is cheaper than the server.
+	run hs-ecdsa --target 127.0.0.1:$PX $CERTS --handshake-only --sessions 4 --duration 8 \
+		--server-pid "$PX_PID"
+fi
+timeout 120 $SRV "$BENCH" -q --json "$TMP/floor-ecdsa.json" --inprocess-handshakes 400 \
+	--cert "$TMP/server-cert.pem" --key "$TMP/server-key.pem" --ca "$TMP/ca-cert.pem" \
+	--client-cert "$TMP/client-cert.pem" --client-key "$TMP/client-key.pem" \
+	--server-name localhost || echo "run-bench: in-process ECDSA floor failed"
+timeout 60 $SRV "$BENCH" -q --json "$TMP/floor-psk.json" --inprocess-handshakes 10000 \
+	$PSK || echo "run-bench: in-process PSK floor failed"
+
+echo "run-bench: idle sessions ($IDLE_N, fresh servers, RSS after 3 s idle)"
+start_proxyd proxyd-idle $PX_IDLE
+if [ -n "$LAST" ]; then
+	run idle-proxyd --target 127.0.0.1:$PX_IDLE $PSK --sessions "$IDLE_N" --requests-per-session 1 \
+		--ramp 64 --hold 3 --duration 60 --server-pid "$LAST"
+	kill "$LAST" 2>/dev/null
+fi
+start_libcoap libcoap-idle $LC_IDLE
+if [ -n "$LAST" ]; then
+	run idle-libcoap --target 127.0.0.1:$((LC_IDLE + 1)) $PSK --path /time \
+		--sessions "$IDLE_N" --requests-per-session 1 --ramp 64 --hold 3 --duration 60 \
+		--server-pid "$LAST"
+	kill "$LAST" 2>/dev/null
+fi
+
+python3 - "$TMP" "$OUT" "$ROUNDS" "$IDLE_N" <<'EOF'
+import json, os, statistics, sys
+
+tmp, out, rounds, idle_n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+def load(name):
+    try:
+        return json.load(open(os.path.join(tmp, name + ".json")))
+    except Exception:
+        return None
+
+targets = ["direct", "udp_relay", "coaps_proxyd", "libcoap_proxy"]
+labels = {"direct": "(a) direct", "udp_relay": "(b) UDP relay",
+          "coaps_proxyd": "(c) coaps-proxyd", "libcoap_proxy": "(d) libcoap proxy"}
+rps, p50, p99, errs = {}, {}, {}, {}
+for t in targets:
+    runs = [d for d in (load("%s-%d" % (t, r)) for r in range(1, rounds + 1)) if d]
+    if not runs:
+        rps[t] = p50[t] = p99[t] = errs[t] = None
+        continue
+    rps[t] = round(statistics.median(d["requests_per_s"] for d in runs), 1)
+    p50[t] = statistics.median(d["latency_us"]["p50"] for d in runs)
+    p99[t] = statistics.median(d["latency_us"]["p99"] for d in runs)
+    errs[t] = sum(d["errors"] for d in runs)
+
+def fmt(v, f="%.0f"):
+    return "-" if v is None else f % v
+
+print()
+print("%-20s %12s %10s %10s %8s" % ("target (median)", "requests/s", "p50 us", "p99 us", "errors"))
+for t in targets:
+    print("%-20s %12s %10s %10s %8s" % (labels[t], fmt(rps[t]), fmt(p50[t]), fmt(p99[t]),
+                                         fmt(errs[t], "%d")))
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return round(a / b, 3)
+
+ratios = {
+    "throughput_proxyd_over_relay": ratio(rps["coaps_proxyd"], rps["udp_relay"]),
+    "throughput_proxyd_over_libcoap": ratio(rps["coaps_proxyd"], rps["libcoap_proxy"]),
+    "latency_p50_proxyd_over_relay": ratio(p50["coaps_proxyd"], p50["udp_relay"]),
+    "latency_p50_proxyd_over_libcoap": ratio(p50["coaps_proxyd"], p50["libcoap_proxy"]),
+}
+print()
+print("ratios: throughput (c)/(b) %s  (c)/(d) %s;  p50 latency (c)/(b) %s  (c)/(d) %s" % (
+    ratios["throughput_proxyd_over_relay"], ratios["throughput_proxyd_over_libcoap"],
+    ratios["latency_p50_proxyd_over_relay"], ratios["latency_p50_proxyd_over_libcoap"]))
+
+def hs(name):
+    d = load(name)
+    return None if d is None or d["handshakes"] == 0 else d["handshakes_per_s"]
+
+fe, fp = load("floor-ecdsa"), load("floor-psk")
+handshakes = {"psk": hs("hs-psk"), "ecdsa": hs("hs-ecdsa"),
+              "ecdsa_inprocess_floor": fe["handshakes_per_s"] if fe else None,
+              "psk_inprocess_floor": fp["handshakes_per_s"] if fp else None}
+print()
+print("handshakes/s against coaps-proxyd: PSK %s  ECDSA %s" % (
+    fmt(handshakes["psk"]), fmt(handshakes["ecdsa"])))
+print("in-process floor (server side only): ECDSA %s/s (%s us)  PSK %s/s (%s us)" % (
+    fmt(handshakes["ecdsa_inprocess_floor"]),
+    fmt(fe["server_us_per_handshake"] if fe else None),
+    fmt(handshakes["psk_inprocess_floor"]),
+    fmt(fp["server_us_per_handshake"] if fp else None)))
+for n in ("hs-psk", "hs-ecdsa"):
+    d = load(n)
+    if d:
+        print("  %s: bench used %.2f s CPU of %.2f s (near 1.0: the bench limited the rate)" % (
+            n, d["client_cpu_s"], d["elapsed_s"]))
+
+def idle(name):
+    d = load(name)
+    if d is None or d["server_rss_kb"] is None or d["server_rss_start_kb"] is None:
+        return None
+    if d["handshakes"] < idle_n:
+        return None
+    return round((d["server_rss_kb"] - d["server_rss_start_kb"]) * 1024 / d["handshakes"])
+
+idle_px, idle_lc = idle("idle-proxyd"), idle("idle-libcoap")
+print()
+print("idle session bytes (RSS delta / sessions): coaps-proxyd %s  libcoap %s" % (
+    fmt(idle_px), fmt(idle_lc)))
+
+res = {
+    "relay_rps": rps,
+    "latency_p50_us": p50,
+    "latency_p99_us": p99,
+    "errors": errs,
+    "ratios": ratios,
+    "handshakes_per_s": handshakes,
+    "idle_session_bytes": idle_px,
+    "idle_session_bytes_libcoap": idle_lc,
+    "workload": {"sessions": int(os.environ.get("BENCH_SESSIONS", "8")),
+                 "inflight": int(os.environ.get("BENCH_INFLIGHT", "4")),
+                 "method": "post", "size": 64, "rounds": rounds,
+                 "idle_sessions": idle_n},
+}
+with open(out, "w") as f:
+    json.dump(res, f, indent=2)
+    f.write("\n")
+print()
+print("run-bench: wrote %s" % out)
+EOF
