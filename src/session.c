@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -951,6 +952,104 @@ session_close_listener(struct listener *l, const char *reason)
 			session_close(s, reason);
 		}
 	}
+}
+
+/* Fills a read-only view of session s; text lives in buf. */
+static void
+session_info_fill(const struct session *s, struct session_info *info, char *buf, size_t len)
+{
+	uint64_t now = now_ms();
+
+	if (s->identity_len == 0)
+		buf[0] = '\0';
+	else if (strcmp(s->identity, "anonymous") == 0)
+		snprintf(buf, len, "anonymous");
+	else
+		snprintf(buf, len, "%s:%.*s", s->link.psk_identity_seen ? "psk" : "x509",
+		    (int)s->identity_len, s->identity);
+	*info = (struct session_info){
+		.id = s->id,
+		.peer = s->peer_str,
+		.local = s->local_str,
+		.identity = buf,
+		.cipher = s->cipher ? s->cipher : "",
+		.state = s->state == SESSION_HANDSHAKE ? "handshake" : "established",
+		.backend = s->up_fd >= 0 ? s->cfg->backends[0].name : "",
+		.age_ms = now - s->created_ms,
+		.idle_ms = now - s->last_active_ms,
+		.bytes_in = s->bytes_in,
+		.bytes_out = s->bytes_out,
+		.msgs_in = s->msgs_in,
+		.msgs_out = s->msgs_out,
+	};
+}
+
+void
+session_foreach(void (*fn)(const struct session_info *, void *), void *arg)
+{
+	char identity[CONFIG_PSK_IDENTITY_MAX + 16];
+	struct session_info info;
+
+	for (size_t i = 0; i < session_buckets; i++) {
+		for (struct session *s = session_table[i]; s != NULL; s = s->hnext) {
+			session_info_fill(s, &info, identity, sizeof identity);
+			fn(&info, arg);
+			if (s->successor != NULL) {
+				session_info_fill(s->successor, &info, identity, sizeof identity);
+				fn(&info, arg);
+			}
+		}
+	}
+}
+
+/* Finds a session (or a reconnect in progress) by id. */
+static struct session *
+session_find_id(uint32_t id)
+{
+	for (size_t i = 0; i < session_buckets; i++) {
+		for (struct session *s = session_table[i]; s != NULL; s = s->hnext) {
+			if (s->id == id)
+				return s;
+			if (s->successor != NULL && s->successor->id == id)
+				return s->successor;
+		}
+	}
+	return NULL;
+}
+
+bool
+session_close_id(uint32_t id, const char *reason)
+{
+	struct session *s = session_find_id(id);
+
+	if (s == NULL)
+		return false;
+	session_close(s, reason);
+	return true;
+}
+
+size_t
+session_close_identity(const char *glob, const char *reason)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < session_buckets; i++) {
+		for (struct session *s = session_table[i], *next; s != NULL; s = next) {
+			char id[CONFIG_PSK_IDENTITY_MAX + 8];
+
+			next = s->hnext;
+			if (s->state != SESSION_ESTABLISHED)
+				continue;
+			snprintf(id, sizeof id, "%.*s", (int)s->identity_len, s->identity);
+			if (fnmatch(glob, id, 0) != 0)
+				continue;
+			if (s->successor != NULL)
+				session_close(s->successor, reason);
+			session_close(s, reason);
+			n++;
+		}
+	}
+	return n;
 }
 
 size_t

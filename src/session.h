@@ -2,6 +2,7 @@
 #ifndef COAPS_SESSION_H
 #define COAPS_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,24 @@ size_t session_count(void);
 size_t session_handshake_count(void);
 /* The counters. */
 const struct session_stats *session_stats(void);
+/* A read-only view of one session, for the control socket. */
+struct session_info {
+	uint32_t id;
+	const char *peer, *local;
+	const char *identity; /* "psk:ID", "x509:CN", "anonymous" or "" during the handshake */
+	const char *cipher;   /* "" during the handshake */
+	const char *state;    /* "handshake", "established" */
+	const char *backend;  /* name of the backend, "" before the first request */
+	uint64_t age_ms, idle_ms;
+	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
+};
+
+/* Calls fn for every session (established and handshaking), in no order. */
+void session_foreach(void (*fn)(const struct session_info *, void *), void *arg);
+/* Closes the session with this id; false if there is none. */
+bool session_close_id(uint32_t id, const char *reason);
+/* Closes every session whose identity matches an fnmatch glob; returns how many. */
+size_t session_close_identity(const char *glob, const char *reason);
 /* Frees the table. */
 void session_shutdown(void);
 
