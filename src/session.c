@@ -65,6 +65,10 @@ struct ratelimit {
 	unsigned long suppressed;
 };
 
+const char *const hs_failure_names[HS_FAIL_COUNT] = { "unknown_identity", "wrong_key",
+	"no_shared_suite", "timeout", "peer_alert", "certificate", "evicted", "other" };
+static const uint64_t hs_ms_bounds[7] = { 10, 50, 100, 500, 1000, 5000, 30000 };
+
 static struct event_base *session_base;
 static struct proxy_config *session_cfg;
 static struct session **session_table;
@@ -461,11 +465,12 @@ session_close(struct session *s, const char *reason)
 
 /* Logs a failed handshake and closes the session. */
 static void
-session_fail(struct session *s, const char *reason)
+session_fail(struct session *s, enum hs_failure why, const char *reason)
 {
 	struct log_event ev = LOG_EVENT_INIT;
 
 	stats.handshakes_failed++;
+	stats.handshakes_failed_by[why]++;
 	session_event(s, &ev, "handshake-failed");
 	ev.reason = reason;
 	ev.duration_ms = (long)(now_ms() - s->created_ms);
@@ -513,11 +518,20 @@ session_established(struct session *s)
 		mbedtls_ssl_send_alert_message(s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
 		    MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
 		s->state = SESSION_ESTABLISHED;
-		session_fail(s, reason);
+		session_fail(s, HS_FAIL_CERTIFICATE, reason);
 		return false;
 	}
 	s->state = SESSION_ESTABLISHED;
 	stats.handshakes_ok++;
+	{
+		uint64_t ms = s->established_ms - s->created_ms;
+		size_t b = 0;
+
+		while (b < 7 && ms > hs_ms_bounds[b])
+			b++;
+		stats.handshake_ms_buckets[b]++;
+		stats.handshake_ms_sum += ms;
+	}
 	session_event(s, &ev, "handshake-ok");
 	ev.duration_ms = (long)(s->established_ms - s->created_ms);
 	log_event(LOG_LVL_INFO, &ev);
@@ -618,6 +632,23 @@ session_relay(struct session *s, const uint8_t *buf, size_t len)
 	stats.msgs_relayed_in++;
 }
 
+/* Classifies an mbedTLS handshake error for the counters. */
+static enum hs_failure
+hs_failure_class(int r)
+{
+	switch (r) {
+	case MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY: return HS_FAIL_UNKNOWN_IDENTITY;
+	case MBEDTLS_ERR_SSL_INVALID_MAC: return HS_FAIL_WRONG_KEY;
+	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
+	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE: return HS_FAIL_NO_SHARED_SUITE;
+	case MBEDTLS_ERR_SSL_TIMEOUT: return HS_FAIL_TIMEOUT;
+	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: return HS_FAIL_PEER_ALERT;
+	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
+	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE: return HS_FAIL_CERTIFICATE;
+	default: return HS_FAIL_OTHER;
+	}
+}
+
 /* Explains a cipher suite mismatch: what the client offered, what we enable, what is missing. */
 static void
 session_no_shared_suite(const struct session *s, char *buf, size_t len)
@@ -662,7 +693,7 @@ session_drive(struct session *s)
 				} else
 					snprintf(reason, sizeof reason,
 					    "bad record MAC on the client's Finished");
-				session_fail(s, reason);
+				session_fail(s, HS_FAIL_WRONG_KEY, reason);
 				return false;
 			}
 			return true;
@@ -674,7 +705,7 @@ session_drive(struct session *s)
 				session_no_shared_suite(s, reason, sizeof reason);
 			else
 				dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
-			session_fail(s, reason);
+			session_fail(s, hs_failure_class(r), reason);
 			return false;
 		}
 		if (!session_established(s))
@@ -732,7 +763,8 @@ session_make_handshake_room(void)
 	if (hs_oldest == NULL)
 		return false;
 	stats.evicted_max_handshakes++;
-	session_fail(hs_oldest, "evicted: session.max_handshakes handshakes in progress");
+	session_fail(hs_oldest, HS_FAIL_EVICTED,
+	    "evicted: session.max_handshakes handshakes in progress");
 	return session_hs_n < session_cfg->max_handshakes;
 }
 
@@ -869,7 +901,7 @@ session_input(const struct datagram *d)
 		if (hs->state == SESSION_HANDSHAKE) {
 			/* A retransmission goes to mbedTLS; a new hello restarts. */
 			if (hello_restarts(hs, d)) {
-				session_fail(hs, "client restarted the handshake");
+				session_fail(hs, HS_FAIL_OTHER, "client restarted the handshake");
 				session_input(d);
 				return;
 			}

@@ -11,9 +11,27 @@
 struct event_base;
 struct proxy_config;
 
+/* Why handshakes fail, for counters. */
+enum hs_failure {
+	HS_FAIL_UNKNOWN_IDENTITY, /* PSK identity not configured */
+	HS_FAIL_WRONG_KEY,        /* bad record MAC on the client's Finished */
+	HS_FAIL_NO_SHARED_SUITE,  /* no cipher suite in common */
+	HS_FAIL_TIMEOUT,          /* the client stopped answering */
+	HS_FAIL_PEER_ALERT,       /* the client sent a fatal alert */
+	HS_FAIL_CERTIFICATE,      /* the client certificate was rejected or missing */
+	HS_FAIL_EVICTED,          /* evicted to make room (session.max_handshakes) */
+	HS_FAIL_OTHER,            /* anything else */
+	HS_FAIL_COUNT
+};
+/* Names of enum hs_failure values, for stats output ("unknown_identity", ...). */
+extern const char *const hs_failure_names[HS_FAIL_COUNT];
+
 /* Counters for stats, metrics and sd_notify STATUS. */
 struct session_stats {
 	uint64_t handshakes_ok, handshakes_failed;
+	uint64_t handshakes_failed_by[HS_FAIL_COUNT];
+	uint64_t handshake_ms_buckets[8]; /* handshake durations: <=10,50,100,500,1000,5000,30000,+Inf ms */
+	uint64_t handshake_ms_sum;
 	uint64_t cookies_sent, hellos_dropped;
 	uint64_t refused_max_sessions, evicted_max_handshakes, refused_rate;
 	uint64_t msgs_relayed_in, msgs_relayed_out;
