@@ -871,17 +871,26 @@ session_hello(const struct datagram *d, struct session *live)
 		s->hello = NULL;
 }
 
-/* Tells whether a handshaking session got a ClientHello from a restarted client. */
-static bool
-hello_restarts(const struct session *s, const struct datagram *d)
+/* How a ClientHello relates to a handshake in progress from the same address:port. */
+enum hello_match {
+	HELLO_OTHER, /* no valid cookie: only the stateless stage may answer it */
+	HELLO_SAME,  /* valid cookie, same client random: a retransmission */
+	HELLO_NEW,   /* valid cookie, new client random: the client started over */
+};
+
+/* Compares a ClientHello with the handshake in progress of session s. */
+static enum hello_match
+hello_match(const struct session *s, const struct datagram *d)
 {
 	struct client_hello ch;
 	uint32_t id;
 
-	if (s->ssl->handshake == NULL || !dtls_parse_client_hello(d->data, d->len, &ch) ||
+	if (!dtls_parse_client_hello(d->data, d->len, &ch) ||
 	    !dtls_cookie_valid(&ch, &d->peer, d->peerlen, &id))
-		return false;
-	return memcmp(ch.random, s->ssl->handshake->randbytes, 32) != 0;
+		return HELLO_OTHER;
+	if (s->ssl->handshake == NULL || memcmp(ch.random, s->ssl->handshake->randbytes, 32) == 0)
+		return HELLO_SAME;
+	return HELLO_NEW;
 }
 
 void
@@ -896,19 +905,23 @@ session_input(const struct datagram *d)
 		return;
 	}
 	if (dtls_is_client_hello(d->data, d->len)) {
-		struct session *hs = s->successor != NULL ? s->successor : s;
+		struct session *hs = s->successor != NULL            ? s->successor
+		                     : s->state == SESSION_HANDSHAKE ? s
+		                                                     : NULL;
 
-		if (hs->state == SESSION_HANDSHAKE) {
-			/* A retransmission goes to mbedTLS; a new hello restarts. */
-			if (hello_restarts(hs, d)) {
-				session_fail(hs, HS_FAIL_OTHER, "client restarted the handshake");
-				session_input(d);
-				return;
-			}
-			session_feed(hs, d);
+		switch (hs != NULL ? hello_match(hs, d) : HELLO_OTHER) {
+		case HELLO_SAME:
+			session_feed(hs, d); /* mbedTLS resends its flight */
 			return;
+		case HELLO_NEW:
+			session_fail(hs, HS_FAIL_OTHER, "client restarted the handshake");
+			session_input(d);
+			return;
+		case HELLO_OTHER:
+			break;
 		}
-		session_hello(d, s);
+		/* Cookieless (answered statelessly), or a reconnect to an established session. */
+		session_hello(d, s->state == SESSION_ESTABLISHED ? s : NULL);
 		return;
 	}
 	if (s->successor != NULL && dtls_record_peek(d->data, d->len, &type, &epoch)) {

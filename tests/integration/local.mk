@@ -5,7 +5,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test-session-life.sh \
 	tests/integration/test-garbage.sh \
 	tests/integration/test-config-check.sh \
-	tests/integration/test-x509.sh
+	tests/integration/test-x509.sh \
+	tests/integration/test-reconnect.sh
 
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)

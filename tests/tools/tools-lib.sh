@@ -66,7 +66,9 @@ step() {
 start_bg() {
 	n=$1
 	shift
-	"$@" >"$tmp/$n.out" 2>"$tmp/$n.err" &
+	: >"$tmp/$n.out" # exists before the child opens it: readers never race it
+	: >"$tmp/$n.err"
+	"$@" >>"$tmp/$n.out" 2>>"$tmp/$n.err" &
 	echo $! >"$tmp/$n.pid"
 	bg_names="$bg_names $n"
 }
