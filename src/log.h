@@ -30,7 +30,12 @@ struct log_event {
 	long duration_ms;     /* handshake or session duration */
 	long long bytes_in, bytes_out; /* CoAP bytes from / to the device */
 	long long msgs_in, msgs_out;   /* CoAP messages from / to the device */
-	const char *detail;   /* any further key=value text, already safe */
+	struct log_extra {    /* further fields: replaces=, offered=, depth=, ... */
+		const char *key;
+		const char *value;
+		bool quote;   /* a string (quoted, escaped) rather than a number or word */
+	} extra[8];
+	size_t n_extra;
 };
 
 #define LOG_EVENT_INIT                                                     \
@@ -41,6 +46,18 @@ struct log_event {
 
 /* Starts logging to stderr; with timestamps unless the journal reads it. */
 void log_init(void);
+/*
+ * Chooses the sinks: JSON lines of events appended to json_file (NULL: none),
+ * syslog instead of stderr. Returns 0, or -1 with *cause (sinks unchanged).
+ */
+int log_configure(const char *json_file, bool use_syslog, char **cause)
+    __attribute__((warn_unused_result));
+/* Reopens the JSON file (after logrotate moved it); 0 or -1 with *cause. */
+int log_reopen(char **cause) __attribute__((warn_unused_result));
+/* Closes the sinks. */
+void log_shutdown(void);
+/* Adds a field to an event; value must live until log_event returns. */
+void log_event_add(struct log_event *ev, const char *key, const char *value, bool quote);
 /* Sets the most verbose level that is written. */
 void log_set_level(enum log_level level);
 /* Tells whether a message at level would be written. */

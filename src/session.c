@@ -349,21 +349,23 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
 	struct session *s = ctx;
 	struct log_event ev = LOG_EVENT_INIT;
-	char subject[128], issuer[128], esc_s[512], esc_i[512], detail[1400], why[256];
+	char subject[128], issuer[128], depth_s[16], until[32], why[256];
 
 	name_cn(&crt->subject, subject, sizeof subject);
 	name_cn(&crt->issuer, issuer, sizeof issuer);
-	log_escape(esc_s, sizeof esc_s, subject, strlen(subject));
-	log_escape(esc_i, sizeof esc_i, issuer, strlen(issuer));
-	if (*flags != 0)
-		dtls_verify_reason(*flags, why, sizeof why);
-	snprintf(detail, sizeof detail,
-	    "depth=%d subject=\"%s\" issuer=\"%s\" valid_until=%04d-%02d-%02dT%02d:%02d:%02dZ%s%s%s",
-	    depth, esc_s, esc_i, crt->valid_to.year, crt->valid_to.mon, crt->valid_to.day,
-	    crt->valid_to.hour, crt->valid_to.min, crt->valid_to.sec, *flags ? " problem=\"" : "",
-	    *flags ? why : "", *flags ? "\"" : "");
+	snprintf(depth_s, sizeof depth_s, "%d", depth);
+	snprintf(until, sizeof until, "%04d-%02d-%02dT%02d:%02d:%02dZ", crt->valid_to.year,
+	    crt->valid_to.mon, crt->valid_to.day, crt->valid_to.hour, crt->valid_to.min,
+	    crt->valid_to.sec);
 	session_event(s, &ev, "client-cert");
-	ev.detail = detail;
+	log_event_add(&ev, "depth", depth_s, false);
+	log_event_add(&ev, "subject", subject, true);
+	log_event_add(&ev, "issuer", issuer, true);
+	log_event_add(&ev, "valid_until", until, false);
+	if (*flags != 0) {
+		dtls_verify_reason(*flags, why, sizeof why);
+		log_event_add(&ev, "problem", why, true);
+	}
 	log_event(LOG_LVL_INFO, &ev);
 	return 0;
 }
@@ -795,7 +797,7 @@ session_hello(const struct datagram *d, struct session *live)
 	struct log_event ev = LOG_EVENT_INIT;
 	struct client_hello ch;
 	struct session *s;
-	char peer[64], local[64], offered[1024], detail[1200];
+	char peer[64], local[64], offered[1024], detail[128], n_offered[16], other[16];
 	uint32_t id;
 
 	if (!dtls_parse_client_hello(d->data, d->len, &ch)) {
@@ -819,8 +821,8 @@ session_hello(const struct datagram *d, struct session *live)
 			ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
 			ev.local = local_format(d->listener, &d->local, local, sizeof local);
 			if (live != NULL) {
-				snprintf(detail, sizeof detail, "live_session=%08x", live->id);
-				ev.detail = detail;
+				snprintf(other, sizeof other, "%08x", live->id);
+				log_event_add(&ev, "live_session", other, false);
 			}
 			log_event(LOG_LVL_INFO, &ev);
 		}
@@ -851,19 +853,18 @@ session_hello(const struct datagram *d, struct session *live)
 
 	session_event(s, &ev, "session-new");
 	if (live != NULL) {
-		snprintf(detail, sizeof detail, "replaces=%08x", live->id);
-		ev.detail = detail;
+		snprintf(other, sizeof other, "%08x", live->id);
+		log_event_add(&ev, "replaces", other, false);
 	}
 	log_event(LOG_LVL_INFO, &ev);
-	if (log_enabled(LOG_LVL_DEBUG)) {
-		dtls_offered_suites(&ch, offered, sizeof offered);
-		snprintf(detail, sizeof detail, "offered_suites=%zu offered=\"%s\"", ch.n_suites,
-		    offered);
-	} else
-		snprintf(detail, sizeof detail, "offered_suites=%zu", ch.n_suites);
 	ev = (struct log_event)LOG_EVENT_INIT;
 	session_event(s, &ev, "handshake-start");
-	ev.detail = detail;
+	snprintf(n_offered, sizeof n_offered, "%zu", ch.n_suites);
+	log_event_add(&ev, "offered_suites", n_offered, false);
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		dtls_offered_suites(&ch, offered, sizeof offered);
+		log_event_add(&ev, "offered", offered, true);
+	}
 	log_event(LOG_LVL_INFO, &ev);
 
 	s->hello = &ch;
