@@ -1,1 +1,34 @@
-# systemd/local.mk: build rules for systemd (included from Makefile.am).
+# systemd/local.mk: the service unit, filled from systemd/*.in at build time,
+# and the install test.
+#
+# coaps_subst (defined in man/local.mk) replaces @SERVICE_TYPE@, @sbindir@,
+# @sysconfdir@, ... with what configure and make know.
+systemdsystemunit_DATA = systemd/coaps-proxyd.service
+CLEANFILES += systemd/coaps-proxyd.service
+EXTRA_DIST += systemd/coaps-proxyd.service.in
+
+systemd/coaps-proxyd.service: systemd/coaps-proxyd.service.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) systemd && \
+	$(coaps_subst) $(srcdir)/systemd/coaps-proxyd.service.in >$@.tmp && \
+	$(coaps_subst_check) && mv -f $@.tmp $@
+
+# configure's default unit directory is the system's (/lib/systemd/system),
+# outside the prefix: distcheck installs as a user under its own prefix.
+AM_DISTCHECK_CONFIGURE_FLAGS = \
+	--with-systemdsystemunitdir='$${prefix}/lib/systemd/system'
+
+# Prints the installation directories, fully expanded, for
+# systemd/test-install.sh (one NAME=VALUE per line).
+.PHONY: coaps-print-install-dirs
+coaps-print-install-dirs:
+	@echo "sbindir=$(sbindir)"
+	@echo "bindir=$(bindir)"
+	@echo "sysconfdir=$(sysconfdir)"
+	@echo "mandir=$(mandir)"
+	@echo "systemdsystemunitdir=$(systemdsystemunitdir)"
+	@echo "bin_programs='$(bin_PROGRAMS)'"
+	@echo "sbin_programs='$(sbin_PROGRAMS)'"
+
+# make install DESTDIR=... into a temporary directory, then uninstall.
+TESTS += systemd/test-install.sh
+EXTRA_DIST += systemd/test-install.sh

@@ -1,0 +1,108 @@
+#!/bin/sh
+# check-config-keys.sh: fails when a key that src/config.c accepts is missing
+# from man/coaps-proxy.conf.5.in or conf/coaps-proxy.conf.
+#
+# Usage: check-config-keys.sh [SRCDIR]
+# SRCDIR is the source tree (default: the parent of this script's directory,
+# which automake passes as $0, so out-of-tree builds work).
+#
+# The keys are the strings of the `static const char *const NAME_keys[]`
+# tables in src/config.c. root_keys are top-level names; every other table
+# holds the keys of the top-level group named NAME or NAME + "s" (backend_keys
+# -> backends.KEY). A key is documented when
+#   - the man page has the line ".B GROUP.KEY" (root keys: ".B KEY"), and
+#   - the example has a comment "# GROUP.KEY:" and an assignment "KEY =",
+#     possibly commented out.
+# Prints each missing key and exits 1; otherwise prints how many keys were
+# checked and exits 0. Exit 99 when the sources cannot be read.
+set -u
+
+srcdir=${1:-$(cd "$(dirname "$0")/.." && pwd)}
+config_c=$srcdir/src/config.c
+man=$srcdir/man/coaps-proxy.conf.5.in
+conf=$srcdir/conf/coaps-proxy.conf
+
+for f in "$config_c" "$man" "$conf"; do
+	if ! test -r "$f"; then
+		echo "check-config-keys: cannot read $f" >&2
+		exit 99
+	fi
+done
+
+# One "TABLE KEY" line per key, TABLE without the _keys suffix.
+pairs=$(awk '
+	/static const char \*const [A-Za-z0-9_]+_keys\[\] *=/ {
+		t = $0
+		sub(/.*static const char \*const /, "", t)
+		sub(/_keys\[\].*/, "", t)
+		intable = 1
+	}
+	intable {
+		line = $0
+		while (match(line, /"[^"]*"/)) {
+			print t, substr(line, RSTART + 1, RLENGTH - 2)
+			line = substr(line, RSTART + RLENGTH)
+		}
+		if ($0 ~ /}/)
+			intable = 0
+	}' "$config_c")
+
+if test -z "$pairs"; then
+	echo "check-config-keys: no *_keys[] tables found in $config_c" >&2
+	exit 99
+fi
+roots=$(printf '%s\n' "$pairs" | awk '$1 == "root" { print $2 }')
+if test -z "$roots"; then
+	echo "check-config-keys: no root_keys[] table in $config_c" >&2
+	exit 99
+fi
+
+# Escapes the regex metacharacters a key name may hold (the dot).
+re_quote() {
+	printf '%s' "$1" | sed 's/[].[*^$\\]/\\&/g'
+}
+
+checked=0
+missing=0
+# The here-document keeps the loop in this shell, so the counters survive.
+while read -r table key; do
+	if test "$table" = root; then
+		qualified=$key
+	else
+		group=
+		for r in $roots; do
+			if test "$r" = "$table" || test "$r" = "${table}s"; then
+				group=$r
+			fi
+		done
+		if test -z "$group"; then
+			echo "check-config-keys: ${table}_keys[] matches no top-level key" \
+				"(expected $table or ${table}s in root_keys[])" >&2
+			exit 99
+		fi
+		qualified=$group.$key
+	fi
+	checked=$((checked + 1))
+	if ! grep -Fxq ".B $qualified" "$man"; then
+		echo "missing from man/coaps-proxy.conf.5.in: $qualified (want a line \".B $qualified\")"
+		missing=$((missing + 1))
+	fi
+	q=$(re_quote "$qualified")
+	k=$(re_quote "$key")
+	if ! grep -Eq "^[[:space:]]*#[[:space:]#]*$q:" "$conf"; then
+		echo "missing from conf/coaps-proxy.conf: $qualified (want a comment \"# $qualified: ...\")"
+		missing=$((missing + 1))
+	elif ! grep -Eq "^[[:space:]#]*$k[[:space:]]*=" "$conf"; then
+		echo "missing from conf/coaps-proxy.conf: $qualified (want an assignment \"$key = ...;\")"
+		missing=$((missing + 1))
+	fi
+done <<EOF
+$pairs
+EOF
+
+if test "$missing" -gt 0; then
+	echo "check-config-keys: $missing missing of $checked keys: document them"
+	exit 1
+fi
+echo "check-config-keys: all $checked keys of src/config.c are documented"
+exit 0
