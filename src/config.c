@@ -37,7 +37,7 @@ static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min"
 	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", NULL };
 static const char *const session_keys[] = { "idle_timeout", "max_sessions", "max_handshakes",
 	"handshakes_per_source", NULL };
-static const char *const log_keys[] = { "level", NULL };
+static const char *const log_keys[] = { "level", "json_file", "syslog", NULL };
 
 /* Writes the dotted path of a setting ("psk.[1].key_hex") into buf. */
 static void
@@ -644,8 +644,20 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 	if (get_group(ld, config_root_setting(&ld->lc), "log", &g) < 0)
 		return -1;
 	if (g != NULL) {
-		if (check_keys(ld, g, log_keys) < 0 || get_string(ld, g, "level", false, &level) < 0)
+		const char *json;
+		config_setting_t *sys;
+
+		if (check_keys(ld, g, log_keys) < 0 || get_string(ld, g, "level", false, &level) < 0 ||
+		    get_string(ld, g, "json_file", false, &json) < 0)
 			return -1;
+		if (json != NULL && json[0] != '\0')
+			resolve_path(ld, json, &cfg->log_json_file);
+		sys = config_setting_get_member(g, "syslog");
+		if (sys != NULL) {
+			if (config_setting_type(sys) != CONFIG_TYPE_BOOL)
+				return load_fail(ld, sys, NULL, "must be true or false");
+			cfg->log_syslog = config_setting_get_bool(sys);
+		}
 		if (level != NULL) {
 			cfg->log_level = log_level_parse(level);
 			if (cfg->log_level < 0)
@@ -792,6 +804,7 @@ config_unref(struct proxy_config *cfg)
 	}
 	if (cfg->ssl_built)
 		mbedtls_ssl_config_free(&cfg->ssl);
+	free(cfg->log_json_file);
 	free(cfg->path);
 	free(cfg);
 }

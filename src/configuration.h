@@ -84,6 +84,8 @@ struct proxy_config {
 	uint32_t handshakes_per_source; /* per second, 0 = unlimited */
 
 	int log_level;
+	char *log_json_file; /* NULL: no JSON lines */
+	bool log_syslog;
 
 	/* Built by dtls_config_build() from the fields above. */
 	mbedtls_ssl_config ssl;

@@ -4,12 +4,16 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 #include <mbedtls/debug.h>
 #include <mbedtls/version.h>
 
@@ -26,6 +30,9 @@ static struct event_base *base;
 static struct proxy_config *current;
 static struct listener *listeners;
 static int verbose;
+static const char *config_path;
+
+#define STATUS_INTERVAL 5 /* seconds between sd_notify STATUS= updates */
 
 /* Prints usage and exits with status. */
 static void __attribute__((noreturn))
@@ -68,20 +75,169 @@ apply_log_level(const struct proxy_config *cfg)
 	mbedtls_debug_set_threshold(verbose > 1 ? 3 : verbose > 0 ? 1 : 0);
 }
 
-/* Opens the configured listeners. */
-static int
-listeners_open(const struct proxy_config *cfg, char **cause)
+/* Tells systemd (when built with libsystemd and run by it) how we are. */
+static void LOG_PRINTF(1, 2)
+notify(const char *fmt, ...)
 {
-	for (size_t i = 0; i < cfg->n_listens; i++) {
-		struct listener *l = listener_open(base, &cfg->listens[i], session_input, cause);
+#ifdef HAVE_SYSTEMD
+	char msg[256];
+	va_list ap;
 
-		if (l == NULL)
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	sd_notify(0, msg);
+#else
+	(void)fmt;
+#endif
+}
+
+/* Finds the open listener bound to the address of lc. */
+static struct listener *
+listener_find(const struct listen_conf *lc)
+{
+	for (struct listener *l = listeners; l != NULL; l = l->next)
+		if (l->addrlen == lc->addrlen && memcmp(&l->addr, &lc->addr, lc->addrlen) == 0)
+			return l;
+	return NULL;
+}
+
+/*
+ * Makes the open listeners those of cfg: keeps the ones it still has,
+ * opens new ones, and only when all of them are open closes the ones it
+ * dropped (with their sessions). On failure nothing changes.
+ */
+static int
+listeners_update(const struct proxy_config *cfg, char **cause)
+{
+	struct listener *opened = NULL, **pp;
+
+	for (struct listener *l = listeners; l != NULL; l = l->next)
+		l->keep = false;
+	for (size_t i = 0; i < cfg->n_listens; i++) {
+		struct listener *l = listener_find(&cfg->listens[i]);
+
+		if (l != NULL) {
+			l->keep = true;
+			continue;
+		}
+		l = listener_open(base, &cfg->listens[i], session_input, cause);
+		if (l == NULL) {
+			while (opened != NULL) {
+				struct listener *next = opened->next;
+
+				listener_close(opened);
+				opened = next;
+			}
 			return -1;
-		l->next = listeners;
-		listeners = l;
+		}
+		l->keep = true;
+		l->next = opened;
+		opened = l;
 		log_info("event=listening address=%s", l->name);
 	}
+	for (pp = &listeners; *pp != NULL;) {
+		struct listener *l = *pp;
+
+		if (l->keep) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
+		log_info("event=listener-closed address=%s reason=\"removed from the configuration\"",
+		    l->name);
+		session_close_listener(l, "listener removed");
+		listener_close(l);
+	}
+	while (opened != NULL) {
+		struct listener *next = opened->next;
+
+		opened->next = listeners;
+		listeners = opened;
+		opened = next;
+	}
 	return 0;
+}
+
+/*
+ * Reloads the configuration file: builds the whole new snapshot (files
+ * read, keys decoded, certificates parsed, names resolved, mbedTLS set up);
+ * on any error keeps the old one and says why. On success new handshakes use
+ * the new snapshot, established sessions keep theirs, and sessions whose
+ * credentials are gone are closed. Safe because everything runs on the one
+ * loop: no datagram is processed half-way through.
+ */
+static int
+reload(char **cause)
+{
+	struct proxy_config *next;
+	size_t revoked;
+
+	notify("RELOADING=1");
+	log_info("event=reloading config=%s", config_path);
+	next = load(config_path, cause);
+	if (next == NULL || log_configure(next->log_json_file, next->log_syslog, cause) < 0 ||
+	    listeners_update(next, cause) < 0) {
+		log_error("event=reload-failed config=%s reason=\"%s\" (the previous configuration "
+		          "stays in force)", config_path, *cause ? *cause : "unknown");
+		if (next != NULL)
+			config_unref(next);
+		notify("READY=1");
+		return -1;
+	}
+	session_set_config(next);
+	config_unref(current);
+	current = next;
+	apply_log_level(current);
+	revoked = session_revalidate(current);
+	log_info("event=reloaded config=%s psk_identities=%zu x509=%s sessions=%zu "
+	         "credentials_revoked=%zu", config_path, current->n_psks,
+	    current->x509 ? "yes" : "no", session_count(), revoked);
+	notify("READY=1");
+	return 0;
+}
+
+/* libevent: SIGHUP reloads the configuration. */
+static void
+signal_reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+	char *cause = NULL;
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	if (reload(&cause) < 0)
+		free(cause);
+}
+
+/* libevent: SIGUSR1 reopens the JSON log (logrotate moved it). */
+static void
+signal_reopen_cb(evutil_socket_t sig, short what, void *arg)
+{
+	char *cause = NULL;
+
+	(void)sig;
+	(void)what;
+	(void)arg;
+	if (log_reopen(&cause) < 0) {
+		log_error("event=log-reopen-failed reason=\"%s\"", cause ? cause : "unknown");
+		free(cause);
+	} else
+		log_info("event=log-reopened");
+}
+
+/* libevent: tells systemd the session and handshake counts now and then. */
+static void
+status_cb(evutil_socket_t fd, short what, void *arg)
+{
+	const struct session_stats *st = session_stats();
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	notify("STATUS=%zu sessions, %zu handshaking; handshakes %llu ok, %llu failed",
+	    session_count(), session_handshake_count(), (unsigned long long)st->handshakes_ok,
+	    (unsigned long long)st->handshakes_failed);
 }
 
 /* libevent: SIGINT / SIGTERM end the loop. */
@@ -92,6 +248,7 @@ signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 	(void)arg;
 	log_info("event=stopping signal=%s sessions=%zu", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	    session_count());
+	notify("STOPPING=1");
 	event_base_loopbreak(base);
 }
 
@@ -100,7 +257,8 @@ main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
 	bool check_only = false, foreground = false;
-	struct event *sigint, *sigterm;
+	struct event *sigint, *sigterm, *sighup, *sigusr1, *status;
+	struct timeval status_tv = { .tv_sec = STATUS_INTERVAL };
 	char *cause = NULL;
 	int c;
 
@@ -130,6 +288,7 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage(2);
+	config_path = path;
 	(void)foreground; /* the daemon never forks: systemd or the shell supervise it */
 
 	if (dtls_init(&cause) < 0)
@@ -148,21 +307,29 @@ main(int argc, char **argv)
 		return 0;
 	}
 	apply_log_level(current);
+	if (log_configure(current->log_json_file, current->log_syslog, &cause) < 0)
+		fatalx("%s", cause);
 	signal(SIGPIPE, SIG_IGN);
 	base = event_base_new();
 	if (base == NULL)
 		fatalx("cannot create the event loop");
 	session_init(base);
 	session_set_config(current);
-	if (listeners_open(current, &cause) < 0)
+	if (listeners_update(current, &cause) < 0)
 		fatalx("%s", cause);
 	sigint = evsignal_new(base, SIGINT, signal_stop_cb, NULL);
 	sigterm = evsignal_new(base, SIGTERM, signal_stop_cb, NULL);
-	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) < 0 ||
-	    event_add(sigterm, NULL) < 0)
+	sighup = evsignal_new(base, SIGHUP, signal_reload_cb, NULL);
+	sigusr1 = evsignal_new(base, SIGUSR1, signal_reopen_cb, NULL);
+	status = event_new(base, -1, EV_PERSIST, status_cb, NULL);
+	if (sigint == NULL || sigterm == NULL || sighup == NULL || sigusr1 == NULL ||
+	    status == NULL || event_add(sigint, NULL) < 0 || event_add(sigterm, NULL) < 0 ||
+	    event_add(sighup, NULL) < 0 || event_add(sigusr1, NULL) < 0 ||
+	    event_add(status, &status_tv) < 0)
 		fatalx("cannot install signal handlers");
 	log_info("event=started version=%s config=%s psk_identities=%zu x509=%s", PACKAGE_VERSION,
 	    path, current->n_psks, current->x509 ? "yes" : "no");
+	notify("READY=1\nSTATUS=listening");
 
 	event_base_dispatch(base);
 
@@ -175,9 +342,13 @@ main(int argc, char **argv)
 	}
 	event_free(sigint);
 	event_free(sigterm);
+	event_free(sighup);
+	event_free(sigusr1);
+	event_free(status);
 	event_base_free(base);
 	config_unref(current);
 	dtls_shutdown();
 	log_info("event=stopped");
+	log_shutdown();
 	return 0;
 }

@@ -361,7 +361,7 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	log_event_add(&ev, "depth", depth_s, false);
 	log_event_add(&ev, "subject", subject, true);
 	log_event_add(&ev, "issuer", issuer, true);
-	log_event_add(&ev, "valid_until", until, false);
+	log_event_add(&ev, "valid_until", until, true);
 	if (*flags != 0) {
 		dtls_verify_reason(*flags, why, sizeof why);
 		log_event_add(&ev, "problem", why, true);
@@ -498,6 +498,33 @@ session_set_identity(struct session *s)
 	}
 }
 
+/* Tells whether the credentials a session authenticated with still hold under cfg. */
+static bool
+session_credentials_hold(const struct session *s, const struct proxy_config *cfg)
+{
+	const mbedtls_x509_crt *peer;
+	uint32_t flags = 0;
+
+	if (s->link.psk_identity_seen) {
+		const struct psk_conf *now = config_psk_find(cfg, s->link.psk_identity,
+		    s->link.psk_identity_len);
+		const struct psk_conf *then = config_psk_find(s->cfg, s->link.psk_identity,
+		    s->link.psk_identity_len);
+
+		return now != NULL && then != NULL && now->key_len == then->key_len &&
+		       memcmp(now->key, then->key, now->key_len) == 0;
+	}
+	if (cfg->x509 == NULL)
+		return false;
+	peer = mbedtls_ssl_get_peer_cert(s->ssl);
+	if (cfg->x509->verify_client == VERIFY_CLIENT_NONE)
+		return true;
+	if (peer == NULL)
+		return cfg->x509->verify_client == VERIFY_CLIENT_OPTIONAL;
+	return mbedtls_x509_crt_verify((mbedtls_x509_crt *)(uintptr_t)peer, &cfg->x509->client_ca,
+	           cfg->x509->has_crl ? &cfg->x509->crl : NULL, NULL, &flags, NULL, NULL) == 0;
+}
+
 /* A handshake completed: checks what mbedTLS leaves to us and logs it. */
 static bool
 session_established(struct session *s)
@@ -521,6 +548,12 @@ session_established(struct session *s)
 		    MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
 		s->state = SESSION_ESTABLISHED;
 		session_fail(s, HS_FAIL_CERTIFICATE, reason);
+		return false;
+	}
+	/* A handshake that began before a reload must satisfy the new credentials too. */
+	if (s->cfg != session_cfg && !session_credentials_hold(s, session_cfg)) {
+		s->state = SESSION_ESTABLISHED;
+		session_fail(s, HS_FAIL_OTHER, "credentials-revoked by a reload during the handshake");
 		return false;
 	}
 	s->state = SESSION_ESTABLISHED;
@@ -998,6 +1031,25 @@ session_close_listener(struct listener *l, const char *reason)
 			session_close(s, reason);
 		}
 	}
+}
+
+size_t
+session_revalidate(struct proxy_config *cfg)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < session_buckets; i++) {
+		for (struct session *s = session_table[i], *next; s != NULL; s = next) {
+			next = s->hnext;
+			if (s->state != SESSION_ESTABLISHED || session_credentials_hold(s, cfg))
+				continue;
+			if (s->successor != NULL)
+				session_close(s->successor, "credentials-revoked");
+			session_close(s, "credentials-revoked");
+			n++;
+		}
+	}
+	return n;
 }
 
 /* Fills a read-only view of session s; text lives in buf. */

@@ -67,6 +67,12 @@ struct session_info {
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
 };
 
+/*
+ * After a reload to cfg: closes the sessions whose PSK identity was removed or
+ * changed, or whose client certificate cfg no longer trusts, with reason
+ * credentials-revoked. Returns how many were closed.
+ */
+size_t session_revalidate(struct proxy_config *cfg);
 /* Calls fn for every session (established and handshaking), in no order. */
 void session_foreach(void (*fn)(const struct session_info *, void *), void *arg);
 /* Closes the session with this id; false if there is none. */

@@ -6,7 +6,9 @@ INTEGRATION_TESTS = \
 	tests/integration/test-garbage.sh \
 	tests/integration/test-config-check.sh \
 	tests/integration/test-x509.sh \
-	tests/integration/test-reconnect.sh
+	tests/integration/test-reconnect.sh \
+	tests/integration/test-reload.sh \
+	tests/integration/test-json-log.sh
 
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)

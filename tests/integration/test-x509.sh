@@ -40,7 +40,7 @@ done
 wait_log 'event=handshake-ok .*identity="my_identity" cipher=TLS-PSK-WITH-AES-128-CCM-8'
 [ "$(log_count 'event=handshake-ok .*identity="client" cipher=TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8')" -ge 3 ] ||
 	fail "certificate handshakes not logged with the subject CN"
-wait_log 'event=client-cert .*depth=0 subject="client" issuer="TestCA" valid_until=20[0-9-]+T'
+wait_log 'event=client-cert .*depth=0 subject="client" issuer="TestCA" valid_until="20[0-9-]+T'
 
 step "openssl s_client with a client certificate: CCM-8, curve secp256r1"
 out=$(sclient -cert "$c/client-cert.pem" -key "$c/client-key.pem")
