@@ -69,6 +69,19 @@ const char *const hs_failure_names[HS_FAIL_COUNT] = { "unknown_identity", "wrong
 	"no_shared_suite", "timeout", "peer_alert", "certificate", "evicted", "other" };
 static const uint64_t hs_ms_bounds[7] = { 10, 50, 100, 500, 1000, 5000, 30000 };
 
+/*
+ * Handshakes per second per source address: a fixed table of windows, hashed
+ * by address (not port) with the process's seed. Two addresses may share a
+ * slot and then share its budget; nothing is allocated.
+ */
+#define RATE_SLOTS 16384
+struct rate_slot {
+	uint8_t addr[16];
+	uint64_t second;
+	uint32_t count;
+};
+static struct rate_slot rate_table[RATE_SLOTS];
+
 static struct event_base *session_base;
 static struct proxy_config *session_cfg;
 static struct session **session_table;
@@ -803,6 +816,31 @@ session_make_handshake_room(void)
 	return session_hs_n < session_cfg->max_handshakes;
 }
 
+/* Counts a handshake from a peer's address; false when over the per-second limit. */
+static bool
+rate_allow(const struct sockaddr_storage *peer, uint32_t limit)
+{
+	uint8_t addr[16] = { 0 };
+	uint64_t h = session_seed, sec = now_ms() / 1000;
+	struct rate_slot *slot;
+
+	if (limit == 0)
+		return true;
+	if (peer->ss_family == AF_INET)
+		memcpy(addr, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+	else
+		memcpy(addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+	for (size_t i = 0; i < sizeof addr; i++)
+		h = (h ^ addr[i]) * 0x100000001b3ULL;
+	slot = &rate_table[(h ^ h >> 32) % RATE_SLOTS];
+	if (slot->second != sec) {
+		memcpy(slot->addr, addr, sizeof addr);
+		slot->second = sec;
+		slot->count = 0;
+	}
+	return ++slot->count <= limit;
+}
+
 /* Logs a refusal of a peer whose cookie was valid (rate-limited). */
 static void
 session_refuse(const struct datagram *d, uint32_t id, const char *reason)
@@ -866,6 +904,14 @@ session_hello(const struct datagram *d, struct session *live)
 		stats.refused_max_sessions++;
 		snprintf(detail, sizeof detail, "session.max_sessions (%u) reached",
 		    session_cfg->max_sessions);
+		session_refuse(d, id, detail);
+		return;
+	}
+	if (!rate_allow(&d->peer, session_cfg->handshakes_per_source)) {
+		stats.refused_rate++;
+		snprintf(detail, sizeof detail,
+		    "session.handshakes_per_source (%u per second) reached for this address",
+		    session_cfg->handshakes_per_source);
 		session_refuse(d, id, detail);
 		return;
 	}

@@ -48,3 +48,20 @@ step "SIGTERM: close_notify to every session, exit 0"
 stop_proxy
 [ "$(log_count 'event=session-closed .*reason="shutdown"')" = 2 ] || fail "two sessions should close on shutdown"
 wait_log 'event=stopped'
+
+step "handshakes_per_source = 2: the third and later handshakes in a second are refused"
+write_conf "$tmp/proxy.conf" <<'CONF'
+listen = ( { address = "127.0.0.1"; port = @PORT@; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = @BACKEND@; } );
+psk = ( { identity = "my_identity"; key = "secretPSK123"; } );
+session = { handshakes_per_source = 2; };
+CONF
+start_proxy "$tmp/proxy.conf"
+for i in 1 2 3 4 5 6 7 8; do
+	timeout 5 "$probe" hello 127.0.0.1 "$proxy_port" --cookie-round --timeout-ms 100 >/dev/null 2>&1 || true
+done
+n=$(log_count 'event=session-refused .*handshakes_per_source \(2 per second\) reached for this address')
+[ "$n" -ge 3 ] || fail "expected at least 3 refusals by the per-source rate limit, saw $n"
+n=$(log_count 'event=session-new')
+[ "$n" -ge 2 ] && [ "$n" -le 5 ] || fail "expected 2 to 5 handshakes to start, saw $n"
+stop_proxy
