@@ -1,7 +1,9 @@
 # src/local.mk: the daemon, its convenience library and the control CLI.
 noinst_LIBRARIES += src/libcoapsproxy.a
 src_libcoapsproxy_a_SOURCES = \
-	src/log.c src/log.h
+	src/log.c src/log.h \
+	src/coap_msg.c src/coap_msg.h src/mid_map.c src/mid_map.h \
+	src/route.c src/route.h
 
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c
