@@ -451,10 +451,18 @@ split_add(struct coap_msg_ctx *c, const uint8_t *s, size_t n, uint8_t sep,
 			*why = why_fmt(c, "Proxy-Uri %s longer than 255 bytes", what);
 			return -1;
 		}
+		/*
+		 * RFC 7252 allows an empty Uri-Query, but libcoap 4.3.1 (and
+		 * so many backends) rejects the whole message for one: an
+		 * empty argument ("a&&b") says nothing, so it is left out.
+		 */
+		if (len == 0 && num == COAP_MSG_OPT_URI_QUERY)
+			goto next;
 		if (newopt_add(c, num, val, len) < 0) {
 			*why = "too many options";
 			return -1;
 		}
+next:
 		if (q == end)
 			return 0;
 		start = q + 1;

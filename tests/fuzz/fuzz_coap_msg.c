@@ -1,9 +1,12 @@
 /* fuzz_coap_msg.c: libFuzzer target for CoAP inspection, rewriting and target extraction. */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <coap3/coap.h>
 
 #include "coap_msg.h"
 
@@ -12,6 +15,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct coap_msg_ctx *ctx;
+static coap_pdu_t *pdu;
 
 /* Aborts so that libFuzzer records the input. */
 static void
@@ -21,20 +25,55 @@ fuzz_assert(int cond)
 		abort();
 }
 
+/* Counts the copies of option num in a message libcoap has parsed, checking their value. */
+static int
+count_opt(uint16_t num, const char *val)
+{
+	coap_opt_iterator_t it;
+	coap_opt_t *o;
+	uint16_t last = 0;
+	int n = 0;
+
+	coap_option_iterator_init(pdu, &it, COAP_OPT_ALL);
+	while ((o = coap_option_next(&it)) != NULL) {
+		fuzz_assert(it.number >= last);
+		last = (uint16_t)it.number;
+		if (it.number != num)
+			continue;
+		fuzz_assert(coap_opt_length(o) == strlen(val));
+		fuzz_assert(memcmp(coap_opt_value(o), val, strlen(val)) == 0);
+		n++;
+	}
+	return n;
+}
+
 /* Checks the invariants of a rewrite result. */
 static void
-check_rewritten(const uint8_t *out, size_t n, const struct coap_msg_info *in)
+check_rewritten(const uint8_t *in, size_t inlen, const uint8_t *out, size_t n,
+    uint16_t identity_opt, const char *identity, bool strip_proxy)
 {
-	struct coap_msg_info info;
+	struct coap_msg_info info, orig;
 	const char *why;
 
+	fuzz_assert(coap_msg_inspect(ctx, in, inlen, &orig, &why) == 0);
 	/* What we forward must pass our own inspection, as the same request. */
 	fuzz_assert(coap_msg_inspect(ctx, out, n, &info, &why) == 0);
-	fuzz_assert(info.is_request && info.type == in->type);
-	fuzz_assert(info.code == in->code && info.mid == in->mid);
-	fuzz_assert(info.token_len == in->token_len);
-	fuzz_assert(memcmp(info.token, in->token, in->token_len) == 0);
-	fuzz_assert(info.payload_len == in->payload_len);
+	fuzz_assert(info.is_request && info.type == orig.type);
+	fuzz_assert(info.code == orig.code && info.mid == orig.mid);
+	fuzz_assert(info.token_len == orig.token_len);
+	fuzz_assert(memcmp(info.token, orig.token, orig.token_len) == 0);
+	fuzz_assert(info.payload_len == orig.payload_len);
+	if (strip_proxy)
+		fuzz_assert(!info.has_proxy_uri && !info.has_proxy_scheme);
+	/*
+	 * libcoap, the independent parser, judges option values more strictly
+	 * than RFC 7252 §5.4.3; where it takes the input it must take the
+	 * output, and the identity must be there exactly once.
+	 */
+	if (!coap_pdu_parse(COAP_PROTO_UDP, in, inlen, pdu))
+		return;
+	fuzz_assert(coap_pdu_parse(COAP_PROTO_UDP, out, n, pdu));
+	fuzz_assert(count_opt(identity_opt, identity) == 1);
 }
 
 /* Runs every parser of coap_msg on one input. */
@@ -51,7 +90,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (ctx == NULL) {
 		ctx = coap_msg_ctx_new(MAX_MSG);
-		fuzz_assert(ctx != NULL);
+		pdu = coap_pdu_init(0, 0, 0, 8192);
+		fuzz_assert(ctx != NULL && pdu != NULL);
 	}
 	/* An exact-size copy lets AddressSanitizer catch any over-read. */
 	in = malloc(size > 0 ? size : 1);
@@ -74,13 +114,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    "psk:dev-42", 10, false, &why);
 	fuzz_assert(n > 0 || why != NULL);
 	if (n > 0)
-		check_rewritten(out, n, &info);
+		check_rewritten(in, size, out, n, 65001, "psk:dev-42", false);
 	why = NULL;
 	n = coap_msg_rewrite_request(ctx, in, size, out, sizeof(out), 258, "x",
 	    1, true, &why);
 	fuzz_assert(n > 0 || why != NULL);
 	if (n > 0)
-		check_rewritten(out, n, &info);
+		check_rewritten(in, size, out, n, 258, "x", true);
 	/* A tight output buffer must fail cleanly, never overflow. */
 	if (size > 8)
 		(void)coap_msg_rewrite_request(ctx, in, size, out, size / 2,

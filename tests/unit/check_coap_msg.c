@@ -740,6 +740,37 @@ START_TEST(test_rewrite_proxy_scheme)
 }
 END_TEST
 
+/*
+ * Found by fuzz_coap_msg: "?=/Exa%2D&&b" made an empty Uri-Query, which
+ * RFC 7252 allows but libcoap 4.3.1 rejects; empty arguments are left out.
+ */
+START_TEST(test_fuzz_empty_query_argument)
+{
+	static const uint8_t in[] = {
+		0x40, 0x01, 0x00, 0x11, 0xdd, 0x16, 0x17, 'c', 'o', 'a', 'p',
+		':', '/', '/', 'E', 'x', 'a', 'o', 'a', 'p', ':', '/', '/', 'E',
+		'x', 'a', '%', '2', 'D', '&', '0', '?', '=', '/', 'E', 'x', 'a',
+		'%', '2', 'D', '&', '&', 'b',
+	};
+	uint8_t out[128];
+	struct reparsed r;
+	const char *why = NULL;
+	size_t n;
+
+	n = coap_msg_rewrite_request(ctx, in, sizeof(in), out, sizeof(out),
+	    258, "x", 1, true, &why);
+	ck_assert_msg(n > 0, "rewrite failed: %s", why);
+	reparse(out, n, &r);
+	ck_assert_uint_eq(r.nopts, 6);
+	check_opt(&r, 0, 3, "exaoap");
+	check_opt(&r, 1, 11, "");
+	check_opt(&r, 2, 11, "Exa-&0");
+	check_opt(&r, 3, 15, "=/Exa-");
+	check_opt(&r, 4, 15, "b");
+	check_opt(&r, 5, 258, "x");
+}
+END_TEST
+
 /* Runs coap_msg_proxy_target on a Proxy-Uri request. */
 static int
 target_of(const char *uri, char *host, size_t hostlen, uint16_t *port,
@@ -876,6 +907,7 @@ coap_msg_suite(void)
 	tcase_add_test(tc, test_rewrite_proxy_uri);
 	tcase_add_test(tc, test_rewrite_proxy_uri_forms);
 	tcase_add_test(tc, test_rewrite_proxy_scheme);
+	tcase_add_test(tc, test_fuzz_empty_query_argument);
 	tcase_add_test(tc, test_proxy_target);
 	tcase_add_test(tc, test_request_target);
 	tcase_add_test(tc, test_ctx_limits);
