@@ -22,8 +22,8 @@
  * serves as the independent parser in the unit tests.
  */
 
-#define PROXY_URI_MAX 1034      /* RFC 7252 §5.10: Proxy-Uri is 1-1034 bytes */
-#define OPT_VALUE_MAX 255       /* Uri-Host, Uri-Path, Uri-Query, Proxy-Scheme */
+#define PROXY_URI_MAX 1034        /* RFC 7252 §5.10: Proxy-Uri is 1-1034 bytes */
+#define OPT_VALUE_MAX 255         /* Uri-Host, Uri-Path, Uri-Query, Proxy-Scheme */
 #define OPT_LEN_MAX (65535 + 269) /* largest length the option format encodes */
 
 /* One option to insert while rewriting. */
@@ -34,12 +34,12 @@ struct newopt {
 };
 
 struct coap_msg_ctx {
-	size_t max_size;       /* largest message rewritten */
-	struct newopt *opts;   /* options to insert, sorted by number */
+	size_t max_size;     /* largest message rewritten */
+	struct newopt *opts; /* options to insert, sorted by number */
 	size_t nopts, opts_cap;
-	uint8_t *scratch;      /* decoded host, segments, port value */
+	uint8_t *scratch; /* decoded host, segments, port value */
 	size_t scratch_used, scratch_cap;
-	char why[96];          /* reasons with numbers in them */
+	char why[96]; /* reasons with numbers in them */
 };
 
 /* A cursor over the options of a message. */
@@ -60,7 +60,7 @@ struct opt {
 struct target {
 	const uint8_t *host; /* decoded host, not NUL-terminated */
 	size_t host_len;
-	bool host_is_ip;     /* IPv4 or IPv6 literal */
+	bool host_is_ip; /* IPv4 or IPv6 literal */
 	uint16_t port;
 };
 
@@ -103,8 +103,7 @@ coap_msg_ctx_free(struct coap_msg_ctx *c)
 }
 
 /* Formats a reason with numbers into the context and returns it. */
-static const char *
-why_fmt(struct coap_msg_ctx *c, const char *fmt, ...)
+static const char *why_fmt(struct coap_msg_ctx *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static const char *
@@ -198,8 +197,8 @@ walk_init(struct walk *w, const uint8_t *buf, size_t len)
 
 /* Validates a CoAP-over-UDP datagram and fills info; 0, or -1 with *why. */
 int
-coap_msg_inspect(struct coap_msg_ctx *c, const uint8_t *buf, size_t len,
-    struct coap_msg_info *info, const char **why)
+coap_msg_inspect(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, struct coap_msg_info *info,
+                 const char **why)
 {
 	struct walk w;
 	struct opt o;
@@ -245,12 +244,12 @@ coap_msg_inspect(struct coap_msg_ctx *c, const uint8_t *buf, size_t len,
 	}
 	if (cls == 1 || cls == 3 || cls >= 6) {
 		*why = why_fmt(c, "code %u.%02u: reserved class", cls,
-		    (unsigned int)(info->code & 0x1f));
+		               (unsigned int)(info->code & 0x1f));
 		return -1;
 	}
 	if (info->type == COAP_MSG_RST) {
 		*why = why_fmt(c, "RST with code %u.%02u (must be empty)", cls,
-		    (unsigned int)(info->code & 0x1f));
+		               (unsigned int)(info->code & 0x1f));
 		return -1;
 	}
 	info->is_request = cls == 0;
@@ -266,8 +265,7 @@ coap_msg_inspect(struct coap_msg_ctx *c, const uint8_t *buf, size_t len,
 			/* A longer value is an unrecognised elective option (§5.4.3). */
 			if (!info->has_observe && o.len <= 3) {
 				info->has_observe = true;
-				info->observe = coap_decode_var_bytes(o.val,
-				    o.len);
+				info->observe = coap_decode_var_bytes(o.val, o.len);
 			}
 			break;
 		case COAP_MSG_OPT_PROXY_URI:
@@ -299,9 +297,8 @@ coap_msg_build_rst(uint8_t *out, size_t outlen, uint16_t mid)
 
 /* Builds the proxy's own answer to a CON or NON request; returns its length or 0. */
 size_t
-coap_msg_build_answer(uint8_t *out, size_t outlen,
-    const struct coap_msg_info *req, uint8_t code, uint16_t new_mid,
-    const char *payload)
+coap_msg_build_answer(uint8_t *out, size_t outlen, const struct coap_msg_info *req, uint8_t code,
+                      uint16_t new_mid, const char *payload)
 {
 	size_t pos, plen, n;
 	uint8_t type;
@@ -325,8 +322,7 @@ coap_msg_build_answer(uint8_t *out, size_t outlen,
 	if (plen == 0)
 		return pos;
 	/* Content-Format text/plain;charset=utf-8 is 0: an empty uint. */
-	n = coap_opt_encode(out + pos, outlen - pos, COAP_MSG_OPT_CONTENT_FORMAT,
-	    out, 0);
+	n = coap_opt_encode(out + pos, outlen - pos, COAP_MSG_OPT_CONTENT_FORMAT, out, 0);
 	if (n == 0)
 		return 0;
 	pos += n;
@@ -373,8 +369,7 @@ scratch_take(struct coap_msg_ctx *c, size_t n)
 
 /* Percent-decodes s into scratch space; -1 on a bad escape or no space. */
 static int
-pct_decode(struct coap_msg_ctx *c, const uint8_t *s, size_t n,
-    const uint8_t **out, size_t *outlen)
+pct_decode(struct coap_msg_ctx *c, const uint8_t *s, size_t n, const uint8_t **out, size_t *outlen)
 {
 	uint8_t *d;
 	size_t i, k = 0;
@@ -426,8 +421,8 @@ newopt_add(struct coap_msg_ctx *c, uint16_t num, const uint8_t *val, size_t len)
 
 /* Splits s at sep into percent-decoded options numbered num; -1 with *why. */
 static int
-split_add(struct coap_msg_ctx *c, const uint8_t *s, size_t n, uint8_t sep,
-    uint16_t num, const char *what, const char **why)
+split_add(struct coap_msg_ctx *c, const uint8_t *s, size_t n, uint8_t sep, uint16_t num,
+          const char *what, const char **why)
 {
 	const uint8_t *start = s, *end = s + n, *q, *val;
 	size_t len;
@@ -439,7 +434,7 @@ split_add(struct coap_msg_ctx *c, const uint8_t *s, size_t n, uint8_t sep,
 		len = (size_t)(q - start);
 		if (num == COAP_MSG_OPT_URI_PATH &&
 		    ((len == 1 && start[0] == '.') ||
-		    (len == 2 && start[0] == '.' && start[1] == '.'))) {
+		     (len == 2 && start[0] == '.' && start[1] == '.'))) {
 			*why = "dot segment in Proxy-Uri path";
 			return -1;
 		}
@@ -462,7 +457,7 @@ split_add(struct coap_msg_ctx *c, const uint8_t *s, size_t n, uint8_t sep,
 			*why = "too many options";
 			return -1;
 		}
-next:
+	next:
 		if (q == end)
 			return 0;
 		start = q + 1;
@@ -480,14 +475,12 @@ host_is_ip(const uint8_t *host, size_t len)
 		return false;
 	memcpy(tmp, host, len);
 	tmp[len] = '\0';
-	return inet_pton(AF_INET, tmp, addr) == 1 ||
-	    inet_pton(AF_INET6, tmp, addr) == 1;
+	return inet_pton(AF_INET, tmp, addr) == 1 || inet_pton(AF_INET6, tmp, addr) == 1;
 }
 
 /* Checks a host name and lower-cases it in scratch space; -1 with *why. */
 static int
-host_take(struct coap_msg_ctx *c, const uint8_t *h, size_t len,
-    struct target *t, const char **why)
+host_take(struct coap_msg_ctx *c, const uint8_t *h, size_t len, struct target *t, const char **why)
 {
 	uint8_t *d;
 	size_t i;
@@ -557,8 +550,8 @@ scheme_name(enum coap_uri_scheme_t s)
  * Uri-Query options to the insert table. 0, or -1 with *why.
  */
 static int
-proxy_uri_decode(struct coap_msg_ctx *c, const uint8_t *val, size_t len,
-    struct target *t, bool make_opts, const char **why)
+proxy_uri_decode(struct coap_msg_ctx *c, const uint8_t *val, size_t len, struct target *t,
+                 bool make_opts, const char **why)
 {
 	coap_uri_t uri;
 	const uint8_t *host;
@@ -584,8 +577,7 @@ proxy_uri_decode(struct coap_msg_ctx *c, const uint8_t *val, size_t len,
 		return -1;
 	}
 	if (uri.scheme != COAP_URI_SCHEME_COAP) {
-		*why = why_fmt(c, "Proxy-Uri scheme %s not supported",
-		    scheme_name(uri.scheme));
+		*why = why_fmt(c, "Proxy-Uri scheme %s not supported", scheme_name(uri.scheme));
 		return -1;
 	}
 	if (uri.port == 0) {
@@ -603,10 +595,10 @@ proxy_uri_decode(struct coap_msg_ctx *c, const uint8_t *val, size_t len,
 		return 0;
 	/* RFC 7252 §6.4 step 8: an empty path or "/" gives no Uri-Path. */
 	if (uri.path.length > 0 && split_add(c, uri.path.s, uri.path.length, '/',
-	    COAP_MSG_OPT_URI_PATH, "path segment", why) < 0)
+	                                     COAP_MSG_OPT_URI_PATH, "path segment", why) < 0)
 		return -1;
-	if (uri.query.length > 0 && split_add(c, uri.query.s, uri.query.length,
-	    '&', COAP_MSG_OPT_URI_QUERY, "query argument", why) < 0)
+	if (uri.query.length > 0 && split_add(c, uri.query.s, uri.query.length, '&',
+	                                      COAP_MSG_OPT_URI_QUERY, "query argument", why) < 0)
 		return -1;
 	return 0;
 }
@@ -619,8 +611,7 @@ struct proxy_opts {
 
 /* Collects the proxy-related options of a valid message; -1 with *why on repeats. */
 static int
-proxy_scan(const uint8_t *buf, size_t len, struct proxy_opts *po,
-    const char **why)
+proxy_scan(const uint8_t *buf, size_t len, struct proxy_opts *po, const char **why)
 {
 	struct walk w;
 	struct opt o;
@@ -661,11 +652,10 @@ proxy_scan(const uint8_t *buf, size_t len, struct proxy_opts *po,
 
 /* Decodes the target of a Proxy-Scheme request from its Uri-Host and Uri-Port. */
 static int
-proxy_scheme_decode(struct coap_msg_ctx *c, const struct proxy_opts *po,
-    struct target *t, const char **why)
+proxy_scheme_decode(struct coap_msg_ctx *c, const struct proxy_opts *po, struct target *t,
+                    const char **why)
 {
-	if (po->scheme.len != 4 ||
-	    strncasecmp((const char *)po->scheme.val, "coap", 4) != 0) {
+	if (po->scheme.len != 4 || strncasecmp((const char *)po->scheme.val, "coap", 4) != 0) {
 		*why = "Proxy-Scheme not supported (only coap)";
 		return -1;
 	}
@@ -685,8 +675,7 @@ proxy_scheme_decode(struct coap_msg_ctx *c, const struct proxy_opts *po,
 			*why = "Uri-Port longer than 2 bytes";
 			return -1;
 		}
-		t->port = (uint16_t)coap_decode_var_bytes(po->port.val,
-		    po->port.len);
+		t->port = (uint16_t)coap_decode_var_bytes(po->port.val, po->port.len);
 		if (t->port == 0) {
 			*why = "Uri-Port 0";
 			return -1;
@@ -697,8 +686,8 @@ proxy_scheme_decode(struct coap_msg_ctx *c, const struct proxy_opts *po,
 
 /* Finds where a forward-proxy request wants to go; 0, or -1 with *why. */
 int
-coap_msg_proxy_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len,
-    char *host, size_t hostlen, uint16_t *port, const char **why)
+coap_msg_proxy_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, char *host,
+                      size_t hostlen, uint16_t *port, const char **why)
 {
 	struct coap_msg_info info;
 	struct proxy_opts po;
@@ -736,8 +725,8 @@ coap_msg_proxy_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len,
 
 /* Encodes one option after the option numbered *last; -1 if out is full. */
 static int
-emit_opt(uint8_t *out, size_t outlen, size_t *pos, uint16_t *last,
-    uint16_t num, const uint8_t *val, size_t len)
+emit_opt(uint8_t *out, size_t outlen, size_t *pos, uint16_t *last, uint16_t num, const uint8_t *val,
+         size_t len)
 {
 	size_t n;
 
@@ -745,8 +734,7 @@ emit_opt(uint8_t *out, size_t outlen, size_t *pos, uint16_t *last,
 		return -1;
 	if (len == 0)
 		val = out; /* never read; keeps NULL away from memcpy */
-	n = coap_opt_encode(out + *pos, outlen - *pos, (uint16_t)(num - *last),
-	    val, len);
+	n = coap_opt_encode(out + *pos, outlen - *pos, (uint16_t)(num - *last), val, len);
 	if (n == 0)
 		return -1;
 	*pos += n;
@@ -756,8 +744,7 @@ emit_opt(uint8_t *out, size_t outlen, size_t *pos, uint16_t *last,
 
 /* Tells whether rewriting drops an option the device sent. */
 static bool
-rewrite_drops(uint16_t num, uint16_t identity_opt, bool strip_proxy,
-    bool from_proxy_uri)
+rewrite_drops(uint16_t num, uint16_t identity_opt, bool strip_proxy, bool from_proxy_uri)
 {
 	if (identity_opt != 0 && num == identity_opt)
 		return true;
@@ -766,16 +753,15 @@ rewrite_drops(uint16_t num, uint16_t identity_opt, bool strip_proxy,
 	if (num == COAP_MSG_OPT_PROXY_URI || num == COAP_MSG_OPT_PROXY_SCHEME)
 		return true;
 	/* Proxy-Uri takes precedence over Uri-* options (§5.10.2). */
-	return from_proxy_uri && (num == COAP_MSG_OPT_URI_HOST ||
-	    num == COAP_MSG_OPT_URI_PORT || num == COAP_MSG_OPT_URI_PATH ||
-	    num == COAP_MSG_OPT_URI_QUERY);
+	return from_proxy_uri && (num == COAP_MSG_OPT_URI_HOST || num == COAP_MSG_OPT_URI_PORT ||
+	                          num == COAP_MSG_OPT_URI_PATH || num == COAP_MSG_OPT_URI_QUERY);
 }
 
 /* Fills the insert table for a rewrite: Uri-* from a Proxy-Uri, and the identity. */
 static int
-rewrite_plan(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen,
-    uint16_t identity_opt, const char *identity, size_t identity_len,
-    bool strip_proxy, bool *from_proxy_uri, const char **why)
+rewrite_plan(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen, uint16_t identity_opt,
+             const char *identity, size_t identity_len, bool strip_proxy, bool *from_proxy_uri,
+             const char **why)
 {
 	struct proxy_opts po;
 	struct target t;
@@ -791,19 +777,17 @@ rewrite_plan(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen,
 		if (po.n_uri == 1) {
 			*from_proxy_uri = true;
 			memset(&t, 0, sizeof(t));
-			if (proxy_uri_decode(c, po.uri.val, po.uri.len, &t, true,
-			    why) < 0)
+			if (proxy_uri_decode(c, po.uri.val, po.uri.len, &t, true, why) < 0)
 				return -1;
-			if (!t.host_is_ip && newopt_add(c, COAP_MSG_OPT_URI_HOST,
-			    t.host, t.host_len) < 0)
+			if (!t.host_is_ip &&
+			    newopt_add(c, COAP_MSG_OPT_URI_HOST, t.host, t.host_len) < 0)
 				goto full;
 			if (t.port != COAP_MSG_DEFAULT_PORT) {
 				portval = scratch_take(c, 2);
 				if (portval == NULL)
 					goto full;
 				n = coap_encode_var_safe(portval, 2, t.port);
-				if (newopt_add(c, COAP_MSG_OPT_URI_PORT, portval,
-				    n) < 0)
+				if (newopt_add(c, COAP_MSG_OPT_URI_PORT, portval, n) < 0)
 					goto full;
 			}
 		}
@@ -813,8 +797,7 @@ rewrite_plan(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen,
 			*why = "identity too long";
 			return -1;
 		}
-		if (newopt_add(c, identity_opt, (const uint8_t *)identity,
-		    identity_len) < 0)
+		if (newopt_add(c, identity_opt, (const uint8_t *)identity, identity_len) < 0)
 			goto full;
 	}
 	return 0;
@@ -825,10 +808,9 @@ full:
 
 /* Rewrites a request for forwarding into out; the new length, or 0 with *why. */
 size_t
-coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in,
-    size_t inlen, uint8_t *out, size_t outlen, uint16_t identity_opt,
-    const char *identity, size_t identity_len, bool strip_proxy,
-    const char **why)
+coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen, uint8_t *out,
+                         size_t outlen, uint16_t identity_opt, const char *identity,
+                         size_t identity_len, bool strip_proxy, const char **why)
 {
 	struct coap_msg_info info;
 	struct walk w;
@@ -838,8 +820,7 @@ coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in,
 	bool from_proxy_uri;
 
 	if (inlen > c->max_size) {
-		*why = why_fmt(c, "message too large (%zu > %zu bytes)", inlen,
-		    c->max_size);
+		*why = why_fmt(c, "message too large (%zu > %zu bytes)", inlen, c->max_size);
 		return 0;
 	}
 	if (coap_msg_inspect(c, in, inlen, &info, why) < 0)
@@ -848,8 +829,8 @@ coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in,
 		*why = "not a request";
 		return 0;
 	}
-	if (rewrite_plan(c, in, inlen, identity_opt, identity, identity_len,
-	    strip_proxy, &from_proxy_uri, why) < 0)
+	if (rewrite_plan(c, in, inlen, identity_opt, identity, identity_len, strip_proxy,
+	                 &from_proxy_uri, why) < 0)
 		return 0;
 	pos = 4 + (size_t)info.token_len;
 	if (outlen < pos)
@@ -857,19 +838,18 @@ coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in,
 	memcpy(out, in, pos);
 	walk_init(&w, in, inlen);
 	while (walk_next(&w, &o, why) == 1) {
-		if (rewrite_drops(o.num, identity_opt, strip_proxy,
-		    from_proxy_uri))
+		if (rewrite_drops(o.num, identity_opt, strip_proxy, from_proxy_uri))
 			continue;
 		for (; next < c->nopts && c->opts[next].num <= o.num; next++)
-			if (emit_opt(out, outlen, &pos, &last, c->opts[next].num,
-			    c->opts[next].val, c->opts[next].len) < 0)
+			if (emit_opt(out, outlen, &pos, &last, c->opts[next].num, c->opts[next].val,
+			             c->opts[next].len) < 0)
 				goto too_small;
 		if (emit_opt(out, outlen, &pos, &last, o.num, o.val, o.len) < 0)
 			goto too_small;
 	}
 	for (; next < c->nopts; next++)
-		if (emit_opt(out, outlen, &pos, &last, c->opts[next].num,
-		    c->opts[next].val, c->opts[next].len) < 0)
+		if (emit_opt(out, outlen, &pos, &last, c->opts[next].num, c->opts[next].val,
+		             c->opts[next].len) < 0)
 			goto too_small;
 	if (w.payload != NULL) {
 		plen = (size_t)(w.end - w.payload);
@@ -889,8 +869,7 @@ too_small:
 static bool
 is_pchar(uint8_t ch)
 {
-	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-	    (ch >= '0' && ch <= '9'))
+	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
 		return true;
 	return ch != '\0' && strchr("-._~!$&'()*+,;=:@", ch) != NULL;
 }
@@ -921,8 +900,8 @@ pct_append(char *dst, size_t dstlen, size_t *pos, const uint8_t *s, size_t len)
 
 /* Writes the request's path and first Uri-Host for routing; 0 or -1. */
 int
-coap_msg_request_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len,
-    char *path, size_t pathlen, char *uri_host, size_t hostlen)
+coap_msg_request_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, char *path,
+                        size_t pathlen, char *uri_host, size_t hostlen)
 {
 	struct coap_msg_info info;
 	struct walk w;

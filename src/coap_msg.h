@@ -37,19 +37,19 @@ struct coap_msg_ctx;
 
 /* What the relay needs to know of one message. */
 struct coap_msg_info {
-	uint8_t type;        /* COAP_MSG_CON/NON/ACK/RST */
-	uint8_t code;        /* class << 5 | detail */
-	uint16_t mid;        /* message id */
-	uint8_t token_len;   /* 0..8 */
-	uint8_t token[8];    /* token bytes */
-	bool is_request;     /* code 0.01 .. 0.31 */
-	bool is_response;    /* code 2.xx, 4.xx or 5.xx */
-	bool is_empty;       /* code 0.00 (ping, empty ACK, RST) */
-	bool has_observe;    /* Observe option with a 0-3 byte value */
-	uint32_t observe;    /* its value */
-	bool has_proxy_uri;  /* Proxy-Uri option present */
+	uint8_t type;          /* COAP_MSG_CON/NON/ACK/RST */
+	uint8_t code;          /* class << 5 | detail */
+	uint16_t mid;          /* message id */
+	uint8_t token_len;     /* 0..8 */
+	uint8_t token[8];      /* token bytes */
+	bool is_request;       /* code 0.01 .. 0.31 */
+	bool is_response;      /* code 2.xx, 4.xx or 5.xx */
+	bool is_empty;         /* code 0.00 (ping, empty ACK, RST) */
+	bool has_observe;      /* Observe option with a 0-3 byte value */
+	uint32_t observe;      /* its value */
+	bool has_proxy_uri;    /* Proxy-Uri option present */
 	bool has_proxy_scheme; /* Proxy-Scheme option present */
-	size_t payload_len;  /* bytes after the payload marker */
+	size_t payload_len;    /* bytes after the payload marker */
 	/*
 	 * Set even when inspection fails: the header was readable (version 1)
 	 * and the message is a CON, so RFC 7252 §4.2 wants it rejected with an
@@ -59,7 +59,12 @@ struct coap_msg_info {
 	bool can_reset;
 };
 
-/* Allocates a context for messages of at most max_size bytes; NULL if out of memory. */
+/*
+ * Allocates a context for messages of at most max_size bytes (4..65535;
+ * rewriting refuses longer input); NULL if out of memory. Also turns
+ * libcoap's own logging off (coap_set_log_level(LOG_EMERG), process-wide):
+ * the functions here report through *why instead.
+ */
 struct coap_msg_ctx *coap_msg_ctx_new(size_t max_size);
 /* Frees a context; NULL is fine. */
 void coap_msg_ctx_free(struct coap_msg_ctx *c);
@@ -72,7 +77,7 @@ void coap_msg_ctx_free(struct coap_msg_ctx *c);
  * Option values are not judged: RFC 7252 §5.4.3 leaves that to the endpoint.
  */
 int coap_msg_inspect(struct coap_msg_ctx *c, const uint8_t *buf, size_t len,
-    struct coap_msg_info *info, const char **why)
+                     struct coap_msg_info *info, const char **why)
     __attribute__((warn_unused_result));
 
 /* Builds an empty RST for mid into out; returns its length (4), or 0 if out is too small. */
@@ -85,9 +90,8 @@ size_t coap_msg_build_rst(uint8_t *out, size_t outlen, uint16_t mid);
  * payload. Returns the length, or 0 if req is not a CON/NON request or out is
  * too small.
  */
-size_t coap_msg_build_answer(uint8_t *out, size_t outlen,
-    const struct coap_msg_info *req, uint8_t code, uint16_t new_mid,
-    const char *payload);
+size_t coap_msg_build_answer(uint8_t *out, size_t outlen, const struct coap_msg_info *req,
+                             uint8_t code, uint16_t new_mid, const char *payload);
 
 /*
  * Rewrites a request for forwarding into out (in and out must not overlap).
@@ -102,10 +106,10 @@ size_t coap_msg_build_answer(uint8_t *out, size_t outlen,
  * alone is removed and the device's Uri-* options are kept as they are.
  * Returns the new length, or 0 with *why set.
  */
-size_t coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in,
-    size_t inlen, uint8_t *out, size_t outlen, uint16_t identity_opt,
-    const char *identity, size_t identity_len, bool strip_proxy,
-    const char **why) __attribute__((warn_unused_result));
+size_t coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen,
+                                uint8_t *out, size_t outlen, uint16_t identity_opt,
+                                const char *identity, size_t identity_len, bool strip_proxy,
+                                const char **why) __attribute__((warn_unused_result));
 
 /*
  * Finds where a forward-proxy request wants to go: from its Proxy-Uri, or
@@ -114,8 +118,8 @@ size_t coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in,
  * brackets, a name in lower case) and the port (5683 when none is given).
  * Returns 0, or -1 with *why set (also when there is no proxy option).
  */
-int coap_msg_proxy_target(struct coap_msg_ctx *c, const uint8_t *buf,
-    size_t len, char *host, size_t hostlen, uint16_t *port, const char **why)
+int coap_msg_proxy_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, char *host,
+                          size_t hostlen, uint16_t *port, const char **why)
     __attribute__((warn_unused_result));
 
 /*
@@ -125,8 +129,8 @@ int coap_msg_proxy_target(struct coap_msg_ctx *c, const uint8_t *buf,
  * percent-encoded, so a segment can never pose as two. Returns 0, or -1 if
  * the message is malformed or a buffer is too small.
  */
-int coap_msg_request_target(struct coap_msg_ctx *c, const uint8_t *buf,
-    size_t len, char *path, size_t pathlen, char *uri_host, size_t hostlen)
+int coap_msg_request_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, char *path,
+                            size_t pathlen, char *uri_host, size_t hostlen)
     __attribute__((warn_unused_result));
 
 /* Rewrites the MID of a message in place (2 bytes at offset 2); buf holds at least 4 bytes. */

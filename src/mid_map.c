@@ -44,8 +44,7 @@ mid_map_alloc(struct mid_map *m, uint64_t now_ms)
 	 * its last allocation, so once that is a lifetime old, all are free.
 	 */
 	if (b != m->cur_bucket) {
-		if ((m->bucket_used >> b & 1) != 0 &&
-		    now_s - m->bucket_s[b] < LIFETIME_S)
+		if ((m->bucket_used >> b & 1) != 0 && now_s - m->bucket_s[b] < LIFETIME_S)
 			return -1;
 		m->cur_bucket = b;
 	}
@@ -57,8 +56,7 @@ mid_map_alloc(struct mid_map *m, uint64_t now_ms)
 
 /* Maps a backend's MID to the device MID to use; -1 if none is free. */
 int
-mid_map_out(struct mid_map *m, int backend_idx, uint16_t backend_mid,
-    uint64_t now_ms)
+mid_map_out(struct mid_map *m, int backend_idx, uint16_t backend_mid, uint64_t now_ms)
 {
 	struct mid_map_entry *e;
 	int i, mid;
@@ -86,8 +84,8 @@ mid_map_out(struct mid_map *m, int backend_idx, uint16_t backend_mid,
 
 /* Looks up the device's ACK or RST for device_mid; 0 or -1. */
 int
-mid_map_in(const struct mid_map *m, uint16_t device_mid, uint64_t now_ms,
-    int *backend_idx, uint16_t *backend_mid)
+mid_map_in(const struct mid_map *m, uint16_t device_mid, uint64_t now_ms, int *backend_idx,
+           uint16_t *backend_mid)
 {
 	const struct mid_map_entry *e;
 	int i;

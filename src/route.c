@@ -25,25 +25,21 @@ route_path_match(const char *prefix, const char *path)
 
 /* Tells whether one route's match keys all hold. */
 static bool
-route_match(const struct route *r, const char *identity, const char *path,
-    const char *uri_host)
+route_match(const struct route *r, const char *identity, const char *path, const char *uri_host)
 {
-	if (r->path_prefix != NULL &&
-	    (path == NULL || !route_path_match(r->path_prefix, path)))
+	if (r->path_prefix != NULL && (path == NULL || !route_path_match(r->path_prefix, path)))
 		return false;
-	if (r->identity != NULL &&
-	    (identity == NULL || fnmatch(r->identity, identity, 0) != 0))
+	if (r->identity != NULL && (identity == NULL || fnmatch(r->identity, identity, 0) != 0))
 		return false;
-	if (r->uri_host != NULL &&
-	    (uri_host == NULL || strcasecmp(r->uri_host, uri_host) != 0))
+	if (r->uri_host != NULL && (uri_host == NULL || strcasecmp(r->uri_host, uri_host) != 0))
 		return false;
 	return true;
 }
 
 /* Returns the backend of the first route whose match keys all hold, or -1. */
 int
-route_pick(const struct route *routes, size_t n, const char *identity,
-    const char *path, const char *uri_host)
+route_pick(const struct route *routes, size_t n, const char *identity, const char *path,
+           const char *uri_host)
 {
 	size_t i;
 
@@ -57,6 +53,5 @@ route_pick(const struct route *routes, size_t n, const char *identity,
 bool
 route_is_default(const struct route *r)
 {
-	return r->path_prefix == NULL && r->identity == NULL &&
-	    r->uri_host == NULL;
+	return r->path_prefix == NULL && r->identity == NULL && r->uri_host == NULL;
 }

@@ -18,8 +18,8 @@ struct route {
  * identity, path and uri_host may be NULL (then only routes without that
  * key match); path is what coap_msg_request_target() writes.
  */
-int route_pick(const struct route *routes, size_t n, const char *identity,
-    const char *path, const char *uri_host);
+int route_pick(const struct route *routes, size_t n, const char *identity, const char *path,
+               const char *uri_host);
 
 /* Tells whether a route has no match keys, so it takes every request. */
 bool route_is_default(const struct route *r);

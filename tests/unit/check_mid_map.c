@@ -47,16 +47,13 @@ START_TEST(test_retransmission_and_lifetime)
 	ck_assert_int_eq(d1, 0xfffe);
 	/* A retransmission 45 s later keeps its device MID. */
 	ck_assert_int_eq(mid_map_out(&m, 3, 7, T0 + 45000), d1);
-	ck_assert_int_eq(mid_map_out(&m, 3, 7, T0 + MID_MAP_LIFETIME_MS - 1),
-	    d1);
+	ck_assert_int_eq(mid_map_out(&m, 3, 7, T0 + MID_MAP_LIFETIME_MS - 1), d1);
 	/* After EXCHANGE_LIFETIME the same backend MID is a new message. */
 	d2 = mid_map_out(&m, 3, 7, T0 + MID_MAP_LIFETIME_MS);
 	ck_assert_int_eq(d2, 0xffff);
 	ck_assert_int_eq(mid_map_out(&m, 3, 8, T0 + MID_MAP_LIFETIME_MS), 0);
-	ck_assert_int_eq(mid_map_in(&m, (uint16_t)d1, T0 + MID_MAP_LIFETIME_MS,
-	    &b, &bm), -1);
-	ck_assert_int_eq(mid_map_in(&m, (uint16_t)d2, T0 + MID_MAP_LIFETIME_MS,
-	    &b, &bm), 0);
+	ck_assert_int_eq(mid_map_in(&m, (uint16_t)d1, T0 + MID_MAP_LIFETIME_MS, &b, &bm), -1);
+	ck_assert_int_eq(mid_map_in(&m, (uint16_t)d2, T0 + MID_MAP_LIFETIME_MS, &b, &bm), 0);
 	ck_assert_int_eq(b, 3);
 	ck_assert_uint_eq(bm, 7);
 }
