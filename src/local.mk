@@ -6,6 +6,8 @@ src_libcoapsproxy_a_SOURCES = \
 	src/dtls.c src/dtls.h \
 	src/listener.c src/listener.h \
 	src/log.c src/log.h \
+	src/mid_map.c src/mid_map.h \
+	src/route.c src/route.h \
 	src/session.c src/session.h
 
 sbin_PROGRAMS += src/coaps-proxyd

@@ -1,10 +1,24 @@
 # tests/unit/local.mk: Check unit tests of the modules that touch no sockets.
-UNIT_LDADD = $(PROXY_LIBS) $(CHECK_LIBS)
+UNIT_LIBS = $(PROXY_LIBS) $(CHECK_LIBS)
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
-check_PROGRAMS += tests/unit/check_config
+UNIT_TESTS = tests/unit/check_config tests/unit/check_coap_msg tests/unit/check_mid_map \
+	tests/unit/check_route
+check_PROGRAMS += $(UNIT_TESTS)
+TESTS += $(UNIT_TESTS)
+
 tests_unit_check_config_SOURCES = tests/unit/check_config.c
 tests_unit_check_config_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_check_config_LDADD = $(UNIT_LDADD)
+tests_unit_check_config_LDADD = $(UNIT_LIBS)
 
-TESTS += tests/unit/check_config
+tests_unit_check_coap_msg_SOURCES = tests/unit/check_coap_msg.c
+tests_unit_check_coap_msg_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_coap_msg_LDADD = $(UNIT_LIBS)
+
+tests_unit_check_mid_map_SOURCES = tests/unit/check_mid_map.c
+tests_unit_check_mid_map_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_mid_map_LDADD = $(UNIT_LIBS)
+
+tests_unit_check_route_SOURCES = tests/unit/check_route.c
+tests_unit_check_route_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_route_LDADD = $(UNIT_LIBS)

@@ -1,0 +1,112 @@
+/* check_route.c: unit tests for request routing. */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+
+#include "route.h"
+
+START_TEST(test_path_prefix)
+{
+	ck_assert(route_path_match("/fw", "/fw"));
+	ck_assert(route_path_match("/fw", "/fw/x"));
+	ck_assert(route_path_match("/fw", "/fw/"));
+	ck_assert(!route_path_match("/fw", "/fwx"));
+	ck_assert(!route_path_match("/fw", "/f"));
+	ck_assert(!route_path_match("/fw", "/"));
+	ck_assert(!route_path_match("/fw/x", "/fw"));
+	ck_assert(route_path_match("/fw/", "/fw"));
+	ck_assert(route_path_match("/fw/", "/fw/x"));
+	ck_assert(!route_path_match("/fw/", "/fwx"));
+	ck_assert(route_path_match("/", "/anything"));
+	ck_assert(route_path_match("", "/"));
+	ck_assert(!route_path_match("/FW", "/fw"));
+	ck_assert(route_path_match("/a/b", "/a/b/c"));
+	ck_assert(!route_path_match("/a/b", "/a/bc"));
+}
+END_TEST
+
+START_TEST(test_pick)
+{
+	struct route routes[] = {
+	    {.path_prefix = "/fw", .identity = "ops-*", .backend = 0},
+	    {.path_prefix = "/fw", .backend = 1},
+	    {.uri_host = "Sensors.Example", .backend = 2},
+	    {.identity = "dev-4?", .backend = 3},
+	    {.backend = 4},
+	};
+	size_t n = sizeof(routes) / sizeof(routes[0]);
+
+	ck_assert_int_eq(route_pick(routes, n, "ops-1", "/fw/img", ""), 0);
+	ck_assert_int_eq(route_pick(routes, n, "dev-42", "/fw/img", ""), 1);
+	ck_assert_int_eq(route_pick(routes, n, "dev-42", "/fw", ""), 1);
+	ck_assert_int_eq(route_pick(routes, n, "ops-1", "/fwx", ""), 4);
+	ck_assert_int_eq(route_pick(routes, n, "dev-42", "/temp", "sensors.example"), 2);
+	ck_assert_int_eq(route_pick(routes, n, "dev-42", "/temp", ""), 3);
+	ck_assert_int_eq(route_pick(routes, n, "dev-420", "/temp", ""), 4);
+	ck_assert_int_eq(route_pick(routes, n, NULL, "/fw", NULL), 1);
+	ck_assert_int_eq(route_pick(routes, n, NULL, "/x", NULL), 4);
+	/* Without the default route, nothing matches. */
+	ck_assert_int_eq(route_pick(routes, n - 1, "dev-420", "/temp", "other"), -1);
+	ck_assert_int_eq(route_pick(routes, 0, "x", "/", ""), -1);
+	/* A path key does not match a missing path. */
+	ck_assert_int_eq(route_pick(routes, 2, "ops-1", NULL, ""), -1);
+}
+END_TEST
+
+START_TEST(test_identity_glob)
+{
+	struct route routes[] = {
+	    {.identity = "[a-c]*.thread.example", .backend = 7},
+	    {.identity = "*", .backend = 8},
+	};
+
+	ck_assert_int_eq(route_pick(routes, 2, "b12.thread.example", "/", ""), 7);
+	ck_assert_int_eq(route_pick(routes, 2, "d12.thread.example", "/", ""), 8);
+	ck_assert_int_eq(route_pick(routes, 2, "", "/", ""), 8);
+	/* "*" needs an identity to match against. */
+	ck_assert_int_eq(route_pick(routes, 2, NULL, "/", ""), -1);
+}
+END_TEST
+
+START_TEST(test_is_default)
+{
+	struct route all = {.backend = 1};
+	struct route path = {.path_prefix = "/", .backend = 1};
+	struct route id = {.identity = "*", .backend = 1};
+	struct route host = {.uri_host = "h", .backend = 1};
+
+	ck_assert(route_is_default(&all));
+	ck_assert(!route_is_default(&path));
+	ck_assert(!route_is_default(&id));
+	ck_assert(!route_is_default(&host));
+}
+END_TEST
+
+/* Collects the tests. */
+static Suite *
+route_suite(void)
+{
+	Suite *s = suite_create("route");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_test(tc, test_path_prefix);
+	tcase_add_test(tc, test_pick);
+	tcase_add_test(tc, test_identity_glob);
+	tcase_add_test(tc, test_is_default);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* Runs the suite. */
+int
+main(void)
+{
+	SRunner *sr = srunner_create(route_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
