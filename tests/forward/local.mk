@@ -1,0 +1,1 @@
+# tests/forward/local.mk: CoAP-aware forwarding tests (included from Makefile.am).
