@@ -353,8 +353,11 @@ dtls_recv_cb(void *ctx, unsigned char *buf, size_t len)
 	struct dtls_link *link = ctx;
 	size_t n;
 
-	if (link->rx == NULL)
+	if (link->rx == NULL || link->rx_len == 0) {
+		/* 0 bytes would read as end of connection: never hand that over. */
+		link->rx = NULL;
 		return MBEDTLS_ERR_SSL_WANT_READ;
+	}
 	n = link->rx_len < len ? link->rx_len : len;
 	memcpy(buf, link->rx, n);
 	link->rx = NULL;

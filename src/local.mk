@@ -8,7 +8,8 @@ src_libcoapsproxy_a_SOURCES = \
 	src/log.c src/log.h \
 	src/mid_map.c src/mid_map.h \
 	src/route.c src/route.h \
-	src/session.c src/session.h
+	src/relay.c src/relay.h \
+	src/session.c src/session.h src/session_priv.h
 
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c
