@@ -153,3 +153,17 @@ loss_test() {
 	case $fault_stats in *duplicated=0*) fail "faultproxy duplicated nothing" ;; esac
 	check_backend_counts exact
 }
+
+# Writes an ECDHE-ECDSA proxy config (client certificates required) to FILE;
+# $2 and $3: server certificate (chain) and key file names in $certs (default
+# server-cert.pem, server-key.pem); $4: more settings for the dtls group.
+write_x509_conf() {
+	write_conf "$1" <<CONF
+listen = ( { address = "127.0.0.1"; port = @PORT@; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = @BACKEND@; } );
+x509 = { certificate = "@CERTS@/${2:-server-cert.pem}"; private_key = "@CERTS@/${3:-server-key.pem}";
+         client_ca = "@CERTS@/ca-cert.pem"; verify_client = "required"; };
+dtls = { ciphersuites = [ "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ];
+         handshake_timeout_min = 200; handshake_timeout_max = 8000; ${4:-} };
+CONF
+}
