@@ -167,3 +167,13 @@ dtls = { ciphersuites = [ "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ];
          handshake_timeout_min = 200; handshake_timeout_max = 8000; ${4:-} };
 CONF
 }
+
+# Waits up to $3 s (default 10) until at least $2 proxy log lines match the ERE $1.
+wait_count() {
+	i=0
+	while [ "$(log_count "$1")" -lt "$2" ]; do
+		[ $i -lt $((${3:-10} * 10)) ] || fail "fewer than $2 log lines matching: $1"
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
