@@ -554,6 +554,12 @@ session_established(struct session *s)
 	s->state = SESSION_ESTABLISHED;
 	stats.handshakes_ok++;
 	{
+		/* From now on the idle timer watches idleness, not the handshake. */
+		struct timeval tv = { .tv_sec = s->cfg->idle_timeout };
+
+		evtimer_add(s->idle_timer, &tv);
+	}
+	{
 		uint64_t ms = s->established_ms - s->created_ms;
 		size_t b = 0;
 
