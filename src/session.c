@@ -14,6 +14,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_internal.h>
 
+#include "clock.h"
 #include "configuration.h"
 #include "dtls.h"
 #include "log.h"
@@ -62,20 +63,11 @@ static bool session_drive(struct session *s);
 static void session_close(struct session *s, const char *reason);
 static void session_fail(struct session *s, enum hs_failure why, const char *reason);
 
-/* Milliseconds on a monotonic clock. */
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 uint64_t
 session_now_ms(void)
 {
-	return now_ms();
+	return clock_ms();
 }
 
 struct proxy_config *
@@ -94,7 +86,7 @@ session_stats_mut(void)
 static bool
 ratelimit_allow(struct ratelimit *rl, const char *what)
 {
-	uint64_t sec = now_ms() / 1000;
+	uint64_t sec = clock_ms() / 1000;
 
 	if (sec != rl->second) {
 		if (rl->suppressed > 0)
@@ -276,7 +268,7 @@ session_set_timer_cb(void *ctx, uint32_t int_ms, uint32_t fin_ms)
 	}
 	struct timeval tv = { .tv_sec = fin_ms / 1000, .tv_usec = (fin_ms % 1000) * 1000 };
 
-	s->timer_start_ms = now_ms();
+	s->timer_start_ms = clock_ms();
 	evtimer_add(s->dtls_timer, &tv);
 }
 
@@ -289,7 +281,7 @@ session_get_timer_cb(void *ctx)
 
 	if (s->timer_fin_ms == 0)
 		return -1;
-	elapsed = now_ms() - s->timer_start_ms;
+	elapsed = clock_ms() - s->timer_start_ms;
 	if (elapsed >= s->timer_fin_ms)
 		return 2;
 	if (elapsed >= s->timer_int_ms)
@@ -311,14 +303,14 @@ static void
 session_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	uint64_t idle_ms = (uint64_t)s->cfg->idle_timeout * 1000, quiet = now_ms() - s->last_active_ms;
+	uint64_t idle_ms = (uint64_t)s->cfg->idle_timeout * 1000, quiet = clock_ms() - s->last_active_ms;
 
 	(void)fd;
 	(void)what;
 	if (s->state == SESSION_HANDSHAKE) {
 		/* mbedTLS gives up at handshake_timeout_max; this is the backstop. */
 		uint64_t limit = 2 * (uint64_t)s->cfg->handshake_timeout_max + 1000,
-			 age = now_ms() - s->created_ms;
+			 age = clock_ms() - s->created_ms;
 
 		if (age >= limit) {
 			session_fail(s, HS_FAIL_TIMEOUT, "timeout: the handshake did not complete in time");
@@ -394,7 +386,7 @@ session_new(const struct datagram *d, uint32_t id)
 	s->link.peerlen = d->peerlen;
 	s->link.local = d->local;
 	s->cfg = config_ref(session_cfg);
-	s->created_ms = s->last_active_ms = now_ms();
+	s->created_ms = s->last_active_ms = clock_ms();
 	addr_format((const struct sockaddr *)&d->peer, s->peer_str, sizeof s->peer_str);
 	local_format(d->listener, &d->local, s->local_str, sizeof s->local_str);
 	s->dtls_timer = evtimer_new(session_base, session_dtls_timer_cb, s);
@@ -434,7 +426,7 @@ session_close(struct session *s, const char *reason)
 		mbedtls_ssl_close_notify(s->ssl);
 	session_event(s, &ev, "session-closed");
 	ev.reason = reason;
-	ev.duration_ms = (long)(now_ms() - s->created_ms);
+	ev.duration_ms = (long)(clock_ms() - s->created_ms);
 	ev.bytes_in = (long long)s->bytes_in;
 	ev.bytes_out = (long long)s->bytes_out;
 	ev.msgs_in = (long long)s->msgs_in;
@@ -470,7 +462,7 @@ session_fail(struct session *s, enum hs_failure why, const char *reason)
 	stats.handshakes_failed_by[why]++;
 	session_event(s, &ev, "handshake-failed");
 	ev.reason = reason;
-	ev.duration_ms = (long)(now_ms() - s->created_ms);
+	ev.duration_ms = (long)(clock_ms() - s->created_ms);
 	log_event(LOG_LVL_INFO, &ev);
 	session_close(s, "handshake failed");
 }
@@ -530,7 +522,7 @@ session_established(struct session *s)
 
 	hs_list_remove(s);
 	s->cipher = mbedtls_ssl_get_ciphersuite(s->ssl);
-	s->established_ms = now_ms();
+	s->established_ms = clock_ms();
 	session_set_identity(s);
 	/* verify_client = optional: a certificate that was sent must verify. */
 	if (peer != NULL && flags != 0 && s->cfg->x509 != NULL &&
@@ -600,7 +592,7 @@ session_send(struct session *s, const uint8_t *buf, size_t len)
 	s->bytes_out += len;
 	s->msgs_out++;
 	stats.msgs_relayed_out++;
-	s->last_active_ms = now_ms();
+	s->last_active_ms = clock_ms();
 	return 0;
 }
 
@@ -687,7 +679,7 @@ session_drive(struct session *s)
 	for (;;) {
 		r = mbedtls_ssl_read(s->ssl, buf, sizeof buf);
 		if (r > 0) {
-			s->last_active_ms = now_ms();
+			s->last_active_ms = clock_ms();
 			relay_from_device(s, buf, (size_t)r);
 			continue;
 		}
@@ -746,7 +738,7 @@ static bool
 rate_allow(const struct sockaddr_storage *peer, uint32_t limit)
 {
 	uint8_t addr[16] = { 0 };
-	uint64_t h = session_seed, sec = now_ms() / 1000;
+	uint64_t h = session_seed, sec = clock_ms() / 1000;
 	struct rate_slot *slot;
 
 	if (limit == 0)
@@ -989,7 +981,7 @@ session_init(struct event_base *base)
 	if (session_table == NULL)
 		fatal("session table");
 	if (getentropy(&session_seed, sizeof session_seed) < 0)
-		session_seed = (uint64_t)now_ms() ^ (uint64_t)getpid();
+		session_seed = (uint64_t)clock_ms() ^ (uint64_t)getpid();
 	if (relay_init(base) < 0)
 		fatalx("cannot set up the CoAP relay");
 }
@@ -1054,7 +1046,7 @@ session_revalidate(struct proxy_config *cfg)
 static void
 session_info_fill(const struct session *s, struct session_info *info, char *buf, size_t len)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_ms();
 
 	if (s->identity_len == 0)
 		buf[0] = '\0';
