@@ -364,9 +364,21 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	log_event_add(&ev, "subject", subject, true);
 	log_event_add(&ev, "issuer", issuer, true);
 	log_event_add(&ev, "valid_until", until, true);
+	if (*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED && s->cfg->x509 != NULL) {
+		/* Tell "nobody we trust issued it" from "the issuer's signature is wrong". */
+		for (const mbedtls_x509_crt *ca = &s->cfg->x509->client_ca; ca != NULL; ca = ca->next) {
+			if (ca->subject_raw.len == crt->issuer_raw.len &&
+			    memcmp(ca->subject_raw.p, crt->issuer_raw.p, ca->subject_raw.len) == 0) {
+				snprintf(s->cert_problem, sizeof s->cert_problem,
+				    "bad signature (the issuer name '%s' is a trusted CA, but its "
+				    "signature on '%s' does not verify)", issuer, subject);
+				break;
+			}
+		}
+	}
 	if (*flags != 0) {
 		dtls_verify_reason(*flags, why, sizeof why);
-		log_event_add(&ev, "problem", why, true);
+		log_event_add(&ev, "problem", s->cert_problem[0] ? s->cert_problem : why, true);
 	}
 	log_event(LOG_LVL_INFO, &ev);
 	return 0;
@@ -608,6 +620,8 @@ hs_failure_class(int r)
 	case MBEDTLS_ERR_SSL_TIMEOUT: return HS_FAIL_TIMEOUT;
 	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: return HS_FAIL_PEER_ALERT;
 	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
+	case MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE:
+	case MBEDTLS_ERR_X509_FATAL_ERROR:
 	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE: return HS_FAIL_CERTIFICATE;
 	default: return HS_FAIL_OTHER;
 	}
@@ -667,6 +681,9 @@ session_drive(struct session *s)
 			        r == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE) &&
 			    s->hello != NULL)
 				session_no_shared_suite(s, reason, sizeof reason);
+			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem[0])
+				snprintf(reason, sizeof reason, "client certificate rejected: %s",
+				    s->cert_problem);
 			else
 				dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
 			session_fail(s, hs_failure_class(r), reason);

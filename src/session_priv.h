@@ -39,6 +39,7 @@ struct session {
 	char peer_str[64], local_str[64];
 	const struct client_hello *hello; /* while the first ClientHello is fed */
 	uint8_t hello_random[32];         /* client random of the handshake that made it */
+	char cert_problem[400];           /* what verification found, in words, if anything */
 	char identity[CONFIG_PSK_IDENTITY_MAX + 8];
 	size_t identity_len;
 	const char *cipher;
