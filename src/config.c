@@ -38,7 +38,8 @@ static const char *const x509_keys[] = { "certificate", "private_key", "client_c
 	"verify_client", NULL };
 static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min",
 	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", NULL };
-static const char *const session_keys[] = { "idle_timeout", "max_sessions", "max_handshakes",
+static const char *const session_keys[] = { "idle_timeout", "park_after", "max_sessions",
+	"max_handshakes",
 	"handshakes_per_source", NULL };
 static const char *const log_keys[] = { "level", "json_file", "syslog", NULL };
 
@@ -734,6 +735,7 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 	if (g != NULL &&
 	    (check_keys(ld, g, session_keys) < 0 ||
 	        get_uint(ld, g, "idle_timeout", 1, 86400 * 7, &cfg->idle_timeout) < 0 ||
+	        get_uint(ld, g, "park_after", 0, 86400, &cfg->park_after) < 0 ||
 	        get_uint(ld, g, "max_sessions", 1, 10000000, &cfg->max_sessions) < 0 ||
 	        get_uint(ld, g, "max_handshakes", 1, 10000000, &cfg->max_handshakes) < 0 ||
 	        get_uint(ld, g, "handshakes_per_source", 0, 1000000,
@@ -823,6 +825,7 @@ config_load(const char *path, char **cause)
 	cfg->mtu = 1232;
 	cfg->max_handshake_message = 880;
 	cfg->idle_timeout = 300;
+	cfg->park_after = 30;
 	cfg->max_sessions = 10000;
 	cfg->max_handshakes = 1000;
 	cfg->handshakes_per_source = 0;

@@ -85,6 +85,7 @@ struct proxy_config {
 	uint32_t max_handshake_message;
 
 	uint32_t idle_timeout; /* s */
+	uint32_t park_after;   /* s idle before a session is parked, 0 = never */
 	uint32_t max_sessions;
 	uint32_t max_handshakes;
 	uint32_t handshakes_per_source; /* per second, 0 = unlimited */

@@ -506,6 +506,25 @@ dtls_new_context(struct proxy_config *cfg, struct dtls_link *link)
 	return ssl;
 }
 
+mbedtls_ssl_context *
+dtls_restore_context(struct proxy_config *cfg, struct dtls_link *link,
+    const unsigned char *saved, size_t len)
+{
+	mbedtls_ssl_context *ssl = malloc(sizeof *ssl);
+
+	if (ssl == NULL)
+		return NULL;
+	mbedtls_ssl_init(ssl);
+	if (mbedtls_ssl_setup(ssl, &cfg->ssl) != 0 ||
+	    mbedtls_ssl_context_load(ssl, saved, len) != 0) {
+		dtls_free(ssl);
+		return NULL;
+	}
+	mbedtls_ssl_set_mtu(ssl, cfg->mtu);
+	dtls_bind(ssl, link);
+	return ssl;
+}
+
 void
 dtls_free(mbedtls_ssl_context *ssl)
 {
