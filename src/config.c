@@ -27,7 +27,7 @@ struct loader {
 };
 
 static const char *const root_keys[] = { "listen", "backends", "psk", "x509", "dtls", "session",
-	"log", NULL };
+	"log", "control", "metrics", NULL };
 static const char *const listen_keys[] = { "address", "port", NULL };
 static const char *const backend_keys[] = { "name", "address", "port", NULL };
 static const char *const psk_keys[] = { "identity", "key", "key_hex", NULL };
@@ -38,6 +38,8 @@ static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min"
 static const char *const session_keys[] = { "idle_timeout", "max_sessions", "max_handshakes",
 	"handshakes_per_source", NULL };
 static const char *const log_keys[] = { "level", NULL };
+static const char *const control_keys[] = { "socket", NULL };
+static const char *const metrics_keys[] = { "address", "port", NULL };
 
 /* Writes the dotted path of a setting ("psk.[1].key_hex") into buf. */
 static void
@@ -656,6 +658,50 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 	return 0;
 }
 
+/* Parses control = { socket; } and metrics = { address; port; }. */
+static int
+load_control_metrics(struct loader *ld, struct proxy_config *cfg)
+{
+	config_setting_t *g;
+	const char *sock = NULL, *addr = NULL;
+	uint32_t port = 9684;
+
+	if (get_group(ld, config_root_setting(&ld->lc), "control", &g) < 0)
+		return -1;
+	if (g != NULL && (check_keys(ld, g, control_keys) < 0 ||
+	                     get_string(ld, g, "socket", false, &sock) < 0))
+		return -1;
+	if (sock != NULL && sock[0] != '\0' && sock[0] != '/')
+		return load_fail(ld, config_setting_get_member(g, "socket"), NULL,
+		    "must be an absolute path (or \"\" for no control socket)");
+	cfg->control_socket = strdup(sock != NULL ? sock : CONFIG_CONTROL_SOCKET_DEFAULT);
+	if (cfg->control_socket == NULL)
+		return load_fail(ld, g, "socket", "out of memory");
+
+	if (get_group(ld, config_root_setting(&ld->lc), "metrics", &g) < 0)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, metrics_keys) < 0 || get_string(ld, g, "address", false, &addr) < 0 ||
+	    get_uint(ld, g, "port", 1, 65535, &port) < 0)
+		return -1;
+	if (addr == NULL)
+		addr = "127.0.0.1";
+	else {
+		struct addrinfo hints = { .ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM };
+		struct addrinfo *ai;
+		int err = getaddrinfo(addr, NULL, &hints, &ai);
+
+		if (err != 0)
+			return load_fail(ld, config_setting_get_member(g, "address"), NULL,
+			    "\"%s\" is not an IPv4 or IPv6 address (%s)", addr, gai_strerror(err));
+		freeaddrinfo(ai);
+	}
+	cfg->metrics_address = strdup(addr);
+	cfg->metrics_port = (uint16_t)port;
+	return 0;
+}
+
 /* Checks what needs several sections at once, and warns about risky choices. */
 static int
 load_crosscheck(struct loader *ld, struct proxy_config *cfg)
@@ -740,7 +786,7 @@ config_load(const char *path, char **cause)
 	if (check_keys(&ld, config_root_setting(&ld.lc), root_keys) < 0 ||
 	    load_listens(&ld, cfg) < 0 || load_backends(&ld, cfg) < 0 || load_psks(&ld, cfg) < 0 ||
 	    load_x509(&ld, cfg) < 0 || load_dtls(&ld, cfg) < 0 || load_session_log(&ld, cfg) < 0 ||
-	    load_crosscheck(&ld, cfg) < 0)
+	    load_control_metrics(&ld, cfg) < 0 || load_crosscheck(&ld, cfg) < 0)
 		goto fail;
 	config_destroy(&ld.lc);
 	return cfg;
@@ -792,6 +838,8 @@ config_unref(struct proxy_config *cfg)
 	}
 	if (cfg->ssl_built)
 		mbedtls_ssl_config_free(&cfg->ssl);
+	free(cfg->control_socket);
+	free(cfg->metrics_address);
 	free(cfg->path);
 	free(cfg);
 }

@@ -14,6 +14,7 @@
 
 #define CONFIG_PSK_IDENTITY_MAX 128 /* bytes of a PSK identity */
 #define CONFIG_MAX_SUITES 32        /* cipher suites in dtls.ciphersuites */
+#define CONFIG_CONTROL_SOCKET_DEFAULT RUNSTATEDIR "/coaps-proxy/control.sock"
 
 struct listen_conf {
 	char *address;
@@ -84,6 +85,10 @@ struct proxy_config {
 	uint32_t handshakes_per_source; /* per second, 0 = unlimited */
 
 	int log_level;
+
+	char *control_socket;  /* control.socket: "" = no control socket (not reloadable) */
+	char *metrics_address; /* metrics.address: NULL = no metrics endpoint (not reloadable) */
+	uint16_t metrics_port;
 
 	/* Built by dtls_config_build() from the fields above. */
 	mbedtls_ssl_config ssl;

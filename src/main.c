@@ -14,9 +14,11 @@
 #include <mbedtls/version.h>
 
 #include "configuration.h"
+#include "control.h"
 #include "dtls.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "session.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
@@ -84,6 +86,26 @@ listeners_open(const struct proxy_config *cfg, char **cause)
 	return 0;
 }
 
+/* Control socket `check-config [PATH]`: loads PATH (the running file when NULL) and drops it. */
+static int
+control_check_config(const char *p, char **cause)
+{
+	struct proxy_config *cfg = load(p != NULL ? p : current->path, cause);
+
+	if (cfg == NULL)
+		return -1;
+	config_unref(cfg);
+	return 0;
+}
+
+/* Control socket `reload`: placeholder until reload lands. */
+static int
+control_reload(char **cause)
+{
+	*cause = strdup("reload not implemented yet");
+	return -1;
+}
+
 /* libevent: SIGINT / SIGTERM end the loop. */
 static void
 signal_stop_cb(evutil_socket_t sig, short what, void *arg)
@@ -99,6 +121,7 @@ int
 main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
+	const struct control_hooks hooks = { control_reload, control_check_config };
 	bool check_only = false, foreground = false;
 	struct event *sigint, *sigterm;
 	char *cause = NULL;
@@ -156,6 +179,16 @@ main(int argc, char **argv)
 	session_set_config(current);
 	if (listeners_open(current, &cause) < 0)
 		fatalx("%s", cause);
+	/* A control socket that was asked for must work; the default one is best effort. */
+	if (control_init(base, current->control_socket, &hooks, &cause) < 0) {
+		if (strcmp(current->control_socket, CONFIG_CONTROL_SOCKET_DEFAULT) != 0)
+			fatalx("%s", cause);
+		log_warnx("%s; running without a control socket (set control.socket)", cause);
+		free(cause);
+		cause = NULL;
+	}
+	if (metrics_init(base, current->metrics_address, current->metrics_port, &cause) < 0)
+		fatalx("%s", cause);
 	sigint = evsignal_new(base, SIGINT, signal_stop_cb, NULL);
 	sigterm = evsignal_new(base, SIGTERM, signal_stop_cb, NULL);
 	if (sigint == NULL || sigterm == NULL || event_add(sigint, NULL) < 0 ||
@@ -166,6 +199,8 @@ main(int argc, char **argv)
 
 	event_base_dispatch(base);
 
+	control_free();
+	metrics_free();
 	session_shutdown();
 	while (listeners != NULL) {
 		struct listener *next = listeners->next;
