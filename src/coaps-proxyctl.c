@@ -247,10 +247,11 @@ read_answer(int fd, const char *path, size_t *len)
 		r = read(fd, buf + n, cap - n - 1);
 		if (r < 0 && errno == EINTR)
 			continue;
+		/* A refusal may come with a reset: what arrived before it still counts. */
+		if (r == 0 || (r < 0 && errno == ECONNRESET && n > 0))
+			break;
 		if (r < 0)
 			die(EXIT_ERR, "reading from %s: %s", path, strerror(errno));
-		if (r == 0)
-			break;
 		n += (size_t)r;
 	}
 	buf[n] = '\0';
@@ -318,7 +319,7 @@ main(int argc, char **argv)
 	char *from_config = NULL;
 	bool table;
 	size_t len;
-	int c, fd, code;
+	int c, fd, code, send_errno = 0;
 
 	while ((c = getopt(argc, argv, "+c:hs:V")) != -1) {
 		switch (c) {
@@ -350,10 +351,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	fd = connect_daemon(sockpath);
 	strcat(req, "\n");
+	/* If the daemon refused us before reading, its answer still says why. */
 	if (write_all(fd, req, strlen(req)) < 0)
-		die(EXIT_NODAEMON, "cannot send to %s: %s", sockpath, strerror(errno));
+		send_errno = errno;
 	answer = read_answer(fd, sockpath, &len);
 	close(fd);
+	if (len == 0 && send_errno != 0)
+		die(EXIT_NODAEMON, "cannot send to %s: %s", sockpath, strerror(send_errno));
 
 	/* The last line is the status: OK or ERR message. */
 	if (len == 0 || answer[len - 1] != '\n')

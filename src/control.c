@@ -402,7 +402,12 @@ control_event_cb(struct bufferevent *bev, short what, void *arg)
 static void
 control_write_cb(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
+	char junk[4096];
+
+	/* Unread input makes close() reset the connection: drop what was sent (64 KB at most). */
+	for (int i = 0; i < 16; i++)
+		if (recv(bufferevent_getfd(bev), junk, sizeof junk, MSG_DONTWAIT) <= 0)
+			break;
 	control_client_free(arg);
 }
 
