@@ -38,14 +38,16 @@ usage(int status)
 	fprintf(status ? stderr : stdout,
 	    "usage: coaps-proxyctl [-s SOCKET | -c CONFIG] COMMAND [ARGS]\n"
 	    "  -s SOCKET  control socket of coaps-proxyd (default %s)\n"
-	    "  -c CONFIG  read control.socket from this configuration file (default %s)\n"
+	    "  -c CONFIG  read control.socket from this configuration file (default %s;\n"
+	    "             without -s or -c the default file is read if it exists)\n"
 	    "  -h         this help\n"
 	    "  -V         version\n"
 	    "commands:\n"
 	    "  sessions [--json]       list sessions (id, peer, identity, cipher, state, ...)\n"
 	    "  show ID                 one session in detail (ID: 8 hex digits from `sessions`)\n"
 	    "  close ID                close one session (close_notify to the device)\n"
-	    "  close --identity GLOB   close the sessions whose identity matches GLOB\n"
+	    "  close --identity GLOB   close the established sessions whose PSK identity or\n"
+	    "                          certificate CN (without psk:/x509:) matches GLOB\n"
 	    "  stats [--json]          counters: handshakes, sessions, messages, drops\n"
 	    "  reload                  reload the configuration without dropping sessions\n"
 	    "  check-config [FILE]     check FILE (default: the daemon's own configuration)\n"
@@ -81,10 +83,14 @@ socket_from_config(const char *path, bool explicit)
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO) {
 			if (explicit)
 				die(EXIT_USAGE, "cannot read %s: %s", path, strerror(errno));
-		} else
+		} else if (explicit)
 			die(EXIT_ERR, "%s:%d: %s (fix it, or name the socket with -s)",
 			    config_error_file(&lc) ? config_error_file(&lc) : path,
 			    config_error_line(&lc), config_error_text(&lc));
+		else
+			fprintf(stderr, "%s: warning: %s:%d: %s; trying %s\n", progname,
+			    config_error_file(&lc) ? config_error_file(&lc) : path,
+			    config_error_line(&lc), config_error_text(&lc), DEFAULT_SOCKET);
 		config_destroy(&lc);
 		return NULL;
 	}

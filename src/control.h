@@ -7,6 +7,23 @@
 
 struct event_base;
 
+/*
+ * Protocol: the client sends one request line (at most CONTROL_LINE_MAX bytes,
+ * ending in \n):
+ *   sessions | sessions --json | show ID | close ID | close --identity GLOB |
+ *   stats | stats --json | reload | check-config [PATH]
+ * The daemon answers with lines of text (sessions: a tab-separated table with
+ * a header; --json: one JSON document) and then one last line, "OK" or
+ * "ERR message", and closes the connection. IDs are 8 hex digits.
+ *
+ * Who may connect: the socket file is created with mode 0660 (owner and group
+ * of the daemon), and each peer is also checked with SO_PEERCRED: root, the
+ * daemon's own uid, and members (primary or supplementary, SO_PEERGROUPS) of
+ * the socket file's group are served; anyone else gets "ERR permission
+ * denied: ..." even if the file mode was widened. To let operators in without
+ * root, make them members of the daemon's group (or set Group= / a setgid
+ * RuntimeDirectory so the socket gets an admin group).
+ */
 #define CONTROL_LINE_MAX 1024 /* bytes of a request line, newline excluded */
 #define CONTROL_CLIENTS_MAX 16 /* clients connected at once */
 #define CONTROL_IDLE_SECS 10   /* a client silent (or not reading) this long is dropped */

@@ -141,7 +141,7 @@ case $rc in
 esac
 echo "   reload: rc=$rc $out$err"
 
-step "raw protocol limits (python3)"
+step "raw protocol limits: long line, unknown request, CRLF, 16 clients, 10 s idle (python3)"
 if command -v python3 >/dev/null && python3 -c 'import socket' 2>/dev/null; then
 	python3 - "$ctl_sock" <<'PY' || fail "raw protocol checks"
 import socket, sys, time
@@ -182,6 +182,13 @@ for s in held:
     s.close()
 time.sleep(0.3)
 assert talk(b"stats\n").endswith(b"\nOK\n")
+# A client that says nothing is dropped after 10 s.
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(15)
+s.connect(path)
+t = time.monotonic()
+assert s.recv(100) == b""
+assert 9 <= time.monotonic() - t < 14, time.monotonic() - t
 PY
 else
 	echo "   python3 missing: raw protocol checks skipped"
@@ -226,6 +233,14 @@ else
 		fail "nobody, mode 0666: $err"
 	wait_log "event=control-refused uid=$(id -u nobody)"
 	chmod 660 "$ctl_sock"
+	# A member of the socket's group (here as a supplementary group) is served.
+	gid=$(stat -c %g "$ctl_sock")
+	if [ "${runas#setpriv}" != "$runas" ]; then
+		rc=0
+		timeout 10 setpriv --reuid=nobody --regid=nogroup --groups="$gid" \
+			"$tmp/bin/coaps-proxyctl" -s "$ctl_sock" stats >/dev/null 2>"$tmp/nobody.err" || rc=$?
+		[ "$rc" = 0 ] || fail "nobody in group $gid: exit $rc: $(cat "$tmp/nobody.err")"
+	fi
 fi
 
 step "a stale socket (daemon killed) gives exit 3, and the next start removes it"
