@@ -132,6 +132,31 @@ ctl check-config "$tmp/bad.conf"
 expect_rc 1
 printf "%s\n" "$err" | grep -qF "$tmp/bad.conf:3: psk[0].key_hex: not valid hex" || fail "check-config: $err"
 
+step "control and metrics keys are checked like the others"
+# Expects `coaps-proxyd -t` on config text (stdin) to fail with message $1 (fixed string).
+expect_t() {
+	{
+		echo 'listen = ( { address = "::"; port = 5684; } );'
+		echo 'backends = ( { name = "default"; address = "127.0.0.1"; port = 5683; } );'
+		echo 'psk = ( { identity = "a"; key = "k"; } );'
+		cat
+	} >"$tmp/t.conf"
+	rc=0
+	o=$("$proxyd" -t -c "$tmp/t.conf" 2>&1) || rc=$?
+	[ "$rc" = 1 ] || fail "expected exit 1 for $1, got $rc: $o"
+	printf '%s\n' "$o" | grep -qF -- "$1" || fail "expected '$1', got: $o"
+}
+echo 'control = { socket = "rel.sock"; };' |
+	expect_t "$tmp/t.conf:4: control.socket: must be an absolute path"
+echo 'control = { path = "/x"; };' | expect_t "$tmp/t.conf:4: control.path: unknown key"
+echo 'metrics = { address = "localhost"; };' |
+	expect_t "$tmp/t.conf:4: metrics.address: \"localhost\" is not an IPv4 or IPv6 address"
+echo 'metrics = { port = 0; };' | expect_t "$tmp/t.conf:4: metrics.port: 0 is out of range"
+printf 'metrics = { };\ncontrol = { socket = ""; };\n' >"$tmp/ok.conf.tail"
+rc=0
+{ head -3 "$tmp/t.conf"; cat "$tmp/ok.conf.tail"; } >"$tmp/ok.conf"
+"$proxyd" -t -c "$tmp/ok.conf" >/dev/null 2>&1 || fail "metrics = { } and socket = \"\" rejected"
+
 step "reload answers OK or ERR"
 ctl reload
 case $rc in
