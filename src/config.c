@@ -698,6 +698,8 @@ load_control_metrics(struct loader *ld, struct proxy_config *cfg)
 		freeaddrinfo(ai);
 	}
 	cfg->metrics_address = strdup(addr);
+	if (cfg->metrics_address == NULL)
+		return load_fail(ld, g, "address", "out of memory");
 	cfg->metrics_port = (uint16_t)port;
 	return 0;
 }
