@@ -16,6 +16,7 @@
 
 #define CONFIG_PSK_IDENTITY_MAX 128 /* bytes of a PSK identity */
 #define CONFIG_MAX_SUITES 32        /* cipher suites in dtls.ciphersuites */
+#define CONFIG_CONTROL_SOCKET_DEFAULT RUNSTATEDIR "/coaps-proxy/control.sock"
 
 struct listen_conf {
 	char *address;
@@ -93,6 +94,11 @@ struct proxy_config {
 	int log_level;
 	char *log_json_file; /* NULL: no JSON lines */
 	bool log_syslog;
+
+	char *control_socket;  /* control.socket: "" = no control socket (not reloadable) */
+	bool control_socket_default; /* not set in the file: failing to open it is not fatal */
+	char *metrics_address; /* metrics.address: NULL = no metrics endpoint (not reloadable) */
+	uint16_t metrics_port;
 
 	/* Built by dtls_config_build() from the fields above. */
 	mbedtls_ssl_config ssl;
