@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "relay.h"
 #include "session.h"
 
 enum metric_kind {
@@ -25,7 +26,7 @@ enum metric_kind {
 /* What the table points into: the session counters and the gauges read now. */
 struct metrics_view {
 	struct session_stats s;
-	uint64_t sessions, handshakes;
+	uint64_t sessions, handshakes, parked, orphans;
 };
 
 /*
@@ -77,6 +78,32 @@ static const struct metric_def metric_defs[] = {
 	    S(badmac_dropped), NULL },
 	{ "drops_backend", "coaps_drops_total", "reason=\"backend\"", METRIC_COUNTER,
 	    S(backend_dropped), NULL },
+	{ "drops_backend_late", "coaps_drops_total", "reason=\"backend_late\"", METRIC_COUNTER,
+	    S(backend_late_dropped), NULL },
+	{ "answers_rst_ping", "coaps_proxy_answers_total", "code=\"rst_ping\"", METRIC_COUNTER,
+	    S(answers[ANSWER_RST_PING]), "Answers the proxy made itself, by code." },
+	{ "answers_rst_malformed", "coaps_proxy_answers_total", "code=\"rst_malformed\"",
+	    METRIC_COUNTER, S(answers[ANSWER_RST_MALFORMED]), NULL },
+	{ "answers_4_00", "coaps_proxy_answers_total", "code=\"4.00\"", METRIC_COUNTER,
+	    S(answers[ANSWER_4_00]), NULL },
+	{ "answers_4_04", "coaps_proxy_answers_total", "code=\"4.04\"", METRIC_COUNTER,
+	    S(answers[ANSWER_4_04]), NULL },
+	{ "answers_5_02", "coaps_proxy_answers_total", "code=\"5.02\"", METRIC_COUNTER,
+	    S(answers[ANSWER_5_02]), NULL },
+	{ "answers_5_04", "coaps_proxy_answers_total", "code=\"5.04\"", METRIC_COUNTER,
+	    S(answers[ANSWER_5_04]), NULL },
+	{ "answers_5_05", "coaps_proxy_answers_total", "code=\"5.05\"", METRIC_COUNTER,
+	    S(answers[ANSWER_5_05]), NULL },
+	{ "orphan_rst", "coaps_orphan_rst_total", NULL, METRIC_COUNTER, S(orphan_rst),
+	    "RSTs sent to backends that sent to a device whose session had ended." },
+	{ "sessions_parked", "coaps_sessions_parked", NULL, METRIC_GAUGE, V(parked),
+	    "Idle sessions parked now (DTLS state saved, mbedTLS context freed)." },
+	{ "parked_total", "coaps_sessions_parked_total", NULL, METRIC_COUNTER, S(parked),
+	    "Sessions parked since the start." },
+	{ "unparked_total", "coaps_sessions_unparked_total", NULL, METRIC_COUNTER, S(unparked),
+	    "Parked sessions brought back since the start." },
+	{ "orphan_upstreams", "coaps_orphan_upstreams", NULL, METRIC_GAUGE, V(orphans),
+	    "Upstream sockets kept after their session ended, to RST an Observe." },
 };
 #undef V
 #undef S
@@ -94,6 +121,8 @@ metrics_view_read(struct metrics_view *v)
 	v->s = *session_stats();
 	v->sessions = session_count();
 	v->handshakes = session_handshake_count();
+	v->parked = session_parked_count();
+	v->orphans = relay_orphan_count();
 }
 
 /* The uint64_t (or array of them) that entry d points to in v. */
