@@ -151,9 +151,9 @@ cookie_mac(const uint8_t head[9], const uint8_t *cli_id, size_t cli_id_len,
 
 /* Writes the transport id of a peer (family, address, port) into out. */
 static size_t
-peer_transport_id(const struct sockaddr_storage *peer, uint8_t out[19])
+peer_transport_id(const struct sockaddr *peer, uint8_t out[19])
 {
-	if (peer->ss_family == AF_INET) {
+	if (peer->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
 
 		out[0] = 4;
@@ -315,7 +315,7 @@ dtls_parse_client_hello(const uint8_t *buf, size_t len, struct client_hello *ch)
 }
 
 bool
-dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr_storage *peer,
+dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr *peer,
     socklen_t peerlen, uint32_t *id)
 {
 	uint8_t cli_id[19];
@@ -335,7 +335,7 @@ dtls_send_hello_verify(const struct datagram *d, const struct client_hello *ch, 
 	size_t body = 3 + COOKIE_LEN, n;
 
 	*id = dtls_next_id();
-	n = peer_transport_id(&d->peer, cli_id);
+	n = peer_transport_id((const struct sockaddr *)&d->peer, cli_id);
 	/* Record: handshake, DTLS 1.2, epoch 0, the client's record sequence. */
 	out[0] = MBEDTLS_SSL_MSG_HANDSHAKE;
 	out[1] = 0xfe;
@@ -354,7 +354,8 @@ dtls_send_hello_verify(const struct datagram *d, const struct client_hello *ch, 
 	out[REC_HDR + HS_HDR + 1] = 0xff;
 	out[REC_HDR + HS_HDR + 2] = COOKIE_LEN;
 	cookie_make(out + REC_HDR + HS_HDR + 3, *id, cli_id, n);
-	return listener_send(d->listener, &d->peer, d->peerlen, &d->local, out, sizeof out);
+	return listener_send(d->listener, (const struct sockaddr *)&d->peer, d->peerlen, &d->local,
+	    out, sizeof out);
 }
 
 /* mbedTLS send callback: one datagram to the link's peer. */
@@ -363,7 +364,7 @@ dtls_send_cb(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct dtls_link *link = ctx;
 
-	if (listener_send(link->listener, &link->peer, link->peerlen, &link->local, buf, len) < 0)
+	if (listener_send(link->listener, &link->peer.sa, link->peerlen, &link->local, buf, len) < 0)
 		return MBEDTLS_ERR_NET_SEND_FAILED;
 	return (int)len;
 }
@@ -404,9 +405,8 @@ dtls_psk_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *id, size_t i
 
 	(void)p;
 	link->psk_identity_seen = true;
-	link->psk_identity_len = id_len < sizeof link->psk_identity ? id_len
-	                                                             : sizeof link->psk_identity;
-	memcpy(link->psk_identity, id, link->psk_identity_len);
+	link->identity_len = (uint16_t)(id_len < sizeof link->identity ? id_len : sizeof link->identity);
+	memcpy(link->identity, id, link->identity_len);
 	psk = id_len <= CONFIG_PSK_IDENTITY_MAX ? config_psk_find(config_of(ssl->conf), id, id_len)
 	                                        : NULL;
 	if (psk == NULL) {
@@ -496,7 +496,7 @@ dtls_new_context(struct proxy_config *cfg, struct dtls_link *link)
 		dtls_free(ssl);
 		return NULL;
 	}
-	n = peer_transport_id(&link->peer, cli_id);
+	n = peer_transport_id(&link->peer.sa, cli_id);
 	if (mbedtls_ssl_set_client_transport_id(ssl, cli_id, n) != 0) {
 		dtls_free(ssl);
 		return NULL;
@@ -753,7 +753,7 @@ dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int 
 
 	switch (ret) {
 	case MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY:
-		log_escape(esc, sizeof esc, link->psk_identity, link->psk_identity_len);
+		log_escape(esc, sizeof esc, link->identity, link->identity_len);
 		snprintf(buf, len, "unknown PSK identity '%s'", esc);
 		return;
 	case MBEDTLS_ERR_SSL_TIMEOUT:
@@ -769,7 +769,7 @@ dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int 
 		return;
 	case MBEDTLS_ERR_SSL_INVALID_MAC:
 		if (link->psk_identity_seen) {
-			log_escape(esc, sizeof esc, link->psk_identity, link->psk_identity_len);
+			log_escape(esc, sizeof esc, link->identity, link->identity_len);
 			snprintf(buf, len, "wrong key for PSK identity '%s' (bad record MAC on the "
 			                   "client's Finished)", esc);
 		} else

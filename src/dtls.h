@@ -17,13 +17,15 @@
  */
 struct dtls_link {
 	struct listener *listener;
-	struct sockaddr_storage peer;
+	union peer_addr peer;
 	socklen_t peerlen;
 	struct local_addr local;
 	const uint8_t *rx; /* the datagram being fed to mbedTLS, or NULL */
 	size_t rx_len;
-	unsigned char psk_identity[CONFIG_PSK_IDENTITY_MAX];
-	size_t psk_identity_len;
+	/* The PSK identity the client sent; once established, for a certificate
+	 * session, the client certificate's subject CN or "anonymous". */
+	unsigned char identity[CONFIG_PSK_IDENTITY_MAX];
+	uint16_t identity_len;
 	bool psk_identity_unknown;
 	bool psk_identity_seen;
 };
@@ -55,7 +57,7 @@ bool dtls_parse_client_hello(const uint8_t *buf, size_t len, struct client_hello
  * Checks a ClientHello's cookie for this peer; true and *id (the session id
  * the cookie was made for) when valid. Keeps no state.
  */
-bool dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr_storage *peer,
+bool dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr *peer,
     socklen_t peerlen, uint32_t *id);
 /*
  * Answers a ClientHello with a HelloVerifyRequest (smaller than the hello)

@@ -159,7 +159,7 @@ listener_close(struct listener *l)
 }
 
 int
-listener_send(struct listener *l, const struct sockaddr_storage *peer, socklen_t peerlen,
+listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen,
     const struct local_addr *local, const void *buf, size_t len)
 {
 	union {

@@ -11,6 +11,13 @@
 struct listen_conf;
 struct event_base;
 
+/* A peer's address, in the space it needs (not a whole sockaddr_storage). */
+union peer_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 /* The local address a datagram arrived on (from IP_PKTINFO / IPV6_PKTINFO). */
 struct local_addr {
 	int family; /* 0 when unknown (bound to a specific address) */
@@ -53,7 +60,7 @@ void listener_close(struct listener *l);
  * Sends buf to peer from the local address the peer used. Returns 0, or -1
  * with errno (a full socket buffer counts as sent: UDP may drop).
  */
-int listener_send(struct listener *l, const struct sockaddr_storage *peer, socklen_t peerlen,
+int listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen,
     const struct local_addr *local, const void *buf, size_t len);
 /* Formats addr as "1.2.3.4:5" or "[::1]:5" into buf. */
 char *addr_format(const struct sockaddr *addr, char *buf, size_t len);

@@ -8,6 +8,7 @@ src_libcoapsproxy_a_SOURCES = \
 	src/listener.c src/listener.h \
 	src/log.c src/log.h \
 	src/mid_map.c src/mid_map.h \
+	src/pool.c src/pool.h \
 	src/route.c src/route.h \
 	src/relay.c src/relay.h \
 	src/session.c src/session.h src/session_priv.h

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -278,6 +279,12 @@ main(int argc, char **argv)
 	int c;
 
 	log_init();
+	/*
+	 * mbedTLS's two 16.7 KB record buffers per session go to mmap, not the
+	 * heap: parking frees them, and they must not leave the heap full of
+	 * holes pinned by the small objects of sessions that live on.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 16 * 1024);
 	while ((c = getopt(argc, argv, "c:fhtvV")) != -1) {
 		switch (c) {
 		case 'c':

@@ -86,7 +86,7 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 	if (n == 0 || session_send(s, out, n) < 0)
 		return;
 	session_stats_mut()->answers[which]++;
-	log_debug("session=%08x peer=%s answered mid=0x%04x with %d.%02d: %s", s->id, s->peer_str,
+	log_debug("session=%08x peer=%s answered mid=0x%04x with %d.%02d: %s", s->id, session_peer_str(s),
 	    req->mid, code >> 5, code & 31, text);
 }
 
@@ -143,7 +143,7 @@ upstream_get(struct session *s, const struct backend_conf *b)
 	}
 	if (free_slot < 0) {
 		log_warnx("session=%08x peer=%s uses more than %d backends: request dropped", s->id,
-		    s->peer_str, RELAY_UPSTREAMS);
+		    session_peer_str(s), RELAY_UPSTREAMS);
 		return NULL;
 	}
 	u = calloc(1, sizeof *u);
@@ -157,7 +157,7 @@ upstream_get(struct session *s, const struct backend_conf *b)
 	u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->fd < 0 || connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
 		log_warn("session=%08x peer=%s cannot open a socket to backend %s", s->id,
-		    s->peer_str, b->name);
+		    session_peer_str(s), b->name);
 		upstream_free(u);
 		return NULL;
 	}
@@ -303,12 +303,15 @@ relay_identity(const struct session *s, char *buf, size_t len)
 {
 	int n;
 
+	const char *id = (const char *)s->link.identity;
+	int idlen = s->link.identity_len;
+
 	if (s->link.psk_identity_seen)
-		n = snprintf(buf, len, "psk:%.*s", (int)s->identity_len, s->identity);
-	else if (strcmp(s->identity, "anonymous") == 0)
+		n = snprintf(buf, len, "psk:%.*s", idlen, id);
+	else if (idlen == 9 && memcmp(id, "anonymous", 9) == 0)
 		n = snprintf(buf, len, "anonymous");
 	else
-		n = snprintf(buf, len, "x509:%.*s", (int)s->identity_len, s->identity);
+		n = snprintf(buf, len, "x509:%.*s", idlen, id);
 	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
 
@@ -355,7 +358,7 @@ relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_i
 	}
 	char id[CONFIG_PSK_IDENTITY_MAX + 8];
 
-	snprintf(id, sizeof id, "%.*s", (int)s->identity_len, s->identity);
+	snprintf(id, sizeof id, "%.*s", (int)s->link.identity_len, (const char *)s->link.identity);
 	b = route_pick(cfg->routes, cfg->n_routes, id, path, host);
 	if (b < 0) {
 		snprintf(text, sizeof text, "no route for %.100s", path);

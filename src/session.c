@@ -19,6 +19,7 @@
 #include "configuration.h"
 #include "dtls.h"
 #include "log.h"
+#include "pool.h"
 #include "relay.h"
 #include "session.h"
 #include "session_priv.h"
@@ -55,7 +56,7 @@ static struct event_base *session_base;
 static struct proxy_config *session_cfg;
 static struct session **session_table;
 static size_t session_buckets, session_n, session_hs_n, session_parked_n;
-static uint64_t session_trimmed_ms;
+static struct event *session_trim_ev; /* gives freed memory back after parking */
 static struct session *hs_oldest, *hs_newest;
 static uint64_t session_seed;
 static struct session_stats stats;
@@ -67,6 +68,30 @@ static void session_fail(struct session *s, enum hs_failure why, const char *rea
 static bool session_park(struct session *s);
 static bool session_unpark(struct session *s);
 
+
+static struct pool session_pool = { .size = (sizeof(struct session) + 15) & ~(size_t)15 };
+
+/* Returns the next of a few buffers for address text, so a line may hold several. */
+static char *
+addr_buf(void)
+{
+	static char bufs[8][64];
+	static unsigned i;
+
+	return bufs[i++ % 8];
+}
+
+const char *
+session_peer_str(const struct session *s)
+{
+	return addr_format(&s->link.peer.sa, addr_buf(), 64);
+}
+
+const char *
+session_local_str(const struct session *s)
+{
+	return local_format(s->link.listener, &s->link.local, addr_buf(), 64);
+}
 
 uint64_t
 session_now_ms(void)
@@ -108,13 +133,13 @@ ratelimit_allow(struct ratelimit *rl, const char *what)
 
 /* Hashes a listener and peer address with the process's random seed. */
 static size_t
-session_hash(const struct listener *l, const struct sockaddr_storage *peer)
+session_hash(const struct listener *l, const struct sockaddr *peer)
 {
 	uint64_t h = session_seed ^ (uint64_t)(uintptr_t)l;
 	const uint8_t *p;
 	size_t n;
 
-	if (peer->ss_family == AF_INET) {
+	if (peer->sa_family == AF_INET) {
 		p = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_port;
 		n = 2 + 4; /* port, then address */
 	} else {
@@ -122,7 +147,7 @@ session_hash(const struct listener *l, const struct sockaddr_storage *peer)
 		n = 2 + 4 + 16; /* port, flowinfo, address */
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (peer->ss_family == AF_INET6 && i >= 2 && i < 6)
+		if (peer->sa_family == AF_INET6 && i >= 2 && i < 6)
 			continue; /* flowinfo is not part of the address */
 		h = (h ^ p[i]) * 0x100000001b3ULL;
 	}
@@ -134,11 +159,11 @@ session_hash(const struct listener *l, const struct sockaddr_storage *peer)
 
 /* Compares two peer addresses (family, address, port). */
 static bool
-peer_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+peer_equal(const struct sockaddr *a, const struct sockaddr *b)
 {
-	if (a->ss_family != b->ss_family)
+	if (a->sa_family != b->sa_family)
 		return false;
-	if (a->ss_family == AF_INET) {
+	if (a->sa_family == AF_INET) {
 		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
 		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
 	}
@@ -149,10 +174,10 @@ peer_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 
 /* Finds the session of a peer on a listener. */
 static struct session *
-table_find(const struct listener *l, const struct sockaddr_storage *peer)
+table_find(const struct listener *l, const struct sockaddr *peer)
 {
 	for (struct session *s = session_table[session_hash(l, peer)]; s != NULL; s = s->hnext)
-		if (s->link.listener == l && peer_equal(&s->link.peer, peer))
+		if (s->link.listener == l && peer_equal(&s->link.peer.sa, peer))
 			return s;
 	return NULL;
 }
@@ -170,7 +195,7 @@ table_grow(void)
 	session_buckets = old_n * 2;
 	for (size_t i = 0; i < old_n; i++) {
 		for (struct session *s = old[i], *next; s != NULL; s = next) {
-			size_t h = session_hash(s->link.listener, &s->link.peer);
+			size_t h = session_hash(s->link.listener, &s->link.peer.sa);
 
 			next = s->hnext;
 			s->hnext = nt[h];
@@ -188,7 +213,7 @@ table_insert(struct session *s)
 
 	if (session_n + 1 > session_buckets)
 		table_grow();
-	h = session_hash(s->link.listener, &s->link.peer);
+	h = session_hash(s->link.listener, &s->link.peer.sa);
 	s->hnext = session_table[h];
 	session_table[h] = s;
 	session_n++;
@@ -200,7 +225,7 @@ table_insert(struct session *s)
 static void
 table_remove(struct session *s)
 {
-	struct session **pp = &session_table[session_hash(s->link.listener, &s->link.peer)];
+	struct session **pp = &session_table[session_hash(s->link.listener, &s->link.peer.sa)];
 
 	for (; *pp != NULL; pp = &(*pp)->hnext) {
 		if (*pp == s) {
@@ -249,11 +274,11 @@ session_event(const struct session *s, struct log_event *ev, const char *event)
 {
 	ev->event = event;
 	ev->session = s->id;
-	ev->peer = s->peer_str;
-	ev->local = s->local_str;
-	if (s->identity_len > 0) {
-		ev->identity = s->identity;
-		ev->identity_len = s->identity_len;
+	ev->peer = session_peer_str(s);
+	ev->local = session_local_str(s);
+	if (s->state == SESSION_ESTABLISHED && s->link.identity_len > 0) {
+		ev->identity = (const char *)s->link.identity;
+		ev->identity_len = s->link.identity_len;
 	}
 	ev->cipher = s->cipher;
 }
@@ -321,7 +346,7 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		struct timeval tv = { .tv_sec = (time_t)((limit - age) / 1000 + 1) };
-		evtimer_add(s->idle_timer, &tv);
+		evtimer_add(&s->idle_timer, &tv);
 		return;
 	}
 	if (quiet >= idle_ms) {
@@ -332,17 +357,17 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (s->cfg->park_after > 0 && s->parked == NULL) {
 		if (quiet >= park_ms) {
-			if (session_park(s) && clock_ms() - session_trimmed_ms >= 1000) {
-				/* Give the freed record buffers back to the system now and then. */
-				malloc_trim(0);
-				session_trimmed_ms = clock_ms();
+			if (session_park(s) && !evtimer_pending(session_trim_ev, NULL)) {
+				struct timeval one = { .tv_sec = 1 };
+
+				evtimer_add(session_trim_ev, &one);
 			}
 		} else if (park_ms - quiet < next)
 			next = park_ms - quiet;
 	}
 	struct timeval tv = { .tv_sec = (time_t)(next / 1000),
 		.tv_usec = (suseconds_t)(next % 1000) * 1000 };
-	evtimer_add(s->idle_timer, &tv);
+	evtimer_add(&s->idle_timer, &tv);
 }
 
 /* Finds the subject CN of a certificate name into buf. */
@@ -406,37 +431,35 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 static struct session *
 session_new(const struct datagram *d, uint32_t id)
 {
-	struct session *s = calloc(1, sizeof *s);
+	struct session *s = pool_alloc(&session_pool);
 
-	if (s == NULL)
+	if (s == NULL || d->peerlen > sizeof s->link.peer) {
+		pool_free(&session_pool, s);
 		return NULL;
+	}
 	s->id = id;
 	s->link.listener = d->listener;
-	s->link.peer = d->peer;
+	memcpy(&s->link.peer, &d->peer, d->peerlen);
 	s->link.peerlen = d->peerlen;
 	s->link.local = d->local;
 	s->cfg = config_ref(session_cfg);
 	s->created_ms = s->last_active_ms = clock_ms();
-	addr_format((const struct sockaddr *)&d->peer, s->peer_str, sizeof s->peer_str);
-	local_format(d->listener, &d->local, s->local_str, sizeof s->local_str);
 	s->dtls_timer = evtimer_new(session_base, session_dtls_timer_cb, s);
-	s->idle_timer = evtimer_new(session_base, session_idle_cb, s);
+	evtimer_assign(&s->idle_timer, session_base, session_idle_cb, s);
 	s->ssl = dtls_new_context(s->cfg, &s->link);
-	if (s->dtls_timer == NULL || s->idle_timer == NULL || s->ssl == NULL) {
+	if (s->dtls_timer == NULL || s->ssl == NULL) {
 		if (s->dtls_timer)
 			event_free(s->dtls_timer);
-		if (s->idle_timer)
-			event_free(s->idle_timer);
 		dtls_free(s->ssl);
 		config_unref(s->cfg);
-		free(s);
+		pool_free(&session_pool, s);
 		return NULL;
 	}
 	mbedtls_ssl_set_timer_cb(s->ssl, s, session_set_timer_cb, session_get_timer_cb);
 	if (s->cfg->x509 != NULL)
 		mbedtls_ssl_set_verify(s->ssl, session_verify_cb, s);
 	struct timeval tv = { .tv_sec = 2 * s->cfg->handshake_timeout_max / 1000 + 2 };
-	evtimer_add(s->idle_timer, &tv);
+	evtimer_add(&s->idle_timer, &tv);
 	hs_list_add(s);
 	return s;
 }
@@ -458,11 +481,11 @@ session_park(struct session *s)
 	    mbedtls_ssl_context_save(s->ssl, NULL, 0, &len) != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL ||
 	    len == 0 || len > UINT32_MAX)
 		return false;
-	buf = malloc(len);
+	buf = pool_blob_alloc(len);
 	if (buf == NULL)
 		return false;
 	if (mbedtls_ssl_context_save(s->ssl, buf, len, &len) != 0) {
-		free(buf);
+		pool_blob_free(buf, len);
 		return false;
 	}
 	dtls_free(s->ssl);
@@ -493,12 +516,12 @@ session_unpark(struct session *s)
 			event_free(s->dtls_timer);
 		s->dtls_timer = NULL;
 		log_warnx("session=%08x peer=%s cannot restore the parked session", s->id,
-		    s->peer_str);
+		    session_peer_str(s));
 		return false;
 	}
 	mbedtls_ssl_set_timer_cb(ssl, s, session_set_timer_cb, session_get_timer_cb);
 	s->ssl = ssl;
-	free(s->parked);
+	pool_blob_free(s->parked, s->parked_len);
 	s->parked = NULL;
 	s->parked_len = 0;
 	session_parked_n--;
@@ -542,15 +565,15 @@ session_close(struct session *s, const char *reason)
 	relay_session_end(s);
 	if (s->dtls_timer != NULL)
 		event_free(s->dtls_timer);
-	event_free(s->idle_timer);
+	evtimer_del(&s->idle_timer);
 	dtls_free(s->ssl);
 	if (s->parked != NULL) {
 		session_parked_n--;
-		free(s->parked);
+		pool_blob_free(s->parked, s->parked_len);
 	}
 	free(s->cert_problem);
 	config_unref(s->cfg);
-	free(s);
+	pool_free(&session_pool, s);
 }
 
 /* Logs a failed handshake and closes the session. */
@@ -574,16 +597,16 @@ session_set_identity(struct session *s)
 {
 	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(s->ssl);
 
-	if (s->link.psk_identity_seen && !s->link.psk_identity_unknown) {
-		memcpy(s->identity, s->link.psk_identity, s->link.psk_identity_len);
-		s->identity_len = s->link.psk_identity_len;
-	} else if (peer != NULL) {
-		name_cn(&peer->subject, s->identity, sizeof s->identity);
-		s->identity_len = strlen(s->identity);
-	} else {
-		snprintf(s->identity, sizeof s->identity, "anonymous");
-		s->identity_len = strlen(s->identity);
-	}
+	char cn[CONFIG_PSK_IDENTITY_MAX];
+
+	if (s->link.psk_identity_seen && !s->link.psk_identity_unknown)
+		return; /* the PSK identity is in link.identity already */
+	if (peer != NULL)
+		name_cn(&peer->subject, cn, sizeof cn);
+	else
+		snprintf(cn, sizeof cn, "anonymous");
+	s->link.identity_len = (uint16_t)strlen(cn);
+	memcpy(s->link.identity, cn, s->link.identity_len);
 }
 
 /* Tells whether the credentials a session authenticated with still hold under cfg. */
@@ -594,10 +617,10 @@ session_credentials_hold(const struct session *s, const struct proxy_config *cfg
 	uint32_t flags = 0;
 
 	if (s->link.psk_identity_seen) {
-		const struct psk_conf *now = config_psk_find(cfg, s->link.psk_identity,
-		    s->link.psk_identity_len);
-		const struct psk_conf *then = config_psk_find(s->cfg, s->link.psk_identity,
-		    s->link.psk_identity_len);
+		const struct psk_conf *now = config_psk_find(cfg, s->link.identity,
+		    s->link.identity_len);
+		const struct psk_conf *then = config_psk_find(s->cfg, s->link.identity,
+		    s->link.identity_len);
 
 		return now != NULL && then != NULL && now->key_len == then->key_len &&
 		       memcmp(now->key, then->key, now->key_len) == 0;
@@ -656,7 +679,7 @@ session_established(struct session *s)
 			first = s->cfg->park_after;
 		struct timeval tv = { .tv_sec = first };
 
-		evtimer_add(s->idle_timer, &tv);
+		evtimer_add(&s->idle_timer, &tv);
 	}
 	{
 		uint64_t ms = s->established_ms - s->created_ms;
@@ -762,8 +785,8 @@ session_drive(struct session *s)
 				if (s->link.psk_identity_seen) {
 					char esc[CONFIG_PSK_IDENTITY_MAX * 4 + 4];
 
-					log_escape(esc, sizeof esc, s->link.psk_identity,
-					    s->link.psk_identity_len);
+					log_escape(esc, sizeof esc, s->link.identity,
+					    s->link.identity_len);
 					snprintf(reason, sizeof reason,
 					    "wrong key for PSK identity '%s' (bad record MAC on the "
 					    "client's Finished)", esc);
@@ -818,7 +841,7 @@ session_drive(struct session *s)
 	if (s->ssl->badmac_seen != s->badmac_seen) {
 		stats.badmac_dropped += s->ssl->badmac_seen - s->badmac_seen;
 		log_debug("session=%08x peer=%s dropped %u record(s) with a bad MAC", s->id,
-		    s->peer_str, s->ssl->badmac_seen - s->badmac_seen);
+		    session_peer_str(s), s->ssl->badmac_seen - s->badmac_seen);
 		s->badmac_seen = s->ssl->badmac_seen;
 	}
 	return true;
@@ -851,7 +874,7 @@ session_make_handshake_room(void)
 
 /* Counts a handshake from a peer's address; false when over the per-second limit. */
 static bool
-rate_allow(const struct sockaddr_storage *peer, uint32_t limit)
+rate_allow(const struct sockaddr *peer, uint32_t limit)
 {
 	uint8_t addr[16] = { 0 };
 	uint64_t h = session_seed, sec = clock_ms() / 1000;
@@ -859,7 +882,7 @@ rate_allow(const struct sockaddr_storage *peer, uint32_t limit)
 
 	if (limit == 0)
 		return true;
-	if (peer->ss_family == AF_INET)
+	if (peer->sa_family == AF_INET)
 		memcpy(addr, &((const struct sockaddr_in *)peer)->sin_addr, 4);
 	else
 		memcpy(addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
@@ -912,7 +935,7 @@ session_hello(const struct datagram *d, struct session *live)
 			                             sizeof peer), d->len);
 		return;
 	}
-	if (!dtls_cookie_valid(&ch, &d->peer, d->peerlen, &id)) {
+	if (!dtls_cookie_valid(&ch, (const struct sockaddr *)&d->peer, d->peerlen, &id)) {
 		if (dtls_send_hello_verify(d, &ch, &id) < 0) {
 			log_warn("peer=%s cannot send HelloVerifyRequest",
 			    addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer));
@@ -940,7 +963,7 @@ session_hello(const struct datagram *d, struct session *live)
 		session_refuse(d, id, detail);
 		return;
 	}
-	if (!rate_allow(&d->peer, session_cfg->handshakes_per_source)) {
+	if (!rate_allow((const struct sockaddr *)&d->peer, session_cfg->handshakes_per_source)) {
 		stats.refused_rate++;
 		snprintf(detail, sizeof detail,
 		    "session.handshakes_per_source (%u per second) reached for this address",
@@ -1000,7 +1023,7 @@ hello_match(const struct session *s, const struct datagram *d)
 	uint32_t id;
 
 	if (!dtls_parse_client_hello(d->data, d->len, &ch) ||
-	    !dtls_cookie_valid(&ch, &d->peer, d->peerlen, &id))
+	    !dtls_cookie_valid(&ch, (const struct sockaddr *)&d->peer, d->peerlen, &id))
 		return HELLO_OTHER;
 	if (s->ssl->handshake == NULL || memcmp(ch.random, s->ssl->handshake->randbytes, 32) == 0)
 		return HELLO_SAME;
@@ -1028,7 +1051,7 @@ session_input(const struct datagram *d)
 		stats.hellos_dropped++; /* nothing in it: not even end of connection */
 		return;
 	}
-	s = table_find(d->listener, &d->peer);
+	s = table_find(d->listener, (const struct sockaddr *)&d->peer);
 
 	if (s == NULL) {
 		session_hello(d, NULL);
@@ -1059,7 +1082,7 @@ session_input(const struct datagram *d)
 		if (s->state == SESSION_ESTABLISHED && hs == NULL && hello_repeats(s, d)) {
 			stats.hellos_dropped++;
 			log_debug("session=%08x peer=%s dropped a late duplicate of its ClientHello",
-			    s->id, s->peer_str);
+			    s->id, session_peer_str(s));
 			return;
 		}
 		session_hello(d, s->state == SESSION_ESTABLISHED ? s : NULL);
@@ -1093,6 +1116,16 @@ session_input(const struct datagram *d)
 	session_feed(s, d);
 }
 
+/* libevent: a second after sessions were parked, returns freed heap pages to the system. */
+static void
+session_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	malloc_trim(0);
+}
+
 void
 session_init(struct event_base *base)
 {
@@ -1105,6 +1138,9 @@ session_init(struct event_base *base)
 		session_seed = (uint64_t)clock_ms() ^ (uint64_t)getpid();
 	if (relay_init(base) < 0)
 		fatalx("cannot set up the CoAP relay");
+	session_trim_ev = evtimer_new(base, session_trim_cb, NULL);
+	if (session_trim_ev == NULL)
+		fatalx("cannot set up the session timers");
 }
 
 void
@@ -1169,17 +1205,18 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 {
 	uint64_t now = clock_ms();
 
-	if (s->identity_len == 0)
+	if (s->state != SESSION_ESTABLISHED || s->link.identity_len == 0)
 		buf[0] = '\0';
-	else if (strcmp(s->identity, "anonymous") == 0)
+	else if (!s->link.psk_identity_seen && s->link.identity_len == 9 &&
+	         memcmp(s->link.identity, "anonymous", 9) == 0)
 		snprintf(buf, len, "anonymous");
 	else
 		snprintf(buf, len, "%s:%.*s", s->link.psk_identity_seen ? "psk" : "x509",
-		    (int)s->identity_len, s->identity);
+		    (int)s->link.identity_len, (const char *)s->link.identity);
 	*info = (struct session_info){
 		.id = s->id,
-		.peer = s->peer_str,
-		.local = s->local_str,
+		.peer = session_peer_str(s),
+		.local = session_local_str(s),
 		.identity = buf,
 		.cipher = s->cipher ? s->cipher : "",
 		.state = s->state == SESSION_HANDSHAKE ? "handshake"
@@ -1251,7 +1288,8 @@ session_close_identity(const char *glob, const char *reason)
 			next = s->hnext;
 			if (s->state != SESSION_ESTABLISHED)
 				continue;
-			snprintf(id, sizeof id, "%.*s", (int)s->identity_len, s->identity);
+			snprintf(id, sizeof id, "%.*s", (int)s->link.identity_len,
+			    (const char *)s->link.identity);
 			if (fnmatch(glob, id, 0) != 0)
 				continue;
 			if (s->successor != NULL)
@@ -1294,6 +1332,9 @@ session_shutdown(void)
 	free(session_table);
 	session_table = NULL;
 	relay_shutdown();
+	if (session_trim_ev != NULL)
+		event_free(session_trim_ev);
+	session_trim_ev = NULL;
 	if (session_cfg != NULL)
 		config_unref(session_cfg);
 	session_cfg = NULL;

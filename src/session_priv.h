@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <event2/event_struct.h>
+
 #include "dtls.h"
 #include "session.h"
 
@@ -32,18 +34,15 @@ struct session {
 	struct event *dtls_timer;
 	uint64_t timer_start_ms;
 	uint32_t timer_int_ms, timer_fin_ms;
-	struct event *idle_timer;
+	struct event idle_timer; /* embedded: a parked session allocates nothing else */
 
 	struct relay_state *relay; /* upstreams and CoAP state; NULL until first used */
 
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
 	unsigned badmac_seen;
-	char peer_str[64], local_str[64];
 	const struct client_hello *hello; /* while the first ClientHello is fed */
 	uint8_t hello_random[32];         /* client random of the handshake that made it */
 	char *cert_problem;               /* what verification found, in words, if anything */
-	char identity[CONFIG_PSK_IDENTITY_MAX + 8];
-	size_t identity_len;
 	const char *cipher;
 };
 
@@ -55,7 +54,12 @@ struct proxy_config *session_current_config(void);
 struct session_stats *session_stats_mut(void);
 /* Encrypts one CoAP message to the device (restoring it if parked); counts it. 0 or -1. */
 int session_send(struct session *s, const uint8_t *buf, size_t len);
+/* The device's address:port as text (one of a few rotating buffers). */
+const char *session_peer_str(const struct session *s);
+/* The local address:port the device sends to, as text (rotating buffers). */
+const char *session_local_str(const struct session *s);
 /* Fills the common fields of a log event for session s. */
+struct log_event;
 void session_event(const struct session *s, struct log_event *ev, const char *event);
 
 #endif

@@ -1,0 +1,75 @@
+/* pool.c: slabs of fixed-size objects for what sessions keep while they idle. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "pool.h"
+
+#define POOL_CHUNK (64 * 1024)
+#define BLOB_CLASS 64   /* blob size classes are multiples of this */
+#define BLOB_CLASSES 16 /* up to 1024 bytes; larger blobs use malloc */
+
+static struct pool blob_pools[BLOB_CLASSES];
+
+void *
+pool_alloc(struct pool *p)
+{
+	void *obj;
+
+	if (p->free_list != NULL) {
+		obj = p->free_list;
+		memcpy(&p->free_list, obj, sizeof p->free_list);
+	} else {
+		if (p->chunk_next == NULL || (size_t)(p->chunk_end - p->chunk_next) < p->size) {
+			char *c = mmap(NULL, POOL_CHUNK, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (c == MAP_FAILED)
+				return NULL;
+			p->chunk_next = c;
+			p->chunk_end = c + POOL_CHUNK;
+			p->chunks++;
+		}
+		obj = p->chunk_next;
+		p->chunk_next += p->size;
+	}
+	memset(obj, 0, p->size);
+	p->in_use++;
+	return obj;
+}
+
+void
+pool_free(struct pool *p, void *obj)
+{
+	if (obj == NULL)
+		return;
+	memcpy(obj, &p->free_list, sizeof p->free_list);
+	p->free_list = obj;
+	p->in_use--;
+}
+
+void *
+pool_blob_alloc(size_t len)
+{
+	size_t c = (len + BLOB_CLASS - 1) / BLOB_CLASS;
+
+	if (len == 0 || c > BLOB_CLASSES)
+		return malloc(len ? len : 1);
+	if (blob_pools[c - 1].size == 0)
+		blob_pools[c - 1].size = c * BLOB_CLASS;
+	return pool_alloc(&blob_pools[c - 1]);
+}
+
+void
+pool_blob_free(void *buf, size_t len)
+{
+	size_t c = (len + BLOB_CLASS - 1) / BLOB_CLASS;
+
+	if (len == 0 || c > BLOB_CLASSES)
+		free(buf);
+	else
+		pool_free(&blob_pools[c - 1], buf);
+}
