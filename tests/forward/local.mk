@@ -1,1 +1,17 @@
 # tests/forward/local.mk: CoAP-aware forwarding tests (included from Makefile.am).
+
+# coaps-send: a PSK DTLS client that sends raw (also malformed) CoAP bytes.
+noinst_PROGRAMS += tests/forward/coaps-send
+tests_forward_coaps_send_SOURCES = tests/forward/coaps-send.c
+tests_forward_coaps_send_LDADD = $(MBEDTLS_LIBS)
+
+FORWARD_TESTS = \
+	tests/forward/test-routing.sh \
+	tests/forward/test-identity-option.sh \
+	tests/forward/test-observe.sh \
+	tests/forward/test-blockwise.sh \
+	tests/forward/test-backend-failures.sh \
+	tests/forward/test-forward-proxy.sh
+
+TESTS += $(FORWARD_TESTS)
+EXTRA_DIST += tests/forward/lib.sh $(FORWARD_TESTS)
