@@ -4,10 +4,10 @@
  * Each HEX argument (spaces allowed) is sent as one DTLS application record;
  * after each, records are read for MS milliseconds (default 1000) and printed:
  *   handshake ok cipher=NAME
- *   sent len=N mid=0xMMMM
- *   recv len=N type=ACK code=2.05 mid=0x1234 tkl=2 token=abcd opts=11:2,65000:9
+ *   sent at=MS len=N mid=0xMMMM         (MS: milliseconds since the handshake)
+ *   recv at=MS len=N type=ACK code=2.05 mid=0x1234 tkl=2 token=abcd opts=11:2,65000:9
  *       payload="text with \x0a escapes" hex=...
- *   recv len=N undecodable hex=...
+ *   recv at=MS len=N undecodable hex=...
  *   sent-ack mid=0xMMMM                 (-a: an empty ACK for each CON received)
  * Exit status: 0 after the last wait, 2 if the handshake fails, 1 on usage
  * or local errors. The whole run is bounded by alarm(): 10 s plus the waits.
@@ -43,6 +43,8 @@ struct client {
 	mbedtls_timing_delay_context timer;
 	bool auto_ack;
 };
+
+static long long start_ms; /* when the handshake completed */
 
 static const int psk_suites[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, 0 };
 
@@ -190,7 +192,7 @@ client_print_record(struct client *c, const uint8_t *buf, size_t len)
 {
 	static const char *const types[] = { "CON", "NON", "ACK", "RST" };
 
-	printf("recv len=%zu", len);
+	printf("recv at=%lld len=%zu", now_ms() - start_ms, len);
 	if (len < 4 || buf[0] >> 6 != 1 || (buf[0] & 0x0f) > 8 || len < 4u + (buf[0] & 0x0fu)) {
 		printf(" undecodable hex=");
 		print_hex(buf, len);
@@ -295,6 +297,7 @@ client_handshake(struct client *c)
 		printf("handshake failed -0x%04x %s\n", (unsigned)-ret, err);
 		return -1;
 	}
+	start_ms = now_ms();
 	printf("handshake ok cipher=%s\n", mbedtls_ssl_get_ciphersuite(&c->ssl));
 	fflush(stdout);
 	return 0;
@@ -369,9 +372,10 @@ main(int argc, char **argv)
 			break;
 		}
 		if (n >= 4)
-			printf("sent len=%d mid=0x%02x%02x\n", n, msg[2], msg[3]);
+			printf("sent at=%lld len=%d mid=0x%02x%02x\n", now_ms() - start_ms, n, msg[2],
+			       msg[3]);
 		else
-			printf("sent len=%d\n", n);
+			printf("sent at=%lld len=%d\n", now_ms() - start_ms, n);
 		client_read_for(&c, wait_ms);
 	}
 	(void)mbedtls_ssl_close_notify(&c.ssl);
