@@ -67,3 +67,8 @@ reload_proxy() {
 		i=$((i + 1))
 	done
 }
+
+# Prints the bytes of string $1 as hex.
+hexstr() {
+	printf '%s' "$1" | od -An -tx1 | tr -d ' \n'
+}
