@@ -1,47 +1,115 @@
 #!/bin/bash
-# check.sh: installs what the build needs (Debian 12, as root), builds in
-# ./build and runs the whole test suite. Last line: "N passed, N failed".
+# check.sh: installs what the build and tests need (Debian 12, as root), then
+# runs, each in its own build directory:
+#   1. the whole test suite (make check)
+#   2. the whole test suite again under AddressSanitizer + UBSan + LeakSanitizer
+#   3. the daemon under valgrind in a few integration tests (no definite leaks)
+#   4. each libFuzzer target for FUZZ_SECONDS (default 60)
+#   5. make distcheck
+# QUICK=1 runs phase 1 only. The last line is "N passed, N failed[, N skipped]".
 set -u
 cd "$(dirname "$0")"
 top=$PWD
+pass=0 fail=0 skip=0
+
+# Adds the results of one make-check output file ($1) to the totals, prefixed $2.
+count() {
+	local p f s
+	sed -E "s/^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):/\1: [$2]/" "$1" | grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):'
+	p=$(grep -cE '^(PASS|XFAIL):' "$1")
+	f=$(grep -cE '^(FAIL|ERROR|XPASS):' "$1")
+	s=$(grep -cE '^SKIP:' "$1")
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
+}
+
+# Shows the logs of the failed tests of a build directory ($1).
+show_failures() {
+	for t in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$1" -name '*.trs') 2>/dev/null); do
+		echo "---- ${t%.trs}.log"
+		tail -40 "${t%.trs}.log"
+	done
+}
+
+# Records one named check ($1) as passed if the rest of the command line succeeds.
+one() {
+	local name=$1
+	shift
+	if "$@" >"$top/build/$name.out" 2>&1; then
+		echo "PASS: [$name]"
+		pass=$((pass + 1))
+	else
+		echo "FAIL: [$name]"
+		tail -40 "$top/build/$name.out"
+		fail=$((fail + 1))
+	fi
+}
+
+# Prints the summary line and exits with its verdict.
+finish() {
+	if [ "$skip" -gt 0 ]; then
+		echo "$pass passed, $fail failed, $skip skipped"
+	else
+		echo "$pass passed, $fail failed"
+	fi
+	[ "$fail" = 0 ]
+	exit
+}
 
 deps="build-essential autoconf automake pkg-config libcoap3-dev libcoap3-bin
 	libmbedtls-dev libevent-dev libconfig-dev check libsystemd-dev gnutls-bin openssl
-	systemd valgrind jq curl iproute2 xxd procps"
-missing=$(dpkg-query -W -f='${Status} ${Package}\n' $deps 2>/dev/null | grep -vc '^install ok installed' || true)
+	systemd valgrind jq curl iproute2 xxd procps clang libclang-rt-14-dev python3"
 if [ "$(dpkg-query -W -f='${Status}\n' $deps 2>/dev/null | grep -c '^install ok installed')" != "$(echo $deps | wc -w)" ]; then
 	echo "== installing build and test dependencies"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $deps >/dev/null ||
-		{ echo "apt-get install failed"; echo "0 passed, 1 failed"; exit 1; }
+	if ! { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $deps >/dev/null; }; then
+		echo "apt-get install failed"
+		fail=1
+		finish
+	fi
 fi
 
 echo "== building"
-autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
-mkdir -p build && cd build
-if ! { "$top/configure" -q && make -j2 >/dev/null; }; then
-	make 2>&1 | tail -30
-	echo "0 passed, 1 failed"
-	exit 1
+autoreconf -fi >/dev/null 2>&1 || { echo "autoreconf failed"; fail=1; finish; }
+mkdir -p build
+if ! (cd build && "$top/configure" -q && make -j2 >/dev/null); then
+	(cd build && make 2>&1 | tail -30)
+	fail=1
+	finish
 fi
 
-echo "== make check"
-make -j2 check >make-check.out 2>&1
-grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' make-check.out
-for f in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find tests -name '*.trs') 2>/dev/null); do
-	echo "---- ${f%.trs}.log"
-	tail -40 "${f%.trs}.log"
-done
-pass=$(grep -cE '^(PASS|XFAIL):' make-check.out)
-fail=$(grep -cE '^(FAIL|ERROR|XPASS):' make-check.out)
-skip=$(grep -cE '^SKIP:' make-check.out)
-if [ "$pass" = 0 ] && [ "$fail" = 0 ]; then
-	tail -30 make-check.out
-	fail=1
-fi
-if [ "$skip" -gt 0 ]; then
-	echo "$pass passed, $fail failed, $skip skipped"
+echo "== 1. make check"
+(cd build && make -j2 check >make-check.out 2>&1)
+count build/make-check.out check
+show_failures build
+[ "${QUICK:-0}" = 1 ] && finish
+
+echo "== 2. make check under AddressSanitizer and UndefinedBehaviorSanitizer"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=98
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=97
+mkdir -p build-asan
+if (cd build-asan && "$top/configure" -q --enable-asan && make -j2 >/dev/null 2>&1); then
+	(cd build-asan && make -j2 check >make-check.out 2>&1)
+	count build-asan/make-check.out asan
+	show_failures build-asan
 else
-	echo "$pass passed, $fail failed"
+	echo "FAIL: [asan] build"
+	fail=$((fail + 1))
 fi
-[ "$fail" = 0 ]
+unset ASAN_OPTIONS UBSAN_OPTIONS
+
+echo "== 3. the daemon under valgrind"
+(cd build && COAPS_VALGRIND=1 make check TESTS="tests/integration/test-psk-relay.sh \
+	tests/integration/test-x509.sh tests/integration/test-reload.sh \
+	tests/robust/test-hostile.sh" >make-check-valgrind.out 2>&1)
+count build/make-check-valgrind.out valgrind
+show_failures build
+
+echo "== 4. fuzz smoke (${FUZZ_SECONDS:-60} s per target)"
+mkdir -p build-fuzz
+one fuzz-smoke sh -c "cd '$top/build-fuzz' && CC=clang '$top/configure' -q --enable-fuzzing \
+	--disable-warnings && make -j2 >/dev/null 2>&1 && make fuzz-smoke FUZZ_SECONDS=${FUZZ_SECONDS:-60}"
+
+echo "== 5. make distcheck"
+one distcheck sh -c "cd '$top/build' && make -j2 distcheck"
+
+finish

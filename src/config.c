@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <mbedtls/error.h>
@@ -26,10 +27,12 @@ struct loader {
 	char *cause;
 };
 
-static const char *const root_keys[] = { "listen", "backends", "psk", "x509", "dtls", "session",
-	"log", NULL };
+static const char *const root_keys[] = { "listen", "backends", "routes", "identity_option",
+	"backend_timeout", "psk", "x509", "dtls", "session", "log", NULL };
 static const char *const listen_keys[] = { "address", "port", NULL };
 static const char *const backend_keys[] = { "name", "address", "port", NULL };
+static const char *const route_keys[] = { "path_prefix", "identity", "uri_host", "backend",
+	NULL };
 static const char *const psk_keys[] = { "identity", "key", "key_hex", NULL };
 static const char *const x509_keys[] = { "certificate", "private_key", "client_ca", "crl",
 	"verify_client", NULL };
@@ -334,6 +337,102 @@ load_backends(struct loader *ld, struct proxy_config *cfg)
 		b->address = strdup(addr);
 	}
 	return 0;
+}
+
+/* Parses routes = ( { path_prefix; identity; uri_host; backend; } ... ). */
+static int
+load_routes(struct loader *ld, struct proxy_config *cfg)
+{
+	config_setting_t *list, *root = config_root_setting(&ld->lc);
+	uint32_t opt = 65000, timeout = 5;
+
+	if (get_uint(ld, root, "identity_option", 0, 65535, &opt) < 0 ||
+	    get_uint(ld, root, "backend_timeout", 1, 3600, &timeout) < 0)
+		return -1;
+	/* Options the proxy itself reads or rewrites cannot carry the identity. */
+	if (opt == 3 || opt == 7 || opt == 11 || opt == 15 || opt == 35 || opt == 39 || opt == 6 ||
+	    opt == 23 || opt == 27)
+		return load_fail(ld, config_setting_get_member(root, "identity_option"), NULL,
+		    "%u is a CoAP option the proxy routes or relays by; pick an unused elective "
+		    "option such as 65000", opt);
+	cfg->identity_option = (uint16_t)opt;
+	cfg->backend_timeout = timeout;
+	if (get_list(ld, root, "routes", &list) < 0)
+		return -1;
+	if (list == NULL) {
+		/* No routes: everything goes to the first backend. */
+		cfg->routes = calloc(1, sizeof *cfg->routes);
+		if (cfg->routes == NULL)
+			return load_fail(ld, root, "routes", "out of memory");
+		cfg->n_routes = 1;
+		return 0;
+	}
+	cfg->n_routes = (size_t)config_setting_length(list);
+	cfg->routes = calloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *cfg->routes);
+	if (cfg->routes == NULL)
+		return load_fail(ld, list, NULL, "out of memory");
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+		struct route *r = &cfg->routes[i];
+		const char *prefix, *identity, *host, *backend;
+
+		r->backend = -1;
+		if (check_keys(ld, g, route_keys) < 0 ||
+		    get_string(ld, g, "path_prefix", false, &prefix) < 0 ||
+		    get_string(ld, g, "identity", false, &identity) < 0 ||
+		    get_string(ld, g, "uri_host", false, &host) < 0 ||
+		    get_string(ld, g, "backend", true, &backend) < 0)
+			return -1;
+		if (i > 0 && route_is_default(&cfg->routes[i - 1]))
+			return load_fail(ld, g, NULL,
+			    "comes after the default route (the one with no match keys) and could "
+			    "never match");
+		if (prefix != NULL && prefix[0] != '/')
+			return load_fail(ld, config_setting_get_member(g, "path_prefix"), NULL,
+			    "must start with '/'");
+		for (size_t b = 0; b < cfg->n_backends; b++)
+			if (strcmp(cfg->backends[b].name, backend) == 0)
+				r->backend = (int)b;
+		if (r->backend < 0)
+			return load_fail(ld, config_setting_get_member(g, "backend"), NULL,
+			    "no backend is named \"%s\"", backend);
+		r->path_prefix = prefix ? strdup(prefix) : NULL;
+		r->identity = identity ? strdup(identity) : NULL;
+		r->uri_host = host ? strdup(host) : NULL;
+	}
+	return 0;
+}
+
+int
+config_backend_for_target(const struct proxy_config *cfg, const char *host, uint16_t port)
+{
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *ai = NULL;
+	int found = -1;
+
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0)
+		ai = NULL;
+	for (size_t i = 0; i < cfg->n_backends && found < 0; i++) {
+		const struct backend_conf *b = &cfg->backends[i];
+
+		if (b->port != port)
+			continue;
+		if (strcasecmp(b->address, host) == 0)
+			found = (int)i;
+		else if (ai != NULL && ai->ai_family == b->addr.ss_family) {
+			if (ai->ai_family == AF_INET &&
+			    memcmp(&((struct sockaddr_in *)ai->ai_addr)->sin_addr,
+			        &((const struct sockaddr_in *)&b->addr)->sin_addr, 4) == 0)
+				found = (int)i;
+			else if (ai->ai_family == AF_INET6 &&
+			         memcmp(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
+			             &((const struct sockaddr_in6 *)&b->addr)->sin6_addr, 16) == 0)
+				found = (int)i;
+		}
+	}
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return found;
 }
 
 /* Orders PSK entries by length, then bytes, for binary search. */
@@ -750,7 +849,8 @@ config_load(const char *path, char **cause)
 		goto fail;
 	}
 	if (check_keys(&ld, config_root_setting(&ld.lc), root_keys) < 0 ||
-	    load_listens(&ld, cfg) < 0 || load_backends(&ld, cfg) < 0 || load_psks(&ld, cfg) < 0 ||
+	    load_listens(&ld, cfg) < 0 || load_backends(&ld, cfg) < 0 || load_routes(&ld, cfg) < 0 ||
+	    load_psks(&ld, cfg) < 0 ||
 	    load_x509(&ld, cfg) < 0 || load_dtls(&ld, cfg) < 0 || load_session_log(&ld, cfg) < 0 ||
 	    load_crosscheck(&ld, cfg) < 0)
 		goto fail;
@@ -784,6 +884,12 @@ config_unref(struct proxy_config *cfg)
 		free(cfg->backends[i].address);
 	}
 	free(cfg->backends);
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		free(cfg->routes[i].path_prefix);
+		free(cfg->routes[i].identity);
+		free(cfg->routes[i].uri_host);
+	}
+	free(cfg->routes);
 	for (size_t i = 0; i < cfg->n_psks; i++) {
 		free(cfg->psks[i].identity);
 		mbedtls_platform_zeroize(cfg->psks[i].key, sizeof cfg->psks[i].key);

@@ -12,6 +12,8 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "route.h"
+
 #define CONFIG_PSK_IDENTITY_MAX 128 /* bytes of a PSK identity */
 #define CONFIG_MAX_SUITES 32        /* cipher suites in dtls.ciphersuites */
 
@@ -66,6 +68,10 @@ struct proxy_config {
 	size_t n_listens;
 	struct backend_conf *backends;
 	size_t n_backends;
+	struct route *routes; /* first match wins; the default route matches all */
+	size_t n_routes;
+	uint16_t identity_option; /* CoAP option carrying the identity, 0 = none */
+	uint32_t backend_timeout; /* s before a CON request gets 5.04 */
 	struct psk_conf *psks; /* sorted by (identity_len, identity) */
 	size_t n_psks;
 	struct x509_conf *x509; /* NULL when not configured */
@@ -106,6 +112,11 @@ void config_unref(struct proxy_config *cfg);
 /* Finds the key for a PSK identity, or NULL. */
 const struct psk_conf *config_psk_find(const struct proxy_config *cfg, const unsigned char *id,
     size_t id_len);
+/*
+ * Finds the backend a forward-proxy target names (host as an address literal
+ * or as the configured address string, and port); -1 if none.
+ */
+int config_backend_for_target(const struct proxy_config *cfg, const char *host, uint16_t port);
 /* Decodes hex text into out; returns the byte count or -1 if not valid hex. */
 int config_hex_decode(const char *hex, unsigned char *out, size_t outlen);
 

@@ -17,6 +17,7 @@
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/ssl_internal.h>
 
+#include "clock.h"
 #include "dtls.h"
 #include "log.h"
 
@@ -39,14 +40,11 @@ static const mbedtls_ecp_group_id dtls_curves[] = { MBEDTLS_ECP_DP_SECP256R1, MB
 static const int dtls_sig_hashes[] = { MBEDTLS_MD_SHA256, MBEDTLS_MD_SHA384, MBEDTLS_MD_SHA512,
 	MBEDTLS_MD_NONE };
 
-/* Seconds on a monotonic clock, for cookie ages. */
+/* Seconds on the monotonic clock, for cookie ages. */
 static uint32_t
 dtls_now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint32_t)ts.tv_sec;
+	return (uint32_t)(clock_ms() / 1000);
 }
 
 /* Reads a big-endian number of n bytes. */
@@ -68,16 +66,26 @@ put_be(uint8_t *p, uint32_t v, size_t n)
 		p[i] = (uint8_t)v;
 }
 
-int
-dtls_init(char **cause)
+/* Fixed "entropy" for dtls_init_fixed: fuzz targets need repeatable runs. */
+static int
+dtls_fixed_entropy(void *ctx, unsigned char *out, size_t len)
+{
+	(void)ctx;
+	for (size_t i = 0; i < len; i++)
+		out[i] = (unsigned char)(i * 7 + 1);
+	return 0;
+}
+
+/* Seeds the RNG from f_entropy and makes the cookie key. */
+static int
+dtls_init_from(int (*f_entropy)(void *, unsigned char *, size_t), void *p_entropy, char **cause)
 {
 	static const char pers[] = "coaps-proxyd";
 	unsigned char key[32];
 
-	mbedtls_entropy_init(&dtls_entropy);
 	mbedtls_ctr_drbg_init(&dtls_drbg);
 	mbedtls_md_init(&dtls_cookie_hmac);
-	if (mbedtls_ctr_drbg_seed(&dtls_drbg, mbedtls_entropy_func, &dtls_entropy,
+	if (mbedtls_ctr_drbg_seed(&dtls_drbg, f_entropy, p_entropy,
 	        (const unsigned char *)pers, sizeof pers) != 0 ||
 	    mbedtls_ctr_drbg_random(&dtls_drbg, key, sizeof key) != 0 ||
 	    mbedtls_md_setup(&dtls_cookie_hmac, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1) != 0 ||
@@ -92,6 +100,20 @@ dtls_init(char **cause)
 	dtls_id_counter &= 0x00ffffff; /* room to grow before wrapping */
 	dtls_ready = true;
 	return 0;
+}
+
+int
+dtls_init(char **cause)
+{
+	mbedtls_entropy_init(&dtls_entropy);
+	return dtls_init_from(mbedtls_entropy_func, &dtls_entropy, cause);
+}
+
+int
+dtls_init_fixed(char **cause)
+{
+	mbedtls_entropy_init(&dtls_entropy);
+	return dtls_init_from(dtls_fixed_entropy, NULL, cause);
 }
 
 void
@@ -353,8 +375,11 @@ dtls_recv_cb(void *ctx, unsigned char *buf, size_t len)
 	struct dtls_link *link = ctx;
 	size_t n;
 
-	if (link->rx == NULL)
+	if (link->rx == NULL || link->rx_len == 0) {
+		/* 0 bytes would read as end of connection: never hand that over. */
+		link->rx = NULL;
 		return MBEDTLS_ERR_SSL_WANT_READ;
+	}
 	n = link->rx_len < len ? link->rx_len : len;
 	memcpy(buf, link->rx, n);
 	link->rx = NULL;

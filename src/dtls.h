@@ -30,6 +30,8 @@ struct dtls_link {
 
 /* Seeds the RNG and makes the cookie key; at start-up. */
 int dtls_init(char **cause) __attribute__((warn_unused_result));
+/* Like dtls_init, with fixed "entropy": repeatable keys and cookies, for fuzz targets only. */
+int dtls_init_fixed(char **cause) __attribute__((warn_unused_result));
 /* Frees the RNG and the cookie key. */
 void dtls_shutdown(void);
 /* Builds cfg->ssl (the mbedTLS server configuration) from the snapshot. */

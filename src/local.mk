@@ -1,6 +1,7 @@
 # src/local.mk: the daemon, its convenience library and the control CLI.
 noinst_LIBRARIES += src/libcoapsproxy.a
 src_libcoapsproxy_a_SOURCES = \
+	src/clock.c src/clock.h \
 	src/coap_msg.c src/coap_msg.h \
 	src/config.c src/configuration.h \
 	src/dtls.c src/dtls.h \
@@ -8,7 +9,8 @@ src_libcoapsproxy_a_SOURCES = \
 	src/log.c src/log.h \
 	src/mid_map.c src/mid_map.h \
 	src/route.c src/route.h \
-	src/session.c src/session.h
+	src/relay.c src/relay.h \
+	src/session.c src/session.h src/session_priv.h
 
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c

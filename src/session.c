@@ -14,49 +14,17 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_internal.h>
 
-#include "coap_msg.h"
+#include "clock.h"
 #include "configuration.h"
 #include "dtls.h"
 #include "log.h"
+#include "relay.h"
 #include "session.h"
+#include "session_priv.h"
 
 #define SESSION_MAX_DATAGRAM 2048 /* bytes of CoAP we relay in one datagram */
-#define UPSTREAM_BATCH 16         /* backend datagrams read per wake-up */
+
 #define EVENTS_PER_SECOND 20      /* cookie / refusal lines logged per second */
-
-enum session_state {
-	SESSION_HANDSHAKE,   /* cookie valid, handshake in progress */
-	SESSION_ESTABLISHED, /* relaying CoAP */
-};
-
-struct session {
-	struct dtls_link link; /* what mbedTLS's callbacks see */
-	uint32_t id;
-	enum session_state state;
-	struct proxy_config *cfg;
-	mbedtls_ssl_context *ssl;
-
-	struct session *hnext;                   /* hash chain */
-	struct session *hs_prev, *hs_next;       /* handshakes in progress, oldest first */
-	struct session *successor, *predecessor; /* a reconnect and the session it replaces */
-
-	uint64_t created_ms, established_ms, last_active_ms;
-	struct event *dtls_timer;
-	uint64_t timer_start_ms;
-	uint32_t timer_int_ms, timer_fin_ms;
-	struct event *idle_timer;
-
-	int up_fd;
-	struct event *up_ev;
-
-	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
-	unsigned badmac_seen;
-	char peer_str[64], local_str[64];
-	const struct client_hello *hello; /* while the first ClientHello is fed */
-	char identity[CONFIG_PSK_IDENTITY_MAX + 8];
-	size_t identity_len;
-	const char *cipher;
-};
 
 /* A budget of log lines per second, for events a flood could repeat. */
 struct ratelimit {
@@ -90,26 +58,35 @@ static struct session *hs_oldest, *hs_newest;
 static uint64_t session_seed;
 static struct session_stats stats;
 static struct ratelimit cookie_rl, refuse_rl;
-static struct coap_msg_ctx *coap_ctx;
 
 static bool session_drive(struct session *s);
 static void session_close(struct session *s, const char *reason);
+static void session_fail(struct session *s, enum hs_failure why, const char *reason);
 
-/* Milliseconds on a monotonic clock. */
-static uint64_t
-now_ms(void)
+
+uint64_t
+session_now_ms(void)
 {
-	struct timespec ts;
+	return clock_ms();
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+struct proxy_config *
+session_current_config(void)
+{
+	return session_cfg;
+}
+
+struct session_stats *
+session_stats_mut(void)
+{
+	return &stats;
 }
 
 /* Tells whether one more line fits this second's budget; reports what was held back. */
 static bool
 ratelimit_allow(struct ratelimit *rl, const char *what)
 {
-	uint64_t sec = now_ms() / 1000;
+	uint64_t sec = clock_ms() / 1000;
 
 	if (sec != rl->second) {
 		if (rl->suppressed > 0)
@@ -263,8 +240,7 @@ hs_list_remove(struct session *s)
 	session_hs_n--;
 }
 
-/* Fills the common fields of an event for session s. */
-static void
+void
 session_event(const struct session *s, struct log_event *ev, const char *event)
 {
 	ev->event = event;
@@ -292,7 +268,7 @@ session_set_timer_cb(void *ctx, uint32_t int_ms, uint32_t fin_ms)
 	}
 	struct timeval tv = { .tv_sec = fin_ms / 1000, .tv_usec = (fin_ms % 1000) * 1000 };
 
-	s->timer_start_ms = now_ms();
+	s->timer_start_ms = clock_ms();
 	evtimer_add(s->dtls_timer, &tv);
 }
 
@@ -305,7 +281,7 @@ session_get_timer_cb(void *ctx)
 
 	if (s->timer_fin_ms == 0)
 		return -1;
-	elapsed = now_ms() - s->timer_start_ms;
+	elapsed = clock_ms() - s->timer_start_ms;
 	if (elapsed >= s->timer_fin_ms)
 		return 2;
 	if (elapsed >= s->timer_int_ms)
@@ -327,10 +303,23 @@ static void
 session_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	uint64_t idle_ms = (uint64_t)s->cfg->idle_timeout * 1000, quiet = now_ms() - s->last_active_ms;
+	uint64_t idle_ms = (uint64_t)s->cfg->idle_timeout * 1000, quiet = clock_ms() - s->last_active_ms;
 
 	(void)fd;
 	(void)what;
+	if (s->state == SESSION_HANDSHAKE) {
+		/* mbedTLS gives up at handshake_timeout_max; this is the backstop. */
+		uint64_t limit = 2 * (uint64_t)s->cfg->handshake_timeout_max + 1000,
+			 age = clock_ms() - s->created_ms;
+
+		if (age >= limit) {
+			session_fail(s, HS_FAIL_TIMEOUT, "timeout: the handshake did not complete in time");
+			return;
+		}
+		struct timeval tv = { .tv_sec = (time_t)((limit - age) / 1000 + 1) };
+		evtimer_add(s->idle_timer, &tv);
+		return;
+	}
 	if (quiet >= idle_ms) {
 		session_close(s, "idle timeout");
 		return;
@@ -392,13 +381,12 @@ session_new(const struct datagram *d, uint32_t id)
 	if (s == NULL)
 		return NULL;
 	s->id = id;
-	s->up_fd = -1;
 	s->link.listener = d->listener;
 	s->link.peer = d->peer;
 	s->link.peerlen = d->peerlen;
 	s->link.local = d->local;
 	s->cfg = config_ref(session_cfg);
-	s->created_ms = s->last_active_ms = now_ms();
+	s->created_ms = s->last_active_ms = clock_ms();
 	addr_format((const struct sockaddr *)&d->peer, s->peer_str, sizeof s->peer_str);
 	local_format(d->listener, &d->local, s->local_str, sizeof s->local_str);
 	s->dtls_timer = evtimer_new(session_base, session_dtls_timer_cb, s);
@@ -417,24 +405,10 @@ session_new(const struct datagram *d, uint32_t id)
 	mbedtls_ssl_set_timer_cb(s->ssl, s, session_set_timer_cb, session_get_timer_cb);
 	if (s->cfg->x509 != NULL)
 		mbedtls_ssl_set_verify(s->ssl, session_verify_cb, s);
-	struct timeval tv = { .tv_sec = s->cfg->idle_timeout };
+	struct timeval tv = { .tv_sec = 2 * s->cfg->handshake_timeout_max / 1000 + 2 };
 	evtimer_add(s->idle_timer, &tv);
 	hs_list_add(s);
 	return s;
-}
-
-/* Closes the upstream socket of a session. */
-static void
-upstream_close(struct session *s)
-{
-	if (s->up_ev != NULL) {
-		event_free(s->up_ev);
-		s->up_ev = NULL;
-	}
-	if (s->up_fd >= 0) {
-		close(s->up_fd);
-		s->up_fd = -1;
-	}
 }
 
 /*
@@ -452,7 +426,7 @@ session_close(struct session *s, const char *reason)
 		mbedtls_ssl_close_notify(s->ssl);
 	session_event(s, &ev, "session-closed");
 	ev.reason = reason;
-	ev.duration_ms = (long)(now_ms() - s->created_ms);
+	ev.duration_ms = (long)(clock_ms() - s->created_ms);
 	ev.bytes_in = (long long)s->bytes_in;
 	ev.bytes_out = (long long)s->bytes_out;
 	ev.msgs_in = (long long)s->msgs_in;
@@ -470,7 +444,7 @@ session_close(struct session *s, const char *reason)
 		}
 	}
 	hs_list_remove(s);
-	upstream_close(s);
+	relay_session_end(s);
 	event_free(s->dtls_timer);
 	event_free(s->idle_timer);
 	dtls_free(s->ssl);
@@ -488,7 +462,7 @@ session_fail(struct session *s, enum hs_failure why, const char *reason)
 	stats.handshakes_failed_by[why]++;
 	session_event(s, &ev, "handshake-failed");
 	ev.reason = reason;
-	ev.duration_ms = (long)(now_ms() - s->created_ms);
+	ev.duration_ms = (long)(clock_ms() - s->created_ms);
 	log_event(LOG_LVL_INFO, &ev);
 	session_close(s, "handshake failed");
 }
@@ -548,7 +522,7 @@ session_established(struct session *s)
 
 	hs_list_remove(s);
 	s->cipher = mbedtls_ssl_get_ciphersuite(s->ssl);
-	s->established_ms = now_ms();
+	s->established_ms = clock_ms();
 	session_set_identity(s);
 	/* verify_client = optional: a certificate that was sent must verify. */
 	if (peer != NULL && flags != 0 && s->cfg->x509 != NULL &&
@@ -571,6 +545,12 @@ session_established(struct session *s)
 	}
 	s->state = SESSION_ESTABLISHED;
 	stats.handshakes_ok++;
+	{
+		/* From now on the idle timer watches idleness, not the handshake. */
+		struct timeval tv = { .tv_sec = s->cfg->idle_timeout };
+
+		evtimer_add(s->idle_timer, &tv);
+	}
 	{
 		uint64_t ms = s->established_ms - s->created_ms;
 		size_t b = 0;
@@ -596,88 +576,24 @@ session_established(struct session *s)
 	return true;
 }
 
-/* libevent: datagrams from the backend go back to the device, encrypted. */
-static void
-upstream_read_cb(evutil_socket_t fd, short what, void *arg)
+int
+session_send(struct session *s, const uint8_t *buf, size_t len)
 {
-	struct session *s = arg;
-	uint8_t buf[SESSION_MAX_DATAGRAM];
+	int r;
 
-	(void)what;
-	for (int i = 0; i < UPSTREAM_BATCH; i++) {
-		ssize_t n = recv(fd, buf, sizeof buf, 0);
-		int r;
-
-		if (n < 0) {
-			if (errno == ECONNREFUSED)
-				log_debug("session=%08x backend refused (ICMP port unreachable)", s->id);
-			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_warn("session=%08x backend recv", s->id);
-			return;
-		}
-		if (s->state != SESSION_ESTABLISHED)
-			return;
-		r = mbedtls_ssl_write(s->ssl, buf, (size_t)n);
-		if (r < 0) {
-			stats.backend_dropped++;
-			log_debug("session=%08x backend datagram of %zd bytes not sent: -0x%04x", s->id,
-			    n, (unsigned)-r);
-			continue;
-		}
-		s->bytes_out += (uint64_t)n;
-		s->msgs_out++;
-		stats.msgs_relayed_out++;
-		s->last_active_ms = now_ms();
-	}
-}
-
-/* Opens the connected upstream socket of a session to its backend. */
-static int
-upstream_open(struct session *s)
-{
-	const struct backend_conf *b = &s->cfg->backends[0];
-
-	s->up_fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->up_fd < 0 || connect(s->up_fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
-		log_warn("session=%08x peer=%s cannot open upstream socket to %s", s->id,
-		    s->peer_str, b->name);
-		upstream_close(s);
+	if (s->state != SESSION_ESTABLISHED)
+		return -1;
+	r = mbedtls_ssl_write(s->ssl, buf, len);
+	if (r < 0) {
+		log_debug("session=%08x %zu bytes to the device not sent: -0x%04x", s->id, len,
+		    (unsigned)-r);
 		return -1;
 	}
-	s->up_ev = event_new(session_base, s->up_fd, EV_READ | EV_PERSIST, upstream_read_cb, s);
-	if (s->up_ev == NULL || event_add(s->up_ev, NULL) < 0) {
-		upstream_close(s);
-		return -1;
-	}
+	s->bytes_out += len;
+	s->msgs_out++;
+	stats.msgs_relayed_out++;
+	s->last_active_ms = clock_ms();
 	return 0;
-}
-
-/* One decrypted record from the device: checks it is CoAP and relays it. */
-static void
-session_relay(struct session *s, const uint8_t *buf, size_t len)
-{
-	struct coap_msg_info info;
-	const char *why = NULL;
-
-	s->last_active_ms = now_ms();
-	if (coap_msg_inspect(coap_ctx, buf, len, &info, &why) < 0) {
-		struct log_event ev = LOG_EVENT_INIT;
-
-		stats.coap_malformed++;
-		session_event(s, &ev, "coap-dropped");
-		ev.reason = why;
-		log_event(LOG_LVL_INFO, &ev);
-		return;
-	}
-	s->bytes_in += len;
-	s->msgs_in++;
-	if (s->up_fd < 0 && upstream_open(s) < 0)
-		return;
-	if (send(s->up_fd, buf, len, 0) < 0) {
-		log_debug("session=%08x send to backend: %s", s->id, strerror(errno));
-		return;
-	}
-	stats.msgs_relayed_in++;
 }
 
 /* Classifies an mbedTLS handshake error for the counters. */
@@ -763,7 +679,8 @@ session_drive(struct session *s)
 	for (;;) {
 		r = mbedtls_ssl_read(s->ssl, buf, sizeof buf);
 		if (r > 0) {
-			session_relay(s, buf, (size_t)r);
+			s->last_active_ms = clock_ms();
+			relay_from_device(s, buf, (size_t)r);
 			continue;
 		}
 		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -821,7 +738,7 @@ static bool
 rate_allow(const struct sockaddr_storage *peer, uint32_t limit)
 {
 	uint8_t addr[16] = { 0 };
-	uint64_t h = session_seed, sec = now_ms() / 1000;
+	uint64_t h = session_seed, sec = clock_ms() / 1000;
 	struct rate_slot *slot;
 
 	if (limit == 0)
@@ -924,6 +841,7 @@ session_hello(const struct datagram *d, struct session *live)
 		session_refuse(d, id, "out of memory");
 		return;
 	}
+	memcpy(s->hello_random, ch.random, sizeof s->hello_random);
 	if (live != NULL) {
 		s->predecessor = live;
 		live->successor = s;
@@ -973,12 +891,28 @@ hello_match(const struct session *s, const struct datagram *d)
 	return HELLO_NEW;
 }
 
+/* Tells whether a ClientHello repeats the one that set up session s (a late duplicate). */
+static bool
+hello_repeats(const struct session *s, const struct datagram *d)
+{
+	struct client_hello ch;
+
+	return dtls_parse_client_hello(d->data, d->len, &ch) &&
+	       memcmp(ch.random, s->hello_random, sizeof s->hello_random) == 0;
+}
+
 void
 session_input(const struct datagram *d)
 {
-	struct session *s = table_find(d->listener, &d->peer);
+	struct session *s;
 	uint8_t type;
 	uint16_t epoch;
+
+	if (d->len == 0) {
+		stats.hellos_dropped++; /* nothing in it: not even end of connection */
+		return;
+	}
+	s = table_find(d->listener, &d->peer);
 
 	if (s == NULL) {
 		session_hello(d, NULL);
@@ -1000,7 +934,18 @@ session_input(const struct datagram *d)
 		case HELLO_OTHER:
 			break;
 		}
-		/* Cookieless (answered statelessly), or a reconnect to an established session. */
+		/*
+		 * A late duplicate of the hello that made an established session
+		 * (its last flight may have been lost: the client's retransmitted
+		 * Finished must still reach it) is dropped; a cookieless hello is
+		 * answered statelessly; anything else is a reconnect.
+		 */
+		if (s->state == SESSION_ESTABLISHED && hs == NULL && hello_repeats(s, d)) {
+			stats.hellos_dropped++;
+			log_debug("session=%08x peer=%s dropped a late duplicate of its ClientHello",
+			    s->id, s->peer_str);
+			return;
+		}
 		session_hello(d, s->state == SESSION_ESTABLISHED ? s : NULL);
 		return;
 	}
@@ -1036,10 +981,9 @@ session_init(struct event_base *base)
 	if (session_table == NULL)
 		fatal("session table");
 	if (getentropy(&session_seed, sizeof session_seed) < 0)
-		session_seed = (uint64_t)now_ms() ^ (uint64_t)getpid();
-	coap_ctx = coap_msg_ctx_new(SESSION_MAX_DATAGRAM);
-	if (coap_ctx == NULL)
-		fatalx("cannot set up the CoAP parser");
+		session_seed = (uint64_t)clock_ms() ^ (uint64_t)getpid();
+	if (relay_init(base) < 0)
+		fatalx("cannot set up the CoAP relay");
 }
 
 void
@@ -1102,7 +1046,7 @@ session_revalidate(struct proxy_config *cfg)
 static void
 session_info_fill(const struct session *s, struct session_info *info, char *buf, size_t len)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_ms();
 
 	if (s->identity_len == 0)
 		buf[0] = '\0';
@@ -1118,7 +1062,7 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		.identity = buf,
 		.cipher = s->cipher ? s->cipher : "",
 		.state = s->state == SESSION_HANDSHAKE ? "handshake" : "established",
-		.backend = s->up_fd >= 0 ? s->cfg->backends[0].name : "",
+		.backend = relay_backend_name(s),
 		.age_ms = now - s->created_ms,
 		.idle_ms = now - s->last_active_ms,
 		.bytes_in = s->bytes_in,
@@ -1220,8 +1164,7 @@ session_shutdown(void)
 	session_close_all("shutdown");
 	free(session_table);
 	session_table = NULL;
-	coap_msg_ctx_free(coap_ctx);
-	coap_ctx = NULL;
+	relay_shutdown();
 	if (session_cfg != NULL)
 		config_unref(session_cfg);
 	session_cfg = NULL;

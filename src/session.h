@@ -26,6 +26,20 @@ enum hs_failure {
 /* Names of enum hs_failure values, for stats output ("unknown_identity", ...). */
 extern const char *const hs_failure_names[HS_FAIL_COUNT];
 
+/* Answers the proxy makes itself, for counters. */
+enum proxy_answer {
+	ANSWER_RST_PING,      /* RST to an empty CON (CoAP ping) */
+	ANSWER_RST_MALFORMED, /* RST to a malformed CON */
+	ANSWER_4_00,          /* Bad Request: a request the proxy cannot rewrite */
+	ANSWER_4_04,          /* Not Found: no route */
+	ANSWER_5_02,          /* Bad Gateway: the backend refused */
+	ANSWER_5_04,          /* Gateway Timeout: the backend did not answer */
+	ANSWER_5_05,          /* Proxying Not Supported: a forward-proxy target not configured */
+	ANSWER_COUNT
+};
+/* Names of enum proxy_answer values ("rst_ping", "4.04", ...). */
+extern const char *const proxy_answer_names[ANSWER_COUNT];
+
 /* Counters for stats, metrics and sd_notify STATUS. */
 struct session_stats {
 	uint64_t handshakes_ok, handshakes_failed;
@@ -37,6 +51,9 @@ struct session_stats {
 	uint64_t msgs_relayed_in, msgs_relayed_out;
 	uint64_t coap_malformed, badmac_dropped, backend_dropped;
 	uint64_t sessions_peak;
+	uint64_t answers[ANSWER_COUNT];
+	uint64_t backend_late_dropped; /* answers after a 5.04 */
+	uint64_t orphan_rst;           /* RSTs to backends whose device had gone */
 };
 
 /* Sets up the table; base runs every session's events. */

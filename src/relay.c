@@ -1,0 +1,685 @@
+/* relay.c: the CoAP side of a session: routing, upstream sockets, proxy-made answers. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "coap_msg.h"
+#include "configuration.h"
+#include "log.h"
+#include "mid_map.h"
+#include "relay.h"
+#include "route.h"
+#include "session_priv.h"
+
+#define RELAY_MAX_MSG 2048       /* bytes of one CoAP message, each way */
+#define RELAY_UPSTREAMS 8        /* backends one session may use */
+#define RELAY_PENDING 16         /* CON requests awaiting a backend's answer */
+#define RELAY_BATCH 16           /* backend datagrams read per wake-up */
+#define ORPHAN_LIFETIME_MS 300000 /* how long a gone device's observed upstream waits */
+#define ORPHAN_MAX 4096          /* orphaned upstream sockets at most */
+
+const char *const proxy_answer_names[ANSWER_COUNT] = { "rst_ping", "rst_malformed", "4.00",
+	"4.04", "5.02", "5.04", "5.05" };
+
+/* A connected UDP socket from one session to one backend. */
+struct upstream {
+	int fd;
+	struct event *ev;
+	struct session *s; /* NULL once orphaned */
+	int slot;          /* index in the session's slots; the MID map's backend index */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char name[64];
+	bool observing;                   /* an Observe registration went through it */
+	uint64_t orphan_deadline;         /* when an orphan gives up waiting */
+	struct upstream *orphan_prev, *orphan_next;
+};
+
+/* A CON request forwarded and not yet answered by its backend. */
+struct pending {
+	bool used, timed_out;
+	uint8_t slot, token_len;
+	uint16_t mid;
+	uint8_t token[8];
+	uint8_t type;
+	uint8_t code;
+	uint64_t sent_ms, deadline_ms;
+};
+
+struct relay_state {
+	struct upstream *up[RELAY_UPSTREAMS];
+	struct pending pend[RELAY_PENDING];
+	struct event *timer; /* earliest pending deadline */
+	struct mid_map *mids; /* for messages backends start; allocated on first use */
+	int last_slot;        /* the backend that last started an exchange with the device */
+};
+
+static struct event_base *relay_base;
+static struct coap_msg_ctx *relay_coap;
+static struct upstream *orphans_oldest, *orphans_newest;
+static size_t orphans_n;
+static struct event *orphan_sweep;
+
+static void upstream_read_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Sends a proxy-made answer to a request (same MID and token) and counts it. */
+static void
+relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
+    enum proxy_answer which, const char *text)
+{
+	uint8_t out[512];
+	uint16_t mid = req->mid;
+	size_t n;
+
+	if (req->type == COAP_MSG_NON) {
+		int m = s->relay->mids != NULL ? mid_map_alloc(s->relay->mids, session_now_ms()) : -1;
+
+		mid = m >= 0 ? (uint16_t)m : (uint16_t)(req->mid ^ 0x8000);
+	}
+	n = coap_msg_build_answer(out, sizeof out, req, code, mid, text);
+	if (n == 0 || session_send(s, out, n) < 0)
+		return;
+	session_stats_mut()->answers[which]++;
+	log_debug("session=%08x peer=%s answered mid=0x%04x with %d.%02d: %s", s->id, s->peer_str,
+	    req->mid, code >> 5, code & 31, text);
+}
+
+/* Sends an RST for mid to the device and counts it. */
+static void
+relay_rst(struct session *s, uint16_t mid, enum proxy_answer which)
+{
+	uint8_t out[4];
+	size_t n = coap_msg_build_rst(out, sizeof out, mid);
+
+	if (n > 0 && session_send(s, out, n) == 0)
+		session_stats_mut()->answers[which]++;
+}
+
+/* Closes an upstream socket and frees it (taking it off the orphan list). */
+static void
+upstream_free(struct upstream *u)
+{
+	if (u->s == NULL) {
+		if (u->orphan_prev != NULL)
+			u->orphan_prev->orphan_next = u->orphan_next;
+		else
+			orphans_oldest = u->orphan_next;
+		if (u->orphan_next != NULL)
+			u->orphan_next->orphan_prev = u->orphan_prev;
+		else
+			orphans_newest = u->orphan_prev;
+		orphans_n--;
+	}
+	if (u->ev != NULL)
+		event_free(u->ev);
+	if (u->fd >= 0)
+		close(u->fd);
+	free(u);
+}
+
+/* Finds or opens the session's upstream socket to a backend; NULL on failure. */
+static struct upstream *
+upstream_get(struct session *s, const struct backend_conf *b)
+{
+	struct relay_state *rs = s->relay;
+	struct upstream *u;
+	int free_slot = -1;
+
+	for (int i = 0; i < RELAY_UPSTREAMS; i++) {
+		u = rs->up[i];
+		if (u == NULL) {
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		if (u->addrlen == b->addrlen && memcmp(&u->addr, &b->addr, b->addrlen) == 0)
+			return u;
+	}
+	if (free_slot < 0) {
+		log_warnx("session=%08x peer=%s uses more than %d backends: request dropped", s->id,
+		    s->peer_str, RELAY_UPSTREAMS);
+		return NULL;
+	}
+	u = calloc(1, sizeof *u);
+	if (u == NULL)
+		return NULL;
+	u->s = s;
+	u->slot = free_slot;
+	u->addr = b->addr;
+	u->addrlen = b->addrlen;
+	snprintf(u->name, sizeof u->name, "%s", b->name);
+	u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (u->fd < 0 || connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
+		log_warn("session=%08x peer=%s cannot open a socket to backend %s", s->id,
+		    s->peer_str, b->name);
+		upstream_free(u);
+		return NULL;
+	}
+	u->ev = event_new(relay_base, u->fd, EV_READ | EV_PERSIST, upstream_read_cb, u);
+	if (u->ev == NULL || event_add(u->ev, NULL) < 0) {
+		upstream_free(u);
+		return NULL;
+	}
+	rs->up[free_slot] = u;
+	return u;
+}
+
+/* Arms the pending timer for the earliest deadline still open. */
+static void
+pending_arm(struct relay_state *rs)
+{
+	uint64_t next = 0, now = session_now_ms();
+
+	for (int i = 0; i < RELAY_PENDING; i++) {
+		const struct pending *p = &rs->pend[i];
+
+		if (p->used && !p->timed_out && (next == 0 || p->deadline_ms < next))
+			next = p->deadline_ms;
+	}
+	if (next == 0) {
+		evtimer_del(rs->timer);
+		return;
+	}
+	uint64_t wait = next > now ? next - now : 0;
+	struct timeval tv = { .tv_sec = (time_t)(wait / 1000),
+		.tv_usec = (suseconds_t)(wait % 1000) * 1000 };
+	evtimer_add(rs->timer, &tv);
+}
+
+/* Finds the pending request with this MID from the device. */
+static struct pending *
+pending_find(struct relay_state *rs, uint16_t mid)
+{
+	for (int i = 0; i < RELAY_PENDING; i++)
+		if (rs->pend[i].used && rs->pend[i].mid == mid)
+			return &rs->pend[i];
+	return NULL;
+}
+
+/* Remembers a forwarded CON request (the oldest entry makes room). */
+static void
+pending_add(struct relay_state *rs, const struct coap_msg_info *req, int slot,
+    uint32_t timeout_s)
+{
+	struct pending *p = NULL;
+	uint64_t now = session_now_ms();
+
+	for (int i = 0; i < RELAY_PENDING && p == NULL; i++)
+		if (!rs->pend[i].used)
+			p = &rs->pend[i];
+	for (int i = 0; i < RELAY_PENDING && p == NULL; i++)
+		if (p == NULL || rs->pend[i].sent_ms < p->sent_ms)
+			p = &rs->pend[i];
+	*p = (struct pending){ .used = true, .slot = (uint8_t)slot, .mid = req->mid,
+		.token_len = req->token_len, .type = req->type, .code = req->code, .sent_ms = now,
+		.deadline_ms = now + (uint64_t)timeout_s * 1000 };
+	memcpy(p->token, req->token, req->token_len);
+	pending_arm(rs);
+}
+
+/* Rebuilds the request view of a pending entry, for a proxy-made answer. */
+static void
+pending_request(const struct pending *p, struct coap_msg_info *req)
+{
+	memset(req, 0, sizeof *req);
+	req->type = p->type;
+	req->code = p->code;
+	req->mid = p->mid;
+	req->token_len = p->token_len;
+	memcpy(req->token, p->token, p->token_len);
+	req->is_request = true;
+}
+
+/* libevent: a backend left CON requests unanswered: 5.04 to the device. */
+static void
+relay_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct relay_state *rs = s->relay;
+	uint64_t now = session_now_ms();
+
+	(void)fd;
+	(void)what;
+	for (int i = 0; i < RELAY_PENDING; i++) {
+		struct pending *p = &rs->pend[i];
+		struct coap_msg_info req;
+		char text[160];
+
+		if (!p->used || p->timed_out || p->deadline_ms > now)
+			continue;
+		p->timed_out = true;
+		pending_request(p, &req);
+		snprintf(text, sizeof text, "backend %s did not answer within %u s",
+		    rs->up[p->slot] ? rs->up[p->slot]->name : "?", s->cfg->backend_timeout);
+		relay_answer(s, &req, COAP_MSG_CODE(5, 4), ANSWER_5_04, text);
+	}
+	pending_arm(rs);
+}
+
+/* Allocates the relay state of a session on its first CoAP message. */
+static struct relay_state *
+relay_state_get(struct session *s)
+{
+	if (s->relay != NULL)
+		return s->relay;
+	s->relay = calloc(1, sizeof *s->relay);
+	if (s->relay == NULL)
+		return NULL;
+	s->relay->last_slot = -1;
+	s->relay->timer = evtimer_new(relay_base, relay_timer_cb, s);
+	if (s->relay->timer == NULL) {
+		free(s->relay);
+		s->relay = NULL;
+	}
+	return s->relay;
+}
+
+/* Allocates the MID map for backend-started messages on first use. */
+static struct mid_map *
+relay_mids(struct relay_state *rs)
+{
+	uint16_t first;
+
+	if (rs->mids != NULL)
+		return rs->mids;
+	rs->mids = malloc(sizeof *rs->mids);
+	if (rs->mids == NULL)
+		return NULL;
+	if (getentropy(&first, sizeof first) < 0)
+		first = (uint16_t)session_now_ms();
+	mid_map_init(rs->mids, first);
+	return rs->mids;
+}
+
+/* The identity the backends are told: "psk:ID", "x509:CN" or "anonymous". */
+static size_t
+relay_identity(const struct session *s, char *buf, size_t len)
+{
+	int n;
+
+	if (s->link.psk_identity_seen)
+		n = snprintf(buf, len, "psk:%.*s", (int)s->identity_len, s->identity);
+	else if (strcmp(s->identity, "anonymous") == 0)
+		n = snprintf(buf, len, "anonymous");
+	else
+		n = snprintf(buf, len, "x509:%.*s", (int)s->identity_len, s->identity);
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+/* Logs a message from the device that was not relayed, with the reason. */
+static void
+relay_dropped(struct session *s, const char *why, bool rst)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+
+	session_stats_mut()->coap_malformed++;
+	session_event(s, &ev, "coap-dropped");
+	ev.reason = why;
+	log_event_add(&ev, "answer", rst ? "rst" : "none", false);
+	log_event(LOG_LVL_INFO, &ev);
+}
+
+/* Picks the backend of a request: by Proxy-Uri target or by the routes; -1 answered. */
+static int
+relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_info *info,
+    const uint8_t *buf, size_t len, bool proxy)
+{
+	char host[256], path[512], text[128];
+	const char *why = NULL;
+	uint16_t port;
+	int b;
+
+	if (proxy) {
+		if (coap_msg_proxy_target(relay_coap, buf, len, host, sizeof host, &port, &why) < 0) {
+			snprintf(text, sizeof text, "cannot proxy: %s", why ? why : "bad Proxy-Uri");
+			relay_answer(s, info, COAP_MSG_CODE(5, 5), ANSWER_5_05, text);
+			return -1;
+		}
+		b = config_backend_for_target(cfg, host, port);
+		if (b < 0) {
+			snprintf(text, sizeof text, "proxying to %.64s port %u is not configured",
+			    host, port);
+			relay_answer(s, info, COAP_MSG_CODE(5, 5), ANSWER_5_05, text);
+		}
+		return b;
+	}
+	if (coap_msg_request_target(relay_coap, buf, len, path, sizeof path, host, sizeof host) < 0) {
+		snprintf(path, sizeof path, "/");
+		host[0] = '\0';
+	}
+	char id[CONFIG_PSK_IDENTITY_MAX + 8];
+
+	snprintf(id, sizeof id, "%.*s", (int)s->identity_len, s->identity);
+	b = route_pick(cfg->routes, cfg->n_routes, id, path, host);
+	if (b < 0) {
+		snprintf(text, sizeof text, "no route for %.100s", path);
+		relay_answer(s, info, COAP_MSG_CODE(4, 4), ANSWER_4_04, text);
+	}
+	return b;
+}
+
+/* Forwards a request from the device to the backend its route names. */
+static void
+relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t *buf,
+    size_t len)
+{
+	struct proxy_config *cfg = session_current_config();
+	struct relay_state *rs = s->relay;
+	bool proxy = info->has_proxy_uri || info->has_proxy_scheme;
+	uint8_t out[RELAY_MAX_MSG + 512];
+	char identity[CONFIG_PSK_IDENTITY_MAX + 16], text[128];
+	const char *why = NULL;
+	struct upstream *u;
+	size_t n;
+	int b;
+
+	if (info->type == COAP_MSG_CON) {
+		struct pending *p = pending_find(rs, info->mid);
+
+		if (p != NULL && p->timed_out) {
+			/* A retransmission after our 5.04: say the same again. */
+			snprintf(text, sizeof text, "backend did not answer within %u s",
+			    cfg->backend_timeout);
+			relay_answer(s, info, COAP_MSG_CODE(5, 4), ANSWER_5_04, text);
+			return;
+		}
+	}
+	b = relay_route(s, cfg, info, buf, len, proxy);
+	if (b < 0)
+		return;
+	n = coap_msg_rewrite_request(relay_coap, buf, len, out, sizeof out, cfg->identity_option,
+	    identity, relay_identity(s, identity, sizeof identity), proxy, &why);
+	if (n == 0) {
+		snprintf(text, sizeof text, "cannot forward: %s", why ? why : "rewrite failed");
+		relay_answer(s, info, COAP_MSG_CODE(4, 0), ANSWER_4_00, text);
+		return;
+	}
+	u = upstream_get(s, &cfg->backends[b]);
+	if (u == NULL) {
+		relay_answer(s, info, COAP_MSG_CODE(5, 2), ANSWER_5_02, "cannot reach the backend");
+		return;
+	}
+	if (send(u->fd, out, n, 0) < 0) {
+		if (errno == ECONNREFUSED)
+			relay_answer(s, info, COAP_MSG_CODE(5, 2), ANSWER_5_02,
+			    "backend refused (port unreachable)");
+		else
+			session_stats_mut()->backend_dropped++;
+		return;
+	}
+	if (info->has_observe && info->observe == 0)
+		u->observing = true;
+	if (info->type == COAP_MSG_CON && pending_find(rs, info->mid) == NULL)
+		pending_add(rs, info, u->slot, cfg->backend_timeout);
+	session_stats_mut()->msgs_relayed_in++;
+}
+
+void
+relay_from_device(struct session *s, const uint8_t *buf, size_t len)
+{
+	struct coap_msg_info info;
+	struct relay_state *rs;
+	const char *why = NULL;
+
+	if (coap_msg_inspect(relay_coap, buf, len, &info, &why) < 0) {
+		relay_dropped(s, why, info.can_reset);
+		if (info.can_reset)
+			relay_rst(s, info.mid, ANSWER_RST_MALFORMED);
+		return;
+	}
+	s->bytes_in += len;
+	s->msgs_in++;
+	rs = relay_state_get(s);
+	if (rs == NULL)
+		return;
+	if (info.is_empty && info.type == COAP_MSG_CON) {
+		relay_rst(s, info.mid, ANSWER_RST_PING); /* CoAP ping */
+		return;
+	}
+	if (info.type == COAP_MSG_ACK || info.type == COAP_MSG_RST) {
+		/* The device answers a message a backend started: back with its MID. */
+		int slot;
+		uint16_t bmid;
+		uint8_t out[RELAY_MAX_MSG];
+
+		if (rs->mids == NULL ||
+		    mid_map_in(rs->mids, info.mid, session_now_ms(), &slot, &bmid) < 0 ||
+		    slot < 0 || slot >= RELAY_UPSTREAMS || rs->up[slot] == NULL || len > sizeof out) {
+			log_debug("session=%08x %s mid=0x%04x matches nothing a backend sent", s->id,
+			    info.type == COAP_MSG_ACK ? "ACK" : "RST", info.mid);
+			return;
+		}
+		memcpy(out, buf, len);
+		coap_msg_set_mid(out, bmid);
+		if (info.type == COAP_MSG_RST)
+			rs->up[slot]->observing = false;
+		if (send(rs->up[slot]->fd, out, len, 0) >= 0)
+			session_stats_mut()->msgs_relayed_in++;
+		return;
+	}
+	if (info.is_request) {
+		relay_request(s, &info, buf, len);
+		return;
+	}
+	/* A response in a CON or NON: goes to the backend that last asked the device. */
+	if (rs->last_slot >= 0 && rs->up[rs->last_slot] != NULL) {
+		if (send(rs->up[rs->last_slot]->fd, buf, len, 0) >= 0)
+			session_stats_mut()->msgs_relayed_in++;
+	}
+}
+
+/* A backend refused (ICMP port unreachable): 5.02 for what waits on it. */
+static void
+upstream_refused(struct upstream *u)
+{
+	struct relay_state *rs = u->s->relay;
+
+	for (int i = 0; i < RELAY_PENDING; i++) {
+		struct pending *p = &rs->pend[i];
+		struct coap_msg_info req;
+		char text[160];
+
+		if (!p->used || p->timed_out || p->slot != u->slot)
+			continue;
+		pending_request(p, &req);
+		p->used = false;
+		snprintf(text, sizeof text, "backend %s refused (port unreachable)", u->name);
+		relay_answer(u->s, &req, COAP_MSG_CODE(5, 2), ANSWER_5_02, text);
+	}
+	pending_arm(rs);
+}
+
+/* An orphaned upstream got a message: RST it (cancels an Observe) and close. */
+static void
+orphan_input(struct upstream *u, const uint8_t *buf, size_t len)
+{
+	struct coap_msg_info info;
+	const char *why;
+	uint8_t out[4];
+	size_t n;
+
+	if (coap_msg_inspect(relay_coap, buf, len, &info, &why) == 0 &&
+	    (info.type == COAP_MSG_CON || info.type == COAP_MSG_NON)) {
+		n = coap_msg_build_rst(out, sizeof out, info.mid);
+		if (n > 0 && send(u->fd, out, n, 0) >= 0)
+			session_stats_mut()->orphan_rst++;
+		log_debug("backend %s sent mid=0x%04x to a device that has gone: RST", u->name,
+		    info.mid);
+	}
+	upstream_free(u);
+}
+
+/* One datagram from a backend to the device. */
+static void
+upstream_input(struct upstream *u, uint8_t *buf, size_t len)
+{
+	struct session *s = u->s;
+	struct relay_state *rs = s->relay;
+	struct coap_msg_info info;
+	const char *why = NULL;
+
+	if (coap_msg_inspect(relay_coap, buf, len, &info, &why) < 0) {
+		log_debug("session=%08x backend %s sent malformed CoAP (%s): dropped", s->id,
+		    u->name, why);
+		session_stats_mut()->backend_dropped++;
+		return;
+	}
+	if (info.type == COAP_MSG_ACK || info.type == COAP_MSG_RST) {
+		/* Answers the device's CON: the MID is the device's own. */
+		struct pending *p = pending_find(rs, info.mid);
+
+		if (p != NULL && p->slot == u->slot) {
+			if (p->timed_out) {
+				session_stats_mut()->backend_late_dropped++;
+				return; /* the device already got 5.04 */
+			}
+			p->used = false;
+			pending_arm(rs);
+		}
+	} else {
+		/* The backend starts an exchange: give it a MID of the device's space. */
+		struct mid_map *m = relay_mids(rs);
+		int mid = m != NULL ? mid_map_out(m, u->slot, info.mid, session_now_ms()) : -1;
+
+		if (mid < 0) {
+			session_stats_mut()->backend_dropped++;
+			return;
+		}
+		coap_msg_set_mid(buf, (uint16_t)mid);
+		rs->last_slot = u->slot;
+	}
+	if (session_send(s, buf, len) < 0)
+		session_stats_mut()->backend_dropped++;
+}
+
+/* libevent: datagrams from a backend. */
+static void
+upstream_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream *u = arg;
+	uint8_t buf[RELAY_MAX_MSG];
+
+	(void)what;
+	for (int i = 0; i < RELAY_BATCH; i++) {
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+
+		if (n < 0) {
+			if (errno == ECONNREFUSED && u->s != NULL)
+				upstream_refused(u);
+			else if (errno == ECONNREFUSED)
+				upstream_free(u);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("backend %s: recv", u->name);
+			return;
+		}
+		if (u->s == NULL) {
+			orphan_input(u, buf, (size_t)n);
+			return;
+		}
+		upstream_input(u, buf, (size_t)n);
+	}
+}
+
+/* Moves an upstream with a live Observe to the orphan list. */
+static void
+orphan_add(struct upstream *u)
+{
+	u->s = NULL;
+	u->orphan_deadline = session_now_ms() + ORPHAN_LIFETIME_MS;
+	u->orphan_next = NULL;
+	u->orphan_prev = orphans_newest;
+	if (orphans_newest != NULL)
+		orphans_newest->orphan_next = u;
+	else
+		orphans_oldest = u;
+	orphans_newest = u;
+	orphans_n++;
+	while (orphans_n > ORPHAN_MAX)
+		upstream_free(orphans_oldest);
+}
+
+/* libevent: closes orphans whose backend stayed silent. */
+static void
+orphan_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = session_now_ms();
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while (orphans_oldest != NULL && orphans_oldest->orphan_deadline <= now)
+		upstream_free(orphans_oldest);
+}
+
+void
+relay_session_end(struct session *s)
+{
+	struct relay_state *rs = s->relay;
+
+	if (rs == NULL)
+		return;
+	for (int i = 0; i < RELAY_UPSTREAMS; i++) {
+		struct upstream *u = rs->up[i];
+
+		if (u == NULL)
+			continue;
+		if (u->observing)
+			orphan_add(u);
+		else
+			upstream_free(u);
+	}
+	event_free(rs->timer);
+	free(rs->mids);
+	free(rs);
+	s->relay = NULL;
+}
+
+const char *
+relay_backend_name(const struct session *s)
+{
+	const struct relay_state *rs = s->relay;
+
+	if (rs == NULL)
+		return "";
+	for (int i = RELAY_UPSTREAMS - 1; i >= 0; i--)
+		if (rs->up[i] != NULL)
+			return rs->up[i]->name;
+	return "";
+}
+
+size_t
+relay_orphan_count(void)
+{
+	return orphans_n;
+}
+
+int
+relay_init(struct event_base *base)
+{
+	struct timeval tv = { .tv_sec = 10 };
+
+	relay_base = base;
+	relay_coap = coap_msg_ctx_new(RELAY_MAX_MSG + 512);
+	orphan_sweep = event_new(base, -1, EV_PERSIST, orphan_sweep_cb, NULL);
+	if (relay_coap == NULL || orphan_sweep == NULL || event_add(orphan_sweep, &tv) < 0)
+		return -1;
+	return 0;
+}
+
+void
+relay_shutdown(void)
+{
+	while (orphans_oldest != NULL)
+		upstream_free(orphans_oldest);
+	if (orphan_sweep != NULL)
+		event_free(orphan_sweep);
+	orphan_sweep = NULL;
+	coap_msg_ctx_free(relay_coap);
+	relay_coap = NULL;
+}

@@ -1,0 +1,28 @@
+/* relay.h: the CoAP side of a session: routing, upstream sockets, proxy-made answers. */
+#ifndef COAPS_RELAY_H
+#define COAPS_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct session;
+
+/* Sets up the relay (parser state, the sweep of orphaned upstream sockets). */
+int relay_init(struct event_base *base) __attribute__((warn_unused_result));
+/* Closes every orphaned upstream socket and frees the relay's state. */
+void relay_shutdown(void);
+/* Handles one decrypted CoAP message from the device of session s. */
+void relay_from_device(struct session *s, const uint8_t *buf, size_t len);
+/*
+ * Frees the CoAP state of a session that is ending. Upstream sockets with a
+ * live Observe stay open a while, answering the backend's next message with
+ * RST (RFC 7641 3.6); the others close now.
+ */
+void relay_session_end(struct session *s);
+/* Name of the backend the session used last ("" if none). */
+const char *relay_backend_name(const struct session *s);
+/* Number of orphaned upstream sockets waiting to RST a backend. */
+size_t relay_orphan_count(void);
+
+#endif

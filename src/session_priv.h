@@ -1,0 +1,58 @@
+/* session_priv.h: the session struct, shared by session.c and relay.c only. */
+#ifndef COAPS_SESSION_PRIV_H
+#define COAPS_SESSION_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dtls.h"
+#include "session.h"
+
+enum session_state {
+	SESSION_HANDSHAKE,   /* cookie valid, handshake in progress */
+	SESSION_ESTABLISHED, /* relaying CoAP */
+};
+
+struct relay_state;
+
+struct session {
+	struct dtls_link link; /* what mbedTLS's callbacks see */
+	uint32_t id;
+	enum session_state state;
+	struct proxy_config *cfg; /* the snapshot the session was born with */
+	mbedtls_ssl_context *ssl;
+
+	struct session *hnext;                   /* hash chain */
+	struct session *hs_prev, *hs_next;       /* handshakes in progress, oldest first */
+	struct session *successor, *predecessor; /* a reconnect and the session it replaces */
+
+	uint64_t created_ms, established_ms, last_active_ms;
+	struct event *dtls_timer;
+	uint64_t timer_start_ms;
+	uint32_t timer_int_ms, timer_fin_ms;
+	struct event *idle_timer;
+
+	struct relay_state *relay; /* upstreams and CoAP state; NULL until first used */
+
+	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
+	unsigned badmac_seen;
+	char peer_str[64], local_str[64];
+	const struct client_hello *hello; /* while the first ClientHello is fed */
+	uint8_t hello_random[32];         /* client random of the handshake that made it */
+	char identity[CONFIG_PSK_IDENTITY_MAX + 8];
+	size_t identity_len;
+	const char *cipher;
+};
+
+/* Milliseconds on a monotonic clock. */
+uint64_t session_now_ms(void);
+/* The configuration new handshakes and routing decisions use. */
+struct proxy_config *session_current_config(void);
+/* The counters, writable. */
+struct session_stats *session_stats_mut(void);
+/* Encrypts one CoAP message to the device; counts it. Returns 0 or -1. */
+int session_send(struct session *s, const uint8_t *buf, size_t len);
+/* Fills the common fields of a log event for session s. */
+void session_event(const struct session *s, struct log_event *ev, const char *event);
+
+#endif
