@@ -1,8 +1,9 @@
 /* coaps-send.c: a PSK DTLS client that sends raw (possibly malformed) CoAP bytes and prints what comes back. */
 /*
- * usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-a] HEX...
+ * usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] HEX...
  * Each HEX argument (spaces allowed) is sent as one DTLS application record;
- * after each, records are read for MS milliseconds (default 1000) and printed:
+ * after each, records are read for MS milliseconds (-w, default 1000; after the
+ * last one -W, default the same) and printed:
  *   handshake ok cipher=NAME
  *   sent at=MS len=N mid=0xMMMM         (MS: milliseconds since the handshake)
  *   recv at=MS len=N type=ACK code=2.05 mid=0x1234 tkl=2 token=abcd opts=11:2,65000:9
@@ -52,12 +53,13 @@ static const int psk_suites[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, 0 };
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-a] HEX...\n"
+	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] HEX...\n"
 	           "  -h HOST      proxy address (default 127.0.0.1)\n"
 	           "  -p PORT      proxy port\n"
 	           "  -u IDENTITY  PSK identity (default my_identity)\n"
 	           "  -k KEY       PSK as text bytes (default secretPSK123)\n"
 	           "  -w MS        how long to read answers after each message (default 1000)\n"
+	           "  -W MS        how long to read answers after the last message (default: -w)\n"
 	           "  -a           answer each CON received with an empty ACK\n"
 	           "Each HEX argument is sent as one application record.\n");
 }
@@ -319,25 +321,30 @@ main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1", *port = NULL;
 	const char *id = "my_identity", *key = "secretPSK123";
-	long wait_ms = 1000;
+	long wait_ms = 1000, last_wait_ms = -1;
 	struct client c;
 	int opt, rc = 0;
 
 	memset(&c, 0, sizeof(c));
-	while ((opt = getopt(argc, argv, "h:p:u:k:w:a")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:u:k:w:W:a")) != -1) {
 		switch (opt) {
 		case 'h': host = optarg; break;
 		case 'p': port = optarg; break;
 		case 'u': id = optarg; break;
 		case 'k': key = optarg; break;
 		case 'a': c.auto_ack = true; break;
-		case 'w': {
+		case 'w':
+		case 'W': {
 			char *end;
-			wait_ms = strtol(optarg, &end, 10);
-			if (*end != '\0' || wait_ms < 0 || wait_ms > 60000) {
+			long v = strtol(optarg, &end, 10);
+			if (*end != '\0' || v < 0 || v > 30000) {
 				usage(stderr);
 				return 1;
 			}
+			if (opt == 'w')
+				wait_ms = v;
+			else
+				last_wait_ms = v;
 			break;
 		}
 		default: usage(stderr); return 1;
@@ -347,7 +354,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	alarm((unsigned)(10 + (wait_ms * (argc - optind)) / 1000 + 1));
+	if (last_wait_ms < 0)
+		last_wait_ms = wait_ms;
+	alarm((unsigned)(10 + (wait_ms * (argc - optind) + last_wait_ms) / 1000 + 1));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (client_setup(&c, host, port, id, key) < 0) {
 		client_free(&c);
@@ -376,7 +385,7 @@ main(int argc, char **argv)
 			       msg[3]);
 		else
 			printf("sent at=%lld len=%d\n", now_ms() - start_ms, n);
-		client_read_for(&c, wait_ms);
+		client_read_for(&c, i == argc - 1 ? last_wait_ms : wait_ms);
 	}
 	(void)mbedtls_ssl_close_notify(&c.ssl);
 	client_free(&c);
