@@ -1,13 +1,15 @@
 /* fixed-mid-backend.c: a plain CoAP/UDP backend whose Observe notifications use MIDs chosen on the command line. */
 /*
- * usage: fixed-mid-backend -A ADDR -p PORT -M FIRST_MID [-n COUNT] [-i MS] [-N]
+ * usage: fixed-mid-backend -A ADDR -p PORT -M FIRST_MID [-n COUNT] [-i MS] [-N] [-D MS]
  * Answers the first request it gets with 2.05 and Observe 0 (piggybacked on
- * an ACK for a CON), then sends COUNT notifications (CON, or NON with -N)
+ * an ACK for a CON; -D holds that answer back for MS milliseconds, to play a
+ * backend that answers too late), then sends COUNT notifications (CON, or NON with -N)
  * every MS milliseconds to that requester with the same token and MIDs
  * FIRST_MID, FIRST_MID+1, ...: two instances started with the same -M send
  * colliding MIDs, which the proxy must remap. Never retransmits. Prints:
  *   listening ADDR PORT
  *   req src=IP:PORT type=CON mid=0x.. tkl=N
+ *   answer mid=0x..
  *   notify mid=0x.. seq=N
  *   ack mid=0x.. | rst mid=0x..
  *   done
@@ -59,13 +61,14 @@ now_ms(void)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: fixed-mid-backend -A ADDR -p PORT -M FIRST_MID [-n COUNT] [-i MS] [-N]\n"
+	fprintf(f, "usage: fixed-mid-backend -A ADDR -p PORT -M FIRST_MID [-n COUNT] [-i MS] [-N] [-D MS]\n"
 	           "  -A ADDR  IPv4 literal to listen on\n"
 	           "  -p PORT  UDP port (0 = any; the port is printed)\n"
 	           "  -M MID   MID of the first notification (0-65535, decimal or 0x hex)\n"
 	           "  -n N     notifications to send (default 5)\n"
 	           "  -i MS    interval between notifications (default 200)\n"
-	           "  -N       send NON notifications instead of CON\n");
+	           "  -N       send NON notifications instead of CON\n"
+	           "  -D MS    delay the answer to the request (default 0)\n");
 }
 
 /* Builds a 2.05 with Observe seq, the token and payload "n=seq"; returns its length. */
@@ -113,7 +116,10 @@ int
 main(int argc, char **argv)
 {
 	const char *addr = NULL;
-	long port = -1, first_mid = -1, count = 5, interval = 200;
+	long port = -1, first_mid = -1, count = 5, interval = 200, delay = 0;
+	uint8_t answer[64];
+	size_t answer_len = 0;
+	long long answer_at = 0;
 	bool non = false;
 	int opt, fd;
 	struct sockaddr_in sin, peer;
@@ -124,7 +130,7 @@ main(int argc, char **argv)
 	long sent = 0;
 	long long next = 0, end;
 
-	while ((opt = getopt(argc, argv, "A:p:M:n:i:N")) != -1) {
+	while ((opt = getopt(argc, argv, "A:p:M:n:i:ND:")) != -1) {
 		switch (opt) {
 		case 'A': addr = optarg; break;
 		case 'p': port = strtol(optarg, NULL, 10); break;
@@ -132,11 +138,12 @@ main(int argc, char **argv)
 		case 'n': count = strtol(optarg, NULL, 10); break;
 		case 'i': interval = strtol(optarg, NULL, 10); break;
 		case 'N': non = true; break;
+		case 'D': delay = strtol(optarg, NULL, 10); break;
 		default: usage(stderr); return 2;
 		}
 	}
 	if (addr == NULL || port < 0 || port > 65535 || first_mid < 0 || first_mid > 65535 ||
-	    count < 0 || count > 200 || interval < 1 || interval > 10000 || optind != argc) {
+	    count < 0 || count > 200 || interval < 1 || interval > 10000 || delay < 0 || delay > 30000 || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -160,7 +167,10 @@ main(int argc, char **argv)
 	end = now_ms() + LIFETIME_MS;
 	while (!stop && now_ms() < end) {
 		int wait = 100;
-		if (registered && sent < count) {
+		if (answer_len > 0) {
+			long long left = answer_at - now_ms();
+			wait = left < 0 ? 0 : left > 100 ? 100 : (int)left;
+		} else if (registered && sent < count) {
 			long long left = next - now_ms();
 			wait = left < 0 ? 0 : left > 100 ? 100 : (int)left;
 		}
@@ -182,25 +192,27 @@ main(int argc, char **argv)
 				} else if (buf[1] >= 1 && buf[1] <= 31 && t <= 8 && (size_t)len >= 4 + t &&
 				           !registered) {
 					static const char *const types[] = { "CON", "NON", "ACK", "RST" };
-					uint8_t out[64];
 					printf("req src=%s type=%s mid=0x%04x tkl=%u\n",
 					       addr_str(&from, src, sizeof(src)), types[type], mid, t);
 					tkl = t;
 					memcpy(token, buf + 4, tkl);
 					peer = from;
 					registered = true;
-					size_t n = build_notification(out, sizeof(out), type == 0 ? 2 : 1,
-					                              type == 0 ? mid : (uint16_t)(first_mid - 1),
-					                              token, tkl, 0);
-					if (n > 0)
-						(void)sendto(fd, out, n, 0, (struct sockaddr *)&peer, sizeof(peer));
-					next = now_ms() + interval;
+					answer_len = build_notification(answer, sizeof(answer),
+					    type == 0 ? 2 : 1, type == 0 ? mid : (uint16_t)(first_mid - 1),
+					    token, tkl, 0);
+					answer_at = now_ms() + delay;
 				} else {
 					printf("other mid=0x%04x code=0x%02x\n", mid, buf[1]);
 				}
 			}
 		}
-		if (registered && sent < count && now_ms() >= next) {
+		if (answer_len > 0 && now_ms() >= answer_at) {
+			if (sendto(fd, answer, answer_len, 0, (struct sockaddr *)&peer, sizeof(peer)) >= 0)
+				printf("answer mid=0x%02x%02x\n", answer[2], answer[3]);
+			answer_len = 0;
+			next = now_ms() + interval;
+		} else if (answer_len == 0 && registered && sent < count && now_ms() >= next) {
 			uint8_t out[64];
 			uint16_t mid = (uint16_t)(first_mid + sent);
 			size_t n = build_notification(out, sizeof(out), non ? 1 : 0, mid, token, tkl,

@@ -8,15 +8,21 @@ start_backend silent          # "silent"
 start_backend2 separate 500   # "sep": empty ACK now, CON response 500 ms later
 start_bg backend3 "$tools/coap-test-backend" -A 127.0.0.1 -p 0 -m echo
 backend3_port=$(wait_listen backend3)
+fixed=${FIXED_MID_BACKEND:-./tests/forward/fixed-mid-backend}
+[ -x "$fixed" ] || skip "$fixed not built"
+start_bg late "$fixed" -A 127.0.0.1 -p 0 -M 0x5000 -n 0 -D 2000   # answers after 2 s
+late_port=$(wait_listen late)
 write_fw_conf "$tmp/proxy.conf" <<CONF
 listen = ( { address = "127.0.0.1"; port = @PORT@; } );
 backends = ( { name = "down";   address = "127.0.0.1"; port = @DOWN@; },
              { name = "silent"; address = "127.0.0.1"; port = @BACKEND@; },
              { name = "sep";    address = "127.0.0.1"; port = @BACKEND2@; },
+             { name = "late";   address = "127.0.0.1"; port = $late_port; },
              { name = "echo";   address = "127.0.0.1"; port = $backend3_port; } );
 routes = ( { path_prefix = "/down"; backend = "down"; },
            { path_prefix = "/silent"; backend = "silent"; },
            { path_prefix = "/sep"; backend = "sep"; },
+           { path_prefix = "/late"; backend = "late"; },
            { backend = "echo"; } );
 backend_timeout = 1;
 @PSKS@
@@ -57,6 +63,14 @@ ms=$(latency "$out" 0x7002)
 	fail "the silent backend did not get the request exactly once"
 out=$(get my_identity secretPSK123 8 "$url/silent/cc")
 echo "$out" | grep -q '5\.04' || fail "silent backend via coap-client: expected 5.04, got: $out"
+
+step "a backend answering after backend_timeout: 5.04 at about 1 s, the late answer is dropped"
+# CON GET /late MID 0x7004 token aabd; the backend answers at 2 s.
+out=$(coaps_send -w 3500 "42 01 70 04 aa bd b4 6c 61 74 65")
+echo "$out" | grep -q 'recv .*type=ACK code=5.04 mid=0x7004 tkl=2 token=aabd ' ||
+	fail "late backend: expected ACK 5.04 mid 0x7004 token aabd: $out"
+grep -q '^answer mid=' "$tmp/late.out" || fail "the late backend never answered"
+[ "$(echo "$out" | grep -c 'recv ')" = 1 ] || fail "the late answer reached the device: $out"
 
 step "ping (empty CON) -> RST from the proxy, nothing forwarded"
 out=$(coaps_send -w 700 "40 00 12 34")
