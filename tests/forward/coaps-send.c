@@ -1,6 +1,6 @@
 /* coaps-send.c: a PSK DTLS client that sends raw (possibly malformed) CoAP bytes and prints what comes back. */
 /*
- * usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] HEX...
+ * usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] [-r] HEX...
  * Each HEX argument (spaces allowed) is sent as one DTLS application record;
  * after each, records are read for MS milliseconds (-w, default 1000; after the
  * last one -W, default the same) and printed:
@@ -10,6 +10,7 @@
  *       payload="text with \x0a escapes" hex=...
  *   recv at=MS len=N undecodable hex=...
  *   sent-ack mid=0xMMMM                 (-a: an empty ACK for each CON received)
+ *   sent-rst mid=0xMMMM                 (-r: an RST for each CON or NON response)
  * Exit status: 0 after the last wait, 2 if the handshake fails, 1 on usage
  * or local errors. The whole run is bounded by alarm(): 10 s plus the waits.
  */
@@ -42,7 +43,8 @@ struct client {
 	mbedtls_ctr_drbg_context drbg;
 	mbedtls_entropy_context entropy;
 	mbedtls_timing_delay_context timer;
-	bool auto_ack;
+	bool auto_ack;   /* -a */
+	bool auto_rst;   /* -r */
 };
 
 static long long start_ms; /* when the handshake completed */
@@ -53,7 +55,7 @@ static const int psk_suites[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, 0 };
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] HEX...\n"
+	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] [-r] HEX...\n"
 	           "  -h HOST      proxy address (default 127.0.0.1)\n"
 	           "  -p PORT      proxy port\n"
 	           "  -u IDENTITY  PSK identity (default my_identity)\n"
@@ -61,6 +63,7 @@ usage(FILE *f)
 	           "  -w MS        how long to read answers after each message (default 1000)\n"
 	           "  -W MS        how long to read answers after the last message (default: -w)\n"
 	           "  -a           answer each CON received with an empty ACK\n"
+	           "  -r           answer each CON or NON response with an RST (cancels Observe)\n"
 	           "Each HEX argument is sent as one application record.\n");
 }
 
@@ -175,17 +178,18 @@ print_body(const uint8_t *buf, size_t len, size_t off)
 	}
 }
 
-/* Sends an empty ACK for mid. */
+/* Sends an empty ACK (rst false) or RST (rst true) for mid. */
 static void
-client_send_ack(struct client *c, uint16_t mid)
+client_send_empty(struct client *c, uint16_t mid, bool rst)
 {
-	uint8_t ack[4] = { 0x60, 0x00, (uint8_t)(mid >> 8), (uint8_t)mid };
-	int ret = mbedtls_ssl_write(&c->ssl, ack, sizeof(ack));
+	uint8_t msg[4] = { rst ? 0x70 : 0x60, 0x00, (uint8_t)(mid >> 8), (uint8_t)mid };
+	const char *what = rst ? "rst" : "ack";
+	int ret = mbedtls_ssl_write(&c->ssl, msg, sizeof(msg));
 
-	if (ret == (int)sizeof(ack))
-		printf("sent-ack mid=0x%04x\n", mid);
+	if (ret == (int)sizeof(msg))
+		printf("sent-%s mid=0x%04x\n", what, mid);
 	else
-		printf("ack-failed mid=0x%04x ret=-0x%04x\n", mid, (unsigned)-ret);
+		printf("%s-failed mid=0x%04x ret=-0x%04x\n", what, mid, (unsigned)-ret);
 }
 
 /* Prints one received record, decoded when it looks like CoAP; ACKs CONs with -a. */
@@ -211,8 +215,10 @@ client_print_record(struct client *c, const uint8_t *buf, size_t len)
 	printf(" hex=");
 	print_hex(buf, len);
 	putchar('\n');
-	if (c->auto_ack && type == 0)
-		client_send_ack(c, mid);
+	if (c->auto_rst && type <= 1 && buf[1] >= 0x40)
+		client_send_empty(c, mid, true);
+	else if (c->auto_ack && type == 0)
+		client_send_empty(c, mid, false);
 }
 
 /* Reads and prints records for wait_ms milliseconds. */
@@ -326,13 +332,14 @@ main(int argc, char **argv)
 	int opt, rc = 0;
 
 	memset(&c, 0, sizeof(c));
-	while ((opt = getopt(argc, argv, "h:p:u:k:w:W:a")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:u:k:w:W:ar")) != -1) {
 		switch (opt) {
 		case 'h': host = optarg; break;
 		case 'p': port = optarg; break;
 		case 'u': id = optarg; break;
 		case 'k': key = optarg; break;
 		case 'a': c.auto_ack = true; break;
+		case 'r': c.auto_rst = true; break;
 		case 'w':
 		case 'W': {
 			char *end;

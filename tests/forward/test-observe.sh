@@ -52,6 +52,23 @@ before=$(b2_count '^notify ')
 sleep 1.5
 [ "$(b2_count '^notify ')" = "$before" ] || fail "notifications continue after the deregistration"
 
+step "the device's RST to a notification cancels the observation at the backend (with the backend's MID)"
+# CON GET MID 0x6002 token 0c5e, Observe 0, Uri-Path "obs"; -r resets every notification.
+out=$(coaps_send -r -w 1500 "42 01 60 02 0c 5e 60 53 6f 62 73")
+echo "$out" | grep -q 'recv .*type=ACK code=2.05 mid=0x6002 tkl=2 token=0c5e ' ||
+	fail "raw registration not answered: $out"
+echo "$out" | grep -q '^sent-rst ' || fail "no notification to reset: $out"
+i=0
+while [ "$(b2_count '^observe-cancel reason=rst')" = 0 ] && [ $i -lt 30 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+[ "$(b2_count '^observe-cancel reason=rst')" = 1 ] || fail "the device's RST did not cancel at the backend"
+rmid=$(grep '^rst mid=' "$tmp/backend2.out" | tail -n 1 | grep -o 'mid=0x[0-9a-f]*')
+grep -q "^notify .* $rmid " "$tmp/backend2.out" || fail "the RST's $rmid is not a MID the backend sent"
+n=$(echo "$out" | sed -n '/^sent-rst /,$p' | grep -c 'recv .*token=0c5e' || true)
+[ "$n" -le 1 ] || fail "$n notifications after the RST: $out"
+
 step "raw registration; the session ends (close_notify); the next notification gets RST from the proxy"
 # CON GET MID 0x6001 token 0b5e, Observe 0, Uri-Path "obs"; -a ACKs CON notifications.
 out=$(coaps_send -a -w 2600 "42 01 60 01 0b 5e 60 53 6f 62 73")
@@ -66,11 +83,11 @@ acks=$(echo "$out" | grep -c '^sent-ack ' || true)
 [ "$acks" -ge 1 ] || fail "no CON notification on the raw session: $out"
 wait_log 'event=session-closed .*reason="close_notify"'
 i=0
-while [ "$(b2_count '^observe-cancel reason=rst')" = 0 ] && [ $i -lt 40 ]; do
+while [ "$(b2_count '^observe-cancel reason=rst')" = 1 ] && [ $i -lt 40 ]; do
 	sleep 0.1
 	i=$((i + 1))
 done
-[ "$(b2_count '^observe-cancel reason=rst')" = 1 ] ||
+[ "$(b2_count '^observe-cancel reason=rst')" = 2 ] ||
 	fail "the backend got no RST for notifying a device whose session ended"
 [ "$(b2_count '^ack .*unmatched')" = 0 ] || fail "an ACK reached the backend with a MID it never sent"
 # The RST carries the backend's MID of a notification it sent ("unmatched" only
