@@ -21,6 +21,7 @@ cc() {
 }
 
 for sizes in "512 1024" "1024 512" "1024 1024"; do
+	# shellcheck disable=SC2086
 	set -- $sizes
 	step "Block1 PUT of 10 KB with -b $1, then Block2 GET with -b $2: byte-identical"
 	rm -f "$tmp/out.bin"

@@ -32,7 +32,7 @@ for tok in 0a01 0b02; do
 done
 mids=$(echo "$out" | grep 'recv .*type=CON code=2.05 ' | grep -o 'mid=0x[0-9a-f]*')
 [ "$(echo "$mids" | sort -u | grep -c .)" = 10 ] ||
-	fail "the device saw colliding MIDs from the two backends: $(echo $mids)"
+	fail "the device saw colliding MIDs from the two backends: $(echo "$mids" | tr '\n' ' ')"
 
 step "each backend gets the ACKs of its own notifications, with its own MIDs"
 i=0
