@@ -151,5 +151,11 @@ gen_root other-ca-key.pem other-ca-cert.pem OtherCA
 gen_leaf client-other client-other other-ca-cert.pem other-ca-key.pem client_ext 365
 rm -f client-other-csr.pem
 
+# An impostor CA that calls itself TestCA, and a client it signed: the issuer
+# name matches the real root but the signature does not verify.
+gen_root "$tmp/impostor-key.pem" "$tmp/impostor-cert.pem" TestCA
+gen_leaf client-badsig client-badsig "$tmp/impostor-cert.pem" "$tmp/impostor-key.pem" client_ext 365
+rm -f client-badsig-csr.pem
+
 # Leftovers of older runs or of the how-to's -CAcreateserial.
 rm -f ca-cert.srl int-ca-cert.srl other-ca-cert.srl

@@ -53,7 +53,7 @@ expect 1 "man/coaps-proxy.conf.5.in: dtls.fake_key" "conf/coaps-proxy.conf: dtls
 
 # A new top-level key.
 fresh_tree
-sed -i 's/"log", NULL };/"log", "bogus", NULL };/' "$tmp/t/src/config.c"
+sed -i 's/root_keys\[\] = { "listen",/root_keys[] = { "bogus", "listen",/' "$tmp/t/src/config.c"
 expect 1 "man/coaps-proxy.conf.5.in: bogus" "conf/coaps-proxy.conf: bogus"
 
 # A key of a table whose group is plural (backend_keys -> backends).

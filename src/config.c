@@ -28,7 +28,7 @@ struct loader {
 };
 
 static const char *const root_keys[] = { "listen", "backends", "routes", "identity_option",
-	"backend_timeout", "psk", "x509", "dtls", "session", "log", NULL };
+	"backend_timeout", "psk", "x509", "dtls", "session", "log", "control", "metrics", NULL };
 static const char *const listen_keys[] = { "address", "port", NULL };
 static const char *const backend_keys[] = { "name", "address", "port", NULL };
 static const char *const route_keys[] = { "path_prefix", "identity", "uri_host", "backend",
@@ -38,9 +38,11 @@ static const char *const x509_keys[] = { "certificate", "private_key", "client_c
 	"verify_client", NULL };
 static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min",
 	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", NULL };
-static const char *const session_keys[] = { "idle_timeout", "max_sessions", "max_handshakes",
-	"handshakes_per_source", NULL };
+static const char *const session_keys[] = { "idle_timeout", "park_after", "max_sessions",
+	"max_handshakes", "handshakes_per_source", NULL };
 static const char *const log_keys[] = { "level", "json_file", "syslog", NULL };
+static const char *const control_keys[] = { "socket", NULL };
+static const char *const metrics_keys[] = { "address", "port", NULL };
 
 /* Writes the dotted path of a setting ("psk.[1].key_hex") into buf. */
 static void
@@ -734,6 +736,7 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 	if (g != NULL &&
 	    (check_keys(ld, g, session_keys) < 0 ||
 	        get_uint(ld, g, "idle_timeout", 1, 86400 * 7, &cfg->idle_timeout) < 0 ||
+	        get_uint(ld, g, "park_after", 0, 86400, &cfg->park_after) < 0 ||
 	        get_uint(ld, g, "max_sessions", 1, 10000000, &cfg->max_sessions) < 0 ||
 	        get_uint(ld, g, "max_handshakes", 1, 10000000, &cfg->max_handshakes) < 0 ||
 	        get_uint(ld, g, "handshakes_per_source", 0, 1000000,
@@ -764,6 +767,63 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 				    "\"%s\" is not one of error, warning, info, debug", level);
 		}
 	}
+	return 0;
+}
+
+/* Parses control = { socket; } and metrics = { address; port; }. */
+static int
+load_control_metrics(struct loader *ld, struct proxy_config *cfg)
+{
+	config_setting_t *g;
+	const char *sock = NULL, *addr = NULL;
+	uint32_t port = 9684;
+
+	if (get_group(ld, config_root_setting(&ld->lc), "control", &g) < 0)
+		return -1;
+	if (g != NULL && (check_keys(ld, g, control_keys) < 0 ||
+	                     get_string(ld, g, "socket", false, &sock) < 0))
+		return -1;
+	if (sock != NULL && sock[0] != '\0' && sock[0] != '/')
+		return load_fail(ld, config_setting_get_member(g, "socket"), NULL,
+		    "must be an absolute path (or \"\" for no control socket)");
+	if (sock == NULL) {
+		/* Under systemd, RuntimeDirectory= says where run-time files go. */
+		const char *rt = getenv("RUNTIME_DIRECTORY");
+
+		cfg->control_socket_default = true;
+		if (rt != NULL && rt[0] == '/' && strchr(rt, ':') == NULL) {
+			if (asprintf(&cfg->control_socket, "%s/control.sock", rt) < 0)
+				cfg->control_socket = NULL;
+		} else
+			cfg->control_socket = strdup(CONFIG_CONTROL_SOCKET_DEFAULT);
+	} else
+		cfg->control_socket = strdup(sock);
+	if (cfg->control_socket == NULL)
+		return load_fail(ld, g, "socket", "out of memory");
+
+	if (get_group(ld, config_root_setting(&ld->lc), "metrics", &g) < 0)
+		return -1;
+	if (g == NULL)
+		return 0;
+	if (check_keys(ld, g, metrics_keys) < 0 || get_string(ld, g, "address", false, &addr) < 0 ||
+	    get_uint(ld, g, "port", 1, 65535, &port) < 0)
+		return -1;
+	if (addr == NULL)
+		addr = "127.0.0.1";
+	else {
+		struct addrinfo hints = { .ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM };
+		struct addrinfo *ai;
+		int err = getaddrinfo(addr, NULL, &hints, &ai);
+
+		if (err != 0)
+			return load_fail(ld, config_setting_get_member(g, "address"), NULL,
+			    "\"%s\" is not an IPv4 or IPv6 address (%s)", addr, gai_strerror(err));
+		freeaddrinfo(ai);
+	}
+	cfg->metrics_address = strdup(addr);
+	if (cfg->metrics_address == NULL)
+		return load_fail(ld, g, "address", "out of memory");
+	cfg->metrics_port = (uint16_t)port;
 	return 0;
 }
 
@@ -823,6 +883,7 @@ config_load(const char *path, char **cause)
 	cfg->mtu = 1232;
 	cfg->max_handshake_message = 880;
 	cfg->idle_timeout = 300;
+	cfg->park_after = 30;
 	cfg->max_sessions = 10000;
 	cfg->max_handshakes = 1000;
 	cfg->handshakes_per_source = 0;
@@ -852,7 +913,7 @@ config_load(const char *path, char **cause)
 	    load_listens(&ld, cfg) < 0 || load_backends(&ld, cfg) < 0 || load_routes(&ld, cfg) < 0 ||
 	    load_psks(&ld, cfg) < 0 ||
 	    load_x509(&ld, cfg) < 0 || load_dtls(&ld, cfg) < 0 || load_session_log(&ld, cfg) < 0 ||
-	    load_crosscheck(&ld, cfg) < 0)
+	    load_control_metrics(&ld, cfg) < 0 || load_crosscheck(&ld, cfg) < 0)
 		goto fail;
 	config_destroy(&ld.lc);
 	return cfg;
@@ -911,6 +972,8 @@ config_unref(struct proxy_config *cfg)
 	if (cfg->ssl_built)
 		mbedtls_ssl_config_free(&cfg->ssl);
 	free(cfg->log_json_file);
+	free(cfg->control_socket);
+	free(cfg->metrics_address);
 	free(cfg->path);
 	free(cfg);
 }

@@ -16,6 +16,7 @@
 
 #define CONFIG_PSK_IDENTITY_MAX 128 /* bytes of a PSK identity */
 #define CONFIG_MAX_SUITES 32        /* cipher suites in dtls.ciphersuites */
+#define CONFIG_CONTROL_SOCKET_DEFAULT RUNSTATEDIR "/coaps-proxy/control.sock"
 
 struct listen_conf {
 	char *address;
@@ -85,6 +86,7 @@ struct proxy_config {
 	uint32_t max_handshake_message;
 
 	uint32_t idle_timeout; /* s */
+	uint32_t park_after;   /* s idle before a session is parked, 0 = never */
 	uint32_t max_sessions;
 	uint32_t max_handshakes;
 	uint32_t handshakes_per_source; /* per second, 0 = unlimited */
@@ -92,6 +94,11 @@ struct proxy_config {
 	int log_level;
 	char *log_json_file; /* NULL: no JSON lines */
 	bool log_syslog;
+
+	char *control_socket;  /* control.socket: "" = no control socket (not reloadable) */
+	bool control_socket_default; /* not set in the file: failing to open it is not fatal */
+	char *metrics_address; /* metrics.address: NULL = no metrics endpoint (not reloadable) */
+	uint16_t metrics_port;
 
 	/* Built by dtls_config_build() from the fields above. */
 	mbedtls_ssl_config ssl;

@@ -506,6 +506,25 @@ dtls_new_context(struct proxy_config *cfg, struct dtls_link *link)
 	return ssl;
 }
 
+mbedtls_ssl_context *
+dtls_restore_context(struct proxy_config *cfg, struct dtls_link *link,
+    const unsigned char *saved, size_t len)
+{
+	mbedtls_ssl_context *ssl = malloc(sizeof *ssl);
+
+	if (ssl == NULL)
+		return NULL;
+	mbedtls_ssl_init(ssl);
+	if (mbedtls_ssl_setup(ssl, &cfg->ssl) != 0 ||
+	    mbedtls_ssl_context_load(ssl, saved, len) != 0) {
+		dtls_free(ssl);
+		return NULL;
+	}
+	mbedtls_ssl_set_mtu(ssl, cfg->mtu);
+	dtls_bind(ssl, link);
+	return ssl;
+}
+
 void
 dtls_free(mbedtls_ssl_context *ssl)
 {
@@ -759,6 +778,14 @@ dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int 
 	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE:
 		snprintf(buf, len, "client sent no certificate (x509.verify_client is required)");
 		return;
+	case MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE:
+		if (mbedtls_ssl_get_verify_result(ssl) == 0 ||
+		    mbedtls_ssl_get_verify_result(ssl) == (uint32_t)-1) {
+			snprintf(buf, len, "the client's Certificate message is malformed");
+			return;
+		}
+		/* A usage check failed after the chain verified. */
+		__attribute__((fallthrough));
 	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED: {
 		char why[256];
 
@@ -766,6 +793,10 @@ dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int 
 		snprintf(buf, len, "client certificate rejected: %s", why);
 		return;
 	}
+	case MBEDTLS_ERR_X509_FATAL_ERROR:
+		snprintf(buf, len, "client certificate rejected: chain too long (more than %d "
+		                   "intermediate CAs) or unusable", MBEDTLS_X509_MAX_INTERMEDIATE_CA);
+		return;
 	case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
 		snprintf(buf, len, "client does not speak DTLS 1.2");
 		return;

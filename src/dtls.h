@@ -64,6 +64,9 @@ bool dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr_stor
 int dtls_send_hello_verify(const struct datagram *d, const struct client_hello *ch, uint32_t *id);
 /* Makes a server context for a peer whose cookie is valid; NULL on failure. */
 mbedtls_ssl_context *dtls_new_context(struct proxy_config *cfg, struct dtls_link *link);
+/* Brings back a context saved by mbedtls_ssl_context_save; NULL on failure. */
+mbedtls_ssl_context *dtls_restore_context(struct proxy_config *cfg, struct dtls_link *link,
+    const unsigned char *saved, size_t len);
 /* Points a context's I/O at link. */
 void dtls_bind(mbedtls_ssl_context *ssl, struct dtls_link *link);
 /* Frees a context made by dtls_new_context. */

@@ -15,3 +15,8 @@ src_libcoapsproxy_a_SOURCES = \
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c
 src_coaps_proxyd_LDADD = $(PROXY_LIBS)
+src_libcoapsproxy_a_SOURCES += src/control.c src/control.h src/metrics.c src/metrics.h
+
+bin_PROGRAMS += src/coaps-proxyctl
+src_coaps_proxyctl_SOURCES = src/coaps-proxyctl.c
+src_coaps_proxyctl_LDADD = $(LIBCONFIG_LIBS)

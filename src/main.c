@@ -18,9 +18,11 @@
 #include <mbedtls/version.h>
 
 #include "configuration.h"
+#include "control.h"
 #include "dtls.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "session.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
@@ -240,6 +242,18 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 	    (unsigned long long)st->handshakes_failed);
 }
 
+/* Control socket `check-config [PATH]`: loads PATH (the running file when NULL) and drops it. */
+static int
+control_check_config(const char *p, char **cause)
+{
+	struct proxy_config *cfg = load(p != NULL ? p : current->path, cause);
+
+	if (cfg == NULL)
+		return -1;
+	config_unref(cfg);
+	return 0;
+}
+
 /* libevent: SIGINT / SIGTERM end the loop. */
 static void
 signal_stop_cb(evutil_socket_t sig, short what, void *arg)
@@ -256,6 +270,7 @@ int
 main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
+	const struct control_hooks hooks = { reload, control_check_config };
 	bool check_only = false, foreground = false;
 	struct event *sigint, *sigterm, *sighup, *sigusr1, *status;
 	struct timeval status_tv = { .tv_sec = STATUS_INTERVAL };
@@ -317,6 +332,16 @@ main(int argc, char **argv)
 	session_set_config(current);
 	if (listeners_update(current, &cause) < 0)
 		fatalx("%s", cause);
+	/* A control socket that was asked for must work; the default one is best effort. */
+	if (control_init(base, current->control_socket, &hooks, &cause) < 0) {
+		if (!current->control_socket_default)
+			fatalx("%s", cause);
+		log_warnx("%s; running without a control socket (set control.socket)", cause);
+		free(cause);
+		cause = NULL;
+	}
+	if (metrics_init(base, current->metrics_address, current->metrics_port, &cause) < 0)
+		fatalx("%s", cause);
 	sigint = evsignal_new(base, SIGINT, signal_stop_cb, NULL);
 	sigterm = evsignal_new(base, SIGTERM, signal_stop_cb, NULL);
 	sighup = evsignal_new(base, SIGHUP, signal_reload_cb, NULL);
@@ -333,6 +358,8 @@ main(int argc, char **argv)
 
 	event_base_dispatch(base);
 
+	control_free();
+	metrics_free();
 	session_shutdown();
 	while (listeners != NULL) {
 		struct listener *next = listeners->next;

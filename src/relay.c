@@ -640,6 +640,33 @@ relay_session_end(struct session *s)
 	s->relay = NULL;
 }
 
+void
+relay_session_park(struct session *s)
+{
+	struct relay_state *rs = s->relay;
+	bool live = false;
+
+	if (rs == NULL)
+		return;
+	for (int i = 0; i < RELAY_UPSTREAMS; i++) {
+		struct upstream *u = rs->up[i];
+		bool busy = false;
+
+		if (u == NULL)
+			continue;
+		for (int j = 0; j < RELAY_PENDING && !busy; j++)
+			busy = rs->pend[j].used && !rs->pend[j].timed_out && rs->pend[j].slot == u->slot;
+		if (busy || u->observing) {
+			live = true;
+			continue;
+		}
+		upstream_free(u);
+		rs->up[i] = NULL;
+	}
+	if (!live)
+		relay_session_end(s);
+}
+
 const char *
 relay_backend_name(const struct session *s)
 {

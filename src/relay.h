@@ -20,6 +20,11 @@ void relay_from_device(struct session *s, const uint8_t *buf, size_t len);
  * RST (RFC 7641 3.6); the others close now.
  */
 void relay_session_end(struct session *s);
+/*
+ * A session is being parked: closes the upstream sockets with no exchange or
+ * Observe under way, and frees the CoAP state if nothing is left.
+ */
+void relay_session_park(struct session *s);
 /* Name of the backend the session used last ("" if none). */
 const char *relay_backend_name(const struct session *s);
 /* Number of orphaned upstream sockets waiting to RST a backend. */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +54,8 @@ static struct rate_slot rate_table[RATE_SLOTS];
 static struct event_base *session_base;
 static struct proxy_config *session_cfg;
 static struct session **session_table;
-static size_t session_buckets, session_n, session_hs_n;
+static size_t session_buckets, session_n, session_hs_n, session_parked_n;
+static uint64_t session_trimmed_ms;
 static struct session *hs_oldest, *hs_newest;
 static uint64_t session_seed;
 static struct session_stats stats;
@@ -62,6 +64,8 @@ static struct ratelimit cookie_rl, refuse_rl;
 static bool session_drive(struct session *s);
 static void session_close(struct session *s, const char *reason);
 static void session_fail(struct session *s, enum hs_failure why, const char *reason);
+static bool session_park(struct session *s);
+static bool session_unpark(struct session *s);
 
 
 uint64_t
@@ -324,8 +328,20 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 		session_close(s, "idle timeout");
 		return;
 	}
-	struct timeval tv = { .tv_sec = (time_t)((idle_ms - quiet) / 1000),
-		.tv_usec = (suseconds_t)((idle_ms - quiet) % 1000) * 1000 };
+	uint64_t park_ms = (uint64_t)s->cfg->park_after * 1000, next = idle_ms - quiet;
+
+	if (s->cfg->park_after > 0 && s->parked == NULL) {
+		if (quiet >= park_ms) {
+			if (session_park(s) && clock_ms() - session_trimmed_ms >= 1000) {
+				/* Give the freed record buffers back to the system now and then. */
+				malloc_trim(0);
+				session_trimmed_ms = clock_ms();
+			}
+		} else if (park_ms - quiet < next)
+			next = park_ms - quiet;
+	}
+	struct timeval tv = { .tv_sec = (time_t)(next / 1000),
+		.tv_usec = (suseconds_t)(next % 1000) * 1000 };
 	evtimer_add(s->idle_timer, &tv);
 }
 
@@ -364,9 +380,23 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	log_event_add(&ev, "subject", subject, true);
 	log_event_add(&ev, "issuer", issuer, true);
 	log_event_add(&ev, "valid_until", until, true);
+	if (*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED && s->cfg->x509 != NULL) {
+		/* Tell "nobody we trust issued it" from "the issuer's signature is wrong". */
+		for (const mbedtls_x509_crt *ca = &s->cfg->x509->client_ca; ca != NULL; ca = ca->next) {
+			if (ca->subject_raw.len == crt->issuer_raw.len &&
+			    memcmp(ca->subject_raw.p, crt->issuer_raw.p, ca->subject_raw.len) == 0) {
+				free(s->cert_problem);
+				if (asprintf(&s->cert_problem,
+				        "bad signature (the issuer name '%s' is a trusted CA, but its "
+				        "signature on '%s' does not verify)", issuer, subject) < 0)
+					s->cert_problem = NULL;
+				break;
+			}
+		}
+	}
 	if (*flags != 0) {
 		dtls_verify_reason(*flags, why, sizeof why);
-		log_event_add(&ev, "problem", why, true);
+		log_event_add(&ev, "problem", s->cert_problem ? s->cert_problem : why, true);
 	}
 	log_event(LOG_LVL_INFO, &ev);
 	return 0;
@@ -412,6 +442,71 @@ session_new(const struct datagram *d, uint32_t id)
 }
 
 /*
+ * Parks an idle established session: saves its DTLS state (about 220 bytes
+ * for PSK, 500 with a client certificate) and frees the mbedTLS context with
+ * its two 16 KB record buffers. Invisible to the device: the next record
+ * from it, or from a backend, brings the context back. Returns true if parked.
+ */
+static bool
+session_park(struct session *s)
+{
+	size_t len = 0;
+	unsigned char *buf;
+
+	if (s->state != SESSION_ESTABLISHED || s->ssl == NULL || s->successor != NULL ||
+	    s->ssl->handshake != NULL || /* the first application record is still to come */
+	    mbedtls_ssl_context_save(s->ssl, NULL, 0, &len) != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL ||
+	    len == 0 || len > UINT32_MAX)
+		return false;
+	buf = malloc(len);
+	if (buf == NULL)
+		return false;
+	if (mbedtls_ssl_context_save(s->ssl, buf, len, &len) != 0) {
+		free(buf);
+		return false;
+	}
+	dtls_free(s->ssl);
+	s->ssl = NULL;
+	event_free(s->dtls_timer);
+	s->dtls_timer = NULL;
+	s->parked = buf;
+	s->parked_len = (uint32_t)len;
+	session_parked_n++;
+	stats.parked++;
+	relay_session_park(s);
+	return true;
+}
+
+/* Brings back the DTLS state of a parked session; false (session untouched) on failure. */
+static bool
+session_unpark(struct session *s)
+{
+	mbedtls_ssl_context *ssl;
+
+	if (s->parked == NULL)
+		return s->ssl != NULL;
+	ssl = dtls_restore_context(s->cfg, &s->link, s->parked, s->parked_len);
+	s->dtls_timer = evtimer_new(session_base, session_dtls_timer_cb, s);
+	if (ssl == NULL || s->dtls_timer == NULL) {
+		dtls_free(ssl);
+		if (s->dtls_timer != NULL)
+			event_free(s->dtls_timer);
+		s->dtls_timer = NULL;
+		log_warnx("session=%08x peer=%s cannot restore the parked session", s->id,
+		    s->peer_str);
+		return false;
+	}
+	mbedtls_ssl_set_timer_cb(ssl, s, session_set_timer_cb, session_get_timer_cb);
+	s->ssl = ssl;
+	free(s->parked);
+	s->parked = NULL;
+	s->parked_len = 0;
+	session_parked_n--;
+	stats.unparked++;
+	return true;
+}
+
+/*
  * The one way a session ends: stops its events, says goodbye to an
  * established peer when we are the ones closing, logs once and frees.
  */
@@ -422,7 +517,7 @@ session_close(struct session *s, const char *reason)
 	bool peer_gone = strcmp(reason, "close_notify") == 0 || strncmp(reason, "peer alert", 10) == 0;
 	struct session *succ = s->successor;
 
-	if (s->state == SESSION_ESTABLISHED && !peer_gone)
+	if (s->state == SESSION_ESTABLISHED && !peer_gone && session_unpark(s))
 		mbedtls_ssl_close_notify(s->ssl);
 	session_event(s, &ev, "session-closed");
 	ev.reason = reason;
@@ -445,9 +540,15 @@ session_close(struct session *s, const char *reason)
 	}
 	hs_list_remove(s);
 	relay_session_end(s);
-	event_free(s->dtls_timer);
+	if (s->dtls_timer != NULL)
+		event_free(s->dtls_timer);
 	event_free(s->idle_timer);
 	dtls_free(s->ssl);
+	if (s->parked != NULL) {
+		session_parked_n--;
+		free(s->parked);
+	}
+	free(s->cert_problem);
 	config_unref(s->cfg);
 	free(s);
 }
@@ -503,6 +604,8 @@ session_credentials_hold(const struct session *s, const struct proxy_config *cfg
 	}
 	if (cfg->x509 == NULL)
 		return false;
+	if (!session_unpark((struct session *)(uintptr_t)s))
+		return false;
 	peer = mbedtls_ssl_get_peer_cert(s->ssl);
 	if (cfg->x509->verify_client == VERIFY_CLIENT_NONE)
 		return true;
@@ -547,7 +650,11 @@ session_established(struct session *s)
 	stats.handshakes_ok++;
 	{
 		/* From now on the idle timer watches idleness, not the handshake. */
-		struct timeval tv = { .tv_sec = s->cfg->idle_timeout };
+		uint32_t first = s->cfg->idle_timeout;
+
+		if (s->cfg->park_after > 0 && s->cfg->park_after < first)
+			first = s->cfg->park_after;
+		struct timeval tv = { .tv_sec = first };
 
 		evtimer_add(s->idle_timer, &tv);
 	}
@@ -581,7 +688,7 @@ session_send(struct session *s, const uint8_t *buf, size_t len)
 {
 	int r;
 
-	if (s->state != SESSION_ESTABLISHED)
+	if (s->state != SESSION_ESTABLISHED || !session_unpark(s))
 		return -1;
 	r = mbedtls_ssl_write(s->ssl, buf, len);
 	if (r < 0) {
@@ -608,6 +715,8 @@ hs_failure_class(int r)
 	case MBEDTLS_ERR_SSL_TIMEOUT: return HS_FAIL_TIMEOUT;
 	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: return HS_FAIL_PEER_ALERT;
 	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
+	case MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE:
+	case MBEDTLS_ERR_X509_FATAL_ERROR:
 	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE: return HS_FAIL_CERTIFICATE;
 	default: return HS_FAIL_OTHER;
 	}
@@ -637,6 +746,10 @@ session_drive(struct session *s)
 	char reason[2048];
 	int r;
 
+	if (!session_unpark(s)) {
+		session_close(s, "cannot restore the parked session");
+		return false;
+	}
 	if (s->state == SESSION_HANDSHAKE) {
 		unsigned badmac = s->ssl->badmac_seen;
 
@@ -667,6 +780,9 @@ session_drive(struct session *s)
 			        r == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE) &&
 			    s->hello != NULL)
 				session_no_shared_suite(s, reason, sizeof reason);
+			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem != NULL)
+				snprintf(reason, sizeof reason, "client certificate rejected: %s",
+				    s->cert_problem);
 			else
 				dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
 			session_fail(s, hs_failure_class(r), reason);
@@ -951,8 +1067,13 @@ session_input(const struct datagram *d)
 	}
 	if (s->successor != NULL && dtls_record_peek(d->data, d->len, &type, &epoch)) {
 		struct session *succ = s->successor;
-		unsigned badmac = s->ssl->badmac_seen;
+		unsigned badmac;
 
+		if (!session_unpark(s)) {
+			session_close(s, "cannot restore the parked session");
+			return;
+		}
+		badmac = s->ssl->badmac_seen;
 		/*
 		 * A reconnect is under way. Epoch 0 belongs to the new handshake;
 		 * later epochs go to the live session first (it may need a
@@ -1061,7 +1182,9 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		.local = s->local_str,
 		.identity = buf,
 		.cipher = s->cipher ? s->cipher : "",
-		.state = s->state == SESSION_HANDSHAKE ? "handshake" : "established",
+		.state = s->state == SESSION_HANDSHAKE ? "handshake"
+		         : s->parked != NULL             ? "parked"
+		                                         : "established",
 		.backend = relay_backend_name(s),
 		.age_ms = now - s->created_ms,
 		.idle_ms = now - s->last_active_ms,
@@ -1144,6 +1267,12 @@ size_t
 session_count(void)
 {
 	return session_n;
+}
+
+size_t
+session_parked_count(void)
+{
+	return session_parked_n;
 }
 
 size_t

@@ -52,6 +52,7 @@ struct session_stats {
 	uint64_t coap_malformed, badmac_dropped, backend_dropped;
 	uint64_t sessions_peak;
 	uint64_t answers[ANSWER_COUNT];
+	uint64_t parked, unparked;     /* sessions parked / brought back */
 	uint64_t backend_late_dropped; /* answers after a 5.04 */
 	uint64_t orphan_rst;           /* RSTs to backends whose device had gone */
 };
@@ -68,6 +69,8 @@ void session_close_all(const char *reason);
 void session_close_listener(struct listener *l, const char *reason);
 /* Number of sessions (established and handshaking). */
 size_t session_count(void);
+/* Number of parked sessions. */
+size_t session_parked_count(void);
 /* Number of handshakes in progress. */
 size_t session_handshake_count(void);
 /* The counters. */
@@ -78,7 +81,7 @@ struct session_info {
 	const char *peer, *local;
 	const char *identity; /* "psk:ID", "x509:CN", "anonymous" or "" during the handshake */
 	const char *cipher;   /* "" during the handshake */
-	const char *state;    /* "handshake", "established" */
+	const char *state;    /* "handshake", "established", "parked" */
 	const char *backend;  /* name of the backend, "" before the first request */
 	uint64_t age_ms, idle_ms;
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;

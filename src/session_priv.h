@@ -20,7 +20,9 @@ struct session {
 	uint32_t id;
 	enum session_state state;
 	struct proxy_config *cfg; /* the snapshot the session was born with */
-	mbedtls_ssl_context *ssl;
+	mbedtls_ssl_context *ssl;   /* NULL while parked */
+	unsigned char *parked;      /* mbedtls_ssl_context_save() of a parked session */
+	uint32_t parked_len;
 
 	struct session *hnext;                   /* hash chain */
 	struct session *hs_prev, *hs_next;       /* handshakes in progress, oldest first */
@@ -39,6 +41,7 @@ struct session {
 	char peer_str[64], local_str[64];
 	const struct client_hello *hello; /* while the first ClientHello is fed */
 	uint8_t hello_random[32];         /* client random of the handshake that made it */
+	char *cert_problem;               /* what verification found, in words, if anything */
 	char identity[CONFIG_PSK_IDENTITY_MAX + 8];
 	size_t identity_len;
 	const char *cipher;
@@ -50,7 +53,7 @@ uint64_t session_now_ms(void);
 struct proxy_config *session_current_config(void);
 /* The counters, writable. */
 struct session_stats *session_stats_mut(void);
-/* Encrypts one CoAP message to the device; counts it. Returns 0 or -1. */
+/* Encrypts one CoAP message to the device (restoring it if parked); counts it. 0 or -1. */
 int session_send(struct session *s, const uint8_t *buf, size_t len);
 /* Fills the common fields of a log event for session s. */
 void session_event(const struct session *s, struct log_event *ev, const char *event);

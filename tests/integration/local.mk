@@ -8,7 +8,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test-x509.sh \
 	tests/integration/test-reconnect.sh \
 	tests/integration/test-reload.sh \
-	tests/integration/test-json-log.sh
+	tests/integration/test-json-log.sh \
+	tests/integration/test-park.sh
 
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)

@@ -38,6 +38,22 @@ rc=0
 out=$("$proxyd" -t -c "$tmp/nonexistent.conf" 2>&1) || rc=$?
 [ "$rc" = 1 ] || fail "missing file should exit 1"
 echo "$out" | grep -qF "$tmp/nonexistent.conf:0: (file): cannot read: No such file" || fail "missing file: $out"
+step "a server chain too large for a Thread device's 900-byte buffer is warned about"
+make_certs
+cat >"$tmp/big.conf" <<CONF
+listen = ( { address = "::"; port = 5684; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = 5683; } );
+x509 = { certificate = "$certs/server-int-chain.pem"; private_key = "$certs/server-int-key.pem";
+         client_ca = "$certs/ca-cert.pem"; };
+CONF
+out=$("$proxyd" -t -c "$tmp/big.conf" 2>&1) || fail "a large chain is not an error: $out"
+echo "$out" | grep -Eq "the server's Certificate handshake message is [0-9]+ bytes, more than dtls.max_handshake_message \(880\).*send the leaf only or use a smaller chain" ||
+	fail "no size warning: $out"
+echo "$out" | grep -q "configuration OK" || fail "$out"
+sed -i 's/^x509 = {/dtls = { max_handshake_message = 2000; };\nx509 = {/' "$tmp/big.conf"
+out=$("$proxyd" -t -c "$tmp/big.conf" 2>&1)
+echo "$out" | grep -q "Certificate handshake message" && fail "warned although under the limit: $out"
+
 step "usage"
 "$proxyd" -h | grep -q 'usage: coaps-proxyd' || fail "-h"
 "$proxyd" -V | grep -q 'coaps-proxyd 0' || fail "-V"

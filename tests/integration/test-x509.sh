@@ -61,7 +61,7 @@ echo "$out" | grep -q 'Cipher is ECDHE-ECDSA-AES128-CCM8' || fail "intermediate 
 wait_log 'event=handshake-ok .*identity="client-int"'
 wait_log 'event=client-cert .*depth=1 subject="TestIntermediateCA" issuer="TestCA"'
 
-step "refused: no certificate, unknown CA, expired, revoked - each with its reason"
+step "refused: no certificate, unknown CA, expired, revoked, bad signature, wrong key usage"
 sclient >/dev/null
 wait_log 'event=handshake-failed .*reason="client sent no certificate'
 sclient -cert "$c/client-other-cert.pem" -key "$c/client-other-key.pem" >/dev/null
@@ -70,6 +70,10 @@ sclient -cert "$c/client-expired-cert.pem" -key "$c/client-expired-key.pem" >/de
 wait_log 'event=handshake-failed .*reason="client certificate rejected: expired"'
 sclient -cert "$c/client-revoked-cert.pem" -key "$c/client-revoked-key.pem" >/dev/null
 wait_log 'event=handshake-failed .*reason="client certificate rejected: revoked"'
+sclient -cert "$c/client-badsig-cert.pem" -key "$c/client-badsig-key.pem" >/dev/null
+wait_log "event=handshake-failed .*reason=\"client certificate rejected: bad signature \(the issuer name 'TestCA' is a trusted CA"
+sclient -cert "$c/server-cert.pem" -key "$c/server-key.pem" >/dev/null
+wait_log 'event=handshake-failed .*reason="client certificate rejected: wrong extended key usage"'
 stop_proxy
 
 step "verify_client = optional: no certificate is anonymous, a bad one is refused"

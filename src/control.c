@@ -1,0 +1,710 @@
+/* control.c: the Unix control socket: one request line in, text or JSON and OK/ERR out. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "control.h"
+#include "log.h"
+#include "metrics.h"
+#include "session.h"
+
+#define CONTROL_CLOSE_REASON "closed by coaps-proxyctl"
+
+/* One connected coaps-proxyctl: reads one line, then writes the answer and goes. */
+struct control_client {
+	struct bufferevent *bev;
+	struct control_client *prev, *next;
+	unsigned uid;
+	bool answered;
+};
+
+/* The control socket (one per daemon). */
+struct control {
+	struct event_base *base;
+	struct evconnlistener *lev;
+	struct event *resume; /* re-enables accepting after EMFILE and friends */
+	char *path;
+	dev_t dev;            /* of the socket file, so only ours is unlinked */
+	ino_t ino;
+	gid_t gid;            /* group of the socket file: its members may connect */
+	struct control_hooks hooks;
+	struct control_client *clients;
+	size_t n_clients;
+};
+
+static struct control *ctl;
+
+/* Length of the valid UTF-8 sequence (2-4 bytes) at p, or 0 if it is not one. */
+static size_t
+control_utf8_len(const unsigned char *p, size_t len)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+		cp = p[0] & 0x1fu;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		cp = p[0] & 0x0fu;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		cp = p[0] & 0x07u;
+	} else
+		return 0;
+	if (n > len)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+void
+control_json_escape(struct evbuffer *out, const void *src, size_t len)
+{
+	const unsigned char *p = src;
+	char buf[256];
+	size_t o = 0;
+
+	for (size_t i = 0; i < len;) {
+		unsigned char c = p[i];
+		size_t n;
+
+		if (o > sizeof buf - 8) {
+			evbuffer_add(out, buf, o);
+			o = 0;
+		}
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+			i++;
+		} else if (c >= 0x20 && c < 0x7f) {
+			buf[o++] = (char)c;
+			i++;
+		} else if (c >= 0x80 && (n = control_utf8_len(p + i, len - i)) > 0) {
+			memcpy(buf + o, p + i, n);
+			o += n;
+			i += n;
+		} else {
+			o += (size_t)snprintf(buf + o, sizeof buf - o, "\\u%04x", c);
+			i++;
+		}
+	}
+	evbuffer_add(out, buf, o);
+}
+
+/* Appends "key":"value" (value JSON-escaped) and a comma unless last. */
+static void
+control_json_str(struct evbuffer *out, const char *key, const char *value, bool last)
+{
+	evbuffer_add_printf(out, "\"%s\":\"", key);
+	control_json_escape(out, value, strlen(value));
+	evbuffer_add_printf(out, last ? "\"" : "\",");
+}
+
+/* Formats a duration in ms as 5s, 3m, 2h or 4d. */
+static const char *
+control_age(uint64_t ms, char *buf, size_t len)
+{
+	uint64_t s = ms / 1000;
+
+	if (s < 60)
+		snprintf(buf, len, "%llus", (unsigned long long)s);
+	else if (s < 3600)
+		snprintf(buf, len, "%llum", (unsigned long long)(s / 60));
+	else if (s < 86400)
+		snprintf(buf, len, "%lluh", (unsigned long long)(s / 3600));
+	else
+		snprintf(buf, len, "%llud", (unsigned long long)(s / 86400));
+	return buf;
+}
+
+/* Escapes a string for text output ("-" when empty). */
+static const char *
+control_text(const char *s, char *buf, size_t len)
+{
+	if (s[0] == '\0')
+		return "-";
+	return log_escape(buf, len, s, strlen(s));
+}
+
+/* State of one `sessions` listing. */
+struct control_list {
+	struct evbuffer *out;
+	bool json, first;
+};
+
+/* session_foreach: appends one session as a tab-separated line or a JSON object. */
+static void
+control_list_cb(const struct session_info *si, void *arg)
+{
+	struct control_list *cl = arg;
+	char peer[256], id[600], cipher[256], backend[256], age[32], idle[32];
+
+	if (cl->json) {
+		evbuffer_add_printf(cl->out, "%s{\"id\":\"%08x\",", cl->first ? "" : ",\n", si->id);
+		control_json_str(cl->out, "peer", si->peer, false);
+		control_json_str(cl->out, "local", si->local, false);
+		control_json_str(cl->out, "identity", si->identity, false);
+		control_json_str(cl->out, "cipher", si->cipher, false);
+		control_json_str(cl->out, "state", si->state, false);
+		control_json_str(cl->out, "backend", si->backend, false);
+		evbuffer_add_printf(cl->out,
+		    "\"age_ms\":%llu,\"idle_ms\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
+		    "\"msgs_in\":%llu,\"msgs_out\":%llu}",
+		    (unsigned long long)si->age_ms, (unsigned long long)si->idle_ms,
+		    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
+		    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out);
+	} else
+		evbuffer_add_printf(cl->out, "%08x\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\n",
+		    si->id, control_text(si->peer, peer, sizeof peer),
+		    control_text(si->identity, id, sizeof id),
+		    control_text(si->cipher, cipher, sizeof cipher), si->state,
+		    control_age(si->age_ms, age, sizeof age), control_age(si->idle_ms, idle, sizeof idle),
+		    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
+		    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out,
+		    control_text(si->backend, backend, sizeof backend));
+	cl->first = false;
+}
+
+/* `sessions [--json]`: a tab-separated table with a header, or a JSON array. */
+static void
+control_sessions(struct evbuffer *out, bool json)
+{
+	struct control_list cl = { .out = out, .json = json, .first = true };
+
+	if (json)
+		evbuffer_add_printf(out, "[");
+	else
+		evbuffer_add_printf(out, "ID\tPEER\tIDENTITY\tCIPHER\tSTATE\tAGE\tIDLE\tBYTES_IN\t"
+		                         "BYTES_OUT\tMSGS_IN\tMSGS_OUT\tBACKEND\n");
+	session_foreach(control_list_cb, &cl);
+	if (json)
+		evbuffer_add_printf(out, "]\n");
+}
+
+/* State of one `show ID`. */
+struct control_show {
+	struct evbuffer *out;
+	uint32_t id;
+	bool found;
+};
+
+/* session_foreach: prints the session with the wanted id as "key value" lines. */
+static void
+control_show_cb(const struct session_info *si, void *arg)
+{
+	struct control_show *cs = arg;
+	char buf[600], age[32];
+
+	if (si->id != cs->id || cs->found)
+		return;
+	cs->found = true;
+	evbuffer_add_printf(cs->out, "id         %08x\n", si->id);
+	evbuffer_add_printf(cs->out, "peer       %s\n", control_text(si->peer, buf, sizeof buf));
+	evbuffer_add_printf(cs->out, "local      %s\n", control_text(si->local, buf, sizeof buf));
+	evbuffer_add_printf(cs->out, "identity   %s\n",
+	    control_text(si->identity, buf, sizeof buf));
+	evbuffer_add_printf(cs->out, "cipher     %s\n", control_text(si->cipher, buf, sizeof buf));
+	evbuffer_add_printf(cs->out, "state      %s\n", si->state);
+	evbuffer_add_printf(cs->out, "backend    %s\n", control_text(si->backend, buf, sizeof buf));
+	evbuffer_add_printf(cs->out, "age        %s (%llu ms)\n",
+	    control_age(si->age_ms, age, sizeof age), (unsigned long long)si->age_ms);
+	evbuffer_add_printf(cs->out, "idle       %s (%llu ms)\n",
+	    control_age(si->idle_ms, age, sizeof age), (unsigned long long)si->idle_ms);
+	evbuffer_add_printf(cs->out, "bytes_in   %llu\nbytes_out  %llu\nmsgs_in    %llu\n"
+	                             "msgs_out   %llu\n",
+	    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
+	    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out);
+}
+
+/* Parses a session id (1 to 8 hex digits); false if it is not one. */
+static bool
+control_parse_id(const char *s, uint32_t *id)
+{
+	unsigned long v;
+	char *end;
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 8 || strspn(s, "0123456789abcdefABCDEF") != n)
+		return false;
+	v = strtoul(s, &end, 16);
+	*id = (uint32_t)v;
+	return *end == '\0';
+}
+
+/* Returns the argument after "cmd " in line, or NULL if line is not that command. */
+static const char *
+control_arg(const char *line, const char *cmd)
+{
+	size_t n = strlen(cmd);
+
+	if (strncmp(line, cmd, n) != 0 || line[n] != ' ')
+		return NULL;
+	line += n;
+	while (*line == ' ')
+		line++;
+	return line;
+}
+
+/* Writes "ERR why" with control characters in why made spaces. */
+static void
+control_err(struct evbuffer *out, const char *why)
+{
+	char buf[1024];
+	size_t i;
+
+	for (i = 0; why[i] != '\0' && i < sizeof buf - 1; i++)
+		buf[i] = (unsigned char)why[i] < 0x20 || why[i] == 0x7f ? ' ' : why[i];
+	buf[i] = '\0';
+	evbuffer_add_printf(out, "ERR %s\n", buf);
+}
+
+/* Writes "OK", or "ERR cause" when r < 0, and frees cause. */
+static void
+control_result(struct evbuffer *out, int r, char *cause)
+{
+	if (r < 0)
+		control_err(out, cause != NULL ? cause : "failed");
+	else
+		evbuffer_add_printf(out, "OK\n");
+	free(cause);
+}
+
+/* Runs one request line and appends its answer to out. */
+static void
+control_execute(struct control_client *c, const char *line, struct evbuffer *out)
+{
+	char esc[256];
+	char *cause = NULL;
+	const char *arg;
+	uint32_t id;
+
+	for (const char *p = line; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			control_err(out, "control characters in the request");
+			return;
+		}
+	log_escape(esc, sizeof esc, line, strlen(line));
+	if (strncmp(line, "close", 5) == 0 || strncmp(line, "reload", 6) == 0)
+		log_info("event=control uid=%u request=\"%s\"", c->uid, esc);
+	else
+		log_debug("event=control uid=%u request=\"%s\"", c->uid, esc);
+
+	if (strcmp(line, "sessions") == 0 || strcmp(line, "sessions --json") == 0) {
+		control_sessions(out, line[8] != '\0');
+		evbuffer_add_printf(out, "OK\n");
+	} else if (strcmp(line, "stats") == 0) {
+		metrics_render_text(out);
+		evbuffer_add_printf(out, "OK\n");
+	} else if (strcmp(line, "stats --json") == 0) {
+		metrics_render_json(out);
+		evbuffer_add_printf(out, "OK\n");
+	} else if ((arg = control_arg(line, "show")) != NULL) {
+		struct control_show cs = { .out = out };
+
+		if (!control_parse_id(arg, &cs.id)) {
+			control_err(out, "show: the session id is 1 to 8 hex digits (see `sessions`)");
+			return;
+		}
+		session_foreach(control_show_cb, &cs);
+		if (cs.found)
+			evbuffer_add_printf(out, "OK\n");
+		else
+			evbuffer_add_printf(out, "ERR no session %08x\n", cs.id);
+	} else if ((arg = control_arg(line, "close --identity")) != NULL) {
+		size_t n;
+
+		if (*arg == '\0') {
+			control_err(out, "close --identity: a glob is needed (e.g. 'dev-*')");
+			return;
+		}
+		n = session_close_identity(arg, CONTROL_CLOSE_REASON);
+		evbuffer_add_printf(out, "closed %zu session%s\nOK\n", n, n == 1 ? "" : "s");
+	} else if ((arg = control_arg(line, "close")) != NULL) {
+		if (!control_parse_id(arg, &id)) {
+			control_err(out, "close: the session id is 1 to 8 hex digits (see `sessions`)");
+			return;
+		}
+		if (session_close_id(id, CONTROL_CLOSE_REASON))
+			evbuffer_add_printf(out, "closed session %08x\nOK\n", id);
+		else
+			evbuffer_add_printf(out, "ERR no session %08x\n", id);
+	} else if (strcmp(line, "reload") == 0) {
+		if (ctl->hooks.reload == NULL)
+			control_err(out, "reload is not available");
+		else {
+			int r = ctl->hooks.reload(&cause);
+
+			control_result(out, r, cause);
+		}
+	} else if (strcmp(line, "check-config") == 0 ||
+	    (arg = control_arg(line, "check-config")) != NULL) {
+		if (ctl->hooks.check_config == NULL)
+			control_err(out, "check-config is not available");
+		else {
+			int r = ctl->hooks.check_config(line[12] != '\0' && *arg != '\0' ? arg : NULL,
+			    &cause);
+
+			if (r == 0)
+				evbuffer_add_printf(out, "configuration OK\n");
+			control_result(out, r, cause);
+		}
+	} else
+		control_err(out, "unknown request: sessions [--json], show ID, close ID, close "
+		                 "--identity GLOB, stats [--json], reload, check-config [PATH]");
+}
+
+/* Unlinks a client and frees it (which closes its socket). */
+static void
+control_client_free(struct control_client *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		ctl->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	ctl->n_clients--;
+	bufferevent_free(c->bev);
+	free(c);
+}
+
+/* bufferevent: end of file, error or the idle timeout: drop the client. */
+static void
+control_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & BEV_EVENT_TIMEOUT)
+		log_debug("event=control-timeout uid=%u", ((struct control_client *)arg)->uid);
+	control_client_free(arg);
+}
+
+/* bufferevent: the answer has been written out: the client is done. */
+static void
+control_write_cb(struct bufferevent *bev, void *arg)
+{
+	char junk[4096];
+
+	/* Unread input makes close() reset the connection: drop what was sent (64 KB at most). */
+	for (int i = 0; i < 16; i++)
+		if (recv(bufferevent_getfd(bev), junk, sizeof junk, MSG_DONTWAIT) <= 0)
+			break;
+	control_client_free(arg);
+}
+
+/* Sends the answer already in the output buffer, then closes. */
+static void
+control_finish(struct control_client *c)
+{
+	c->answered = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setcb(c->bev, NULL, control_write_cb, control_event_cb, c);
+}
+
+/* bufferevent: the request line (bounded) arrived or is still coming. */
+static void
+control_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct control_client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t n;
+	char *line;
+
+	if (c->answered)
+		return;
+	line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
+	if (line == NULL) {
+		if (evbuffer_get_length(in) <= CONTROL_LINE_MAX)
+			return;
+		evbuffer_add_printf(out, "ERR request longer than %d bytes\n", CONTROL_LINE_MAX);
+	} else {
+		if (n > 0 && line[n - 1] == '\r')
+			line[--n] = '\0';
+		if (n > CONTROL_LINE_MAX)
+			evbuffer_add_printf(out, "ERR request longer than %d bytes\n", CONTROL_LINE_MAX);
+		else if (strlen(line) != n)
+			control_err(out, "NUL byte in the request");
+		else
+			control_execute(c, line, out);
+		free(line);
+	}
+	control_finish(c);
+}
+
+/* Tells whether the peer on fd may use the socket; why says why not. */
+static bool
+control_peer_allowed(evutil_socket_t fd, unsigned *uid, char *why, size_t len)
+{
+	struct ucred cr;
+	socklen_t l = sizeof cr;
+
+	*uid = (unsigned)-1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0) {
+		snprintf(why, len, "cannot read the peer's credentials: %s", strerror(errno));
+		return false;
+	}
+	*uid = cr.uid;
+	if (cr.uid == 0 || cr.uid == geteuid() || cr.gid == ctl->gid)
+		return true;
+#ifdef SO_PEERGROUPS
+	{
+		gid_t groups[256];
+
+		l = sizeof groups;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &l) == 0)
+			for (size_t i = 0; i < l / sizeof groups[0]; i++)
+				if (groups[i] == ctl->gid)
+					return true;
+	}
+#endif
+	snprintf(why, len,
+	    "permission denied: uid %u is not root, the daemon's user (uid %u) or in the socket's "
+	    "group (gid %u)", (unsigned)cr.uid, (unsigned)geteuid(), (unsigned)ctl->gid);
+	return false;
+}
+
+/* Writes one line to a client we are about to close (best effort, never blocks). */
+static void
+control_refuse(evutil_socket_t fd, const char *why)
+{
+	char line[512];
+	int n = snprintf(line, sizeof line, "ERR %s\n", why);
+
+	if (n > 0 && send(fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1,
+	                 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("event=control-refuse-unsent error=\"%s\"", strerror(errno));
+	evutil_closesocket(fd);
+}
+
+/* evconnlistener: a new client; checks who it is and how many there are. */
+static void
+control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct timeval idle = { CONTROL_IDLE_SECS, 0 };
+	struct control_client *c;
+	char why[256];
+	unsigned uid;
+
+	(void)lev;
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	if (!control_peer_allowed(fd, &uid, why, sizeof why)) {
+		log_warnx("event=control-refused uid=%u reason=\"%s\"", uid, why);
+		control_refuse(fd, why);
+		return;
+	}
+	if (ctl->n_clients >= CONTROL_CLIENTS_MAX) {
+		log_warnx("event=control-refused uid=%u reason=\"%d clients already\"", uid,
+		    CONTROL_CLIENTS_MAX);
+		control_refuse(fd, "busy: too many control clients at once, try again");
+		return;
+	}
+	c = calloc(1, sizeof *c);
+	if (c == NULL ||
+	    (c->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		log_warnx("event=control-refused uid=%u reason=\"out of memory\"", uid);
+		free(c);
+		evutil_closesocket(fd);
+		return;
+	}
+	c->uid = uid;
+	c->next = ctl->clients;
+	if (c->next != NULL)
+		c->next->prev = c;
+	ctl->clients = c;
+	ctl->n_clients++;
+	bufferevent_setcb(c->bev, control_read_cb, NULL, control_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, CONTROL_LINE_MAX + 2);
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	if (bufferevent_enable(c->bev, EV_READ) < 0)
+		control_client_free(c);
+}
+
+/* libevent: accepting works again after a pause. */
+static void
+control_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	evconnlistener_enable(ctl->lev);
+}
+
+/* evconnlistener: accept() failed (out of descriptors): pause accepting for 1 s. */
+static void
+control_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct timeval pause = { 1, 0 };
+
+	(void)arg;
+	log_warn("event=control-accept-failed path=%s", ctl->path);
+	evconnlistener_disable(lev);
+	evtimer_add(ctl->resume, &pause);
+}
+
+/* Removes a stale socket file at path; fails if a daemon answers on it. */
+static int
+control_remove_stale(const struct sockaddr_un *sun, char **cause)
+{
+	struct stat st;
+	int fd, r, err;
+
+	if (lstat(sun->sun_path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		if (asprintf(cause, "control socket %s: %s", sun->sun_path, strerror(errno)) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		if (asprintf(cause, "control socket %s: exists and is not a socket: remove it or "
+		                    "set control.socket", sun->sun_path) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		if (asprintf(cause, "control socket: %s", strerror(errno)) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	r = connect(fd, (const struct sockaddr *)sun, sizeof *sun);
+	err = errno;
+	close(fd);
+	if (r < 0 && err == ECONNREFUSED) {
+		if (unlink(sun->sun_path) < 0 && errno != ENOENT) {
+			if (asprintf(cause, "control socket %s: cannot remove the stale file: %s",
+			        sun->sun_path, strerror(errno)) < 0)
+				*cause = NULL;
+			return -1;
+		}
+		log_info("event=control-stale-socket-removed path=%s", sun->sun_path);
+		return 0;
+	}
+	if (asprintf(cause, "control socket %s: %s", sun->sun_path,
+	        r == 0 || err == EAGAIN ? "another coaps-proxyd answers on it (stop it first, or "
+	                                  "set another control.socket)" : strerror(err)) < 0)
+		*cause = NULL;
+	return -1;
+}
+
+/* Sets *cause to "control socket PATH: what: strerror" and returns -1. */
+static int
+control_fail(const char *path, const char *what, char **cause)
+{
+	if (asprintf(cause, "control socket %s: %s: %s", path, what, strerror(errno)) < 0)
+		*cause = NULL;
+	return -1;
+}
+
+int
+control_init(struct event_base *base, const char *path, const struct control_hooks *hooks,
+    char **cause)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t mask;
+	int fd, r;
+
+	*cause = NULL;
+	if (path == NULL || path[0] == '\0')
+		return 0;
+	if (strlen(path) >= sizeof sun.sun_path) {
+		if (asprintf(cause, "control socket %s: longer than %zu bytes", path,
+		        sizeof sun.sun_path - 1) < 0)
+			*cause = NULL;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (control_remove_stale(&sun, cause) < 0)
+		return -1;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return control_fail(path, "socket", cause);
+	mask = umask(0117); /* srw-rw---- */
+	r = bind(fd, (const struct sockaddr *)&sun, sizeof sun);
+	umask(mask);
+	if (r < 0) {
+		control_fail(path, errno == ENOENT ? "bind (does its directory exist?)" : "bind",
+		    cause);
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, CONTROL_CLIENTS_MAX) < 0 || stat(path, &st) < 0) {
+		control_fail(path, "listen", cause);
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	ctl = calloc(1, sizeof *ctl);
+	if (ctl == NULL || (ctl->path = strdup(path)) == NULL) {
+		free(ctl);
+		ctl = NULL;
+		close(fd);
+		unlink(path);
+		*cause = strdup("control socket: out of memory");
+		return -1;
+	}
+	ctl->base = base;
+	ctl->hooks = *hooks;
+	ctl->dev = st.st_dev;
+	ctl->ino = st.st_ino;
+	ctl->gid = st.st_gid;
+	ctl->resume = evtimer_new(base, control_resume_cb, NULL);
+	ctl->lev = evconnlistener_new(base, control_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (ctl->lev == NULL || ctl->resume == NULL) {
+		if (ctl->lev == NULL)
+			close(fd);
+		control_free();
+		*cause = strdup("control socket: cannot add it to the event loop");
+		return -1;
+	}
+	evconnlistener_set_error_cb(ctl->lev, control_accept_error_cb);
+	log_info("event=control-listening path=%s", path);
+	return 0;
+}
+
+void
+control_free(void)
+{
+	struct stat st;
+
+	if (ctl == NULL)
+		return;
+	while (ctl->clients != NULL)
+		control_client_free(ctl->clients);
+	if (ctl->lev != NULL)
+		evconnlistener_free(ctl->lev);
+	if (ctl->resume != NULL)
+		event_free(ctl->resume);
+	/* Only our own socket file: a newer daemon may have replaced it. */
+	if (stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev && st.st_ino == ctl->ino)
+		unlink(ctl->path);
+	free(ctl->path);
+	free(ctl);
+	ctl = NULL;
+}

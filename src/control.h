@@ -1,0 +1,57 @@
+/* control.h: the control socket that coaps-proxyctl talks to. */
+#ifndef COAPS_CONTROL_H
+#define COAPS_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+
+/*
+ * Protocol: the client sends one request line (at most CONTROL_LINE_MAX bytes,
+ * ending in \n):
+ *   sessions | sessions --json | show ID | close ID | close --identity GLOB |
+ *   stats | stats --json | reload | check-config [PATH]
+ * The daemon answers with lines of text (sessions: a tab-separated table with
+ * a header; --json: one JSON document) and then one last line, "OK" or
+ * "ERR message", and closes the connection. IDs are 8 hex digits.
+ *
+ * Who may connect: the socket file is created with mode 0660 (owner and group
+ * of the daemon), and each peer is also checked with SO_PEERCRED: root, the
+ * daemon's own uid, and members (primary or supplementary, SO_PEERGROUPS) of
+ * the socket file's group are served; anyone else gets "ERR permission
+ * denied: ..." even if the file mode was widened. To let operators in without
+ * root, make them members of the daemon's group (or set Group= / a setgid
+ * RuntimeDirectory so the socket gets an admin group).
+ */
+#define CONTROL_LINE_MAX 1024 /* bytes of a request line, newline excluded */
+#define CONTROL_CLIENTS_MAX 16 /* clients connected at once */
+#define CONTROL_IDLE_SECS 10   /* a client silent (or not reading) this long is dropped */
+
+/* What the daemon does for `reload` and `check-config`; each returns 0 or -1 with *cause. */
+struct control_hooks {
+	int (*reload)(char **cause);
+	/* path NULL means the configuration file the daemon was started with. */
+	int (*check_config)(const char *path, char **cause);
+};
+
+/*
+ * Listens on the Unix stream socket path (mode 0660) on base. An empty path
+ * means no control socket: returns 0 and does nothing. A stale socket file
+ * (nothing answers on it) is removed; a live one is an error. Peers other
+ * than root and the daemon's own user or group are refused (SO_PEERCRED).
+ * Returns -1 with *cause (caller frees) on error.
+ */
+int control_init(struct event_base *base, const char *path, const struct control_hooks *hooks,
+    char **cause) __attribute__((warn_unused_result));
+/* Closes every client and the socket, and removes the socket file. */
+void control_free(void);
+
+/*
+ * Appends len bytes of src to out as the inside of a JSON string: '"', '\\'
+ * and control characters escaped, valid UTF-8 kept, other bytes as \u00XX.
+ */
+struct evbuffer;
+void control_json_escape(struct evbuffer *out, const void *src, size_t len);
+
+#endif
