@@ -16,7 +16,8 @@ FORWARD_TESTS = \
 	tests/forward/test-blockwise.sh \
 	tests/forward/test-backend-failures.sh \
 	tests/forward/test-forward-proxy.sh \
-	tests/forward/test-mid-remap.sh
+	tests/forward/test-mid-remap.sh \
+	tests/forward/test-route-config.sh
 
 TESTS += $(FORWARD_TESTS)
 EXTRA_DIST += tests/forward/lib.sh $(FORWARD_TESTS)
