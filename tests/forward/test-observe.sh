@@ -69,9 +69,18 @@ grep -q "^notify .* $rmid " "$tmp/backend2.out" || fail "the RST's $rmid is not 
 n=$(echo "$out" | sed -n '/^sent-rst /,$p' | grep -c 'recv .*token=0c5e' || true)
 [ "$n" -le 1 ] || fail "$n notifications after the RST: $out"
 
-step "raw registration; the session ends (close_notify); the next notification gets RST from the proxy"
-# CON GET MID 0x6001 token 0b5e, Observe 0, Uri-Path "obs"; -a ACKs CON notifications.
-out=$(coaps_send -a -w 2600 "42 01 60 01 0b 5e 60 53 6f 62 73")
+step "raw registration and re-registration (same token) in one session; the session ends (close_notify); the next notification gets RST from the proxy"
+# CON GET MID 0x6001 then 0x6011, token 0b5e, Observe 0, Uri-Path "obs"; -a ACKs CON notifications.
+r0=$(b2_count '^observe-register ')
+out=$(coaps_send -a -w 1300 "42 01 60 01 0b 5e 60 53 6f 62 73" "42 01 60 11 0b 5e 60 53 6f 62 73")
+echo "$out" | grep -q 'recv .*type=ACK code=2.05 mid=0x6011 tkl=2 token=0b5e opts=6:' ||
+	fail "re-registration not answered with a piggybacked 2.05 with Observe: $out"
+[ "$(b2_count '^observe-register ')" = $((r0 + 2)) ] || fail "the backend did not see both registrations"
+srcs=$(grep '^req .*mid=0x60[01]1 ' "$tmp/backend2.out" | grep -o 'src=[^ ]*' | sort -u)
+[ "$(echo "$srcs" | grep -c .)" = 1 ] ||
+	fail "registration and re-registration came from different upstream endpoints: $srcs"
+late=$(echo "$out" | sed -n '/^sent .*mid=0x6011/,$p' | grep -c 'recv .*code=2.05 .*token=0b5e' || true)
+[ "$late" -le 7 ] || fail "$late notifications in 1.3 s after re-registration at 300 ms: doubled?"
 echo "$out" | grep -q 'recv .*type=ACK code=2.05 mid=0x6001 tkl=2 token=0b5e opts=6:' ||
 	fail "raw registration not answered with a piggybacked 2.05 with Observe: $out"
 nn=$(echo "$out" | grep -c 'recv .*code=2.05 .*token=0b5e' || true)
