@@ -1,1 +1,23 @@
 # tests/forward/local.mk: CoAP-aware forwarding tests (included from Makefile.am).
+
+# coaps-send: a PSK DTLS client that sends raw (also malformed) CoAP bytes.
+noinst_PROGRAMS += tests/forward/coaps-send
+tests_forward_coaps_send_SOURCES = tests/forward/coaps-send.c
+tests_forward_coaps_send_LDADD = $(MBEDTLS_LIBS)
+
+# fixed-mid-backend: Observe notifications with MIDs set on the command line.
+noinst_PROGRAMS += tests/forward/fixed-mid-backend
+tests_forward_fixed_mid_backend_SOURCES = tests/forward/fixed-mid-backend.c
+
+FORWARD_TESTS = \
+	tests/forward/test-routing.sh \
+	tests/forward/test-identity-option.sh \
+	tests/forward/test-observe.sh \
+	tests/forward/test-blockwise.sh \
+	tests/forward/test-backend-failures.sh \
+	tests/forward/test-forward-proxy.sh \
+	tests/forward/test-mid-remap.sh \
+	tests/forward/test-route-config.sh
+
+TESTS += $(FORWARD_TESTS)
+EXTRA_DIST += tests/forward/lib.sh $(FORWARD_TESTS)

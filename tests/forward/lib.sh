@@ -1,0 +1,93 @@
+# lib.sh: shared helper for the CoAP-aware forwarding tests (sourced).
+#
+# Builds on tests/integration/lib.sh and adds:
+#   start_backend2 [MODE] [DELAY]  a second coap-test-backend, port in $backend2_port
+#   write_fw_conf FILE <<EOF       write_conf plus @BACKEND2@, @DOWN@ (a port where
+#                                  nothing listens) and the standard PSK list
+#   get ID KEY SECS ARGS...        coap-client-openssl (PSK) through the proxy,
+#                                  stdout and stderr together
+#   coaps_send ARGS... HEX...      tests/forward/coaps-send against the proxy
+#   reqs NAME PATH                 how many requests for PATH backend NAME logged
+#   reload_proxy PATTERN           SIGHUP, then waits for a new log line matching PATTERN
+# PSK identities in @PSKS@: my_identity/secretPSK123, sensor-1/sensorKey1,
+# sensor-2/sensorKey2, dev-42/devKey42.
+. "${srcdir:-.}/tests/integration/lib.sh"
+
+send_tool=${COAPS_SEND:-./tests/forward/coaps-send}
+[ -x "$send_tool" ] || skip "$send_tool not built"
+
+# Prints a free UDP port below the kernel's ephemeral range, so that the
+# ephemeral ports of clients, backends and upstream sockets (of this and of
+# concurrently running tests) cannot take it between the pick and the bind.
+free_port() {
+	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	[ "$lo" -gt 21000 ] 2>/dev/null || lo=60000
+	i=0
+	while [ $i -lt 100 ]; do
+		p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % (lo - 20000 - 1)))
+		port_in_use "$p" || port_in_use $((p + 1)) || { echo "$p"; return 0; }
+		i=$((i + 1))
+	done
+	fail "no free UDP port found"
+}
+proxy_port=$(free_port)
+down_port=$(free_port)
+while [ "$down_port" = "$proxy_port" ]; do
+	down_port=$(free_port)
+done
+
+psks='psk = ( { identity = "my_identity"; key = "secretPSK123"; },
+        { identity = "sensor-1"; key = "sensorKey1"; },
+        { identity = "sensor-2"; key = "sensorKey2"; },
+        { identity = "dev-42"; key = "devKey42"; } );'
+
+# Starts a second coap-test-backend (MODE echo by default) as "backend2".
+start_backend2() {
+	start_bg backend2 "$tools/coap-test-backend" -A 127.0.0.1 -p 0 -m "${1:-echo}" \
+		-c "$tmp/backend2.count" ${2:+-d "$2"}
+	backend2_port=$(wait_listen backend2)
+}
+
+# Writes standard input to FILE with the write_conf fields and ours substituted.
+write_fw_conf() {
+	printf '%s\n' "$psks" >"$tmp/psks.txt"
+	sed -e "s|@BACKEND2@|${backend2_port:-9}|g" -e "s|@DOWN@|$down_port|g" \
+		-e "/@PSKS@/{r $tmp/psks.txt
+d}" | write_conf "$1"
+}
+
+# Runs coap-client-openssl with a PSK through the proxy: get ID KEY SECS ARGS...
+get() {
+	gid=$1
+	gkey=$2
+	gsecs=$3
+	shift 3
+	timeout $((gsecs + 5)) coap-client-openssl -B "$gsecs" -u "$gid" -k "$gkey" "$@" 2>&1 || true
+}
+
+# Runs coaps-send against the proxy (bounded by its own alarm and by timeout).
+coaps_send() {
+	timeout 40 "$send_tool" -p "$proxy_port" "$@" || true
+}
+
+# Prints how many requests for exactly PATH backend NAME ("backend" or "backend2") logged.
+reqs() {
+	grep -c "^req .* path=$2 " "$tmp/$1.out" 2>/dev/null || true
+}
+
+# Sends SIGHUP to the proxy and waits for one more log line matching the ERE $1.
+reload_proxy() {
+	before=$(log_count "$1")
+	kill -HUP "$(cat "$tmp/proxy.pid")" || fail "cannot signal coaps-proxyd"
+	i=0
+	while [ "$(log_count "$1")" -le "$before" ]; do
+		[ $i -lt 100 ] || fail "no new log line matching: $1"
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# Prints the bytes of string $1 as hex.
+hexstr() {
+	printf '%s' "$1" | od -An -tx1 | tr -d ' \n'
+}
