@@ -16,20 +16,6 @@
 send_tool=${COAPS_SEND:-./tests/forward/coaps-send}
 [ -x "$send_tool" ] || skip "$send_tool not built"
 
-# Prints a free UDP port below the kernel's ephemeral range, so that the
-# ephemeral ports of clients, backends and upstream sockets (of this and of
-# concurrently running tests) cannot take it between the pick and the bind.
-free_port() {
-	lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-	[ "$lo" -gt 21000 ] 2>/dev/null || lo=60000
-	i=0
-	while [ $i -lt 100 ]; do
-		p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % (lo - 20000 - 1)))
-		port_in_use "$p" || port_in_use $((p + 1)) || { echo "$p"; return 0; }
-		i=$((i + 1))
-	done
-	fail "no free UDP port found"
-}
 proxy_port=$(free_port)
 down_port=$(free_port)
 while [ "$down_port" = "$proxy_port" ]; do
