@@ -427,17 +427,26 @@ control_read_cb(struct bufferevent *bev, void *arg)
 	struct control_client *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer *out = bufferevent_get_output(bev);
+	struct evbuffer_ptr eol;
+	char line[CONTROL_LINE_MAX + 2];
 	size_t n;
-	char *line;
 
 	if (c->answered)
 		return;
-	line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
-	if (line == NULL) {
+	/* The line is copied out, not taken with evbuffer_readln: libevent allocates
+	 * from the pools (pool_use_for_libevent), and free() must not see that. */
+	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+	if (eol.pos < 0) {
 		if (evbuffer_get_length(in) <= CONTROL_LINE_MAX)
 			return;
 		evbuffer_add_printf(out, "ERR request longer than %d bytes\n", CONTROL_LINE_MAX);
+	} else if ((size_t)eol.pos > CONTROL_LINE_MAX + 1) {
+		evbuffer_add_printf(out, "ERR request longer than %d bytes\n", CONTROL_LINE_MAX);
 	} else {
+		n = (size_t)eol.pos;
+		evbuffer_remove(in, line, n);
+		evbuffer_drain(in, 1); /* the LF */
+		line[n] = '\0';
 		if (n > 0 && line[n - 1] == '\r')
 			line[--n] = '\0';
 		if (n > CONTROL_LINE_MAX)
@@ -446,7 +455,6 @@ control_read_cb(struct bufferevent *bev, void *arg)
 			control_err(out, "NUL byte in the request");
 		else
 			control_execute(c, line, out);
-		free(line);
 	}
 	control_finish(c);
 }

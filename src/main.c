@@ -23,6 +23,7 @@
 #include "dtls.h"
 #include "listener.h"
 #include "log.h"
+#include "pool.h"
 #include "metrics.h"
 #include "session.h"
 
@@ -285,6 +286,7 @@ main(int argc, char **argv)
 	 * holes pinned by the small objects of sessions that live on.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 16 * 1024);
+	pool_use_for_libevent();
 	while ((c = getopt(argc, argv, "c:fhtvV")) != -1) {
 		switch (c) {
 		case 'c':

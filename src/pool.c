@@ -6,11 +6,13 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <event2/event.h>
+
 #include "pool.h"
 
 #define POOL_CHUNK (64 * 1024)
-#define BLOB_CLASS 64   /* blob size classes are multiples of this */
-#define BLOB_CLASSES 16 /* up to 1024 bytes; larger blobs use malloc */
+#define BLOB_CLASS 32   /* blob size classes are multiples of this */
+#define BLOB_CLASSES 32 /* up to 1024 bytes; larger blobs use malloc */
 
 static struct pool blob_pools[BLOB_CLASSES];
 
@@ -72,4 +74,59 @@ pool_blob_free(void *buf, size_t len)
 		free(buf);
 	else
 		pool_free(&blob_pools[c - 1], buf);
+}
+
+#define LE_HEADER 16 /* size prefix of a libevent allocation, keeping 16-byte alignment */
+
+/* libevent malloc: a pool blob with its size in front. */
+static void *
+le_malloc(size_t len)
+{
+	unsigned char *p = pool_blob_alloc(len + LE_HEADER);
+
+	if (p == NULL)
+		return NULL;
+	memcpy(p, &len, sizeof len);
+	return p + LE_HEADER;
+}
+
+/* libevent free. */
+static void
+le_free(void *ptr)
+{
+	unsigned char *p = ptr;
+	size_t len;
+
+	if (p == NULL)
+		return;
+	p -= LE_HEADER;
+	memcpy(&len, p, sizeof len);
+	pool_blob_free(p, len + LE_HEADER);
+}
+
+/* libevent realloc. */
+static void *
+le_realloc(void *ptr, size_t len)
+{
+	unsigned char *n;
+	size_t old;
+
+	if (ptr == NULL)
+		return le_malloc(len);
+	memcpy(&old, (unsigned char *)ptr - LE_HEADER, sizeof old);
+	if (len <= old && (len + LE_HEADER + BLOB_CLASS - 1) / BLOB_CLASS ==
+	                      (old + LE_HEADER + BLOB_CLASS - 1) / BLOB_CLASS)
+		return ptr;
+	n = le_malloc(len);
+	if (n == NULL)
+		return NULL;
+	memcpy(n, ptr, old < len ? old : len);
+	le_free(ptr);
+	return n;
+}
+
+void
+pool_use_for_libevent(void)
+{
+	event_set_mem_functions(le_malloc, le_realloc, le_free);
 }

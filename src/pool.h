@@ -27,4 +27,11 @@ void *pool_blob_alloc(size_t len);
 /* Frees a buffer made by pool_blob_alloc(len). */
 void pool_blob_free(void *buf, size_t len);
 
+/*
+ * Makes libevent allocate from the size-class pools: its per-fd and per-event
+ * bookkeeping lives as long as the loop and must not pin heap pages either.
+ * Call before the first libevent call.
+ */
+void pool_use_for_libevent(void);
+
 #endif

@@ -56,7 +56,7 @@ static struct event_base *session_base;
 static struct proxy_config *session_cfg;
 static struct session **session_table;
 static size_t session_buckets, session_n, session_hs_n, session_parked_n;
-static struct event *session_trim_ev; /* gives freed memory back after parking */
+static struct event *session_sweep_ev; /* once a second: idle, park, handshake backstop */
 static struct session *hs_oldest, *hs_newest;
 static uint64_t session_seed;
 static struct session_stats stats;
@@ -327,47 +327,53 @@ session_dtls_timer_cb(evutil_socket_t fd, short what, void *arg)
 	session_drive(arg);
 }
 
-/* libevent: checks idleness; closes the session or re-arms for the rest. */
-static void
-session_idle_cb(evutil_socket_t fd, short what, void *arg)
+/*
+ * Checks one session's clocks: a handshake past its backstop fails, an idle
+ * session closes, a quiet one is parked. Returns true if it parked.
+ */
+static bool
+session_check(struct session *s, uint64_t now)
 {
-	struct session *s = arg;
-	uint64_t idle_ms = (uint64_t)s->cfg->idle_timeout * 1000, quiet = clock_ms() - s->last_active_ms;
+	uint64_t quiet = now - s->last_active_ms;
+
+	if (s->state == SESSION_HANDSHAKE) {
+		/* mbedTLS gives up at handshake_timeout_max; this is the backstop. */
+		if (now - s->created_ms >= 4 * (uint64_t)s->cfg->handshake_timeout_max + 2000)
+			session_fail(s, HS_FAIL_TIMEOUT, "timeout: the handshake did not complete in time");
+		return false;
+	}
+	if (quiet >= (uint64_t)s->cfg->idle_timeout * 1000) {
+		session_close(s, "idle timeout");
+		return false;
+	}
+	return s->cfg->park_after > 0 && s->parked == NULL &&
+	       quiet >= (uint64_t)s->cfg->park_after * 1000 && session_park(s);
+}
+
+/*
+ * libevent, once a second: checks every session (one pass over the table
+ * instead of a timer per session, which a parked session could not afford),
+ * then gives the memory of parked sessions back to the system.
+ */
+static void
+session_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = clock_ms();
+	bool parked = false;
 
 	(void)fd;
 	(void)what;
-	if (s->state == SESSION_HANDSHAKE) {
-		/* mbedTLS gives up at handshake_timeout_max; this is the backstop. */
-		uint64_t limit = 2 * (uint64_t)s->cfg->handshake_timeout_max + 1000,
-			 age = clock_ms() - s->created_ms;
-
-		if (age >= limit) {
-			session_fail(s, HS_FAIL_TIMEOUT, "timeout: the handshake did not complete in time");
-			return;
+	(void)arg;
+	for (size_t i = 0; i < session_buckets; i++) {
+		for (struct session *s = session_table[i], *next; s != NULL; s = next) {
+			next = s->hnext;
+			if (s->successor != NULL)
+				session_check(s->successor, now);
+			parked |= session_check(s, now);
 		}
-		struct timeval tv = { .tv_sec = (time_t)((limit - age) / 1000 + 1) };
-		evtimer_add(&s->idle_timer, &tv);
-		return;
 	}
-	if (quiet >= idle_ms) {
-		session_close(s, "idle timeout");
-		return;
-	}
-	uint64_t park_ms = (uint64_t)s->cfg->park_after * 1000, next = idle_ms - quiet;
-
-	if (s->cfg->park_after > 0 && s->parked == NULL) {
-		if (quiet >= park_ms) {
-			if (session_park(s) && !evtimer_pending(session_trim_ev, NULL)) {
-				struct timeval one = { .tv_sec = 1 };
-
-				evtimer_add(session_trim_ev, &one);
-			}
-		} else if (park_ms - quiet < next)
-			next = park_ms - quiet;
-	}
-	struct timeval tv = { .tv_sec = (time_t)(next / 1000),
-		.tv_usec = (suseconds_t)(next % 1000) * 1000 };
-	evtimer_add(&s->idle_timer, &tv);
+	if (parked)
+		malloc_trim(0);
 }
 
 /* Finds the subject CN of a certificate name into buf. */
@@ -445,7 +451,6 @@ session_new(const struct datagram *d, uint32_t id)
 	s->cfg = config_ref(session_cfg);
 	s->created_ms = s->last_active_ms = clock_ms();
 	s->dtls_timer = evtimer_new(session_base, session_dtls_timer_cb, s);
-	evtimer_assign(&s->idle_timer, session_base, session_idle_cb, s);
 	s->ssl = dtls_new_context(s->cfg, &s->link);
 	if (s->dtls_timer == NULL || s->ssl == NULL) {
 		if (s->dtls_timer)
@@ -458,8 +463,6 @@ session_new(const struct datagram *d, uint32_t id)
 	mbedtls_ssl_set_timer_cb(s->ssl, s, session_set_timer_cb, session_get_timer_cb);
 	if (s->cfg->x509 != NULL)
 		mbedtls_ssl_set_verify(s->ssl, session_verify_cb, s);
-	struct timeval tv = { .tv_sec = 2 * s->cfg->handshake_timeout_max / 1000 + 2 };
-	evtimer_add(&s->idle_timer, &tv);
 	hs_list_add(s);
 	return s;
 }
@@ -565,7 +568,6 @@ session_close(struct session *s, const char *reason)
 	relay_session_end(s);
 	if (s->dtls_timer != NULL)
 		event_free(s->dtls_timer);
-	evtimer_del(&s->idle_timer);
 	dtls_free(s->ssl);
 	if (s->parked != NULL) {
 		session_parked_n--;
@@ -671,16 +673,6 @@ session_established(struct session *s)
 	}
 	s->state = SESSION_ESTABLISHED;
 	stats.handshakes_ok++;
-	{
-		/* From now on the idle timer watches idleness, not the handshake. */
-		uint32_t first = s->cfg->idle_timeout;
-
-		if (s->cfg->park_after > 0 && s->cfg->park_after < first)
-			first = s->cfg->park_after;
-		struct timeval tv = { .tv_sec = first };
-
-		evtimer_add(&s->idle_timer, &tv);
-	}
 	{
 		uint64_t ms = s->established_ms - s->created_ms;
 		size_t b = 0;
@@ -1116,16 +1108,6 @@ session_input(const struct datagram *d)
 	session_feed(s, d);
 }
 
-/* libevent: a second after sessions were parked, returns freed heap pages to the system. */
-static void
-session_trim_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	malloc_trim(0);
-}
-
 void
 session_init(struct event_base *base)
 {
@@ -1138,8 +1120,10 @@ session_init(struct event_base *base)
 		session_seed = (uint64_t)clock_ms() ^ (uint64_t)getpid();
 	if (relay_init(base) < 0)
 		fatalx("cannot set up the CoAP relay");
-	session_trim_ev = evtimer_new(base, session_trim_cb, NULL);
-	if (session_trim_ev == NULL)
+	struct timeval second = { .tv_sec = 1 };
+
+	session_sweep_ev = event_new(base, -1, EV_PERSIST, session_sweep_cb, NULL);
+	if (session_sweep_ev == NULL || event_add(session_sweep_ev, &second) < 0)
 		fatalx("cannot set up the session timers");
 }
 
@@ -1332,9 +1316,9 @@ session_shutdown(void)
 	free(session_table);
 	session_table = NULL;
 	relay_shutdown();
-	if (session_trim_ev != NULL)
-		event_free(session_trim_ev);
-	session_trim_ev = NULL;
+	if (session_sweep_ev != NULL)
+		event_free(session_sweep_ev);
+	session_sweep_ev = NULL;
 	if (session_cfg != NULL)
 		config_unref(session_cfg);
 	session_cfg = NULL;

@@ -5,8 +5,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <event2/event_struct.h>
-
 #include "dtls.h"
 #include "session.h"
 
@@ -34,7 +32,6 @@ struct session {
 	struct event *dtls_timer;
 	uint64_t timer_start_ms;
 	uint32_t timer_int_ms, timer_fin_ms;
-	struct event idle_timer; /* embedded: a parked session allocates nothing else */
 
 	struct relay_state *relay; /* upstreams and CoAP state; NULL until first used */
 
