@@ -32,6 +32,7 @@ struct session {
 	struct event *dtls_timer;
 	uint64_t timer_start_ms;
 	uint32_t timer_int_ms, timer_fin_ms;
+	bool timer_fired; /* the libevent timer for fin_ms went off */
 
 	struct relay_state *relay; /* upstreams and CoAP state; NULL until first used */
 
