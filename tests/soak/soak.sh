@@ -241,11 +241,11 @@ end_time=$((start_time + duration))
 # --- workers ------------------------------------------------------------------
 # Each runs until end_time; every command is bounded by the time left.
 
-# Steady PSK load: 4 sessions x 2 in flight, 1000 requests a round, 1 s pause.
+# Steady PSK load: 4 sessions x 2 in flight, 2000 requests a round, 1 s pause.
 worker_steady() {
 	while [ "$(left)" -gt 2 ]; do
 		bench_run load "$(left)" --target "$target" --psk-identity soak-steady "${psk_args[@]}" \
-			--sessions 4 --inflight 2 --method post --size 64 --count 1000 --duration "$(left)"
+			--sessions 4 --inflight 2 --method post --size 64 --count 2000 --duration "$(left)"
 		sleep 1
 	done
 }
@@ -469,7 +469,9 @@ done
 for p in $worker_pids; do
 	if kill -0 "$p" 2>/dev/null; then
 		echo "soak: worker $p still running; killed" >&2
+		kill -TERM "$p" 2>/dev/null
 	fi
+	wait "$p" 2>/dev/null # reaped: its CPU time counts in ours below
 done
 cpu1=$(cpu_ticks)
 hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$proxy_pid/status" 2>/dev/null)
@@ -502,6 +504,9 @@ count_log
 
 hz=$(getconf CLK_TCK)
 elapsed=$(($(date +%s) - start_time))
+# CPU of this script and everything it reaped (the daemon included), in ticks
+all_ticks=$(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)
+load_cpu=$(awk -v a="$all_ticks" -v d="${cpu1:-0}" -v hz="$hz" 'BEGIN {printf "%.1f", (a - d) / hz}')
 trend=$(awk -v w="$warmup" '
 	$1 >= w { n++; x = $1 / 3600; y = $2; sx += x; sy += y; sxx += x * x; sxy += x * y
 		if (n == 1) first = y; last = y; xs[n] = x; ys[n] = y }
@@ -565,6 +570,7 @@ grep -E '^event:(coap-dropped|log-suppressed)' "$counts" | awk -F '\t' '{printf 
 echo "faultproxy: ${fp_counts:-?}"
 echo "daemon CPU $(awk -v a="${cpu0:-0}" -v b="${cpu1:-0}" -v hz="$hz" -v t="$elapsed" \
 	'BEGIN {printf "%.1f s (%.1f%% of one core)", (b - a) / hz, (t > 0) ? 100 * (b - a) / hz / t : 0}'); shutdown: $stop_status"
+echo "load CPU (clients, backend, faultproxy, this script) ${load_cpu} s ($(awk -v c="$load_cpu" -v t="$elapsed" 'BEGIN {printf "%.1f", (t > 0) ? 100 * c / t : 0}')% of one core)"
 echo
 echo "soak: ${verdict}${why:+ (${why# })}"
 
@@ -587,8 +593,8 @@ echo "soak: ${verdict}${why:+ (${why# })}"
 	printf '},"log":{'
 	sort "$counts" | awk -F '\t' '{k = $1; gsub(/\\/, "\\\\", k); gsub(/"/, "\\\"", k)
 		printf "%s\"%s\":%d", (NR > 1) ? "," : "", k, $2}'
-	printf '},"faultproxy":"%s","daemon_cpu_s":%s,"shutdown":"%s","verdict":"%s"}\n' \
-		"${fp_counts:-}" "$(awk -v a="${cpu0:-0}" -v b="${cpu1:-0}" -v hz="$hz" 'BEGIN {printf "%.1f", (b - a) / hz}')" \
+	printf '},"faultproxy":"%s","daemon_cpu_s":%s,"load_cpu_s":%s,"shutdown":"%s","verdict":"%s"}\n' \
+		"${fp_counts:-}" "$(awk -v a="${cpu0:-0}" -v b="${cpu1:-0}" -v hz="$hz" 'BEGIN {printf "%.1f", (b - a) / hz}')" "$load_cpu" \
 		"$stop_status" "$verdict"
 } >"$json_out"
 echo "soak: summary in $json_out"
