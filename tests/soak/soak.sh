@@ -360,6 +360,20 @@ mkfifo "$tmp/sclient-idle.fifo" "$tmp/sclient-rc.fifo"
 rc_port=$(free_port)
 : >"$tmp/bench.results"
 : >"$tmp/clients.results"
+
+# Priming: more sessions at once (24 PSK + 8 ECDSA) than the workers ever hold (about 15),
+# so that the heap reaches its high-water mark before t=0; later growth is not just a
+# new peak of concurrent sessions (each holds mbedTLS contexts and buffers of tens of kB).
+end_time=$(($(date +%s) + 20))
+( wname=prime-psk; trap - EXIT; bench_run prime 15 --target "$target" --psk-identity soak-steady \
+	"${psk_args[@]}" --sessions 24 --inflight 2 --requests-per-session 4 --duration 10 --hold 2 ) &
+p1=$!
+( wname=prime-ecdsa; trap - EXIT; bench_run prime 15 --target "$target" "${cert_args[@]}" \
+	--sessions 8 --requests-per-session 1 --duration 10 --hold 2 ) &
+p2=$!
+wait $p1 $p2
+start_time=$(date +%s)
+end_time=$((start_time + duration))
 for w in steady churn_psk churn_ecdsa idle_bench idle_sclient "reconnect $rc_port" lossy; do
 	name=${w%% *}
 	( wname=$name; trap - EXIT; "worker_$name" ${w#"$name"} ) 2>>"$tmp/$name.err" &
