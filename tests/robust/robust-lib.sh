@@ -16,24 +16,6 @@ faultproxy=$tools/faultproxy
 [ -x "$rclient" ] || skip "$rclient not built"
 [ -x "$relay" ] || skip "$relay not built"
 
-# Waits (5 s at most) for NAME's "listening ADDR PORT" line; prints PORT.
-# (Replaces tools-lib.sh's version, which races with the creation of NAME.out:
-# its awk fails under set -e when the background shell has not opened it yet.)
-wait_listen() {
-	i=0
-	while [ $i -lt 50 ]; do
-		p=$(awk '/^listening /{print $3; exit}' "$tmp/$1.out" 2>/dev/null || true)
-		if [ -n "$p" ]; then
-			echo "$p"
-			return 0
-		fi
-		kill -0 "$(cat "$tmp/$1.pid")" 2>/dev/null || fail "$1 exited early"
-		sleep 0.1
-		i=$((i + 1))
-	done
-	fail "$1 did not start listening"
-}
-
 # Writes a PSK proxy config with short DTLS timers to FILE; $2 is appended.
 write_psk_conf() {
 	write_conf "$1" <<CONF
