@@ -76,6 +76,8 @@ psk = ( { identity = "bench"; key = "benchkey123"; } );
 x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pem";
          client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
 dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
+session = { park_after = ${PARK_AFTER:-30}; max_sessions = 200000; max_handshakes = 5000; };
+control = { socket = ""; };
 log = { level = "warning"; };
 EOF
 }
@@ -180,17 +182,17 @@ timeout 120 $SRV "$BENCH" -q --json "$TMP/floor-ecdsa.json" --inprocess-handshak
 timeout 60 $SRV "$BENCH" -q --json "$TMP/floor-psk.json" --inprocess-handshakes 10000 \
 	$PSK || echo "run-bench: in-process PSK floor failed"
 
-echo "run-bench: idle sessions ($IDLE_N, fresh servers, RSS after 3 s idle)"
-start_proxyd proxyd-idle $PX_IDLE
+echo "run-bench: idle sessions ($IDLE_N, fresh servers, RSS after 4 s idle; coaps-proxyd parks after 1 s)"
+PARK_AFTER=1 start_proxyd proxyd-idle $PX_IDLE
 if [ -n "$LAST" ]; then
 	run idle-proxyd --target 127.0.0.1:$PX_IDLE $PSK --sessions "$IDLE_N" --requests-per-session 1 \
-		--ramp 64 --hold 3 --duration 60 --server-pid "$LAST"
+		--ramp 64 --hold 4 --duration 60 --server-pid "$LAST"
 	kill "$LAST" 2>/dev/null
 fi
 start_libcoap libcoap-idle $LC_IDLE
 if [ -n "$LAST" ]; then
 	run idle-libcoap --target 127.0.0.1:$((LC_IDLE + 1)) $PSK --path /time \
-		--sessions "$IDLE_N" --requests-per-session 1 --ramp 64 --hold 3 --duration 60 \
+		--sessions "$IDLE_N" --requests-per-session 1 --ramp 64 --hold 4 --duration 60 \
 		--server-pid "$LAST"
 	kill "$LAST" 2>/dev/null
 fi
