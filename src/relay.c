@@ -431,9 +431,13 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 	const char *why = NULL;
 
 	if (coap_msg_inspect(relay_coap, buf, len, &info, &why) < 0) {
-		relay_dropped(s, why, info.can_reset);
-		if (info.can_reset)
-			relay_rst(s, info.mid, ANSWER_RST_MALFORMED);
+		/* Any readable CON header gets its RST, a bad version too (the rule). */
+		bool rst = info.can_reset || (len >= 4 && (buf[0] >> 4 & 3) == COAP_MSG_CON);
+		uint16_t mid = info.can_reset ? info.mid : (uint16_t)(len >= 4 ? buf[2] << 8 | buf[3] : 0);
+
+		relay_dropped(s, why, rst);
+		if (rst)
+			relay_rst(s, mid, ANSWER_RST_MALFORMED);
 		return;
 	}
 	s->bytes_in += len;

@@ -32,6 +32,12 @@ for tool in coap-client-openssl coap-client-gnutls; do
 	[ -n "$out" ] || fail "$tool: NON GET got no answer"
 done
 
+step "replies leave from the address the device sent to (127.0.0.2 on a :: listener)"
+out=$(client coap-client-openssl 5 -m get -u my_identity -k secretPSK123 \
+	"coaps://127.0.0.2:$proxy_port/time") || fail "GET to 127.0.0.2 failed"
+[ -n "$out" ] || fail "no answer from 127.0.0.2"
+wait_log 'event=handshake-ok .*local=\[::ffff:127.0.0.2\]:'
+
 wait_log 'event=handshake-ok .*identity="dev-42" cipher=TLS-PSK-WITH-AES-128-CCM-8'
 n=$(log_count 'event=handshake-ok .*identity="my_identity"')
 [ "$n" -ge 6 ] || fail "expected 6 handshake-ok for my_identity, saw $n"
