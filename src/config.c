@@ -540,6 +540,22 @@ tls_strerror(int err, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * Checks that path is a regular file before mbedTLS reads it (it would take a
+ * directory's size from ftell, LLONG_MAX on ext4, and try to allocate that).
+ */
+static int
+check_regular_file(struct loader *ld, const config_setting_t *s, const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0)
+		return load_fail(ld, s, NULL, "cannot read %s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return load_fail(ld, s, NULL, "%s is not a regular file", path);
+	return 0;
+}
+
 /* Parses x509 = { ... }: certificate chain, key, CAs, CRL, client policy. */
 static int
 load_x509(struct loader *ld, struct proxy_config *cfg)
@@ -584,6 +600,8 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 
 	resolve_path(ld, cert, &x->certificate_path);
 	s = config_setting_get_member(g, "certificate");
+	if (check_regular_file(ld, s, x->certificate_path) < 0)
+		return -1;
 	r = mbedtls_x509_crt_parse_file(&x->certificate, x->certificate_path);
 	if (r != 0)
 		return load_fail(ld, s, NULL, "cannot load %s: %s", x->certificate_path,
@@ -599,6 +617,8 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 
 	resolve_path(ld, key, &x->private_key_path);
 	s = config_setting_get_member(g, "private_key");
+	if (check_regular_file(ld, s, x->private_key_path) < 0)
+		return -1;
 	r = mbedtls_pk_parse_keyfile(&x->private_key, x->private_key_path, NULL);
 	if (r != 0)
 		return load_fail(ld, s, NULL, "cannot load %s: %s", x->private_key_path,
@@ -634,8 +654,11 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 			    strerror(errno));
 		if (S_ISDIR(st.st_mode))
 			r = mbedtls_x509_crt_parse_path(&x->client_ca, x->client_ca_path);
-		else
+		else if (S_ISREG(st.st_mode))
 			r = mbedtls_x509_crt_parse_file(&x->client_ca, x->client_ca_path);
+		else
+			return load_fail(ld, s, NULL, "%s is neither a file nor a directory",
+			    x->client_ca_path);
 		if (r < 0 || x->client_ca.raw.len == 0)
 			return load_fail(ld, s, NULL, "cannot load CA certificates from %s: %s",
 			    x->client_ca_path,
@@ -652,6 +675,8 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 	if (crl != NULL) {
 		resolve_path(ld, crl, &x->crl_path);
 		s = config_setting_get_member(g, "crl");
+		if (check_regular_file(ld, s, x->crl_path) < 0)
+			return -1;
 		r = mbedtls_x509_crl_parse_file(&x->crl, x->crl_path);
 		if (r != 0)
 			return load_fail(ld, s, NULL, "cannot load CRL %s: %s", x->crl_path,

@@ -836,7 +836,16 @@ session_feed(struct session *s, const struct datagram *d)
 	s->link.rx_len = d->len;
 	if (d->local.family != 0)
 		s->link.local = d->local;
-	return session_drive(s);
+	if (!session_drive(s))
+		return false;
+	/*
+	 * mbedTLS may return without reading the datagram (a retransmission
+	 * timer had expired): it points into the listener's buffer, which the
+	 * next datagram overwrites, so it must not wait for a later drive.
+	 */
+	s->link.rx = NULL;
+	s->link.rx_len = 0;
+	return true;
 }
 
 /* Evicts the oldest handshake in progress to make room for a new one. */

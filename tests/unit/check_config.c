@@ -275,7 +275,7 @@ START_TEST(test_x509)
 	    "3: x509.private_key: ");
 	ck_assert_ptr_nonnull(strstr(last_cause, "client-key.pem does not match the certificate in"));
 	expect_x509_error("no-such.pem", "server-key.pem", "ca-cert.pem", NULL,
-	    "3: x509.certificate: cannot load");
+	    "3: x509.certificate: cannot read");
 	expect_x509_error("server-cert.pem", "server-key.pem", "no-such-ca.pem", NULL,
 	    "4: x509.client_ca: cannot read");
 	expect_x509_error("server-cert.pem", "server-key.pem", "ca-cert.pem", "ca-key.pem",
