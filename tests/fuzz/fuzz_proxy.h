@@ -1,0 +1,56 @@
+/* fuzz_proxy.h: an in-process proxy with fixed time, RNG and cookie key, for fuzz targets. */
+#ifndef COAPS_FUZZ_PROXY_H
+#define COAPS_FUZZ_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define FUZZ_PEERS 4              /* fixed device addresses a datagram can come from */
+#define FUZZ_MAX_DATAGRAMS 64     /* datagrams of one input that are fed */
+#define FUZZ_TIME 1700000000      /* time() while fuzzing: before any test certificate expires */
+#define FUZZ_CLOCK_MS 1000000000ULL /* clock_ms() at the start of each input */
+
+/*
+ * Input format of fuzz_datagram, one record per datagram:
+ *   control (1 byte): bits 0-1 the peer (fuzz_peer), bit 2 run the event loop once
+ *                     (non-blocking) after the datagram, bits 3-4 advance the clock by
+ *                     0, 1, 10 or 100 s before it;
+ *   length (2 bytes, big-endian), then that many bytes of UDP payload (cut at the end).
+ */
+#define FUZZ_CTL_PEER_MASK 0x03
+#define FUZZ_CTL_LOOP 0x04
+#define FUZZ_CTL_CLOCK_SHIFT 3
+
+/*
+ * Makes (once) the temporary directory of this process, removed at exit;
+ * *certs (if not NULL) says whether its subdirectory certs/ has the test
+ * certificates of certs/gen-certs.sh ($COAPS_FUZZ_CERTS: a directory of
+ * them to use instead, or "none").
+ */
+const char *fuzz_workdir(bool *certs);
+/*
+ * Sets up the proxy: fixed clock and entropy, a configuration in a temporary
+ * directory (PSK identities dev-42 / 736563726574 and my_identity /
+ * secretPSK123; x509 when certs/gen-certs.sh or $COAPS_FUZZ_CERTS gives
+ * certificates), an event base, the session table and a listener on
+ * 127.0.0.1 with an ephemeral port. Aborts on failure.
+ */
+void fuzz_proxy_init(void);
+/* Makes each input start alike: clock, RNG and cookie key back to their start. */
+void fuzz_proxy_begin(void);
+/* Feeds one datagram from peer (0 to FUZZ_PEERS - 1) to session_input. */
+void fuzz_proxy_feed(unsigned peer, const uint8_t *data, size_t len);
+/* Runs the event loop once without blocking (upstream answers, ICMP errors). */
+void fuzz_proxy_loop(void);
+/* Moves the fixed clock forward by ms. */
+void fuzz_proxy_advance(uint64_t ms);
+/* Ends an input: closes every session and resets the relay, so runs are independent. */
+void fuzz_proxy_end(void);
+/* Feeds a whole input in the format above. */
+void fuzz_proxy_run(const uint8_t *data, size_t size);
+/* The address of a fixed peer. */
+void fuzz_peer(unsigned peer, struct sockaddr_storage *ss, socklen_t *len);
+
+#endif
