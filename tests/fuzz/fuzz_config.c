@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "clock.h"
 #include "configuration.h"
@@ -54,16 +55,27 @@ path_allowed(const char *path)
 	return true;
 }
 
-/* Replaces libc's fopen while loading: no devices, FIFOs or kernel files. */
+/*
+ * Replaces libc's fopen while loading: no devices, FIFOs or kernel files,
+ * and only regular files. config.c hands any path to mbedTLS, which on a
+ * directory asks calloc for 2^63 bytes (see check_config_paths.c: reported,
+ * fenced here until config.c checks the file type itself), and on a FIFO
+ * blocks.
+ */
 FILE *
 fopen(const char *path, const char *mode)
 {
 	static FILE *(*real)(const char *, const char *);
+	struct stat st;
 
 	if (real == NULL)
 		real = (FILE * (*)(const char *, const char *)) dlsym(RTLD_NEXT, "fopen");
 	if (!path_allowed(path)) {
 		errno = EACCES;
+		return NULL;
+	}
+	if (loading && path != NULL && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		errno = EISDIR;
 		return NULL;
 	}
 	return real(path, mode);

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/ssl.h>
 
 #include "clock.h"
 #include "configuration.h"
@@ -33,6 +35,28 @@ static struct listener *fuzz_listener;
 static char fuzz_dir[256];
 static uint64_t fuzz_clock;
 static bool fuzz_time_fixed;
+
+/* The fake backend "a": a socket of ours; what the proxy relays to it lands here. */
+static struct {
+	int fd;
+	struct sockaddr_storage from; /* the upstream socket that sent last */
+	socklen_t fromlen;
+	uint8_t last[4]; /* first bytes of the last message it received */
+	size_t last_len;
+} backend = { .fd = -1 };
+
+/* The in-process DTLS client whose plaintext the input gives (FUZZ_CTL_CLIENT). */
+static struct {
+	int fd;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	mbedtls_ssl_config conf;
+	mbedtls_ssl_context ssl;
+	mbedtls_ctr_drbg_context drbg;
+	enum { CLIENT_DOWN, CLIENT_UP, CLIENT_FAILED } state;
+	uint8_t last[4]; /* first bytes of the last message it received */
+	size_t last_len;
+} client = { .fd = -1 };
 
 /* The fixed peers: two ports on 127.0.0.1 (one NATed device moving), 127.0.0.2 and .3. */
 static const struct {
@@ -122,7 +146,7 @@ fuzz_workdir(bool *certs)
 
 /* Writes the configuration file; returns its path. */
 static const char *
-fuzz_write_config(char *path, size_t len)
+fuzz_write_config(char *path, size_t len, unsigned backend_port)
 {
 	const char *x509 = "";
 	bool certs;
@@ -140,11 +164,14 @@ fuzz_write_config(char *path, size_t len)
 	f = fopen(path, "w");
 	if (f == NULL)
 		fuzz_die(path, strerror(errno));
-	/* Backends on the discard port of loopback: nothing answers, nothing leaves. */
+	/*
+	 * Backend a is ours (FUZZ_CTL_BACKEND answers for it); b is the discard
+	 * port of loopback: nothing answers (ICMP: 5.02), nothing leaves.
+	 */
 	fprintf(f,
 	    "listen = ( { address = \"127.0.0.1\"; port = 5684; } );\n"
 	    "backends = (\n"
-	    "  { name = \"a\"; address = \"127.0.0.1\"; port = 9; },\n"
+	    "  { name = \"a\"; address = \"127.0.0.1\"; port = %u; },\n"
 	    "  { name = \"b\"; address = \"127.0.0.1\"; port = 9; }\n"
 	    ");\n"
 	    "routes = (\n"
@@ -162,10 +189,10 @@ fuzz_write_config(char *path, size_t len)
 	    "%s"
 	    "dtls = { handshake_timeout_min = 1000; handshake_timeout_max = 8000; mtu = 512; "
 	    "badmac_limit = 8; };\n"
-	    "session = { idle_timeout = 60; max_sessions = 3; max_handshakes = 2; "
+	    "session = { idle_timeout = 60; max_sessions = 4; max_handshakes = 2; "
 	    "handshakes_per_source = 0; };\n"
 	    "log = { level = \"error\"; };\n",
-	    x509);
+	    backend_port, x509);
 	if (fclose(f) != 0)
 		fuzz_die(path, strerror(errno));
 	return path;
@@ -183,6 +210,231 @@ fuzz_peer(unsigned peer, struct sockaddr_storage *ss, socklen_t *len)
 	*len = sizeof *in;
 }
 
+static void client_read(void);
+
+/* Opens a non-blocking UDP socket on ip with an ephemeral port; its address in *ss. */
+static int
+fuzz_socket(const char *ip, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	memset(ss, 0, sizeof *ss);
+	in->sin_family = AF_INET;
+	inet_pton(AF_INET, ip, &in->sin_addr);
+	*len = sizeof *in;
+	if (fd < 0 || bind(fd, (struct sockaddr *)ss, *len) < 0 ||
+	    getsockname(fd, (struct sockaddr *)ss, len) < 0)
+		fuzz_die("cannot bind a loopback socket", strerror(errno));
+	return fd;
+}
+
+/* Hands a datagram from any address to session_input. */
+static void
+fuzz_feed_from(const struct sockaddr_storage *from, socklen_t fromlen, const uint8_t *data,
+    size_t len)
+{
+	struct datagram d = { .listener = fuzz_listener, .peer = *from, .peerlen = fromlen,
+		.data = data, .len = len };
+
+	session_input(&d);
+}
+
+/* Reads what the proxy relayed to backend a; remembers who sent it and how it began. */
+static void
+backend_drain(void)
+{
+	uint8_t buf[2048];
+
+	for (int i = 0; i < 256; i++) {
+		struct sockaddr_storage from;
+		socklen_t fromlen = sizeof from;
+		ssize_t n = recvfrom(backend.fd, buf, sizeof buf, 0, (struct sockaddr *)&from,
+		    &fromlen);
+
+		if (n < 0)
+			return;
+		backend.from = from;
+		backend.fromlen = fromlen;
+		backend.last_len = (size_t)n < sizeof backend.last ? (size_t)n : sizeof backend.last;
+		memcpy(backend.last, buf, backend.last_len);
+	}
+}
+
+/* Copies the MID of a remembered message into msg (FUZZ_CTL_PATCH_MID). */
+static void
+patch_mid(uint8_t *msg, size_t len, const uint8_t *last, size_t last_len)
+{
+	if (len >= 4 && last_len >= 4)
+		memcpy(msg + 2, last + 2, 2);
+}
+
+/* Backend a sends a datagram to the upstream socket that talked to it last. */
+static void
+backend_send(const uint8_t *data, size_t len, bool mid)
+{
+	uint8_t buf[2048];
+
+	backend_drain();
+	if (backend.fromlen == 0 || len > sizeof buf)
+		return;
+	memcpy(buf, data, len);
+	if (mid)
+		patch_mid(buf, len, backend.last, backend.last_len);
+	if (sendto(backend.fd, buf, len, 0, (struct sockaddr *)&backend.from, backend.fromlen) < 0)
+		return; /* a full buffer is a loss */
+	fuzz_proxy_loop();
+	client_read();
+}
+
+/* mbedTLS send of the client: straight into session_input. */
+static int
+client_send_cb(void *ctx, const unsigned char *buf, size_t len)
+{
+	(void)ctx;
+	fuzz_feed_from(&client.addr, client.addrlen, buf, len);
+	return (int)len;
+}
+
+/* mbedTLS receive of the client: what the proxy already sent it. */
+static int
+client_recv_cb(void *ctx, unsigned char *buf, size_t len)
+{
+	ssize_t n = recv(client.fd, buf, len, 0);
+
+	(void)ctx;
+	if (n < 0)
+		return MBEDTLS_ERR_SSL_WANT_READ;
+	return (int)n;
+}
+
+/* mbedTLS timers of the client: never expire (the proxy answers at once or never). */
+static void
+client_set_timer_cb(void *ctx, uint32_t int_ms, uint32_t fin_ms)
+{
+	(void)ctx;
+	(void)int_ms;
+	(void)fin_ms;
+}
+
+/* mbedTLS timer state of the client: not expired. */
+static int
+client_get_timer_cb(void *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+/* Fixed entropy of the client: the same handshake in every run. */
+static int
+client_entropy(void *ctx, unsigned char *out, size_t len)
+{
+	(void)ctx;
+	for (size_t i = 0; i < len; i++)
+		out[i] = (unsigned char)(i * 11 + 3);
+	return 0;
+}
+
+/* Sets up the client once: PSK dev-42, TLS-PSK-WITH-AES-128-CCM-8, from 127.0.0.5. */
+static void
+client_init(void)
+{
+	static const int suites[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, 0 };
+	static const char id[] = "dev-42", key[] = "secret";
+
+	client.fd = fuzz_socket("127.0.0.5", &client.addr, &client.addrlen);
+	mbedtls_ctr_drbg_init(&client.drbg);
+	mbedtls_ssl_config_init(&client.conf);
+	mbedtls_ssl_init(&client.ssl);
+	if (mbedtls_ctr_drbg_seed(&client.drbg, client_entropy, NULL, NULL, 0) != 0 ||
+	    mbedtls_ssl_config_defaults(&client.conf, MBEDTLS_SSL_IS_CLIENT,
+	        MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT) != 0 ||
+	    mbedtls_ssl_conf_psk(&client.conf, (const unsigned char *)key, strlen(key),
+	        (const unsigned char *)id, strlen(id)) != 0)
+		fuzz_die("client", "cannot configure");
+	mbedtls_ssl_conf_rng(&client.conf, mbedtls_ctr_drbg_random, &client.drbg);
+	mbedtls_ssl_conf_ciphersuites(&client.conf, suites);
+	if (mbedtls_ssl_setup(&client.ssl, &client.conf) != 0)
+		fuzz_die("client", "mbedtls_ssl_setup");
+	mbedtls_ssl_set_bio(&client.ssl, NULL, client_send_cb, client_recv_cb, NULL);
+	mbedtls_ssl_set_timer_cb(&client.ssl, NULL, client_set_timer_cb, client_get_timer_cb);
+}
+
+/* Throws away what the proxy sent the client. */
+static void
+client_drain(void)
+{
+	uint8_t buf[2048];
+
+	for (int i = 0; i < 256 && recv(client.fd, buf, sizeof buf, 0) >= 0; i++)
+		;
+}
+
+/* Handshakes the client with the proxy, once per input; false if that failed. */
+static bool
+client_up(void)
+{
+	int r = MBEDTLS_ERR_SSL_WANT_READ;
+
+	if (client.state != CLIENT_DOWN)
+		return client.state == CLIENT_UP;
+	client.state = CLIENT_FAILED;
+	/* The same client random and keys in every run, whatever came before. */
+	mbedtls_ctr_drbg_free(&client.drbg);
+	mbedtls_ctr_drbg_init(&client.drbg);
+	if (mbedtls_ctr_drbg_seed(&client.drbg, client_entropy, NULL, NULL, 0) != 0 ||
+	    mbedtls_ssl_session_reset(&client.ssl) != 0)
+		return false;
+	client_drain();
+	for (int i = 0; i < 16 && r != 0; i++) {
+		r = mbedtls_ssl_handshake(&client.ssl);
+		if (r != 0 && r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE)
+			return false;
+	}
+	if (r != 0)
+		return false;
+	client.state = CLIENT_UP;
+	return true;
+}
+
+/* Reads what the proxy sent the client (answers, notifications), bounded. */
+static void
+client_read(void)
+{
+	uint8_t buf[2048];
+
+	for (int i = 0; i < 16 && client.state == CLIENT_UP; i++) {
+		int r = mbedtls_ssl_read(&client.ssl, buf, sizeof buf);
+
+		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
+			return;
+		if (r <= 0) {
+			client.state = CLIENT_FAILED; /* closed or broken: no more from it */
+			return;
+		}
+		client.last_len = (size_t)r < sizeof client.last ? (size_t)r : sizeof client.last;
+		memcpy(client.last, buf, client.last_len);
+	}
+}
+
+/* The client sends one plaintext message (a CoAP message, usually) over its session. */
+static void
+client_send(const uint8_t *data, size_t len, bool mid)
+{
+	uint8_t buf[2048];
+
+	if (len > sizeof buf || !client_up())
+		return;
+	memcpy(buf, data, len);
+	if (mid)
+		patch_mid(buf, len, client.last, client.last_len);
+	if (mbedtls_ssl_write(&client.ssl, buf, len) < 0) {
+		client.state = CLIENT_FAILED;
+		return;
+	}
+	client_read();
+}
+
 void
 fuzz_proxy_init(void)
 {
@@ -197,7 +449,11 @@ fuzz_proxy_init(void)
 	fuzz_time_fixed = true;
 	if (dtls_init_fixed(&cause) < 0)
 		fuzz_die("dtls_init_fixed", cause);
-	fuzz_cfg = config_load(fuzz_write_config(path, sizeof path), &cause);
+	backend.fd = fuzz_socket("127.0.0.1", &backend.from, &backend.fromlen);
+	fuzz_cfg = config_load(fuzz_write_config(path, sizeof path,
+	                           ntohs(((struct sockaddr_in *)&backend.from)->sin_port)),
+	    &cause);
+	backend.fromlen = 0;
 	if (fuzz_cfg == NULL)
 		fuzz_die("config_load", cause);
 	if (dtls_config_build(fuzz_cfg, &cause) < 0)
@@ -216,6 +472,7 @@ fuzz_proxy_init(void)
 	fuzz_listener = listener_open(fuzz_base, &lc, session_input, &cause);
 	if (fuzz_listener == NULL)
 		fuzz_die("listener_open", cause);
+	client_init();
 }
 
 void
@@ -234,10 +491,11 @@ fuzz_proxy_begin(void)
 void
 fuzz_proxy_feed(unsigned peer, const uint8_t *data, size_t len)
 {
-	struct datagram d = { .listener = fuzz_listener, .data = data, .len = len };
+	struct sockaddr_storage ss;
+	socklen_t sslen;
 
-	fuzz_peer(peer, &d.peer, &d.peerlen);
-	session_input(&d);
+	fuzz_peer(peer, &ss, &sslen);
+	fuzz_feed_from(&ss, sslen, data, len);
 }
 
 void
@@ -260,6 +518,12 @@ fuzz_proxy_end(void)
 	relay_shutdown();
 	if (relay_init(fuzz_base) < 0)
 		fuzz_die("relay_init", NULL);
+	backend_drain();
+	backend.fromlen = 0;
+	backend.last_len = 0;
+	client_drain();
+	client.state = CLIENT_DOWN;
+	client.last_len = 0;
 }
 
 void
@@ -283,11 +547,19 @@ fuzz_proxy_run(const uint8_t *data, size_t size)
 		if (copy == NULL)
 			fuzz_die("malloc", NULL);
 		memcpy(copy, data + p, len);
-		fuzz_proxy_feed(ctl & FUZZ_CTL_PEER_MASK, copy, len);
+		if (ctl & FUZZ_CTL_CLIENT)
+			client_send(copy, len, ctl & FUZZ_CTL_PATCH_MID);
+		else if (ctl & FUZZ_CTL_BACKEND)
+			backend_send(copy, len, ctl & FUZZ_CTL_PATCH_MID);
+		else
+			fuzz_proxy_feed(ctl & FUZZ_CTL_PEER_MASK, copy, len);
 		free(copy);
 		p += len;
-		if (ctl & FUZZ_CTL_LOOP)
+		if (ctl & FUZZ_CTL_LOOP) {
 			fuzz_proxy_loop();
+			if (client.state == CLIENT_UP)
+				client_read();
+		}
 	}
 	fuzz_proxy_end();
 }

@@ -16,12 +16,23 @@
  * Input format of fuzz_datagram, one record per datagram:
  *   control (1 byte): bits 0-1 the peer (fuzz_peer), bit 2 run the event loop once
  *                     (non-blocking) after the datagram, bits 3-4 advance the clock by
- *                     0, 1, 10 or 100 s before it;
- *   length (2 bytes, big-endian), then that many bytes of UDP payload (cut at the end).
+ *                     0, 1, 10 or 100 s before it, and what the payload is:
+ *                     bit 5 (FUZZ_CTL_CLIENT) plaintext that an in-process DTLS client
+ *                     (PSK dev-42, from 127.0.0.5) sends over its own session (made by
+ *                     a real handshake the first time in an input); else bit 6
+ *                     (FUZZ_CTL_BACKEND) a datagram that backend "a" (a socket of the
+ *                     harness) sends to the upstream socket that last sent to it;
+ *                     else a raw UDP payload from the peer. Bit 7 (with bit 5 or 6)
+ *                     first copies into bytes 2-3 (the CoAP message id) those of the
+ *                     last message that client or backend received;
+ *   length (2 bytes, big-endian), then that many bytes of payload (cut at the end).
  */
 #define FUZZ_CTL_PEER_MASK 0x03
 #define FUZZ_CTL_LOOP 0x04
 #define FUZZ_CTL_CLOCK_SHIFT 3
+#define FUZZ_CTL_CLIENT 0x20
+#define FUZZ_CTL_BACKEND 0x40
+#define FUZZ_CTL_PATCH_MID 0x80
 
 /*
  * Makes (once) the temporary directory of this process, removed at exit;
