@@ -476,6 +476,14 @@ fuzz_proxy_init(void)
 }
 
 void
+fuzz_proxy_local(struct sockaddr_storage *ss, socklen_t *len)
+{
+	*len = sizeof *ss;
+	if (getsockname(fuzz_listener->fd, (struct sockaddr *)ss, len) < 0)
+		fuzz_die("getsockname", strerror(errno));
+}
+
+void
 fuzz_proxy_begin(void)
 {
 	char *cause = NULL;

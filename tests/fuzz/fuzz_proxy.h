@@ -61,6 +61,8 @@ void fuzz_proxy_advance(uint64_t ms);
 void fuzz_proxy_end(void);
 /* Feeds a whole input in the format above. */
 void fuzz_proxy_run(const uint8_t *data, size_t size);
+/* The local address of the proxy's listener (what the device sends to). */
+void fuzz_proxy_local(struct sockaddr_storage *ss, socklen_t *len);
 /* The address of a fixed peer. */
 void fuzz_peer(unsigned peer, struct sockaddr_storage *ss, socklen_t *len);
 

@@ -5,7 +5,7 @@ FUZZ_SECONDS = 60
 FUZZ_TARGETS = coap_msg datagram config
 
 EXTRA_DIST += tests/fuzz/corpus/coap_msg tests/fuzz/corpus/datagram tests/fuzz/corpus/config \
-	tests/fuzz/make-corpus.sh
+	tests/fuzz/make-corpus.sh tests/fuzz/make-datagram-corpus.sh tests/fuzz/README.md
 
 if ENABLE_FUZZING
 noinst_PROGRAMS += tests/fuzz/fuzz_coap_msg

@@ -145,8 +145,8 @@ main(int argc, char **argv)
 	static const int suites[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, 0 };
 	static const int ecdhe_suites[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, 0 };
 	const char *identity = "dev-42", *key = "secret", *segment = "a";
-	struct sockaddr_storage ss;
-	socklen_t sslen;
+	struct sockaddr_storage ss, local;
+	socklen_t sslen, locallen;
 	mbedtls_ssl_context ssl;
 	mbedtls_ssl_config conf;
 	mbedtls_ctr_drbg_context drbg;
@@ -156,7 +156,7 @@ main(int argc, char **argv)
 	bool loop = false, close_notify = false, ecdhe = false;
 	uint8_t msg[64], answer[256];
 	FILE *f;
-	int c, r = MBEDTLS_ERR_SSL_WANT_READ;
+	int c, r = MBEDTLS_ERR_SSL_WANT_READ, rc = 1;
 
 	while ((c = getopt(argc, argv, "cCi:k:n:P:u:xh")) != -1) {
 		switch (c) {
@@ -202,7 +202,10 @@ main(int argc, char **argv)
 	before = *session_stats();
 	fuzz_peer(rec.peer, &ss, &sslen);
 	rec.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (rec.fd < 0 || bind(rec.fd, (struct sockaddr *)&ss, sslen) < 0) {
+	fuzz_proxy_local(&local, &locallen);
+	/* Connected: only our proxy's answers, not those of fuzzers running meanwhile. */
+	if (rec.fd < 0 || bind(rec.fd, (struct sockaddr *)&ss, sslen) < 0 ||
+	    connect(rec.fd, (struct sockaddr *)&local, locallen) < 0) {
 		perror("record_datagram: cannot bind the peer's address");
 		return 1;
 	}
@@ -216,7 +219,7 @@ main(int argc, char **argv)
 	    mbedtls_ssl_conf_psk(&conf, (const unsigned char *)key, strlen(key),
 	        (const unsigned char *)identity, strlen(identity)) != 0) {
 		fprintf(stderr, "record_datagram: cannot set up the client\n");
-		return 1;
+		goto done;
 	}
 	mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
 	mbedtls_ssl_conf_ciphersuites(&conf, ecdhe ? ecdhe_suites : suites);
@@ -224,7 +227,7 @@ main(int argc, char **argv)
 	mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_NONE);
 	if (mbedtls_ssl_setup(&ssl, &conf) != 0) {
 		fprintf(stderr, "record_datagram: mbedtls_ssl_setup failed\n");
-		return 1;
+		goto done;
 	}
 	mbedtls_ssl_set_bio(&ssl, &rec, client_send, client_recv, NULL);
 	mbedtls_ssl_set_timer_cb(&ssl, &rec, client_set_timer, client_get_timer);
@@ -236,7 +239,7 @@ main(int argc, char **argv)
 	}
 	if (r != 0) {
 		fprintf(stderr, "record_datagram: handshake failed: -0x%04x\n", (unsigned)-r);
-		return 1;
+		goto done;
 	}
 	rec.ctl = loop ? FUZZ_CTL_LOOP : 0;
 	for (unsigned long i = 0; i < requests; i++) {
@@ -244,7 +247,7 @@ main(int argc, char **argv)
 
 		if (n == 0 || mbedtls_ssl_write(&ssl, msg, n) != (int)n) {
 			fprintf(stderr, "record_datagram: cannot send request %lu\n", i);
-			return 1;
+			goto done;
 		}
 		if (loop) {
 			r = mbedtls_ssl_read(&ssl, answer, sizeof answer);
@@ -266,7 +269,7 @@ main(int argc, char **argv)
 	f = fopen(argv[optind], "wb");
 	if (f == NULL || fwrite(rec.out, 1, rec.out_len, f) != rec.out_len || fclose(f) != 0) {
 		perror(argv[optind]);
-		return 1;
+		goto done;
 	}
 	/* The seed must replay: same cookie, same ServerHello random, same keys. */
 	before = *session_stats();
@@ -276,9 +279,11 @@ main(int argc, char **argv)
 	    (unsigned long long)(st->handshakes_ok - before.handshakes_ok),
 	    (unsigned long long)(st->msgs_relayed_in - before.msgs_relayed_in));
 
+	rc = st->handshakes_ok - before.handshakes_ok == 1 ? 0 : 1;
+done:
 	mbedtls_ssl_free(&ssl);
 	mbedtls_ssl_config_free(&conf);
 	mbedtls_ctr_drbg_free(&drbg);
 	close(rec.fd);
-	return st->handshakes_ok - before.handshakes_ok == 1 ? 0 : 1;
+	return rc;
 }
