@@ -35,6 +35,8 @@ static struct listener *fuzz_listener;
 static char fuzz_dir[256];
 static uint64_t fuzz_clock;
 static bool fuzz_time_fixed;
+static bool fuzz_time_certs;   /* the client's handshake: a time the test certificates hold */
+static time_t fuzz_certs_time; /* a day after the server certificate's valid_from */
 
 /* The fake backend "a": a socket of ours; what the proxy relays to it lands here. */
 static struct {
@@ -46,11 +48,21 @@ static struct {
 } backend = { .fd = -1 };
 
 /* The in-process DTLS client whose plaintext the input gives (FUZZ_CTL_CLIENT). */
+enum client_kind {
+	CLIENT_PSK,          /* PSK dev-42 */
+	CLIENT_CERT,         /* ECDHE-ECDSA, client certificate CN=client */
+	CLIENT_CERT_REVOKED, /* ECDHE-ECDSA, a revoked client certificate */
+	CLIENT_ANONYMOUS,    /* ECDHE-ECDSA, no client certificate */
+	CLIENT_KINDS
+};
 static struct {
 	int fd;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	mbedtls_ssl_config conf;
+	mbedtls_ssl_config conf[CLIENT_KINDS];
+	bool conf_ok[CLIENT_KINDS];
+	mbedtls_x509_crt crt[2];
+	mbedtls_pk_context key[2];
 	mbedtls_ssl_context ssl;
 	mbedtls_ctr_drbg_context drbg;
 	enum { CLIENT_DOWN, CLIENT_UP, CLIENT_FAILED } state;
@@ -80,7 +92,8 @@ time(time_t *t)
 	time_t now;
 
 	if (fuzz_time_fixed)
-		now = (time_t)(FUZZ_TIME + (clock_ms() - FUZZ_CLOCK_MS) / 1000);
+		now = (time_t)((fuzz_time_certs ? fuzz_certs_time : FUZZ_TIME) +
+		               (clock_ms() - FUZZ_CLOCK_MS) / 1000);
 	else {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		now = ts.tv_sec;
@@ -189,7 +202,7 @@ fuzz_write_config(char *path, size_t len, unsigned backend_port)
 	    "%s"
 	    "dtls = { handshake_timeout_min = 1000; handshake_timeout_max = 8000; mtu = 512; "
 	    "badmac_limit = 8; };\n"
-	    "session = { idle_timeout = 60; max_sessions = 4; max_handshakes = 2; "
+	    "session = { idle_timeout = 60; max_sessions = 4; max_handshakes = 3; "
 	    "handshakes_per_source = 0; };\n"
 	    "log = { level = \"error\"; };\n",
 	    backend_port, x509);
@@ -335,29 +348,66 @@ client_entropy(void *ctx, unsigned char *out, size_t len)
 	return 0;
 }
 
-/* Sets up the client once: PSK dev-42, TLS-PSK-WITH-AES-128-CCM-8, from 127.0.0.5. */
+/* Configures one kind of client; false if it cannot be had (no certificates). */
+static bool
+client_conf(enum client_kind kind)
+{
+	static const int psk_suites[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, 0 };
+	static const int ecdhe_suites[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, 0 };
+	static const char id[] = "dev-42", key[] = "secret";
+	static const char *const names[2] = { "client", "client-revoked" };
+	mbedtls_ssl_config *c = &client.conf[kind];
+	char crt[600], pk[600];
+	bool certs;
+	int i = kind == CLIENT_CERT_REVOKED ? 1 : 0;
+
+	mbedtls_ssl_config_init(c);
+	if (mbedtls_ssl_config_defaults(c, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_DATAGRAM,
+	        MBEDTLS_SSL_PRESET_DEFAULT) != 0)
+		fuzz_die("client", "cannot configure");
+	mbedtls_ssl_conf_rng(c, mbedtls_ctr_drbg_random, &client.drbg);
+	if (kind == CLIENT_PSK) {
+		mbedtls_ssl_conf_ciphersuites(c, psk_suites);
+		return mbedtls_ssl_conf_psk(c, (const unsigned char *)key, strlen(key),
+		           (const unsigned char *)id, strlen(id)) == 0;
+	}
+	mbedtls_ssl_conf_ciphersuites(c, ecdhe_suites);
+	/* The proxy's certificate is made afresh each run: nothing to pin it to. */
+	mbedtls_ssl_conf_authmode(c, MBEDTLS_SSL_VERIFY_NONE);
+	fuzz_workdir(&certs);
+	if (!certs)
+		return false;
+	if (kind == CLIENT_ANONYMOUS)
+		return true;
+	snprintf(crt, sizeof crt, "%s/certs/%s-cert.pem", fuzz_dir, names[i]);
+	snprintf(pk, sizeof pk, "%s/certs/%s-key.pem", fuzz_dir, names[i]);
+	mbedtls_x509_crt_init(&client.crt[i]);
+	mbedtls_pk_init(&client.key[i]);
+	return mbedtls_x509_crt_parse_file(&client.crt[i], crt) == 0 &&
+	       mbedtls_pk_parse_keyfile(&client.key[i], pk, NULL) == 0 &&
+	       mbedtls_ssl_conf_own_cert(c, &client.crt[i], &client.key[i]) == 0;
+}
+
+/* Sets up the clients once; from 127.0.0.5. */
 static void
 client_init(void)
 {
-	static const int suites[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, 0 };
-	static const char id[] = "dev-42", key[] = "secret";
-
 	client.fd = fuzz_socket("127.0.0.5", &client.addr, &client.addrlen);
 	mbedtls_ctr_drbg_init(&client.drbg);
-	mbedtls_ssl_config_init(&client.conf);
+	if (mbedtls_ctr_drbg_seed(&client.drbg, client_entropy, NULL, NULL, 0) != 0)
+		fuzz_die("client", "cannot seed");
 	mbedtls_ssl_init(&client.ssl);
-	if (mbedtls_ctr_drbg_seed(&client.drbg, client_entropy, NULL, NULL, 0) != 0 ||
-	    mbedtls_ssl_config_defaults(&client.conf, MBEDTLS_SSL_IS_CLIENT,
-	        MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT) != 0 ||
-	    mbedtls_ssl_conf_psk(&client.conf, (const unsigned char *)key, strlen(key),
-	        (const unsigned char *)id, strlen(id)) != 0)
-		fuzz_die("client", "cannot configure");
-	mbedtls_ssl_conf_rng(&client.conf, mbedtls_ctr_drbg_random, &client.drbg);
-	mbedtls_ssl_conf_ciphersuites(&client.conf, suites);
-	if (mbedtls_ssl_setup(&client.ssl, &client.conf) != 0)
-		fuzz_die("client", "mbedtls_ssl_setup");
-	mbedtls_ssl_set_bio(&client.ssl, NULL, client_send_cb, client_recv_cb, NULL);
-	mbedtls_ssl_set_timer_cb(&client.ssl, NULL, client_set_timer_cb, client_get_timer_cb);
+	for (int k = 0; k < CLIENT_KINDS; k++)
+		client.conf_ok[k] = client_conf((enum client_kind)k);
+	if (fuzz_cfg->x509 != NULL) {
+		/* Client certificates are checked against the time: pick one they hold. */
+		const mbedtls_x509_time *t = &fuzz_cfg->x509->certificate.valid_from;
+		struct tm tm = { .tm_year = t->year - 1900, .tm_mon = t->mon - 1,
+			.tm_mday = t->day, .tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec };
+
+		fuzz_certs_time = timegm(&tm) + 86400;
+	} else
+		fuzz_certs_time = FUZZ_TIME;
 }
 
 /* Throws away what the proxy sent the client. */
@@ -370,27 +420,38 @@ client_drain(void)
 		;
 }
 
-/* Handshakes the client with the proxy, once per input; false if that failed. */
+/*
+ * Handshakes a client of the given kind with the proxy, once per input (the
+ * first client record chooses); false if that failed.
+ */
 static bool
-client_up(void)
+client_up(enum client_kind kind)
 {
 	int r = MBEDTLS_ERR_SSL_WANT_READ;
 
 	if (client.state != CLIENT_DOWN)
 		return client.state == CLIENT_UP;
 	client.state = CLIENT_FAILED;
+	if (!client.conf_ok[kind])
+		kind = CLIENT_PSK;
 	/* The same client random and keys in every run, whatever came before. */
 	mbedtls_ctr_drbg_free(&client.drbg);
 	mbedtls_ctr_drbg_init(&client.drbg);
+	mbedtls_ssl_free(&client.ssl);
+	mbedtls_ssl_init(&client.ssl);
 	if (mbedtls_ctr_drbg_seed(&client.drbg, client_entropy, NULL, NULL, 0) != 0 ||
-	    mbedtls_ssl_session_reset(&client.ssl) != 0)
+	    mbedtls_ssl_setup(&client.ssl, &client.conf[kind]) != 0)
 		return false;
+	mbedtls_ssl_set_bio(&client.ssl, NULL, client_send_cb, client_recv_cb, NULL);
+	mbedtls_ssl_set_timer_cb(&client.ssl, NULL, client_set_timer_cb, client_get_timer_cb);
 	client_drain();
+	fuzz_time_certs = true;
 	for (int i = 0; i < 16 && r != 0; i++) {
 		r = mbedtls_ssl_handshake(&client.ssl);
 		if (r != 0 && r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE)
-			return false;
+			break;
 	}
+	fuzz_time_certs = false;
 	if (r != 0)
 		return false;
 	client.state = CLIENT_UP;
@@ -419,11 +480,11 @@ client_read(void)
 
 /* The client sends one plaintext message (a CoAP message, usually) over its session. */
 static void
-client_send(const uint8_t *data, size_t len, bool mid)
+client_send(enum client_kind kind, const uint8_t *data, size_t len, bool mid)
 {
 	uint8_t buf[2048];
 
-	if (len > sizeof buf || !client_up())
+	if (len > sizeof buf || !client_up(kind))
 		return;
 	memcpy(buf, data, len);
 	if (mid)
@@ -556,7 +617,8 @@ fuzz_proxy_run(const uint8_t *data, size_t size)
 			fuzz_die("malloc", NULL);
 		memcpy(copy, data + p, len);
 		if (ctl & FUZZ_CTL_CLIENT)
-			client_send(copy, len, ctl & FUZZ_CTL_PATCH_MID);
+			client_send((enum client_kind)(ctl & FUZZ_CTL_PEER_MASK), copy, len,
+			    ctl & FUZZ_CTL_PATCH_MID);
 		else if (ctl & FUZZ_CTL_BACKEND)
 			backend_send(copy, len, ctl & FUZZ_CTL_PATCH_MID);
 		else

@@ -37,6 +37,10 @@ split_records() {
 	echo "$n"
 }
 
+# Handshakes of peers 2 and 3, for the limits below.
+"$rec" -P 2 "$tmp/peer2.bin" >/dev/null
+"$rec" -P 3 "$tmp/peer3.bin" >/dev/null
+
 # Inputs made from the recordings.
 na=$(split_records "$dir/psk-request-502.bin" a)
 nm=$(split_records "$dir/psk-my-identity.bin" m)
@@ -49,6 +53,16 @@ for i in $(seq 0 $(( (na > nm ? na : nm) - 1 ))); do
 	[ -f "$tmp/a.$i" ] && cat "$tmp/a.$i" >>"$dir/two-peers.bin"
 	[ -f "$tmp/m.$i" ] && cat "$tmp/m.$i" >>"$dir/two-peers.bin"
 done
+# session.max_handshakes (3): a fourth handshake evicts the oldest; then
+# session.max_sessions (4): peer 0's established session plus three
+# handshakes leave no room for the in-process client.
+split_records "$tmp/peer2.bin" p2 >/dev/null
+split_records "$tmp/peer3.bin" p3 >/dev/null
+cat "$tmp"/m.[01] "$tmp"/p2.[01] "$tmp"/p3.[01] "$tmp"/a.[01] >"$dir/evict-handshake.bin"
+{
+	cat "$dir/psk-request-502.bin" "$tmp"/m.[01] "$tmp"/p2.[01] "$tmp"/p3.[01]
+	printf '\x20\x00\x04\x40\x00\x01\x01'
+} >"$dir/max-sessions.bin"
 # The cookie-carrying ClientHello 100 s later: the cookie has expired.
 {
 	cat "$tmp/a.0"
@@ -82,3 +96,8 @@ seed client-malformed 20 0006 41010106 07d1 \
 seed client-timeout 20 0008 42011234aabbb161 \
 	18 0000 \
 	24 0008 42011235aabcb161
+# The in-process client with ECDHE-ECDSA: certificate CN=client, a revoked one, none.
+seed client-cert-get 21 0008 42011301c1c2b161 \
+	c0 000b 62451301c1c2c100ff6f6b
+seed client-cert-revoked 22 0004 40000102
+seed client-anonymous-get 23 0009 42011302c1c3b2667700
