@@ -19,10 +19,11 @@
  *                     0, 1, 10 or 100 s before it, and what the payload is:
  *                     bit 5 (FUZZ_CTL_CLIENT) plaintext that an in-process DTLS client
  *                     (from 127.0.0.5) sends over its own session, made by a real
- *                     handshake the first time in an input, whose bits 0-1 then say
- *                     which client: PSK dev-42, ECDHE-ECDSA with the client
- *                     certificate CN=client, with a revoked one, or with none (PSK
- *                     when there are no test certificates); else bit 6
+ *                     handshake the first time in an input: PSK dev-42, or in
+ *                     fuzz_datagram_x509 as bits 0-1 of that record say: PSK,
+ *                     ECDHE-ECDSA with the client certificate CN=client, with a
+ *                     revoked one, or with none (PSK when there are no test
+ *                     certificates); else bit 6
  *                     (FUZZ_CTL_BACKEND) a datagram that backend "a" (a socket of the
  *                     harness) sends to the upstream socket that last sent to it;
  *                     else a raw UDP payload from the peer. Bit 7 (with bit 5 or 6)

@@ -2,9 +2,10 @@
 # With ./configure --enable-fuzzing (CC=clang), builds the libFuzzer targets;
 # `make fuzz-smoke FUZZ_SECONDS=60` runs each for that long from its seed corpus.
 FUZZ_SECONDS = 60
-FUZZ_TARGETS = coap_msg datagram config
+FUZZ_TARGETS = coap_msg datagram datagram_x509 config
 
-EXTRA_DIST += tests/fuzz/corpus/coap_msg tests/fuzz/corpus/datagram tests/fuzz/corpus/config \
+EXTRA_DIST += tests/fuzz/corpus/coap_msg tests/fuzz/corpus/datagram \
+	tests/fuzz/corpus/datagram_x509 tests/fuzz/corpus/config \
 	tests/fuzz/make-corpus.sh tests/fuzz/make-datagram-corpus.sh tests/fuzz/README.md
 
 if ENABLE_FUZZING
@@ -23,6 +24,12 @@ tests_fuzz_fuzz_datagram_SOURCES = tests/fuzz/fuzz_datagram.c tests/fuzz/fuzz_pr
 tests_fuzz_fuzz_datagram_CPPFLAGS = $(FUZZ_PROXY_CPPFLAGS)
 tests_fuzz_fuzz_datagram_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_datagram_LDADD = $(PROXY_LIBS)
+# The same with ECDHE-ECDSA clients (client certificates): slow, so apart.
+noinst_PROGRAMS += tests/fuzz/fuzz_datagram_x509
+tests_fuzz_fuzz_datagram_x509_SOURCES = $(tests_fuzz_fuzz_datagram_SOURCES)
+tests_fuzz_fuzz_datagram_x509_CPPFLAGS = $(FUZZ_PROXY_CPPFLAGS) -DFUZZ_X509_CLIENTS
+tests_fuzz_fuzz_datagram_x509_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_datagram_x509_LDADD = $(PROXY_LIBS)
 tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c tests/fuzz/fuzz_proxy.c \
 	tests/fuzz/fuzz_proxy.h
 tests_fuzz_fuzz_config_CPPFLAGS = $(FUZZ_PROXY_CPPFLAGS)

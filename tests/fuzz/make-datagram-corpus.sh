@@ -3,7 +3,8 @@
 #
 # Usage: tests/fuzz/make-datagram-corpus.sh RECORD_DATAGRAM [DIR]
 # RECORD_DATAGRAM is the recorder of an --enable-fuzzing build
-# (tests/fuzz/record_datagram); DIR defaults to tests/fuzz/corpus/datagram.
+# (tests/fuzz/record_datagram); DIR defaults to tests/fuzz/corpus/datagram,
+# and DIR/../datagram_x509 gets the seeds of fuzz_datagram_x509.
 # It binds 127.0.0.1:45684 and 127.0.0.2:45685 (the harness's fixed peers).
 # The input format is described in fuzz_proxy.h and README.md.
 set -eu
@@ -96,7 +97,10 @@ seed client-malformed 20 0006 41010106 07d1 \
 seed client-timeout 20 0008 42011234aabbb161 \
 	18 0000 \
 	24 0008 42011235aabcb161
-# The in-process client with ECDHE-ECDSA: certificate CN=client, a revoked one, none.
+# fuzz_datagram_x509's in-process clients: ECDHE-ECDSA with the certificate
+# CN=client, a revoked one, none.
+dir=$dir/../datagram_x509
+mkdir -p "$dir"
 seed client-cert-get 21 0008 42011301c1c2b161 \
 	c0 000b 62451301c1c2c100ff6f6b
 seed client-cert-revoked 22 0004 40000102
