@@ -70,15 +70,16 @@ static struct {
 	size_t last_len;
 } client = { .fd = -1 };
 
-/* The fixed peers: two ports on 127.0.0.1 (one NATed device moving), 127.0.0.2 and .3. */
+/* The fixed peers: two ports on 127.0.0.1 (one NATed device moving), 127.0.0.2 and .3;
+ * below the ephemeral port range, so that no socket of ours takes one. */
 static const struct {
 	const char *ip;
 	uint16_t port;
 } fuzz_peers[FUZZ_PEERS] = {
-	{ "127.0.0.1", 45684 },
-	{ "127.0.0.2", 45685 },
-	{ "127.0.0.3", 45686 },
-	{ "127.0.0.1", 45687 },
+	{ "127.0.0.1", 15684 },
+	{ "127.0.0.2", 15685 },
+	{ "127.0.0.3", 15686 },
+	{ "127.0.0.1", 15687 },
 };
 
 /*
@@ -584,6 +585,43 @@ fuzz_proxy_loop(void)
 	event_base_loop(fuzz_base, EVLOOP_NONBLOCK);
 }
 
+/* event_base_foreach_event: collects the pending timers (events without a socket). */
+static int
+collect_timer_cb(const struct event_base *base, const struct event *ev, void *arg)
+{
+	struct timer_list {
+		struct event *ev[64];
+		size_t n;
+	} *tl = arg;
+
+	(void)base;
+	if (event_get_fd(ev) == -1 && tl->n < sizeof tl->ev / sizeof tl->ev[0] &&
+	    event_pending(ev, EV_TIMEOUT, NULL))
+		tl->ev[tl->n++] = (struct event *)(uintptr_t)ev;
+	return 0;
+}
+
+void
+fuzz_proxy_fire_timers(void)
+{
+	struct timer_list {
+		struct event *ev[64];
+		size_t n;
+	} tl = { .n = 0 };
+
+	/*
+	 * Collected first, then made active: a callback that frees another
+	 * session's timer takes it off the active queue (event_free), so
+	 * nothing runs on a freed event.
+	 */
+	event_base_foreach_event(fuzz_base, collect_timer_cb, &tl);
+	for (size_t i = 0; i < tl.n; i++)
+		event_active(tl.ev[i], EV_TIMEOUT, 1);
+	event_base_loop(fuzz_base, EVLOOP_NONBLOCK);
+	if (client.state == CLIENT_UP)
+		client_read();
+}
+
 void
 fuzz_proxy_advance(uint64_t ms)
 {
@@ -627,7 +665,9 @@ fuzz_proxy_run(const uint8_t *data, size_t size)
 		if (copy == NULL)
 			fuzz_die("malloc", NULL);
 		memcpy(copy, data + p, len);
-		if (ctl & FUZZ_CTL_CLIENT)
+		if ((ctl & FUZZ_CTL_TIMERS) == FUZZ_CTL_TIMERS)
+			fuzz_proxy_fire_timers();
+		else if (ctl & FUZZ_CTL_CLIENT)
 			client_send(FUZZ_CLIENT_KIND(ctl), copy, len, ctl & FUZZ_CTL_PATCH_MID);
 		else if (ctl & FUZZ_CTL_BACKEND)
 			backend_send(copy, len, ctl & FUZZ_CTL_PATCH_MID);

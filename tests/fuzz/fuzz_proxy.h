@@ -23,7 +23,10 @@
  *                     fuzz_datagram_x509 as bits 0-1 of that record say: PSK,
  *                     ECDHE-ECDSA with the client certificate CN=client, with a
  *                     revoked one, or with none (PSK when there are no test
- *                     certificates); else bit 6
+ *                     certificates); bits 5 and 6 together (FUZZ_CTL_TIMERS) fire
+ *                     every pending timer (payload ignored): the session's DTLS
+ *                     retransmission and idle timers, the relay's 5.04 timer,
+ *                     which then judge by the fixed clock; else bit 6
  *                     (FUZZ_CTL_BACKEND) a datagram that backend "a" (a socket of the
  *                     harness) sends to the upstream socket that last sent to it;
  *                     else a raw UDP payload from the peer. Bit 7 (with bit 5 or 6)
@@ -37,6 +40,7 @@
 #define FUZZ_CTL_CLIENT 0x20
 #define FUZZ_CTL_BACKEND 0x40
 #define FUZZ_CTL_PATCH_MID 0x80
+#define FUZZ_CTL_TIMERS (FUZZ_CTL_CLIENT | FUZZ_CTL_BACKEND)
 
 /*
  * Makes (once) the temporary directory of this process, removed at exit;
@@ -59,6 +63,8 @@ void fuzz_proxy_begin(void);
 void fuzz_proxy_feed(unsigned peer, const uint8_t *data, size_t len);
 /* Runs the event loop once without blocking (upstream answers, ICMP errors). */
 void fuzz_proxy_loop(void);
+/* Fires every pending timer now (libevent's own clock would wait), then reads the client. */
+void fuzz_proxy_fire_timers(void);
 /* Moves the fixed clock forward by ms. */
 void fuzz_proxy_advance(uint64_t ms);
 /* Ends an input: closes every session and resets the relay, so runs are independent. */

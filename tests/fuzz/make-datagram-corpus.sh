@@ -5,7 +5,8 @@
 # RECORD_DATAGRAM is the recorder of an --enable-fuzzing build
 # (tests/fuzz/record_datagram); DIR defaults to tests/fuzz/corpus/datagram,
 # and DIR/../datagram_x509 gets the seeds of fuzz_datagram_x509.
-# It binds 127.0.0.1:45684 and 127.0.0.2:45685 (the harness's fixed peers).
+# It binds 127.0.0.1:15684 and 15687, 127.0.0.2:15685, 127.0.0.3:15686 (the fixed peers;
+# below the ephemeral port range, so that no socket of the harness takes them).
 # The input format is described in fuzz_proxy.h and README.md.
 set -eu
 
@@ -64,6 +65,16 @@ cat "$tmp"/m.[01] "$tmp"/p2.[01] "$tmp"/p3.[01] "$tmp"/a.[01] >"$dir/evict-hands
 	cat "$dir/psk-request-502.bin" "$tmp"/m.[01] "$tmp"/p2.[01] "$tmp"/p3.[01]
 	printf '\x20\x00\x04\x40\x00\x01\x01'
 } >"$dir/max-sessions.bin"
+# Timers (control 0x60 fires them; 0x08/0x10/0x18 first advance the clock by
+# 1/10/100 s): handshake retransmission then timeout; idle timeout.
+{
+	cat "$tmp/a.0" "$tmp/a.1"
+	printf '\x68\x00\x00\x70\x00\x00\x70\x00\x00\x70\x00\x00\x70\x00\x00'
+} >"$dir/timer-handshake.bin"
+{
+	cat "$dir/psk-request-502.bin"
+	printf '\x70\x00\x00\x78\x00\x00'
+} >"$dir/timer-idle.bin"
 # The cookie-carrying ClientHello 100 s later: the cookie has expired.
 {
 	cat "$tmp/a.0"
@@ -97,6 +108,9 @@ seed client-malformed 20 0006 41010106 07d1 \
 seed client-timeout 20 0008 42011234aabbb161 \
 	18 0000 \
 	24 0008 42011235aabcb161
+# The backend does not answer: 5.04 from the proxy when the timer fires.
+seed client-504 20 0008 42011236aabdb161 \
+	70 0000
 # fuzz_datagram_x509's in-process clients: ECDHE-ECDSA with the certificate
 # CN=client, a revoked one, none.
 dir=$dir/../datagram_x509
