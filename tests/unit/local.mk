@@ -22,3 +22,14 @@ tests_unit_check_mid_map_LDADD = $(UNIT_LIBS)
 tests_unit_check_route_SOURCES = tests/unit/check_route.c
 tests_unit_check_route_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_route_LDADD = $(UNIT_LIBS)
+
+# Inputs the fuzz targets (tests/fuzz) found trouble with, replayed in every build.
+check_PROGRAMS += tests/unit/check_fuzz_regress
+TESTS += tests/unit/check_fuzz_regress
+tests_unit_check_fuzz_regress_SOURCES = tests/unit/check_fuzz_regress.c
+tests_unit_check_fuzz_regress_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_fuzz_regress_LDADD = $(UNIT_LIBS)
+# check_fuzz_regress replays datagram inputs through the fuzz harness's proxy.
+tests_unit_check_fuzz_regress_SOURCES += tests/fuzz/fuzz_proxy.c tests/fuzz/fuzz_proxy.h
+tests_unit_check_fuzz_regress_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SRCDIR='"$(abs_top_srcdir)"'
+EXTRA_DIST += tests/unit/fuzz-inputs
