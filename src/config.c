@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -423,13 +424,15 @@ config_backend_for_target(const struct proxy_config *cfg, const char *host, uint
 		if (strcasecmp(b->address, host) == 0)
 			found = (int)i;
 		else if (ai != NULL && ai->ai_family == b->addr.ss_family) {
+			const char *x = (const char *)ai->ai_addr, *y = (const char *)&b->addr;
+
 			if (ai->ai_family == AF_INET &&
-			    memcmp(&((struct sockaddr_in *)ai->ai_addr)->sin_addr,
-			        &((const struct sockaddr_in *)&b->addr)->sin_addr, 4) == 0)
+			    memcmp(x + offsetof(struct sockaddr_in, sin_addr),
+			        y + offsetof(struct sockaddr_in, sin_addr), 4) == 0)
 				found = (int)i;
 			else if (ai->ai_family == AF_INET6 &&
-			         memcmp(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
-			             &((const struct sockaddr_in6 *)&b->addr)->sin6_addr, 16) == 0)
+			         memcmp(x + offsetof(struct sockaddr_in6, sin6_addr),
+			             y + offsetof(struct sockaddr_in6, sin6_addr), 16) == 0)
 				found = (int)i;
 		}
 	}

@@ -154,14 +154,14 @@ static size_t
 peer_transport_id(const struct sockaddr *peer, uint8_t out[19])
 {
 	if (peer->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)peer;
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)peer;
 
 		out[0] = 4;
 		memcpy(out + 1, &in->sin_addr, 4);
 		memcpy(out + 5, &in->sin_port, 2);
 		return 7;
 	}
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)peer;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)peer;
 
 	out[0] = 6;
 	memcpy(out + 1, &in6->sin6_addr, 16);

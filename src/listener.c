@@ -26,12 +26,12 @@ addr_format(const struct sockaddr *addr, char *buf, size_t len)
 	char host[INET6_ADDRSTRLEN];
 
 	if (addr->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)addr;
 
 		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
 		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
 	} else if (addr->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)addr;
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
 		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));

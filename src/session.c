@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,10 +141,10 @@ session_hash(const struct listener *l, const struct sockaddr *peer)
 	size_t n;
 
 	if (peer->sa_family == AF_INET) {
-		p = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_port;
+		p = (const uint8_t *)peer + offsetof(struct sockaddr_in, sin_port);
 		n = 2 + 4; /* port, then address */
 	} else {
-		p = (const uint8_t *)&((const struct sockaddr_in6 *)peer)->sin6_port;
+		p = (const uint8_t *)peer + offsetof(struct sockaddr_in6, sin6_port);
 		n = 2 + 4 + 16; /* port, flowinfo, address */
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -873,9 +874,9 @@ rate_allow(const struct sockaddr *peer, uint32_t limit)
 	if (limit == 0)
 		return true;
 	if (peer->sa_family == AF_INET)
-		memcpy(addr, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+		memcpy(addr, (const char *)peer + offsetof(struct sockaddr_in, sin_addr), 4);
 	else
-		memcpy(addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+		memcpy(addr, (const char *)peer + offsetof(struct sockaddr_in6, sin6_addr), 16);
 	for (size_t i = 0; i < sizeof addr; i++)
 		h = (h ^ addr[i]) * 0x100000001b3ULL;
 	slot = &rate_table[(h ^ h >> 32) % RATE_SLOTS];
