@@ -158,6 +158,23 @@ listener_close(struct listener *l)
 	free(l);
 }
 
+/* Puts one control message (level, type, data) into msg, whose buffer is control. */
+static void
+cmsg_put(struct msghdr *msg, void *control, size_t space, int level, int type, const void *data,
+    size_t len)
+{
+	struct cmsghdr *c;
+
+	memset(control, 0, space);
+	msg->msg_control = control;
+	msg->msg_controllen = CMSG_SPACE(len);
+	c = CMSG_FIRSTHDR(msg);
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+}
+
 int
 listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen,
     const struct local_addr *local, const void *buf, size_t len)
@@ -172,31 +189,15 @@ listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen
 
 	if (local->family == AF_INET) {
 		struct in_pktinfo pi = { .ipi_spec_dst = local->u.v4.ipi_addr };
-		struct cmsghdr *c;
 
-		memset(&control, 0, sizeof control);
-		msg.msg_control = &control;
-		msg.msg_controllen = CMSG_SPACE(sizeof pi);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = IPPROTO_IP;
-		c->cmsg_type = IP_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof pi);
-		memcpy(CMSG_DATA(c), &pi, sizeof pi);
+		cmsg_put(&msg, &control, sizeof control, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
 	} else if (local->family == AF_INET6) {
 		struct in6_pktinfo pi = local->u.v6;
-		struct cmsghdr *c;
 
 		/* The interface only matters for link-local addresses. */
 		if (!IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
 			pi.ipi6_ifindex = 0;
-		memset(&control, 0, sizeof control);
-		msg.msg_control = &control;
-		msg.msg_controllen = CMSG_SPACE(sizeof pi);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = IPPROTO_IPV6;
-		c->cmsg_type = IPV6_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof pi);
-		memcpy(CMSG_DATA(c), &pi, sizeof pi);
+		cmsg_put(&msg, &control, sizeof control, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
 	}
 	if (sendmsg(l->fd, &msg, MSG_DONTWAIT) < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
