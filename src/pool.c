@@ -76,17 +76,24 @@ pool_blob_free(void *buf, size_t len)
 		pool_free(&blob_pools[c - 1], buf);
 }
 
-#define LE_HEADER 16 /* size prefix of a libevent allocation, keeping 16-byte alignment */
+#define LE_HEADER 16 /* size and origin of a libevent allocation, keeping 16-byte alignment */
+#define LE_SMALL 64  /* libevent allocations up to this size come from the pools */
 
-/* libevent malloc: a pool blob with its size in front. */
+/*
+ * libevent malloc. Its small allocations (per-fd bookkeeping) live as long
+ * as the loop: pools keep them packed. Larger ones (events of active
+ * sessions, buffers) come and go: malloc, so the pools do not keep them at
+ * their peak count.
+ */
 static void *
 le_malloc(size_t len)
 {
-	unsigned char *p = pool_blob_alloc(len + LE_HEADER);
+	size_t head[2] = { len, len <= LE_SMALL };
+	unsigned char *p = head[1] ? pool_blob_alloc(len + LE_HEADER) : malloc(len + LE_HEADER);
 
 	if (p == NULL)
 		return NULL;
-	memcpy(p, &len, sizeof len);
+	memcpy(p, head, sizeof head);
 	return p + LE_HEADER;
 }
 
@@ -95,13 +102,16 @@ static void
 le_free(void *ptr)
 {
 	unsigned char *p = ptr;
-	size_t len;
+	size_t head[2];
 
 	if (p == NULL)
 		return;
 	p -= LE_HEADER;
-	memcpy(&len, p, sizeof len);
-	pool_blob_free(p, len + LE_HEADER);
+	memcpy(head, p, sizeof head);
+	if (head[1])
+		pool_blob_free(p, head[0] + LE_HEADER);
+	else
+		free(p);
 }
 
 /* libevent realloc. */
@@ -109,18 +119,17 @@ static void *
 le_realloc(void *ptr, size_t len)
 {
 	unsigned char *n;
-	size_t old;
+	size_t head[2];
 
 	if (ptr == NULL)
 		return le_malloc(len);
-	memcpy(&old, (unsigned char *)ptr - LE_HEADER, sizeof old);
-	if (len <= old && (len + LE_HEADER + BLOB_CLASS - 1) / BLOB_CLASS ==
-	                      (old + LE_HEADER + BLOB_CLASS - 1) / BLOB_CLASS)
+	memcpy(head, (unsigned char *)ptr - LE_HEADER, sizeof head);
+	if (len == head[0])
 		return ptr;
 	n = le_malloc(len);
 	if (n == NULL)
 		return NULL;
-	memcpy(n, ptr, old < len ? old : len);
+	memcpy(n, ptr, head[0] < len ? head[0] : len);
 	le_free(ptr);
 	return n;
 }
