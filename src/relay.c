@@ -156,8 +156,18 @@ upstream_get(struct session *s, const struct backend_conf *b)
 	snprintf(u->name, sizeof u->name, "%s", b->name);
 	u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->fd < 0 || connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
-		log_warn("session=%08x peer=%s cannot open a socket to backend %s", s->id,
-		    session_peer_str(s), b->name);
+		static uint64_t warned_s, missed;
+		uint64_t now_s = session_now_ms() / 1000;
+
+		/* At most one line a second: port exhaustion fails every request. */
+		if (now_s != warned_s) {
+			log_warn("session=%08x peer=%s cannot open a socket to backend %s (%llu more "
+			         "in the last second)", s->id, session_peer_str(s), b->name,
+			    (unsigned long long)missed);
+			warned_s = now_s;
+			missed = 0;
+		} else
+			missed++;
 		upstream_free(u);
 		return NULL;
 	}
