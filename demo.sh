@@ -35,6 +35,7 @@ x509 = {
   client_ca = "certs/ca-cert.pem";
   verify_client = "required";
 };
+control = { socket = "$demo/control.sock"; };
 CONF
 
 coap-server-notls -A 127.0.0.1 -p 5683 &
@@ -46,6 +47,7 @@ cat <<MSG
 Try, in another terminal:
   coap-client-openssl -m get -u my_identity -k secretPSK123 coaps://127.0.0.1:5684/.well-known/core
   coap-client-openssl -m get -j $demo/certs/client-key.pem -c $demo/certs/client-cert.pem -R $demo/certs/ca-cert.pem coaps://localhost:5684/time
+  $top/build/src/coaps-proxyctl -s $demo/control.sock stats
 Ctrl-C stops both.
 
 MSG
