@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef HAVE_SYSTEMD
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
@@ -181,6 +182,18 @@ LOG_FN(log_error, LOG_LVL_ERROR, 0)
 LOG_FN(log_info, LOG_LVL_INFO, 0)
 LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
 
+/*
+ * Ends the process after a fatal error: status 1, without exit handlers (a
+ * fatal error at start-up leaves the half-built state it found; LeakSanitizer
+ * must not turn that into another exit status).
+ */
+static void __attribute__((noreturn))
+log_die(void)
+{
+	fflush(NULL);
+	_exit(1);
+}
+
 void
 fatal(const char *fmt, ...)
 {
@@ -190,7 +203,7 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vwrite(LOG_LVL_ERROR, saved, fmt, ap);
 	va_end(ap);
-	exit(1);
+	log_die();
 }
 
 void
@@ -201,7 +214,7 @@ fatalx(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vwrite(LOG_LVL_ERROR, 0, fmt, ap);
 	va_end(ap);
-	exit(1);
+	log_die();
 }
 
 char *
