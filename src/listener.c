@@ -16,9 +16,40 @@
 #include "log.h"
 
 #define LISTENER_BATCH 64          /* datagrams read per wake-up before yielding */
+#define LISTENER_RX_SLOTS 16       /* datagrams read per recvmmsg() */
+#define LISTENER_RX_DGRAM 17408    /* larger than any DTLS record mbedTLS accepts */
+#define LISTENER_TX_SLOTS 32       /* datagrams sent per sendmmsg() */
+#define LISTENER_TX_DGRAM 2304     /* larger datagrams are sent on their own */
 #define LISTENER_SOCKBUF (4 << 20) /* socket buffer bytes asked for */
 
+/* Space for one PKTINFO control message, either family. */
+union pktinfo_control {
+	struct cmsghdr align;
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+};
+
+/* Datagrams queued for one sendmmsg(). */
+struct listener_outbox {
+	unsigned n;
+	struct mmsghdr m[LISTENER_TX_SLOTS];
+	struct iovec iov[LISTENER_TX_SLOTS];
+	union peer_addr peer[LISTENER_TX_SLOTS];
+	union pktinfo_control control[LISTENER_TX_SLOTS];
+	uint8_t buf[LISTENER_TX_SLOTS][LISTENER_TX_DGRAM];
+};
+
+/* Datagrams read by one recvmmsg(); shared by all listeners (one thread). */
+static struct {
+	struct mmsghdr m[LISTENER_RX_SLOTS];
+	struct iovec iov[LISTENER_RX_SLOTS];
+	struct sockaddr_storage peer[LISTENER_RX_SLOTS];
+	union pktinfo_control control[LISTENER_RX_SLOTS];
+	uint8_t buf[LISTENER_RX_SLOTS][LISTENER_RX_DGRAM];
+} rx;
+
 static listener_input_fn *listener_input;
+
+static void listener_flush_cb(evutil_socket_t fd, short what, void *arg);
 
 char *
 addr_format(const struct sockaddr *addr, char *buf, size_t len)
@@ -52,46 +83,69 @@ local_format(const struct listener *l, const struct local_addr *local, char *buf
 	return addr_format((struct sockaddr *)&ss, buf, len);
 }
 
-/* Reads up to a batch of datagrams and hands each to the input function. */
+/* Hands one received datagram (slot i of rx) to the input function. */
+static void
+listener_deliver(struct listener *l, unsigned i)
+{
+	struct msghdr *msg = &rx.m[i].msg_hdr;
+	struct datagram d = { .listener = l };
+
+	if (msg->msg_flags & MSG_TRUNC)
+		return; /* larger than any record mbedTLS accepts */
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			d.local.family = AF_INET;
+			memcpy(&d.local.u.v4, CMSG_DATA(c), sizeof d.local.u.v4);
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			d.local.family = AF_INET6;
+			memcpy(&d.local.u.v6, CMSG_DATA(c), sizeof d.local.u.v6);
+		}
+	}
+	if (!l->wildcard)
+		d.local.family = 0; /* the bound address is the source already */
+	memcpy(&d.peer, &rx.peer[i], msg->msg_namelen <= sizeof d.peer ? msg->msg_namelen :
+	    sizeof d.peer);
+	d.peerlen = msg->msg_namelen;
+	d.data = rx.buf[i];
+	d.len = rx.m[i].msg_len;
+	listener_input(&d);
+}
+
+/* Reads datagrams in batches (recvmmsg) and hands each to the input function. */
 static void
 listener_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	static uint8_t buf[65536];
 	struct listener *l = arg;
 
 	(void)what;
-	for (int i = 0; i < LISTENER_BATCH; i++) {
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-		} control;
-		struct datagram d = { .listener = l };
-		struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
-		struct msghdr msg = { .msg_name = &d.peer, .msg_namelen = sizeof d.peer,
-			.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
-			.msg_controllen = sizeof control };
-		ssize_t n = recvmsg(fd, &msg, 0);
+	for (int got = 0; got < LISTENER_BATCH;) {
+		int n;
 
+		for (unsigned i = 0; i < LISTENER_RX_SLOTS; i++) {
+			struct msghdr *msg = &rx.m[i].msg_hdr;
+
+			rx.iov[i].iov_base = rx.buf[i];
+			rx.iov[i].iov_len = sizeof rx.buf[i];
+			msg->msg_name = &rx.peer[i];
+			msg->msg_namelen = sizeof rx.peer[i];
+			msg->msg_iov = &rx.iov[i];
+			msg->msg_iovlen = 1;
+			msg->msg_control = &rx.control[i];
+			msg->msg_controllen = sizeof rx.control[i];
+			msg->msg_flags = 0;
+		}
+		n = recvmmsg(fd, rx.m, LISTENER_RX_SLOTS, MSG_DONTWAIT, NULL);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_warn("listener %s: recvmsg", l->name);
+				log_warn("listener %s: recvmmsg", l->name);
 			return;
 		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-				d.local.family = AF_INET;
-				memcpy(&d.local.u.v4, CMSG_DATA(c), sizeof d.local.u.v4);
-			} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
-				d.local.family = AF_INET6;
-				memcpy(&d.local.u.v6, CMSG_DATA(c), sizeof d.local.u.v6);
-			}
-		}
-		if (!l->wildcard)
-			d.local.family = 0; /* the bound address is the source already */
-		d.peerlen = msg.msg_namelen;
-		d.data = buf;
-		d.len = (size_t)n;
-		listener_input(&d);
+		for (int i = 0; i < n; i++)
+			listener_deliver(l, (unsigned)i);
+		/* A short batch emptied the socket: no extra call to learn it. */
+		if (n < LISTENER_RX_SLOTS)
+			return;
+		got += n;
 	}
 }
 
@@ -134,6 +188,10 @@ listener_open(struct event_base *base, const struct listen_conf *lc, listener_in
 		goto fail;
 	if (bind(l->fd, (struct sockaddr *)&lc->addr, lc->addrlen) < 0)
 		goto fail;
+	l->out = calloc(1, sizeof *l->out);
+	l->flush_ev = event_new(base, -1, 0, listener_flush_cb, l);
+	if (l->out == NULL || l->flush_ev == NULL)
+		goto fail;
 	l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST, listener_read_cb, l);
 	if (l->ev == NULL || event_add(l->ev, NULL) < 0)
 		goto fail;
@@ -151,10 +209,15 @@ listener_close(struct listener *l)
 {
 	if (l == NULL)
 		return;
+	if (l->fd >= 0)
+		listener_flush(l);
 	if (l->ev != NULL)
 		event_free(l->ev);
+	if (l->flush_ev != NULL)
+		event_free(l->flush_ev);
 	if (l->fd >= 0)
 		close(l->fd);
+	free(l->out);
 	free(l);
 }
 
@@ -175,34 +238,113 @@ cmsg_put(struct msghdr *msg, void *control, size_t space, int level, int type, c
 	memcpy(CMSG_DATA(c), data, len);
 }
 
-int
-listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen,
-    const struct local_addr *local, const void *buf, size_t len)
+/* Fills msg's PKTINFO control message for the local address (none when unknown). */
+static void
+pktinfo_put(struct msghdr *msg, union pktinfo_control *control, const struct local_addr *local)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-	} control;
-	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-	struct msghdr msg = { .msg_name = (void *)(uintptr_t)peer, .msg_namelen = peerlen,
-		.msg_iov = &iov, .msg_iovlen = 1 };
-
+	msg->msg_control = NULL;
+	msg->msg_controllen = 0;
 	if (local->family == AF_INET) {
 		struct in_pktinfo pi = { .ipi_spec_dst = local->u.v4.ipi_addr };
 
-		cmsg_put(&msg, &control, sizeof control, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
+		cmsg_put(msg, control, sizeof *control, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
 	} else if (local->family == AF_INET6) {
 		struct in6_pktinfo pi = local->u.v6;
 
 		/* The interface only matters for link-local addresses. */
 		if (!IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
 			pi.ipi6_ifindex = 0;
-		cmsg_put(&msg, &control, sizeof control, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
+		cmsg_put(msg, control, sizeof *control, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
 	}
-	if (sendmsg(l->fd, &msg, MSG_DONTWAIT) < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
-			return 0; /* like a loss on the wire; DTLS and CoAP retransmit */
-		return -1;
+}
+
+/* Whether a send error is a loss on the wire (DTLS and CoAP retransmit). */
+static bool
+send_error_is_loss(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS;
+}
+
+void
+listener_flush(struct listener *l)
+{
+	struct listener_outbox *ob = l->out;
+	unsigned done = 0;
+
+	if (ob == NULL)
+		return;
+	while (done < ob->n) {
+		int n = sendmmsg(l->fd, ob->m + done, ob->n - done, MSG_DONTWAIT);
+
+		if (n > 0) {
+			done += (unsigned)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && send_error_is_loss(errno))
+			break; /* the socket buffer is full: the rest is lost like on the wire */
+		if (n < 0) {
+			static time_t warned;
+			char peer[INET6_ADDRSTRLEN + 8];
+
+			/* One datagram the kernel refuses: say so (once a second), skip it. */
+			if (time(NULL) != warned) {
+				warned = time(NULL);
+				log_warn("listener %s: send to %s", l->name,
+				    addr_format(&ob->peer[done].sa, peer, sizeof peer));
+			}
+		}
+		done++;
 	}
+	ob->n = 0;
+}
+
+/* libevent: the loop pass that queued datagrams is over; send them. */
+static void
+listener_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	listener_flush(arg);
+}
+
+int
+listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen,
+    const struct local_addr *local, const void *buf, size_t len)
+{
+	struct listener_outbox *ob = l->out;
+	struct msghdr *msg;
+	unsigned i;
+
+	if (len > LISTENER_TX_DGRAM || peerlen > sizeof ob->peer[0]) {
+		/* Rare (large handshake flights): send on its own, after what is queued. */
+		union pktinfo_control control;
+		struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+		struct msghdr one = { .msg_name = (void *)(uintptr_t)peer, .msg_namelen = peerlen,
+			.msg_iov = &iov, .msg_iovlen = 1 };
+
+		listener_flush(l);
+		pktinfo_put(&one, &control, local);
+		if (sendmsg(l->fd, &one, MSG_DONTWAIT) < 0 && !send_error_is_loss(errno))
+			return -1;
+		return 0;
+	}
+	if (ob->n == LISTENER_TX_SLOTS)
+		listener_flush(l);
+	i = ob->n++;
+	msg = &ob->m[i].msg_hdr;
+	memcpy(ob->buf[i], buf, len);
+	memcpy(&ob->peer[i], peer, peerlen);
+	ob->iov[i].iov_base = ob->buf[i];
+	ob->iov[i].iov_len = len;
+	msg->msg_name = &ob->peer[i];
+	msg->msg_namelen = peerlen;
+	msg->msg_iov = &ob->iov[i];
+	msg->msg_iovlen = 1;
+	msg->msg_flags = 0;
+	pktinfo_put(msg, &ob->control[i], local);
+	if (i == 0)
+		event_active(l->flush_ev, 0, 0);
 	return 0;
 }

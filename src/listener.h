@@ -27,9 +27,13 @@ struct local_addr {
 	} u;
 };
 
+struct listener_outbox;
+
 struct listener {
 	int fd;
 	struct event *ev;
+	struct event *flush_ev;         /* sends the outbox at the end of the loop pass */
+	struct listener_outbox *out;    /* datagrams waiting for one sendmmsg */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	bool wildcard;
@@ -57,11 +61,15 @@ struct listener *listener_open(struct event_base *base, const struct listen_conf
 /* Closes a listener and frees it. */
 void listener_close(struct listener *l);
 /*
- * Sends buf to peer from the local address the peer used. Returns 0, or -1
- * with errno (a full socket buffer counts as sent: UDP may drop).
+ * Sends buf to peer from the local address the peer used. Datagrams are queued
+ * and leave together in one sendmmsg() once the current pass of the event loop
+ * has run (or when the queue is full, or the listener closes), in order.
+ * Returns 0, or -1 with errno when buf cannot be queued or sent.
  */
 int listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen,
     const struct local_addr *local, const void *buf, size_t len);
+/* Sends the queued datagrams now. */
+void listener_flush(struct listener *l);
 /* Formats addr as "1.2.3.4:5" or "[::1]:5" into buf. */
 char *addr_format(const struct sockaddr *addr, char *buf, size_t len);
 /* Formats the local address of a datagram (PKTINFO or the bound address). */

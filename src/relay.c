@@ -20,7 +20,7 @@
 #define RELAY_MAX_MSG 2048       /* bytes of one CoAP message, each way */
 #define RELAY_UPSTREAMS 8        /* backends one session may use */
 #define RELAY_PENDING 16         /* CON requests awaiting a backend's answer */
-#define RELAY_BATCH 16           /* backend datagrams read per wake-up */
+#define RELAY_BATCH 8            /* backend datagrams read per wake-up */
 #define ORPHAN_LIFETIME_MS 300000 /* how long a gone device's observed upstream waits */
 #define ORPHAN_MAX 4096          /* orphaned upstream sockets at most */
 
@@ -123,6 +123,31 @@ upstream_free(struct upstream *u)
 	free(u);
 }
 
+/*
+ * Binds an upstream socket to one of the backend's source addresses (port 0),
+ * starting with the next in turn and moving on when one has no free port left;
+ * without sources the kernel chooses at connect(). 0 or -1 with errno.
+ */
+static int
+upstream_bind(int fd, const struct backend_conf *b)
+{
+	static size_t next;
+
+	for (size_t i = 0; i < b->n_sources; i++) {
+		const struct sockaddr_storage *src = &b->sources[(next + i) % b->n_sources];
+		socklen_t len = src->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
+		    sizeof(struct sockaddr_in6);
+
+		if (bind(fd, (const struct sockaddr *)src, len) == 0) {
+			next += i + 1;
+			return 0;
+		}
+		if (errno != EADDRINUSE)
+			return -1;
+	}
+	return b->n_sources == 0 ? 0 : -1;
+}
+
 /* Finds or opens the session's upstream socket to a backend; NULL on failure. */
 static struct upstream *
 upstream_get(struct session *s, const struct backend_conf *b)
@@ -155,7 +180,8 @@ upstream_get(struct session *s, const struct backend_conf *b)
 	u->addrlen = b->addrlen;
 	snprintf(u->name, sizeof u->name, "%s", b->name);
 	u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (u->fd < 0 || connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
+	if (u->fd < 0 || upstream_bind(u->fd, b) < 0 ||
+	    connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
 		static uint64_t warned_s, missed;
 		uint64_t now_s = session_now_ms() / 1000;
 
@@ -575,31 +601,41 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len)
 		session_stats_mut()->backend_dropped++;
 }
 
-/* libevent: datagrams from a backend. */
+/* libevent: datagrams from a backend, up to RELAY_BATCH in one recvmmsg(). */
 static void
 upstream_read_cb(evutil_socket_t fd, short what, void *arg)
 {
+	static uint8_t buf[RELAY_BATCH][RELAY_MAX_MSG];
+	struct mmsghdr m[RELAY_BATCH];
+	struct iovec iov[RELAY_BATCH];
 	struct upstream *u = arg;
-	uint8_t buf[RELAY_MAX_MSG];
+	int n;
 
 	(void)what;
+	memset(m, 0, sizeof m);
 	for (int i = 0; i < RELAY_BATCH; i++) {
-		ssize_t n = recv(fd, buf, sizeof buf, 0);
-
-		if (n < 0) {
-			if (errno == ECONNREFUSED && u->s != NULL)
-				upstream_refused(u);
-			else if (errno == ECONNREFUSED)
-				upstream_free(u);
-			else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_warn("backend %s: recv", u->name);
-			return;
-		}
+		iov[i].iov_base = buf[i];
+		iov[i].iov_len = sizeof buf[i];
+		m[i].msg_hdr.msg_iov = &iov[i];
+		m[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = recvmmsg(fd, m, RELAY_BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		if (errno == ECONNREFUSED && u->s != NULL)
+			upstream_refused(u);
+		else if (errno == ECONNREFUSED)
+			upstream_free(u);
+		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			log_warn("backend %s: recvmmsg", u->name);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		/* Longer datagrams arrive cut at RELAY_MAX_MSG, as recv() cut them. */
 		if (u->s == NULL) {
-			orphan_input(u, buf, (size_t)n);
+			orphan_input(u, buf[i], m[i].msg_len);
 			return;
 		}
-		upstream_input(u, buf, (size_t)n);
+		upstream_input(u, buf[i], m[i].msg_len);
 	}
 }
 
