@@ -58,7 +58,7 @@ expect 1 "man/coaps-proxy.conf.5.in: bogus" "conf/coaps-proxy.conf: bogus"
 
 # A key of a table whose group is plural (backend_keys -> backends).
 fresh_tree
-sed -i 's/"name", "address", "port", NULL/"name", "address", "port", "weight", NULL/' \
+sed -i 's/"name", "address", "port", "sources", NULL/"name", "address", "port", "sources", "weight", NULL/' \
 	"$tmp/t/src/config.c"
 expect 1 "backends.weight"
 

@@ -32,7 +32,7 @@ struct loader {
 static const char *const root_keys[] = { "listen", "backends", "routes", "identity_option",
 	"backend_timeout", "psk", "x509", "dtls", "session", "log", "control", "metrics", NULL };
 static const char *const listen_keys[] = { "address", "port", NULL };
-static const char *const backend_keys[] = { "name", "address", "port", NULL };
+static const char *const backend_keys[] = { "name", "address", "port", "sources", NULL };
 static const char *const route_keys[] = { "path_prefix", "identity", "uri_host", "backend",
 	NULL };
 static const char *const psk_keys[] = { "identity", "key", "key_hex", NULL };
@@ -296,7 +296,46 @@ load_listens(struct loader *ld, struct proxy_config *cfg)
 	return 0;
 }
 
-/* Parses backends = ( { name; address; port; } ... ), resolving names. */
+/* Parses a backend's optional sources = [ "addr", ... ] of the backend's address family. */
+static int
+load_sources(struct loader *ld, const config_setting_t *g, struct backend_conf *b)
+{
+	config_setting_t *list = config_setting_get_member(g, "sources");
+	int n;
+
+	if (list == NULL)
+		return 0;
+	n = config_setting_length(list);
+	if (!config_setting_is_array(list) && !config_setting_is_list(list))
+		return load_fail(ld, list, NULL, "must be an array of addresses [ \"...\", ... ]");
+	if (n == 0 || n > CONFIG_MAX_SOURCES)
+		return load_fail(ld, list, NULL, "must name 1 to %d source addresses",
+		    CONFIG_MAX_SOURCES);
+	b->sources = calloc((size_t)n, sizeof *b->sources);
+	if (b->sources == NULL)
+		return load_fail(ld, list, NULL, "out of memory");
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE,
+			.ai_family = b->addr.ss_family, .ai_socktype = SOCK_DGRAM };
+		struct addrinfo *ai;
+		const char *addr;
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING)
+			return load_fail(ld, e, NULL, "must be a string");
+		addr = config_setting_get_string(e);
+		if (getaddrinfo(addr, NULL, &hints, &ai) != 0)
+			return load_fail(ld, e, NULL, "\"%s\" is not an %s address (backend "
+			    "address %s is %s)", addr, b->addr.ss_family == AF_INET ? "IPv4" : "IPv6",
+			    b->address, b->addr.ss_family == AF_INET ? "IPv4" : "IPv6");
+		memcpy(&b->sources[i], ai->ai_addr, ai->ai_addrlen);
+		freeaddrinfo(ai);
+		b->n_sources++;
+	}
+	return 0;
+}
+
+/* Parses backends = ( { name; address; port; sources; } ... ), resolving names. */
 static int
 load_backends(struct loader *ld, struct proxy_config *cfg)
 {
@@ -339,6 +378,8 @@ load_backends(struct loader *ld, struct proxy_config *cfg)
 		freeaddrinfo(ai);
 		b->name = strdup(name);
 		b->address = strdup(addr);
+		if (load_sources(ld, g, b) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -988,6 +1029,7 @@ config_unref(struct proxy_config *cfg)
 	for (size_t i = 0; i < cfg->n_backends; i++) {
 		free(cfg->backends[i].name);
 		free(cfg->backends[i].address);
+		free(cfg->backends[i].sources);
 	}
 	free(cfg->backends);
 	for (size_t i = 0; i < cfg->n_routes; i++) {

@@ -25,12 +25,17 @@ struct listen_conf {
 	socklen_t addrlen;
 };
 
+#define CONFIG_MAX_SOURCES 64	/* source addresses per backend */
+
 struct backend_conf {
 	char *name;
 	char *address;
 	uint16_t port;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	/* Source addresses for upstream sockets (port 0), tried in turn; none: the kernel's. */
+	struct sockaddr_storage *sources;
+	size_t n_sources;
 };
 
 struct psk_conf {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -268,6 +269,21 @@ signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(base);
 }
 
+/*
+ * Each session with a live backend exchange holds an upstream socket: take
+ * the whole hard limit on open files (the unit sets it with LimitNOFILE=).
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -287,6 +303,7 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_MMAP_THRESHOLD, 16 * 1024);
 	pool_use_for_libevent();
+	raise_fd_limit();
 	while ((c = getopt(argc, argv, "c:fhtvV")) != -1) {
 		switch (c) {
 		case 'c':
