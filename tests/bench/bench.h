@@ -44,6 +44,7 @@ struct bench_opts {
 	unsigned n_src_addrs;
 	unsigned ramp;
 	double hold;			/* keep sessions open this long before RSS */
+	unsigned wake_rate;		/* after the hold: one more request per session, N/s */
 	const char *listen;
 	const char *to;
 	unsigned inprocess;		/* in-process handshakes to run */
@@ -78,6 +79,9 @@ struct bench_result {
 	long server_rss_kb;
 	double elapsed_s;
 	double client_cpu_s;
+	/* --wake-rate: the request each held session sends after the hold */
+	uint64_t wake_sent, wake_answered, wake_skipped;
+	double wake_s;
 	/* in-process handshakes */
 	double server_us_per_hs, client_us_per_hs;
 };

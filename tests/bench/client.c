@@ -102,10 +102,14 @@ struct client {
 	uint64_t issued, finished;
 	unsigned sessions_done;	/* sessions that used up --requests-per-session */
 	bool stopping;
+	bool waking;		/* --wake-rate phase after the hold */
+	unsigned wake_next;	/* next session to wake */
+	uint64_t wake_settled;
+	double t_wake;
 	unsigned hs_active;
 	uint32_t *rq;		/* sessions waiting for a handshake slot (ring) */
 	unsigned rq_head, rq_n;
-	struct event *ev_retx, *ev_end, *ev_int, *ev_hold;
+	struct event *ev_retx, *ev_end, *ev_int, *ev_hold, *ev_wake;
 	double t_start, t_first_req, t_last_hs, t_end, cpu_start;
 	uint8_t app[DGRAM_MAX];	/* decrypted record */
 	struct outbox out;
@@ -115,6 +119,13 @@ struct client {
 static void session_open(struct session *s);
 static void session_fail(struct session *s, uint64_t *counter);
 static void client_finish(struct client *c);
+static void client_close_all(struct client *c);
+
+/* Whether requests are still being retransmitted and answered. */
+static bool client_running(const struct client *c)
+{
+	return !c->stopping || c->waking;
+}
 
 /* Send everything queued in the outbox. */
 static void outbox_flush(struct client *c)
@@ -286,6 +297,11 @@ static void slot_done(struct session *s, struct slot *sl)
 
 	sl->busy = false;
 	s->busy--;
+	if (c->waking) {
+		if (++c->wake_settled + c->r.wake_skipped == c->o->sessions)
+			client_close_all(c);
+		return;
+	}
 	c->finished++;
 	if (c->o->count > 0 && c->finished >= c->o->count)
 		client_finish(c);
@@ -453,7 +469,9 @@ static void session_coap(struct session *s, const uint8_t *buf, size_t len)
 	if (!sl->busy || sl->seq != (uint16_t)((v.token[6] << 8) | v.token[7]))
 		return;		/* duplicate or stale */
 	now = stats_now_ns();
-	if ((v.code >> 5) == 2) {
+	if ((v.code >> 5) == 2 && c->waking) {
+		c->r.wake_answered++;
+	} else if ((v.code >> 5) == 2) {
 		c->r.requests++;
 		hist_add(&c->r.lat, (now - sl->t_sent) / 1000u);
 	} else {
@@ -614,7 +632,7 @@ static void client_retx_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	for (unsigned j = 0; j < c->o->sessions && !c->stopping; j++) {
+	for (unsigned j = 0; j < c->o->sessions && client_running(c); j++) {
 		struct session *s = &c->s[j];
 		if (s->st != S_READY || s->busy == 0)
 			continue;
@@ -626,7 +644,7 @@ static void client_retx_cb(evutil_socket_t fd, short what, void *arg)
 				c->r.err_timeout++;
 				c->r.errors++;
 				slot_done(s, sl);
-				if (c->stopping)
+				if (c->stopping || s->fd < 0)
 					break;
 				if (c->o->handshake_only) {
 					session_close(s, true);
@@ -649,6 +667,11 @@ static void client_retx_cb(evutil_socket_t fd, short what, void *arg)
 /* Close every session (close_notify for DTLS) and leave the loop. */
 static void client_close_all(struct client *c)
 {
+	if (c->waking) {
+		c->r.wake_s = stats_now() - c->t_wake;
+		c->waking = false;
+		event_del(c->ev_wake);
+	}
 	for (unsigned j = 0; j < c->o->sessions; j++) {
 		struct session *s = &c->s[j];
 		session_close(s, true);
@@ -659,15 +682,66 @@ static void client_close_all(struct client *c)
 	event_base_loopbreak(c->base);
 }
 
-/* End of the hold period: read the server's RSS and close. */
+/* Send one more request on a held session (slot 0), bypassing the run's limits. */
+static void session_wake(struct session *s)
+{
+	struct slot *sl = &s->slots[0];
+
+	sl->busy = true;
+	sl->acked = false;
+	sl->retx = 0;
+	sl->seq++;
+	sl->mid = s->next_mid++;
+	sl->t_sent = stats_now_ns();
+	sl->timeout = COAP_ACK_TIMEOUT_NS;
+	sl->t_next = sl->t_sent + sl->timeout;
+	s->busy++;
+	request_send(s, 0);
+}
+
+/* Every 10 ms of the wake phase: wake the next wake_rate / 100 sessions. */
+static void client_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	unsigned n = c->o->wake_rate / 100 > 0 ? c->o->wake_rate / 100 : 1;
+
+	(void)fd;
+	(void)what;
+	for (; n > 0 && c->wake_next < c->o->sessions; n--) {
+		struct session *s = &c->s[c->wake_next++];
+		if (s->st == S_READY && s->fd >= 0 && s->busy == 0) {
+			c->r.wake_sent++;
+			session_wake(s);
+		} else if (++c->r.wake_skipped + c->wake_settled == c->o->sessions) {
+			client_close_all(c);
+			return;
+		}
+	}
+	if (c->wake_next == c->o->sessions)
+		event_del(c->ev_wake);
+	outbox_flush(c);
+}
+
+/* End of the hold period: read the server's RSS, then wake the sessions or close. */
 static void client_hold_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
+	struct timeval tv = { 0, 10000 };
 
 	(void)fd;
 	(void)what;
 	c->r.server_rss_kb = stats_rss_kb(c->o->server_pid);
-	client_close_all(c);
+	if (c->o->wake_rate == 0) {
+		client_close_all(c);
+		return;
+	}
+	/* Bounded like the run: at most --duration (or 300 s) for the wake phase. */
+	c->waking = true;
+	c->t_wake = stats_now();
+	event_add(c->ev_wake, &tv);
+	tv.tv_sec = c->o->duration > 0 ? (time_t)c->o->duration : 300;
+	tv.tv_usec = 0;
+	event_add(c->ev_end, &tv);
 }
 
 /* Stop issuing requests, record the end time, then hold or close. */
@@ -691,12 +765,17 @@ static void client_finish(struct client *c)
 	client_close_all(c);
 }
 
-/* Duration elapsed (or SIGINT/SIGTERM). */
+/* Duration elapsed (or SIGINT/SIGTERM); in the wake phase, its bound. */
 static void client_end_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct client *c = arg;
+
 	(void)fd;
 	(void)what;
-	client_finish(arg);
+	if (c->waking)
+		client_close_all(c);
+	else
+		client_finish(c);
 }
 
 /* Set up the mbedTLS client configuration; 0 or -1 with a message. */
@@ -811,6 +890,8 @@ static void client_cleanup(struct client *c)
 		event_free(c->ev_int);
 	if (c->ev_hold)
 		event_free(c->ev_hold);
+	if (c->ev_wake)
+		event_free(c->ev_wake);
 	if (c->dtls) {
 		mbedtls_ssl_config_free(&c->conf);
 		mbedtls_x509_crt_free(&c->cert);
@@ -882,8 +963,10 @@ int client_run(const struct bench_opts *o)
 	c->ev_retx = event_new(c->base, -1, EV_PERSIST, client_retx_cb, c);
 	c->ev_end = evtimer_new(c->base, client_end_cb, c);
 	c->ev_hold = evtimer_new(c->base, client_hold_cb, c);
+	c->ev_wake = event_new(c->base, -1, EV_PERSIST, client_wake_cb, c);
 	c->ev_int = evsignal_new(c->base, SIGINT, client_end_cb, c);
-	if (c->ev_retx == NULL || c->ev_end == NULL || c->ev_hold == NULL || c->ev_int == NULL)
+	if (c->ev_retx == NULL || c->ev_end == NULL || c->ev_hold == NULL || c->ev_int == NULL ||
+	    c->ev_wake == NULL)
 		goto out;
 	tv.tv_sec = 0;
 	tv.tv_usec = 100000;

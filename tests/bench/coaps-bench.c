@@ -47,6 +47,8 @@ static void usage(FILE *f)
 "  --ramp N                 at most N handshakes in progress (default 0: no limit)\n"
 "  --src-addrs A,B,...      bind sessions round-robin to these source addresses\n"
 "  --hold SEC               keep sessions open SEC s after the run, then read RSS\n"
+"  --wake-rate N            after --hold, each held session sends one more\n"
+"                           request, N sessions a second; reported as \"wake\"\n"
 "output:\n"
 "  --server-pid PID         report the server's VmRSS\n"
 "  --json FILE              also write the result as JSON (- for stdout)\n"
@@ -88,7 +90,7 @@ enum {
 	OPT_TARGET = 256, OPT_PLAIN, OPT_PSK_ID, OPT_PSK, OPT_PSK_HEX, OPT_CERT, OPT_KEY, OPT_CA,
 	OPT_SESSIONS, OPT_INFLIGHT, OPT_DURATION, OPT_COUNT, OPT_METHOD, OPT_SIZE, OPT_PATH,
 	OPT_HS_ONLY, OPT_PROXY_URI, OPT_PID, OPT_JSON, OPT_SUITE, OPT_SRC, OPT_RAMP, OPT_BACKEND,
-	OPT_RELAY, OPT_LISTEN, OPT_TO, OPT_INPROC, OPT_CCERT, OPT_CKEY, OPT_HOLD, OPT_LABEL,
+	OPT_RELAY, OPT_LISTEN, OPT_TO, OPT_INPROC, OPT_CCERT, OPT_CKEY, OPT_HOLD, OPT_WAKE, OPT_LABEL,
 	OPT_SNAME, OPT_PER_SESSION,
 };
 
@@ -118,6 +120,7 @@ static const struct option longopts[] = {
 	{ "src-addrs", required_argument, NULL, OPT_SRC },
 	{ "ramp", required_argument, NULL, OPT_RAMP },
 	{ "hold", required_argument, NULL, OPT_HOLD },
+	{ "wake-rate", required_argument, NULL, OPT_WAKE },
 	{ "label", required_argument, NULL, OPT_LABEL },
 	{ "backend", no_argument, NULL, OPT_BACKEND },
 	{ "udp-relay", no_argument, NULL, OPT_RELAY },
@@ -199,6 +202,11 @@ int main(int argc, char **argv)
 			o.hold = strtod(optarg, &end);
 			if (*end != '\0' || !(o.hold >= 0 && o.hold < 1e5))
 				goto bad;
+			break;
+		case OPT_WAKE:
+			if (!parse_num(optarg, 1, 10000000, &v))
+				goto bad;
+			o.wake_rate = (unsigned)v;
 			break;
 		case OPT_COUNT:
 			if (!parse_num(optarg, 1, ULLONG_MAX, &v))
@@ -287,6 +295,10 @@ int main(int argc, char **argv)
 	}
 	if (o.cert != NULL && o.key == NULL) {
 		fprintf(stderr, "coaps-bench: --cert needs --key\n");
+		return 2;
+	}
+	if (o.wake_rate > 0 && (o.hold <= 0 || o.handshake_only)) {
+		fprintf(stderr, "coaps-bench: --wake-rate needs --hold and no --handshake-only\n");
 		return 2;
 	}
 	if (o.plain && o.handshake_only) {

@@ -9,11 +9,18 @@ tests_bench_coaps_bench_SOURCES = \
 tests_bench_coaps_bench_LDADD = $(EVENT_LIBS) $(MBEDTLS_LIBS)
 
 TESTS += tests/bench/test-bench-smoke.sh
-dist_noinst_SCRIPTS += tests/bench/test-bench-smoke.sh tests/bench/run-bench.sh
+dist_noinst_SCRIPTS += tests/bench/test-bench-smoke.sh tests/bench/run-bench.sh \
+	tests/bench/scale.sh
 EXTRA_DIST += tests/bench/README.md tests/bench/bench-certs.sh
-CLEANFILES += bench-results.json
+CLEANFILES += bench-results.json scale-results.json
 
 # Full comparison (a few minutes): direct, UDP relay, coaps-proxyd, libcoap proxy.
 bench: all
 	$(SHELL) $(srcdir)/tests/bench/run-bench.sh $(abs_top_builddir) $(abs_top_srcdir)
 .PHONY: bench
+
+# 100,000 concurrent sessions, parked, each answering a request after its restore
+# (about 2 minutes; SCALE_SESSIONS=N for another count).
+scale: all
+	$(SHELL) $(srcdir)/tests/bench/scale.sh $(abs_top_builddir) $(abs_top_srcdir)
+.PHONY: scale

@@ -164,6 +164,10 @@ static void stats_json(FILE *f, const struct bench_result *r, const struct bench
 	fputs(",\"server_rss_kb\":", f);
 	json_long(f, r->server_rss_kb);
 	fprintf(f, ",\"elapsed_s\":%.3f,\"client_cpu_s\":%.3f", r->elapsed_s, r->client_cpu_s);
+	if (o->wake_rate > 0)
+		fprintf(f, ",\"wake\":{\"sent\":%" PRIu64 ",\"answered\":%" PRIu64 ",\"skipped\":%"
+		    PRIu64 ",\"seconds\":%.3f}", r->wake_sent, r->wake_answered, r->wake_skipped,
+		    r->wake_s);
 	if (r->server_us_per_hs > 0)
 		fprintf(f, ",\"server_us_per_handshake\":%.1f,\"client_us_per_handshake\":%.1f",
 		    r->server_us_per_hs, r->client_us_per_hs);
@@ -200,6 +204,10 @@ int stats_report(const struct bench_result *r, const struct bench_opts *o)
 		if (r->server_rss_kb >= 0)
 			printf("%-22s %ld kB (at start %ld kB)\n", "server RSS", r->server_rss_kb,
 			    r->server_rss_start_kb);
+		if (o->wake_rate > 0)
+			printf("%-22s %" PRIu64 " sent, %" PRIu64 " answered 2.xx, %" PRIu64
+			    " sessions not ready, %.1f s\n", "wake after hold", r->wake_sent,
+			    r->wake_answered, r->wake_skipped, r->wake_s);
 		printf("%-22s %.2f s wall, %.2f s cpu\n", "bench", r->elapsed_s, r->client_cpu_s);
 		fflush(stdout);
 	}
