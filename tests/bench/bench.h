@@ -79,6 +79,7 @@ struct bench_result {
 	long server_rss_kb;
 	double elapsed_s;
 	double client_cpu_s;
+	double server_cpu_s;		/* of --server-pid during the run, or -1 */
 	/* --wake-rate: the request each held session sends after the hold */
 	uint64_t wake_sent, wake_answered, wake_skipped;
 	double wake_s;
@@ -90,6 +91,7 @@ struct bench_result {
 void hist_add(struct hist *h, uint64_t us);
 uint64_t hist_pct(const struct hist *h, double p);
 long stats_rss_kb(long pid);
+double stats_proc_cpu_s(long pid);
 double stats_now(void);
 uint64_t stats_now_ns(void);
 double stats_cpu_s(void);

@@ -110,7 +110,7 @@ struct client {
 	uint32_t *rq;		/* sessions waiting for a handshake slot (ring) */
 	unsigned rq_head, rq_n;
 	struct event *ev_retx, *ev_end, *ev_int, *ev_hold, *ev_wake;
-	double t_start, t_first_req, t_last_hs, t_end, cpu_start;
+	double t_start, t_first_req, t_last_hs, t_end, cpu_start, srv_cpu_start;
 	uint8_t app[DGRAM_MAX];	/* decrypted record */
 	struct outbox out;
 	struct inbox in;
@@ -754,6 +754,10 @@ static void client_finish(struct client *c)
 	c->stopping = true;
 	c->t_end = stats_now();
 	c->r.client_cpu_s = stats_cpu_s() - c->cpu_start;
+	if (c->srv_cpu_start >= 0) {
+		double now = stats_proc_cpu_s(c->o->server_pid);
+		c->r.server_cpu_s = now >= 0 ? now - c->srv_cpu_start : -1;
+	}
 	evtimer_del(c->ev_end);
 	if (c->o->hold > 0) {
 		tv.tv_sec = (time_t)c->o->hold;
@@ -979,6 +983,8 @@ int client_run(const struct bench_opts *o)
 
 	c->t_start = stats_now();
 	c->cpu_start = stats_cpu_s();
+	c->srv_cpu_start = stats_proc_cpu_s(o->server_pid);
+	c->r.server_cpu_s = -1;
 	for (unsigned j = 0; j < o->sessions && !c->stopping; j++)
 		session_start(&c->s[j]);
 	if (!c->stopping)

@@ -286,6 +286,7 @@ int inproc_run(const struct bench_opts *o)
 	r->elapsed_s = stats_now() - t0;
 	r->client_cpu_s = stats_cpu_s() - cpu0;
 	r->server_rss_kb = r->server_rss_start_kb = -1;
+	r->server_cpu_s = -1;
 	if (r->handshakes > 0 && srv_ns > 0) {
 		r->handshakes_per_s = (double)r->handshakes / ((double)srv_ns / 1e9);
 		r->server_us_per_hs = (double)srv_ns / 1e3 / (double)r->handshakes;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -61,6 +62,30 @@ uint64_t hist_pct(const struct hist *h, double p)
 		}
 	}
 	return h->max;
+}
+
+/* CPU time (user + system) a process has used, in seconds, or -1. */
+double stats_proc_cpu_s(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime, stime;
+	size_t n;
+	FILE *f;
+
+	if (pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After "pid (comm)": state is field 3, utime 14, stime 15. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+	    &stime) != 2)
+		return -1;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* VmRSS of a process in kB, or -1. */
@@ -164,6 +189,8 @@ static void stats_json(FILE *f, const struct bench_result *r, const struct bench
 	fputs(",\"server_rss_kb\":", f);
 	json_long(f, r->server_rss_kb);
 	fprintf(f, ",\"elapsed_s\":%.3f,\"client_cpu_s\":%.3f", r->elapsed_s, r->client_cpu_s);
+	if (r->server_cpu_s >= 0)
+		fprintf(f, ",\"server_cpu_s\":%.2f", r->server_cpu_s);
 	if (o->wake_rate > 0)
 		fprintf(f, ",\"wake\":{\"sent\":%" PRIu64 ",\"answered\":%" PRIu64 ",\"skipped\":%"
 		    PRIu64 ",\"seconds\":%.3f}", r->wake_sent, r->wake_answered, r->wake_skipped,
@@ -209,6 +236,8 @@ int stats_report(const struct bench_result *r, const struct bench_opts *o)
 			    " sessions not ready, %.1f s\n", "wake after hold", r->wake_sent,
 			    r->wake_answered, r->wake_skipped, r->wake_s);
 		printf("%-22s %.2f s wall, %.2f s cpu\n", "bench", r->elapsed_s, r->client_cpu_s);
+		if (r->server_cpu_s >= 0)
+			printf("%-22s %.2f s cpu during the run\n", "server", r->server_cpu_s);
 		fflush(stdout);
 	}
 	if (o->json == NULL)
