@@ -262,6 +262,23 @@ static void request_send(struct session *s, unsigned i)
 		c->r.err_io++;
 }
 
+/* Start a new request in free slot i: new MID and token, first transmission. */
+static void slot_start(struct session *s, unsigned i)
+{
+	struct slot *sl = &s->slots[i];
+
+	sl->busy = true;
+	sl->acked = false;
+	sl->retx = 0;
+	sl->seq++;
+	sl->mid = s->next_mid++;
+	sl->t_sent = stats_now_ns();
+	sl->timeout = COAP_ACK_TIMEOUT_NS;
+	sl->t_next = sl->t_sent + sl->timeout;
+	s->busy++;
+	request_send(s, i);
+}
+
 /* Start new requests until K are in flight or the run says stop. */
 static void session_fill(struct session *s)
 {
@@ -275,18 +292,9 @@ static void session_fill(struct session *s)
 		if (sl->busy)
 			continue;
 		s->issued++;
-		sl->busy = true;
-		sl->acked = false;
-		sl->retx = 0;
-		sl->seq++;
-		sl->mid = s->next_mid++;
-		sl->t_sent = stats_now_ns();
-		sl->timeout = COAP_ACK_TIMEOUT_NS;
-		sl->t_next = sl->t_sent + sl->timeout;
-		s->busy++;
 		if (c->issued++ == 0)
 			c->t_first_req = stats_now();
-		request_send(s, i);
+		slot_start(s, i);
 	}
 }
 
@@ -682,23 +690,6 @@ static void client_close_all(struct client *c)
 	event_base_loopbreak(c->base);
 }
 
-/* Send one more request on a held session (slot 0), bypassing the run's limits. */
-static void session_wake(struct session *s)
-{
-	struct slot *sl = &s->slots[0];
-
-	sl->busy = true;
-	sl->acked = false;
-	sl->retx = 0;
-	sl->seq++;
-	sl->mid = s->next_mid++;
-	sl->t_sent = stats_now_ns();
-	sl->timeout = COAP_ACK_TIMEOUT_NS;
-	sl->t_next = sl->t_sent + sl->timeout;
-	s->busy++;
-	request_send(s, 0);
-}
-
 /* Every 10 ms of the wake phase: wake the next wake_rate / 100 sessions. */
 static void client_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -711,7 +702,7 @@ static void client_wake_cb(evutil_socket_t fd, short what, void *arg)
 		struct session *s = &c->s[c->wake_next++];
 		if (s->st == S_READY && s->fd >= 0 && s->busy == 0) {
 			c->r.wake_sent++;
-			session_wake(s);
+			slot_start(s, 0);	/* bypasses the run's limits */
 		} else if (++c->r.wake_skipped + c->wake_settled == c->o->sessions) {
 			client_close_all(c);
 			return;

@@ -19,28 +19,17 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null	# the idle run holds one socket per sessio
 WORKLOAD="--sessions $SESSIONS --inflight $INFLIGHT --method post --size 64 --duration $DUR"
 
 . "$SRC/tests/bench/bench-certs.sh"
+. "$SRC/tests/bench/bench-lib.sh"
 
 [ -x "$BENCH" ] || { echo "run-bench: $BENCH not built (make first)"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "run-bench: python3 is needed for the summary"; exit 1; }
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/coaps-bench.XXXXXX") || exit 1
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+bench_tmpdir coaps-bench
 
 # Pinning: servers under test on core 1, load generator (and echo backend) on core 0.
-if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
-	SRV="taskset -c 1"
-	LOAD="taskset -c 0"
+if bench_pin; then
 	echo "run-bench: pinning servers under test (relay, coaps-proxyd, libcoap) to core 1,"
 	echo "           the load generator and the echo backend to core 0"
 else
-	SRV=""
-	LOAD=""
 	echo "run-bench: not pinning (no taskset or fewer than 2 cores): figures are rougher"
 fi
 

@@ -34,23 +34,10 @@ if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((PER + 100)) ]; then
 fi
 ulimit -n "$NOFILE"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/coaps-scale.XXXXXX") || exit 1
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. "$SRC/tests/bench/bench-lib.sh"
+bench_tmpdir coaps-scale
 
-if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
-	SRV="taskset -c 1"
-	LOAD="taskset -c 0"
-else
-	SRV=""
-	LOAD=""
-fi
+bench_pin
 
 base=$((40000 + ($$ % 500) * 20))
 ECHO=$base

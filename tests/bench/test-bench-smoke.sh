@@ -10,15 +10,8 @@ if [ ! -x "$BENCH" ]; then
 	echo "SKIP: coaps-bench not built"
 	exit 77
 fi
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/bench-smoke.XXXXXX") || exit 1
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+. "${srcdir:-.}/tests/bench/bench-lib.sh"
+bench_tmpdir bench-smoke
 
 # json_get FILE KEY: print a top-level number from a JSON file (fails if it does not parse).
 json_get() {

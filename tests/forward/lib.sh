@@ -9,6 +9,8 @@
 #   coaps_send ARGS... HEX...      tests/forward/coaps-send against the proxy
 #   reqs NAME PATH                 how many requests for PATH backend NAME logged
 #   reload_proxy PATTERN           SIGHUP, then waits for a new log line matching PATTERN
+#   expect_config TEXT STATUS <<EOF  coaps-proxyd -t on a listener, a PSK and EOF:
+#                                  prints TEXT, exits STATUS
 # PSK identities in @PSKS@: my_identity/secretPSK123, sensor-1/sensorKey1,
 # sensor-2/sensorKey2, dev-42/devKey42.
 . "${srcdir:-.}/tests/integration/lib.sh"
@@ -76,4 +78,18 @@ reload_proxy() {
 # Prints the bytes of string $1 as hex.
 hexstr() {
 	printf '%s' "$1" | od -An -tx1 | tr -d ' \n'
+}
+
+# Expects `coaps-proxyd -t` on configuration text (stdin, after a listener and a
+# PSK, so that its line numbers start at 3) to print $1 (a fixed string) and exit $2.
+expect_config() {
+	{
+		echo 'listen = ( { address = "127.0.0.1"; port = 5684; } );'
+		echo 'psk = ( { identity = "a"; key = "k"; } );'
+		cat
+	} >"$tmp/c.conf"
+	rc=0
+	out=$("$proxyd" -t -c "$tmp/c.conf" 2>&1) || rc=$?
+	echo "$out" | grep -qF -- "$1" || fail "expected '$1', got: $out"
+	[ "$rc" = "$2" ] || fail "expected exit $2, got $rc for: $out"
 }

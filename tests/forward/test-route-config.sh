@@ -4,20 +4,8 @@
 # backend_timeout values; a down backend is fine; a bad reload keeps the old routes.
 . "${srcdir:-.}/tests/forward/lib.sh"
 
-head='listen = ( { address = "127.0.0.1"; port = 5684; } );
-psk = ( { identity = "a"; key = "k"; } );'
-
-# Expects `coaps-proxyd -t` on config text (stdin, after $head) to print $1 (a fixed string) and exit $2.
-expect() {
-	{ echo "$head"; cat; } >"$tmp/c.conf"
-	rc=0
-	out=$("$proxyd" -t -c "$tmp/c.conf" 2>&1) || rc=$?
-	echo "$out" | grep -qF -- "$1" || fail "expected '$1', got: $out"
-	[ "$rc" = "$2" ] || fail "expected exit $2, got $rc for: $out"
-}
-
 step "the issue's example shape, with a backend nothing listens on: configuration OK"
-expect "configuration OK" 0 <<CONF
+expect_config "configuration OK" 0 <<CONF
 backends = ( { name = "telemetry"; address = "127.0.0.1"; port = $down_port; },
              { name = "firmware";  address = "localhost"; port = 5683; } );
 routes = ( { path_prefix = "/fw";  backend = "firmware"; },
@@ -29,42 +17,42 @@ backend_timeout = 5;
 CONF
 
 step "a route naming no backend that exists"
-expect 'c.conf:5: routes[1].backend: no backend is named "nope"' 1 <<'CONF'
+expect_config 'c.conf:5: routes[1].backend: no backend is named "nope"' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
 routes = ( { path_prefix = "/x"; backend = "a"; },
            { identity = "s-*"; backend = "nope"; } );
 CONF
 
 step "a route after the default route"
-expect 'c.conf:5: routes[1]: comes after the default route' 1 <<'CONF'
+expect_config 'c.conf:5: routes[1]: comes after the default route' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
 routes = ( { backend = "a"; },
            { path_prefix = "/x"; backend = "a"; } );
 CONF
 
 step "a backend name that does not resolve"
-expect 'cannot resolve "no-such-host.invalid"' 1 <<'CONF'
+expect_config 'cannot resolve "no-such-host.invalid"' 1 <<'CONF'
 backends = ( { name = "a"; address = "no-such-host.invalid"; port = 5683; } );
 CONF
 
 step "bad identity_option, backend_timeout and route keys"
-expect 'identity_option' 1 <<'CONF'
+expect_config 'identity_option' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
 identity_option = 70000;
 CONF
-expect 'identity_option' 1 <<'CONF'
+expect_config 'identity_option' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
 identity_option = 11;
 CONF
-expect 'backend_timeout' 1 <<'CONF'
+expect_config 'backend_timeout' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
 backend_timeout = 0;
 CONF
-expect 'routes[0]' 1 <<'CONF'
+expect_config 'routes[0]' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
 routes = ( { path = "/x"; backend = "a"; } );
 CONF
-expect 'routes[0]' 1 <<'CONF'
+expect_config 'routes[0]' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
 routes = ( { path_prefix = "/x"; } );
 CONF

@@ -24,33 +24,22 @@ done
 srcs=$(grep '^req .* path=/src/' "$tmp/backend.out" | sed 's/.* src=\([0-9.]*\):.*/\1/' | sort | tr '\n' ' ')
 [ "$srcs" = "127.0.0.3 127.0.0.4 " ] || fail "backend saw sources: $srcs"
 
-head='listen = ( { address = "127.0.0.1"; port = 5684; } );
-psk = ( { identity = "a"; key = "k"; } );'
-# Expects `coaps-proxyd -t` on config text (stdin, after $head) to print $1 and exit 1.
-expect_error() {
-	{ echo "$head"; cat; } >"$tmp/c.conf"
-	rc=0
-	out=$("$proxyd" -t -c "$tmp/c.conf" 2>&1) || rc=$?
-	echo "$out" | grep -qF -- "$1" || fail "expected '$1', got: $out"
-	[ "$rc" = 1 ] || fail "expected exit 1, got $rc for: $out"
-}
-
 step "an IPv6 source for an IPv4 backend"
-expect_error 'c.conf:4: backends[0].sources[0]: "::1" is not an IPv4 address (backend address 127.0.0.1 is IPv4)' <<'CONF'
+expect_config 'c.conf:4: backends[0].sources[0]: "::1" is not an IPv4 address (backend address 127.0.0.1 is IPv4)' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683;
                sources = [ "::1" ]; } );
 CONF
 
 step "a host name, an empty list, a number"
-expect_error 'c.conf:4: backends[0].sources[0]: "localhost" is not an IPv4 address' <<'CONF'
+expect_config 'c.conf:4: backends[0].sources[0]: "localhost" is not an IPv4 address' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683;
                sources = [ "localhost" ]; } );
 CONF
-expect_error 'c.conf:4: backends[0].sources: must name 1 to 64 source addresses' <<'CONF'
+expect_config 'c.conf:4: backends[0].sources: must name 1 to 64 source addresses' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683;
                sources = [ ]; } );
 CONF
-expect_error 'c.conf:4: backends[0].sources[0]: must be a string' <<'CONF'
+expect_config 'c.conf:4: backends[0].sources[0]: must be a string' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683;
                sources = [ 5 ]; } );
 CONF
