@@ -121,18 +121,12 @@ listener_read_cb(evutil_socket_t fd, short what, void *arg)
 	for (int got = 0; got < LISTENER_BATCH;) {
 		int n;
 
+		/* The kernel shortens the name and control lengths it fills in. */
 		for (unsigned i = 0; i < LISTENER_RX_SLOTS; i++) {
 			struct msghdr *msg = &rx.m[i].msg_hdr;
 
-			rx.iov[i].iov_base = rx.buf[i];
-			rx.iov[i].iov_len = sizeof rx.buf[i];
-			msg->msg_name = &rx.peer[i];
 			msg->msg_namelen = sizeof rx.peer[i];
-			msg->msg_iov = &rx.iov[i];
-			msg->msg_iovlen = 1;
-			msg->msg_control = &rx.control[i];
 			msg->msg_controllen = sizeof rx.control[i];
-			msg->msg_flags = 0;
 		}
 		n = recvmmsg(fd, rx.m, LISTENER_RX_SLOTS, MSG_DONTWAIT, NULL);
 		if (n < 0) {
@@ -188,6 +182,16 @@ listener_open(struct event_base *base, const struct listen_conf *lc, listener_in
 		goto fail;
 	if (bind(l->fd, (struct sockaddr *)&lc->addr, lc->addrlen) < 0)
 		goto fail;
+	for (unsigned i = 0; i < LISTENER_RX_SLOTS; i++) {
+		struct msghdr *msg = &rx.m[i].msg_hdr;
+
+		rx.iov[i].iov_base = rx.buf[i];
+		rx.iov[i].iov_len = sizeof rx.buf[i];
+		msg->msg_name = &rx.peer[i];
+		msg->msg_iov = &rx.iov[i];
+		msg->msg_iovlen = 1;
+		msg->msg_control = &rx.control[i];
+	}
 	l->out = calloc(1, sizeof *l->out);
 	l->flush_ev = event_new(base, -1, 0, listener_flush_cb, l);
 	if (l->out == NULL || l->flush_ev == NULL)

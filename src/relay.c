@@ -605,19 +605,21 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len)
 static void
 upstream_read_cb(evutil_socket_t fd, short what, void *arg)
 {
+	/* No names, no control data: the kernel only writes msg_len and msg_flags. */
 	static uint8_t buf[RELAY_BATCH][RELAY_MAX_MSG];
-	struct mmsghdr m[RELAY_BATCH];
-	struct iovec iov[RELAY_BATCH];
+	static struct iovec iov[RELAY_BATCH];
+	static struct mmsghdr m[RELAY_BATCH];
 	struct upstream *u = arg;
 	int n;
 
 	(void)what;
-	memset(m, 0, sizeof m);
-	for (int i = 0; i < RELAY_BATCH; i++) {
-		iov[i].iov_base = buf[i];
-		iov[i].iov_len = sizeof buf[i];
-		m[i].msg_hdr.msg_iov = &iov[i];
-		m[i].msg_hdr.msg_iovlen = 1;
+	if (m[0].msg_hdr.msg_iov == NULL) {
+		for (int i = 0; i < RELAY_BATCH; i++) {
+			iov[i].iov_base = buf[i];
+			iov[i].iov_len = sizeof buf[i];
+			m[i].msg_hdr.msg_iov = &iov[i];
+			m[i].msg_hdr.msg_iovlen = 1;
+		}
 	}
 	n = recvmmsg(fd, m, RELAY_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
