@@ -30,7 +30,8 @@ struct loader {
 };
 
 static const char *const root_keys[] = { "listen", "backends", "routes", "identity_option",
-	"backend_timeout", "psk", "x509", "dtls", "session", "log", "control", "metrics", NULL };
+	"backend_timeout", "psk", "x509", "dtls", "session", "log", "control", "metrics",
+	"diagnostic_payloads", NULL };
 static const char *const listen_keys[] = { "address", "port", NULL };
 static const char *const backend_keys[] = { "name", "address", "port", "sources", NULL };
 static const char *const route_keys[] = { "path_prefix", "identity", "uri_host", "backend",
@@ -388,7 +389,7 @@ load_backends(struct loader *ld, struct proxy_config *cfg)
 static int
 load_routes(struct loader *ld, struct proxy_config *cfg)
 {
-	config_setting_t *list, *root = config_root_setting(&ld->lc);
+	config_setting_t *list, *diag, *root = config_root_setting(&ld->lc);
 	uint32_t opt = 65000, timeout = 5;
 
 	if (get_uint(ld, root, "identity_option", 0, 65535, &opt) < 0 ||
@@ -402,6 +403,12 @@ load_routes(struct loader *ld, struct proxy_config *cfg)
 		    "option such as 65000", opt);
 	cfg->identity_option = (uint16_t)opt;
 	cfg->backend_timeout = timeout;
+	diag = config_setting_get_member(root, "diagnostic_payloads");
+	if (diag != NULL) {
+		if (config_setting_type(diag) != CONFIG_TYPE_BOOL)
+			return load_fail(ld, diag, NULL, "must be true or false");
+		cfg->diagnostic_payloads = config_setting_get_bool(diag);
+	}
 	if (get_list(ld, root, "routes", &list) < 0)
 		return -1;
 	if (list == NULL) {

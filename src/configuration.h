@@ -78,6 +78,7 @@ struct proxy_config {
 	size_t n_routes;
 	uint16_t identity_option; /* CoAP option carrying the identity, 0 = none */
 	uint32_t backend_timeout; /* s before a CON request gets 5.04 */
+	bool diagnostic_payloads; /* proxy-made answers say why in their payload */
 	struct psk_conf *psks; /* sorted by (identity_len, identity) */
 	size_t n_psks;
 	struct x509_conf *x509; /* NULL when not configured */

@@ -68,11 +68,15 @@ static struct event *orphan_sweep;
 
 static void upstream_read_cb(evutil_socket_t fd, short what, void *arg);
 
-/* Sends a proxy-made answer to a request (same MID and token) and counts it. */
+/*
+ * Sends a proxy-made answer to a request (same MID and token) and counts it;
+ * text goes in its payload only with diagnostic_payloads.
+ */
 static void
 relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
     enum proxy_answer which, const char *text)
 {
+	const char *payload = session_current_config()->diagnostic_payloads ? text : NULL;
 	uint8_t out[512];
 	uint16_t mid = req->mid;
 	size_t n;
@@ -82,7 +86,7 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 
 		mid = m >= 0 ? (uint16_t)m : (uint16_t)(req->mid ^ 0x8000);
 	}
-	n = coap_msg_build_answer(out, sizeof out, req, code, mid, text);
+	n = coap_msg_build_answer(out, sizeof out, req, code, mid, payload);
 	if (n == 0 || session_send(s, out, n) < 0)
 		return;
 	session_stats_mut()->answers[which]++;

@@ -49,6 +49,9 @@ echo "$out" | grep -q '5\.02' || fail "backend down: expected 5.02, got: $out"
 out=$(coaps_send -w 1500 "42 01 70 01 aa bb b4 64 6f 77 6e")
 echo "$out" | grep -q 'recv .*type=ACK code=5.02 mid=0x7001 tkl=2 token=aabb ' ||
 	fail "backend down (raw CON): expected ACK 5.02 mid 0x7001 token aabb: $out"
+# diagnostic_payloads is off by default: the device is not told the backend's name or state.
+echo "$out" | grep 'recv .*mid=0x7001 ' | grep -q 'payload=' &&
+	fail "backend down: a diagnostic payload although diagnostic_payloads is off: $out"
 
 step "silent backend, backend_timeout = 1 -> 5.04 Gateway Timeout after about 1 s"
 # CON GET /silent MID 0x7002 token aabc.
