@@ -25,7 +25,7 @@
 #define ORPHAN_MAX 4096          /* orphaned upstream sockets at most */
 
 const char *const proxy_answer_names[ANSWER_COUNT] = { "rst_ping", "rst_malformed", "4.00",
-	"4.04", "5.02", "5.04", "5.05" };
+	"4.04", "5.02", "5.04", "5.05", "4.13" };
 
 /* A connected UDP socket from one session to one backend. */
 struct upstream {
@@ -519,6 +519,45 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 		if (send(rs->up[rs->last_slot]->fd, buf, len, 0) >= 0)
 			session_stats_mut()->msgs_relayed_in++;
 	}
+}
+
+void
+relay_too_large(struct session *s, const uint8_t *buf, size_t len, size_t size, size_t limit)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	struct coap_msg_info req;
+	char text[128], size_s[24], limit_s[24];
+	const char *answer = "none";
+	unsigned type = len >= 4 ? buf[0] >> 4 & 3 : COAP_MSG_ACK;
+
+	session_stats_mut()->coap_too_large++;
+	snprintf(text, sizeof text, "message of %zu bytes is over the %zu-byte limit", size, limit);
+	memset(&req, 0, sizeof req);
+	if (len >= 4) {
+		req.type = (uint8_t)type;
+		req.code = buf[1];
+		req.mid = (uint16_t)(buf[2] << 8 | buf[3]);
+		req.token_len = buf[0] & 0x0f;
+		req.is_request = buf[1] >= 1 && buf[1] <= 31;
+	}
+	/* Like a malformed message: a readable CON request gets its answer, else CON/NON an RST. */
+	if (type == COAP_MSG_CON && req.is_request && buf[0] >> 6 == 1 && req.token_len <= 8 &&
+	    len >= 4 + (size_t)req.token_len && relay_state_get(s) != NULL) {
+		memcpy(req.token, buf + 4, req.token_len);
+		relay_answer(s, &req, COAP_MSG_CODE(4, 13), ANSWER_4_13, text);
+		answer = "4.13";
+	} else if (type == COAP_MSG_CON || type == COAP_MSG_NON) {
+		relay_rst(s, req.mid, ANSWER_RST_MALFORMED);
+		answer = "rst";
+	}
+	session_event(s, &ev, "coap-dropped");
+	ev.reason = text;
+	snprintf(size_s, sizeof size_s, "%zu", size);
+	snprintf(limit_s, sizeof limit_s, "%zu", limit);
+	log_event_add(&ev, "size", size_s, false);
+	log_event_add(&ev, "limit", limit_s, false);
+	log_event_add(&ev, "answer", answer, false);
+	log_event(LOG_LVL_WARNING, &ev);
 }
 
 /* A backend refused (ICMP port unreachable): 5.02 for what waits on it. */

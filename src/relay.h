@@ -15,6 +15,13 @@ void relay_shutdown(void);
 /* Handles one decrypted CoAP message from the device of session s. */
 void relay_from_device(struct session *s, const uint8_t *buf, size_t len);
 /*
+ * A record from the device held a message of size bytes, over limit; buf
+ * holds its first len bytes. Never forwarded: a CON request is answered 4.13,
+ * another CON or NON gets an RST; logged (warning) and counted.
+ */
+void relay_too_large(struct session *s, const uint8_t *buf, size_t len, size_t size,
+    size_t limit);
+/*
  * Frees the CoAP state of a session that is ending. Upstream sockets with a
  * live Observe stay open a while, answering the backend's next message with
  * RST (RFC 7641 3.6); the others close now.

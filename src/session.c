@@ -724,6 +724,28 @@ session_send(struct session *s, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Reads and drops the rest of an application record longer than buf (len
+ * bytes of it read so far) and hands its head to the relay: one record is
+ * one CoAP message, never split into two.
+ */
+static void
+session_record_too_large(struct session *s, uint8_t *buf, size_t len)
+{
+	uint8_t head[12]; /* header and token */
+	size_t hlen = len < sizeof head ? len : sizeof head, size = len;
+	int r;
+
+	memcpy(head, buf, hlen);
+	while (mbedtls_ssl_get_bytes_avail(s->ssl) > 0) {
+		r = mbedtls_ssl_read(s->ssl, buf, len);
+		if (r <= 0)
+			break;
+		size += (size_t)r;
+	}
+	relay_too_large(s, head, hlen, size, len);
+}
+
 /* Classifies an mbedTLS handshake error for the counters. */
 static enum hs_failure
 hs_failure_class(int r)
@@ -801,7 +823,10 @@ session_drive(struct session *s)
 		r = mbedtls_ssl_read(s->ssl, buf, sizeof buf);
 		if (r > 0) {
 			s->last_active_ms = clock_ms();
-			relay_from_device(s, buf, (size_t)r);
+			if (mbedtls_ssl_get_bytes_avail(s->ssl) > 0)
+				session_record_too_large(s, buf, sizeof buf);
+			else
+				relay_from_device(s, buf, (size_t)r);
 			continue;
 		}
 		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)

@@ -35,6 +35,7 @@ enum proxy_answer {
 	ANSWER_5_02,          /* Bad Gateway: the backend refused */
 	ANSWER_5_04,          /* Gateway Timeout: the backend did not answer */
 	ANSWER_5_05,          /* Proxying Not Supported: a forward-proxy target not configured */
+	ANSWER_4_13,          /* Request Entity Too Large: a record over the message limit */
 	ANSWER_COUNT
 };
 /* Names of enum proxy_answer values ("rst_ping", "4.04", ...). */
@@ -55,6 +56,7 @@ struct session_stats {
 	uint64_t parked, unparked;     /* sessions parked / brought back */
 	uint64_t backend_late_dropped; /* answers after a 5.04 */
 	uint64_t orphan_rst;           /* RSTs to backends whose device had gone */
+	uint64_t coap_too_large;       /* device messages over the limit (answered 4.13 or RST) */
 };
 
 /* Sets up the table; base runs every session's events. */

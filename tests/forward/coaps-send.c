@@ -32,7 +32,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/timing.h>
 
-#define MAX_MSG 2048   /* largest message sent or received */
+#define MAX_MSG 8192   /* largest message sent or received (over the proxy's limit, to test it) */
 #define MAX_ARGS 64    /* messages per run */
 
 /* Everything one DTLS client run needs. */
