@@ -82,6 +82,8 @@ static const struct metric_def metric_defs[] = {
 	    S(backend_late_dropped), NULL },
 	{ "drops_coap_too_large", "coaps_drops_total", "reason=\"coap_too_large\"",
 	    METRIC_COUNTER, S(coap_too_large), NULL },
+	{ "drops_backend_too_large", "coaps_drops_total", "reason=\"backend_too_large\"",
+	    METRIC_COUNTER, S(backend_too_large), NULL },
 	{ "answers_rst_ping", "coaps_proxy_answers_total", "code=\"rst_ping\"", METRIC_COUNTER,
 	    S(answers[ANSWER_RST_PING]), "Answers the proxy made itself, by code." },
 	{ "answers_rst_malformed", "coaps_proxy_answers_total", "code=\"rst_malformed\"",

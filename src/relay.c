@@ -560,6 +560,68 @@ relay_too_large(struct session *s, const uint8_t *buf, size_t len, size_t size, 
 	log_event(LOG_LVL_WARNING, &ev);
 }
 
+/*
+ * A message from a backend that cannot reach the device: size bytes (buf
+ * holds the first len), over limit. Never forwarded. A device's CON request
+ * it answers gets 5.02 in its place; a CON or NON is refused to the backend
+ * with an RST, and when it is a response the device gets a NON 5.02 with its
+ * token. Logged at warning level and counted.
+ */
+static void
+upstream_too_large(struct upstream *u, const uint8_t *buf, size_t len, size_t size,
+    size_t limit)
+{
+	struct session *s = u->s;
+	struct relay_state *rs = s->relay;
+	struct log_event ev = LOG_EVENT_INIT;
+	struct coap_msg_info req;
+	char text[128], size_s[24], limit_s[24];
+	const char *answer = "none";
+
+	session_stats_mut()->backend_too_large++;
+	snprintf(text, sizeof text, "answer of %zu bytes is over the %zu-byte limit", size, limit);
+	memset(&req, 0, sizeof req);
+	if (len >= 4 && buf[0] >> 6 == 1 && (buf[0] & 0x0f) <= 8 && len >= 4u + (buf[0] & 0x0fu)) {
+		unsigned type = buf[0] >> 4 & 3;
+		uint16_t mid = (uint16_t)(buf[2] << 8 | buf[3]);
+		struct pending *p = type == COAP_MSG_ACK ? pending_find(rs, mid) : NULL;
+
+		if (p != NULL && p->slot == u->slot && !p->timed_out) {
+			/* The device waits for this piggybacked answer to its CON. */
+			pending_request(p, &req);
+			p->used = false;
+			pending_arm(rs);
+			relay_answer(s, &req, COAP_MSG_CODE(5, 2), ANSWER_5_02, text);
+			answer = "5.02";
+		} else if (type == COAP_MSG_CON || type == COAP_MSG_NON) {
+			uint8_t rst[4];
+			size_t n = coap_msg_build_rst(rst, sizeof rst, mid);
+
+			if (n > 0 && send(u->fd, rst, n, 0) >= 0)
+				answer = "rst";
+			if (buf[1] >= COAP_MSG_CODE(2, 0) && relay_mids(rs) != NULL) {
+				/* A separate response or notification: the device waits on its token. */
+				req.type = COAP_MSG_NON;
+				req.is_request = true;
+				req.mid = mid;
+				req.token_len = buf[0] & 0x0f;
+				memcpy(req.token, buf + 4, req.token_len);
+				relay_answer(s, &req, COAP_MSG_CODE(5, 2), ANSWER_5_02, text);
+				answer = "rst,5.02";
+			}
+		}
+	}
+	session_event(s, &ev, "backend-dropped");
+	ev.reason = text;
+	snprintf(size_s, sizeof size_s, "%zu", size);
+	snprintf(limit_s, sizeof limit_s, "%zu", limit);
+	log_event_add(&ev, "backend", u->name, true);
+	log_event_add(&ev, "size", size_s, false);
+	log_event_add(&ev, "limit", limit_s, false);
+	log_event_add(&ev, "answer", answer, false);
+	log_event(LOG_LVL_WARNING, &ev);
+}
+
 /* A backend refused (ICMP port unreachable): 5.02 for what waits on it. */
 static void
 upstream_refused(struct upstream *u)
@@ -601,15 +663,22 @@ orphan_input(struct upstream *u, const uint8_t *buf, size_t len)
 	upstream_free(u);
 }
 
-/* One datagram from a backend to the device. */
+/* One datagram of size bytes from a backend to the device; buf holds the first len. */
 static void
-upstream_input(struct upstream *u, uint8_t *buf, size_t len)
+upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 {
 	struct session *s = u->s;
 	struct relay_state *rs = s->relay;
 	struct coap_msg_info info;
 	const char *why = NULL;
+	size_t limit = session_send_max(s);
 
+	if (limit > RELAY_MAX_MSG)
+		limit = RELAY_MAX_MSG;
+	if (size > len || size > limit) {
+		upstream_too_large(u, buf, len, size, limit);
+		return;
+	}
 	if (coap_msg_inspect(relay_coap, buf, len, &info, &why) < 0) {
 		log_debug("session=%08x backend %s sent malformed CoAP (%s): dropped", s->id,
 		    u->name, why);
@@ -664,7 +733,8 @@ upstream_read_cb(evutil_socket_t fd, short what, void *arg)
 			m[i].msg_hdr.msg_iovlen = 1;
 		}
 	}
-	n = recvmmsg(fd, m, RELAY_BATCH, MSG_DONTWAIT, NULL);
+	/* MSG_TRUNC: msg_len is a longer datagram's real length, for the too-large check. */
+	n = recvmmsg(fd, m, RELAY_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
 	if (n < 0) {
 		if (errno == ECONNREFUSED && u->s != NULL)
 			upstream_refused(u);
@@ -675,12 +745,16 @@ upstream_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	for (int i = 0; i < n; i++) {
-		/* Longer datagrams arrive cut at RELAY_MAX_MSG, as recv() cut them. */
+		/* Longer datagrams arrive cut at RELAY_MAX_MSG: never forwarded. */
+		size_t size = m[i].msg_len, len = size < RELAY_MAX_MSG ? size : RELAY_MAX_MSG;
+
+		if ((m[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 && size <= len)
+			size = len + 1;
 		if (u->s == NULL) {
-			orphan_input(u, buf[i], m[i].msg_len);
+			orphan_input(u, buf[i], len);
 			return;
 		}
-		upstream_input(u, buf[i], m[i].msg_len);
+		upstream_input(u, buf[i], len, size);
 	}
 }
 

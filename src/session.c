@@ -724,6 +724,17 @@ session_send(struct session *s, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+size_t
+session_send_max(struct session *s)
+{
+	int r;
+
+	if (s->state != SESSION_ESTABLISHED || !session_unpark(s))
+		return SIZE_MAX;
+	r = mbedtls_ssl_get_max_out_record_payload(s->ssl);
+	return r > 0 ? (size_t)r : SIZE_MAX;
+}
+
 /*
  * Reads and drops the rest of an application record longer than buf (len
  * bytes of it read so far) and hands its head to the relay: one record is

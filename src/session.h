@@ -32,7 +32,7 @@ enum proxy_answer {
 	ANSWER_RST_MALFORMED, /* RST to a malformed CON */
 	ANSWER_4_00,          /* Bad Request: a request the proxy cannot rewrite */
 	ANSWER_4_04,          /* Not Found: no route */
-	ANSWER_5_02,          /* Bad Gateway: the backend refused */
+	ANSWER_5_02,          /* Bad Gateway: backend refused, or its answer cannot reach the device */
 	ANSWER_5_04,          /* Gateway Timeout: the backend did not answer */
 	ANSWER_5_05,          /* Proxying Not Supported: a forward-proxy target not configured */
 	ANSWER_4_13,          /* Request Entity Too Large: a record over the message limit */
@@ -57,6 +57,7 @@ struct session_stats {
 	uint64_t backend_late_dropped; /* answers after a 5.04 */
 	uint64_t orphan_rst;           /* RSTs to backends whose device had gone */
 	uint64_t coap_too_large;       /* device messages over the limit (answered 4.13 or RST) */
+	uint64_t backend_too_large;    /* backend messages the device cannot be sent */
 };
 
 /* Sets up the table; base runs every session's events. */

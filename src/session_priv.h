@@ -52,6 +52,8 @@ struct proxy_config *session_current_config(void);
 struct session_stats *session_stats_mut(void);
 /* Encrypts one CoAP message to the device (restoring it if parked); counts it. 0 or -1. */
 int session_send(struct session *s, const uint8_t *buf, size_t len);
+/* The most bytes one record to the device carries (dtls.mtu); SIZE_MAX if unknown. */
+size_t session_send_max(struct session *s);
 /* The device's address:port as text (one of a few rotating buffers). */
 const char *session_peer_str(const struct session *s);
 /* The local address:port the device sends to, as text (rotating buffers). */

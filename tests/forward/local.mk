@@ -9,6 +9,10 @@ tests_forward_coaps_send_LDADD = $(MBEDTLS_LIBS)
 noinst_PROGRAMS += tests/forward/fixed-mid-backend
 tests_forward_fixed_mid_backend_SOURCES = tests/forward/fixed-mid-backend.c
 
+# sized-backend: answers as long as each request asks (for the size limits).
+noinst_PROGRAMS += tests/forward/sized-backend
+tests_forward_sized_backend_SOURCES = tests/forward/sized-backend.c
+
 FORWARD_TESTS = \
 	tests/forward/test-routing.sh \
 	tests/forward/test-identity-option.sh \
@@ -18,7 +22,8 @@ FORWARD_TESTS = \
 	tests/forward/test-forward-proxy.sh \
 	tests/forward/test-mid-remap.sh \
 	tests/forward/test-route-config.sh \
-	tests/forward/test-upstream-sources.sh
+	tests/forward/test-upstream-sources.sh \
+	tests/forward/test-message-size.sh
 
 TESTS += $(FORWARD_TESTS)
 EXTRA_DIST += tests/forward/lib.sh $(FORWARD_TESTS)
