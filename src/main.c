@@ -176,20 +176,27 @@ static int
 reload(char **cause)
 {
 	struct proxy_config *next;
+	struct log_json_file *json = NULL;
 	size_t revoked;
 
 	notify("RELOADING=1");
 	log_info("event=reloading config=%s", config_path);
 	next = load(config_path, cause);
-	if (next == NULL || log_configure(next->log_json_file, next->log_syslog, cause) < 0 ||
+	/*
+	 * All or nothing: the new JSON file is opened first but used only once
+	 * the listeners (the last step that can fail) have been updated.
+	 */
+	if (next == NULL || log_json_open(next->log_json_file, &json, cause) < 0 ||
 	    listeners_update(next, cause) < 0) {
 		log_error("event=reload-failed config=%s reason=\"%s\" (the previous configuration "
 		          "stays in force)", config_path, *cause ? *cause : "unknown");
+		log_json_discard(json);
 		if (next != NULL)
 			config_unref(next);
 		notify("READY=1");
 		return -1;
 	}
+	log_switch(json, next->log_syslog);
 	session_set_config(next);
 	config_unref(current);
 	current = next;
