@@ -1,7 +1,10 @@
 /* config.c: reads the libconfig file into a validated, immutable snapshot. */
 #include "config.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <netdb.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <mbedtls/ecdsa.h>
 #include <mbedtls/error.h>
@@ -21,12 +25,23 @@
 #include "configuration.h"
 #include "log.h"
 
-/* State of one load: the file, its directory and the first error. */
+/* One file of the configuration as read: the main one or an @include. */
+struct conf_file {
+	char *name; /* as libconfig names it (the @include text); NULL: the main file */
+	char *text; /* NUL-terminated */
+	size_t len;
+	struct stat st;
+};
+
+/* State of one load: the file, its directory, the files read and the first error. */
 struct loader {
 	config_t lc;
 	const char *path;
 	char dir[PATH_MAX];
 	char *cause;
+	struct conf_file files[CONFIG_MAX_FILES];
+	size_t n_files;
+	size_t bytes; /* in files[] together */
 };
 
 static const char *const root_keys[] = { "listen", "backends", "routes", "identity_option",
@@ -179,12 +194,80 @@ get_string(struct loader *ld, const config_setting_t *group, const char *name, b
 	return 0;
 }
 
+/* Finds the file a setting was read from (the main file when libconfig names none). */
+static const struct conf_file *
+setting_file(const struct loader *ld, const config_setting_t *s)
+{
+	const char *name = config_setting_source_file(s);
+
+	for (size_t i = 0; i < ld->n_files; i++)
+		if (name == NULL ? ld->files[i].name == NULL
+		                 : ld->files[i].name != NULL && strcmp(ld->files[i].name, name) == 0)
+			return &ld->files[i];
+	return NULL;
+}
+
+/*
+ * Copies the integer text of the named setting s ("port = 99999999999;") as
+ * written in its file into buf when it is not the parsed value v: libconfig
+ * 1.5 keeps an integer without the L suffix in 32 bits and wraps larger ones,
+ * so v alone cannot tell 4294967297 from 1. False when the text says v (or
+ * is not found on the setting's line).
+ */
+static bool
+setting_literal(const struct loader *ld, const config_setting_t *s, long long v, char *buf,
+    size_t len)
+{
+	const struct conf_file *f = setting_file(ld, s);
+	const char *name = config_setting_name(s), *p, *end;
+	char *rest;
+	long long written;
+	size_t nlen, o;
+
+	if (f == NULL || name == NULL || config_setting_source_line(s) == 0)
+		return false;
+	p = f->text;
+	for (unsigned line = 1; line < config_setting_source_line(s) && p != NULL; line++)
+		if ((p = strchr(p, '\n')) != NULL)
+			p++;
+	if (p == NULL)
+		return false;
+	end = strchr(p, '\n');
+	if (end == NULL)
+		end = f->text + f->len;
+	nlen = strlen(name);
+	for (; (p = strstr(p, name)) != NULL && p < end; p += nlen) {
+		const char *q = p + nlen;
+
+		if (p > f->text && (isalnum((unsigned char)p[-1]) || strchr("_-*", p[-1]) != NULL))
+			continue;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		if (*q != '=' && *q != ':')
+			continue;
+		q++;
+		while (*q == ' ' || *q == '\t')
+			q++;
+		for (o = 0; o + 1 < len && q < end && (isxdigit((unsigned char)*q) || strchr("-+xX", *q));)
+			buf[o++] = *q++;
+		buf[o] = '\0';
+		errno = 0;
+		written = strtoll(buf, &rest, 0);
+		/* The text of this setting, and not the one it says? */
+		if (o > 0 && *rest == '\0' &&
+		    (errno == ERANGE || (written != v && (int32_t)(uint32_t)written == v)))
+			return true;
+	}
+	return false;
+}
+
 /* Reads an optional integer member within [min, max]; *out keeps its default. */
 static int
 get_uint(struct loader *ld, const config_setting_t *group, const char *name, long long min,
     long long max, uint32_t *out)
 {
 	config_setting_t *s = config_setting_get_member(group, name);
+	char text[64];
 	long long v;
 
 	if (s == NULL)
@@ -192,6 +275,8 @@ get_uint(struct loader *ld, const config_setting_t *group, const char *name, lon
 	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
 		return load_fail(ld, s, NULL, "must be an integer");
 	v = config_setting_get_int64(s);
+	if (config_setting_type(s) == CONFIG_TYPE_INT && setting_literal(ld, s, v, text, sizeof text))
+		return load_fail(ld, s, NULL, "%s is out of range (%lld to %lld)", text, min, max);
 	if (v < min || v > max)
 		return load_fail(ld, s, NULL, "%lld is out of range (%lld to %lld)", v, min, max);
 	*out = (uint32_t)v;
@@ -239,6 +324,199 @@ config_hex_decode(const char *hex, unsigned char *out, size_t outlen)
 		out[i / 2] = (unsigned char)v;
 	}
 	return (int)(n / 2);
+}
+
+/* Names a kind of file that is not a regular file. */
+static const char *
+file_kind(mode_t mode)
+{
+	return S_ISDIR(mode)    ? "a directory"
+	       : S_ISFIFO(mode) ? "a FIFO"
+	       : S_ISSOCK(mode) ? "a socket"
+	       : S_ISCHR(mode)  ? "a character device"
+	       : S_ISBLK(mode)  ? "a block device"
+	                        : "not a file";
+}
+
+/* Says who besides its owner (and the daemon's own group) may read a file, or NULL. */
+static const char *
+readable_by_others(const struct stat *st)
+{
+	if (st->st_mode & S_IROTH)
+		return "readable by every user";
+	if ((st->st_mode & S_IRGRP) && st->st_gid != getegid())
+		return "readable by its group (not the daemon's)";
+	return NULL;
+}
+
+/* Records "WHERE: why" (WHERE names the file, or the @include line naming it). Returns -1. */
+static int LOG_PRINTF(3, 4)
+file_fail(struct loader *ld, const char *where, const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	if (ld->cause != NULL)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	if (asprintf(&ld->cause, "%s: %s", where, why) < 0)
+		ld->cause = NULL;
+	return -1;
+}
+
+static int conf_file_read(struct loader *ld, const char *name, const char *where, int depth);
+
+/*
+ * Reads the files that text (file number idx) includes: @include "NAME" at
+ * the start of a line, outside comments and strings, as libconfig's scanner
+ * finds them (a relative NAME is relative to the working directory, as
+ * libconfig opens it). A file that does not exist is left for libconfig to
+ * report.
+ */
+static int
+conf_includes_read(struct loader *ld, size_t idx, int depth)
+{
+	const char *p = ld->files[idx].text;
+	const char *file = ld->files[idx].name ? ld->files[idx].name : ld->path;
+	bool line_start = true;
+	unsigned line = 1;
+
+	while (*p != '\0') {
+		if (*p == '\n') {
+			line++;
+			line_start = true;
+			p++;
+		} else if (*p == ' ' || *p == '\t' || *p == '\r') {
+			p++;
+		} else if (line_start && strncmp(p, "@include", 8) == 0 &&
+		           (p[8] == ' ' || p[8] == '\t')) {
+			const char *q = p + 8, *e;
+
+			while (*q == ' ' || *q == '\t')
+				q++;
+			if (*q != '"' || (e = strchr(q + 1, '"')) == NULL || memchr(q, '\n', (size_t)(e - q)))
+				return 0; /* libconfig reports the syntax error */
+			if (depth < 10) {
+				char where[PATH_MAX + 64], *name = strndup(q + 1, (size_t)(e - q - 1));
+				struct stat st;
+				int r = 0;
+
+				if (name == NULL)
+					return file_fail(ld, file, "out of memory");
+				snprintf(where, sizeof where, "%s:%u: @include \"%s\"", file, line, name);
+				if (stat(name, &st) == 0)
+					r = conf_file_read(ld, name, where, depth + 1);
+				free(name);
+				if (r < 0)
+					return -1;
+			}
+			p = e + 1;
+			line_start = false;
+		} else if (*p == '"') {
+			for (p++; *p != '\0' && *p != '"'; p++) {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				if (*p == '\n')
+					line++;
+			}
+			if (*p == '"')
+				p++;
+			line_start = false;
+		} else if (p[0] == '/' && p[1] == '*') {
+			for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
+				if (*p == '\n')
+					line++;
+			p += *p != '\0' ? 2 : 0;
+			line_start = false;
+		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			while (*p != '\0' && *p != '\n')
+				p++;
+		} else {
+			p++;
+			line_start = false;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Reads one file of the configuration (name NULL: the main file ld->path)
+ * into ld->files: it must be a regular file (a FIFO or device would block
+ * or never end), not world-writable, free of NUL bytes and within what is
+ * left of CONFIG_MAX_BYTES; then the files it includes. where names it in
+ * errors.
+ */
+static int
+conf_file_read(struct loader *ld, const char *name, const char *where, int depth)
+{
+	const char *path = name != NULL ? name : ld->path;
+	size_t left = CONFIG_MAX_BYTES - ld->bytes, n = 0;
+	struct conf_file *f;
+	struct stat st;
+	char *buf;
+	int fd;
+
+	if (ld->n_files == CONFIG_MAX_FILES)
+		return file_fail(ld, where, "more than %d configuration files", CONFIG_MAX_FILES);
+	if (stat(path, &st) != 0)
+		return file_fail(ld, where, "cannot read: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return file_fail(ld, where, "is %s, not a regular file", file_kind(st.st_mode));
+	if (st.st_mode & S_IWOTH)
+		return file_fail(ld, where, "is world-writable (mode %04o): anyone could change the "
+		    "configuration; chmod o-w %s", (unsigned)(st.st_mode & 07777), path);
+	if ((unsigned long long)st.st_size > left)
+		return file_fail(ld, where, "is %lld bytes: the configuration and its @include files "
+		    "may have %d bytes (1 MiB) in all", (long long)st.st_size, CONFIG_MAX_BYTES);
+	/* O_NONBLOCK: should the file have been swapped for a FIFO, neither open nor read waits. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return file_fail(ld, where, "cannot read: %s", strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return file_fail(ld, where, "is not a regular file");
+	}
+	buf = malloc(left + 1);
+	if (buf == NULL) {
+		close(fd);
+		return file_fail(ld, where, "out of memory");
+	}
+	for (;;) {
+		ssize_t r = read(fd, buf + n, left + 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			close(fd);
+			free(buf);
+			return file_fail(ld, where, "cannot read: %s", strerror(errno));
+		}
+		n += (size_t)r;
+		if (r == 0 || n > left)
+			break;
+	}
+	close(fd);
+	if (n > left) {
+		free(buf);
+		return file_fail(ld, where, "grew beyond what is left of the %d bytes (1 MiB) the "
+		    "configuration and its @include files may have", CONFIG_MAX_BYTES);
+	}
+	if (memchr(buf, '\0', n) != NULL) {
+		free(buf);
+		return file_fail(ld, where, "contains a NUL byte: not a text file");
+	}
+	buf[n] = '\0';
+	f = &ld->files[ld->n_files++];
+	f->name = name != NULL ? strdup(name) : NULL;
+	f->text = buf;
+	f->len = n;
+	f->st = st;
+	ld->bytes += n;
+	if (name != NULL && f->name == NULL)
+		return file_fail(ld, where, "out of memory");
+	return conf_includes_read(ld, ld->n_files - 1, depth);
 }
 
 /* Resolves a path relative to the configuration file's directory into out. */
@@ -591,20 +869,63 @@ tls_strerror(int err, char *buf, size_t len)
 	return buf;
 }
 
+/* Refuses a file or directory that every user may write (as OpenSSH does with keys). */
+static int
+check_not_world_writable(struct loader *ld, const config_setting_t *s, const char *path,
+    const struct stat *st)
+{
+	if (st->st_mode & S_IWOTH)
+		return load_fail(ld, s, NULL, "%s is world-writable (mode %04o): anyone could replace "
+		    "it; chmod o-w %s", path, (unsigned)(st->st_mode & 07777), path);
+	return 0;
+}
+
 /*
  * Checks that path is a regular file before mbedTLS reads it (it would take a
- * directory's size from ftell, LLONG_MAX on ext4, and try to allocate that).
+ * directory's size from ftell, LLONG_MAX on ext4, and try to allocate that),
+ * and that not everyone may write it; a secret (private key) that others may
+ * read is warned about.
  */
 static int
-check_regular_file(struct loader *ld, const config_setting_t *s, const char *path)
+check_regular_file(struct loader *ld, const config_setting_t *s, const char *path, bool secret)
 {
 	struct stat st;
+	const char *who;
 
 	if (stat(path, &st) != 0)
 		return load_fail(ld, s, NULL, "cannot read %s: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return load_fail(ld, s, NULL, "%s is not a regular file", path);
+		return load_fail(ld, s, NULL, "%s is %s, not a regular file", path,
+		    file_kind(st.st_mode));
+	if (check_not_world_writable(ld, s, path, &st) < 0)
+		return -1;
+	if (secret && (who = readable_by_others(&st)) != NULL)
+		log_warnx("%s: the private key is %s (mode %04o): chmod 0600, or 0640 with the "
+		          "daemon's group", path, who, (unsigned)(st.st_mode & 07777));
 	return 0;
+}
+
+/* Refuses a CA directory holding a certificate file that every user may write. */
+static int
+check_ca_dir(struct loader *ld, const config_setting_t *s, const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int r = 0;
+
+	if (d == NULL)
+		return 0; /* mbedTLS says why it cannot read it */
+	while (r == 0 && (e = readdir(d)) != NULL) {
+		char path[PATH_MAX];
+		struct stat st;
+
+		if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path)
+			continue;
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			r = check_not_world_writable(ld, s, path, &st);
+	}
+	closedir(d);
+	return r;
 }
 
 /* Parses x509 = { ... }: certificate chain, key, CAs, CRL, client policy. */
@@ -651,7 +972,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 
 	resolve_path(ld, cert, &x->certificate_path);
 	s = config_setting_get_member(g, "certificate");
-	if (check_regular_file(ld, s, x->certificate_path) < 0)
+	if (check_regular_file(ld, s, x->certificate_path, false) < 0)
 		return -1;
 	r = mbedtls_x509_crt_parse_file(&x->certificate, x->certificate_path);
 	if (r != 0)
@@ -668,7 +989,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 
 	resolve_path(ld, key, &x->private_key_path);
 	s = config_setting_get_member(g, "private_key");
-	if (check_regular_file(ld, s, x->private_key_path) < 0)
+	if (check_regular_file(ld, s, x->private_key_path, true) < 0)
 		return -1;
 	r = mbedtls_pk_parse_keyfile(&x->private_key, x->private_key_path, NULL);
 	if (r != 0)
@@ -703,6 +1024,9 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 		if (stat(x->client_ca_path, &st) != 0)
 			return load_fail(ld, s, NULL, "cannot read %s: %s", x->client_ca_path,
 			    strerror(errno));
+		if (check_not_world_writable(ld, s, x->client_ca_path, &st) < 0 ||
+		    (S_ISDIR(st.st_mode) && check_ca_dir(ld, s, x->client_ca_path) < 0))
+			return -1;
 		if (S_ISDIR(st.st_mode))
 			r = mbedtls_x509_crt_parse_path(&x->client_ca, x->client_ca_path);
 		else if (S_ISREG(st.st_mode))
@@ -726,7 +1050,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 	if (crl != NULL) {
 		resolve_path(ld, crl, &x->crl_path);
 		s = config_setting_get_member(g, "crl");
-		if (check_regular_file(ld, s, x->crl_path) < 0)
+		if (check_regular_file(ld, s, x->crl_path, false) < 0)
 			return -1;
 		r = mbedtls_x509_crl_parse_file(&x->crl, x->crl_path);
 		if (r != 0)
@@ -956,12 +1280,53 @@ load_crosscheck(struct loader *ld, struct proxy_config *cfg)
 	return 0;
 }
 
+/* Warns once per file that holds PSK keys and that other users may read. */
+static void
+warn_readable_psks(const struct loader *ld)
+{
+	config_setting_t *list = config_setting_get_member(config_root_setting(&ld->lc), "psk");
+	bool warned[CONFIG_MAX_FILES] = { false };
+
+	for (int i = 0; list != NULL && i < config_setting_length(list); i++) {
+		config_setting_t *g = config_setting_get_elem(list, (unsigned)i), *k;
+		const struct conf_file *f;
+		const char *who;
+
+		k = config_setting_get_member(g, "key");
+		if (k == NULL)
+			k = config_setting_get_member(g, "key_hex");
+		if (k == NULL || (f = setting_file(ld, k)) == NULL || warned[f - ld->files])
+			continue;
+		who = readable_by_others(&f->st);
+		if (who == NULL)
+			continue;
+		warned[f - ld->files] = true;
+		log_warnx("%s: holds PSK keys and is %s (mode %04o): chmod 0600, or 0640 with the "
+		          "daemon's group", f->name ? f->name : ld->path, who,
+		    (unsigned)(f->st.st_mode & 07777));
+	}
+}
+
+/* Frees what a load read. */
+static void
+loader_free(struct loader *ld, char *where)
+{
+	config_destroy(&ld->lc);
+	for (size_t i = 0; i < ld->n_files; i++) {
+		free(ld->files[i].name);
+		mbedtls_platform_zeroize(ld->files[i].text, ld->files[i].len); /* PSKs */
+		free(ld->files[i].text);
+	}
+	free(where);
+}
+
 struct proxy_config *
 config_load(const char *path, char **cause)
 {
 	struct loader ld = { .path = path };
 	struct proxy_config *cfg;
 	const char *slash;
+	char *where = NULL;
 
 	*cause = NULL;
 	cfg = calloc(1, sizeof *cfg);
@@ -991,10 +1356,18 @@ config_load(const char *path, char **cause)
 		snprintf(ld.dir, sizeof ld.dir, "/");
 
 	config_init(&ld.lc);
-	if (!config_read_file(&ld.lc, path)) {
+	if (asprintf(&where, "%s:0: (file)", path) < 0) {
+		where = NULL;
+		goto fail;
+	}
+	if (conf_file_read(&ld, NULL, where, 0) < 0)
+		goto fail;
+	/* The text read and checked above is what is parsed: nothing is opened twice. */
+	if (!config_read_string(&ld.lc, ld.files[0].text)) {
 		if (config_error_type(&ld.lc) == CONFIG_ERR_FILE_IO) {
-			if (asprintf(&ld.cause, "%s:0: (file): cannot read: %s", path,
-			        strerror(errno)) < 0)
+			if (asprintf(&ld.cause, "%s:%d: (file): %s",
+			        config_error_file(&ld.lc) ? config_error_file(&ld.lc) : path,
+			        config_error_line(&ld.lc), config_error_text(&ld.lc)) < 0)
 				ld.cause = NULL;
 		} else if (asprintf(&ld.cause, "%s:%d: (syntax): %s",
 		               config_error_file(&ld.lc) ? config_error_file(&ld.lc) : path,
@@ -1008,11 +1381,12 @@ config_load(const char *path, char **cause)
 	    load_x509(&ld, cfg) < 0 || load_dtls(&ld, cfg) < 0 || load_session_log(&ld, cfg) < 0 ||
 	    load_control_metrics(&ld, cfg) < 0 || load_crosscheck(&ld, cfg) < 0)
 		goto fail;
-	config_destroy(&ld.lc);
+	warn_readable_psks(&ld);
+	loader_free(&ld, where);
 	return cfg;
 
 fail:
-	config_destroy(&ld.lc);
+	loader_free(&ld, where);
 	*cause = ld.cause != NULL ? ld.cause : strdup("configuration error");
 	config_unref(cfg);
 	return NULL;

@@ -17,6 +17,13 @@
 #define CONFIG_PSK_IDENTITY_MAX 128 /* bytes of a PSK identity */
 #define CONFIG_MAX_SUITES 32        /* cipher suites in dtls.ciphersuites */
 #define CONFIG_CONTROL_SOCKET_DEFAULT RUNSTATEDIR "/coaps-proxy/control.sock"
+/*
+ * Bytes of the configuration file and its @include files together, and how
+ * many files: libconfig's parse time grows with the square of a token's
+ * length or of a group's member count, so the input is bounded.
+ */
+#define CONFIG_MAX_BYTES (1024 * 1024)
+#define CONFIG_MAX_FILES 64
 
 struct listen_conf {
 	char *address;
@@ -114,7 +121,9 @@ struct proxy_config {
 /*
  * Loads and validates path. Returns the snapshot (refs = 1), or NULL with
  * *cause set to "FILE:LINE: key: why" (caller frees). Warnings that do not
- * stop the load are logged.
+ * stop the load are logged. The file and its @include files must be regular
+ * files, not world-writable, CONFIG_MAX_BYTES in all. Uses no global state
+ * but the log: it may run in a thread of its own.
  */
 struct proxy_config *config_load(const char *path, char **cause)
     __attribute__((warn_unused_result));

@@ -28,6 +28,8 @@ struct control_client {
 	struct control_client *prev, *next;
 	unsigned uid;
 	bool answered;
+	void *pending; /* a reload or check-config under way (its hook's handle) */
+	bool check;    /* that one is a check-config: "configuration OK" on success */
 };
 
 /* The control socket (one per daemon). */
@@ -289,7 +291,23 @@ control_result(struct evbuffer *out, int r, char *cause)
 	free(cause);
 }
 
-/* Runs one request line and appends its answer to out. */
+static void control_finish(struct control_client *c);
+
+/* control_reply_fn: a reload or check-config is over: answer and close. */
+static void
+control_reply_cb(void *token, int r, char *cause)
+{
+	struct control_client *c = token;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	c->pending = NULL;
+	if (r == 0 && c->check)
+		evbuffer_add_printf(out, "configuration OK\n");
+	control_result(out, r, cause);
+	control_finish(c);
+}
+
+/* Runs one request line and appends its answer to out (later for reload and check-config). */
 static void
 control_execute(struct control_client *c, const char *line, struct evbuffer *out)
 {
@@ -351,23 +369,16 @@ control_execute(struct control_client *c, const char *line, struct evbuffer *out
 	} else if (strcmp(line, "reload") == 0) {
 		if (ctl->hooks.reload == NULL)
 			control_err(out, "reload is not available");
-		else {
-			int r = ctl->hooks.reload(&cause);
-
-			control_result(out, r, cause);
-		}
+		else if ((c->pending = ctl->hooks.reload(control_reply_cb, c, &cause)) == NULL)
+			control_result(out, -1, cause);
 	} else if (strcmp(line, "check-config") == 0 ||
 	    (arg = control_arg(line, "check-config")) != NULL) {
+		c->check = true;
 		if (ctl->hooks.check_config == NULL)
 			control_err(out, "check-config is not available");
-		else {
-			int r = ctl->hooks.check_config(line[12] != '\0' && *arg != '\0' ? arg : NULL,
-			    &cause);
-
-			if (r == 0)
-				evbuffer_add_printf(out, "configuration OK\n");
-			control_result(out, r, cause);
-		}
+		else if ((c->pending = ctl->hooks.check_config(line[12] != '\0' && *arg != '\0' ?
+		              arg : NULL, control_reply_cb, c, &cause)) == NULL)
+			control_result(out, -1, cause);
 	} else
 		control_err(out, "unknown request: sessions [--json], show ID, close ID, close "
 		                 "--identity GLOB, stats [--json], reload, check-config [PATH]");
@@ -384,6 +395,8 @@ control_client_free(struct control_client *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	ctl->n_clients--;
+	if (c->pending != NULL && ctl->hooks.cancel != NULL)
+		ctl->hooks.cancel(c->pending);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -455,6 +468,12 @@ control_read_cb(struct bufferevent *bev, void *arg)
 			control_err(out, "NUL byte in the request");
 		else
 			control_execute(c, line, out);
+	}
+	if (c->pending != NULL) {
+		/* Answered by control_reply_cb; no more input, and no idle timeout meanwhile. */
+		c->answered = true;
+		bufferevent_disable(c->bev, EV_READ);
+		return;
 	}
 	control_finish(c);
 }

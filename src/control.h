@@ -28,11 +28,22 @@ struct event_base;
 #define CONTROL_CLIENTS_MAX 16 /* clients connected at once */
 #define CONTROL_IDLE_SECS 10   /* a client silent (or not reading) this long is dropped */
 
-/* What the daemon does for `reload` and `check-config`; each returns 0 or -1 with *cause. */
+/* Hands back the result of a reload or check-config: r 0, or -1 with cause (callee frees). */
+typedef void control_reply_fn(void *token, int r, char *cause);
+
+/*
+ * What the daemon does for `reload` and `check-config`. They run without
+ * holding up the loop: each starts the work and returns a handle, and later
+ * calls reply(token, ...) from the loop (never before returning); or returns
+ * NULL with *cause when it could not start. cancel(handle) says the client
+ * left: reply must not be called for it then.
+ */
 struct control_hooks {
-	int (*reload)(char **cause);
+	void *(*reload)(control_reply_fn *reply, void *token, char **cause);
 	/* path NULL means the configuration file the daemon was started with. */
-	int (*check_config)(const char *path, char **cause);
+	void *(*check_config)(const char *path, control_reply_fn *reply, void *token,
+	    char **cause);
+	void (*cancel)(void *handle);
 };
 
 /*

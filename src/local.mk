@@ -14,8 +14,8 @@ src_libcoapsproxy_a_SOURCES = \
 	src/session.c src/session.h src/session_priv.h
 
 sbin_PROGRAMS += src/coaps-proxyd
-src_coaps_proxyd_SOURCES = src/main.c
-src_coaps_proxyd_LDADD = $(PROXY_LIBS)
+src_coaps_proxyd_SOURCES = src/main.c src/config_job.c src/config_job.h
+src_coaps_proxyd_LDADD = $(PROXY_LIBS) $(PTHREAD_LIBS)
 src_libcoapsproxy_a_SOURCES += src/control.c src/control.h src/metrics.c src/metrics.h
 
 bin_PROGRAMS += src/coaps-proxyctl

@@ -52,31 +52,80 @@ log_init(void)
 #endif
 }
 
-int
-log_configure(const char *json_file, bool use_syslog, char **cause)
-{
-	FILE *f = NULL;
+/* A JSON log file opened by log_json_open, not yet in use. */
+struct log_json_file {
+	FILE *f;
+	char *path;
+	bool created; /* by log_json_open: a discarded one is removed again */
+};
 
-	if (json_file != NULL && json_file[0] != '\0') {
-		f = fopen(json_file, "ae");
-		if (f == NULL) {
-			if (asprintf(cause, "cannot open log.json_file %s: %s", json_file,
-			        strerror(errno)) < 0)
-				*cause = NULL;
-			return -1;
-		}
-		setvbuf(f, NULL, _IOLBF, 0);
+int
+log_json_open(const char *json_file, struct log_json_file **out, char **cause)
+{
+	struct log_json_file *j;
+
+	*out = NULL;
+	if (json_file == NULL || json_file[0] == '\0')
+		return 0;
+	j = calloc(1, sizeof *j);
+	if (j == NULL || (j->path = strdup(json_file)) == NULL) {
+		free(j);
+		*cause = strdup("out of memory");
+		return -1;
 	}
+	j->created = access(json_file, F_OK) < 0 && errno == ENOENT;
+	j->f = fopen(json_file, "ae");
+	if (j->f == NULL) {
+		if (asprintf(cause, "cannot open log.json_file %s: %s", json_file,
+		        strerror(errno)) < 0)
+			*cause = NULL;
+		free(j->path);
+		free(j);
+		return -1;
+	}
+	setvbuf(j->f, NULL, _IOLBF, 0);
+	*out = j;
+	return 0;
+}
+
+void
+log_json_discard(struct log_json_file *json)
+{
+	struct stat st;
+
+	if (json == NULL)
+		return;
+	if (json->created && fstat(fileno(json->f), &st) == 0 && st.st_size == 0)
+		(void)unlink(json->path);
+	fclose(json->f);
+	free(json->path);
+	free(json);
+}
+
+void
+log_switch(struct log_json_file *json, bool use_syslog)
+{
 	if (log_json != NULL)
 		fclose(log_json);
 	free(log_json_path);
-	log_json = f;
-	log_json_path = f != NULL ? strdup(json_file) : NULL;
+	log_json = json != NULL ? json->f : NULL;
+	log_json_path = json != NULL ? json->path : NULL;
+	free(json);
 	if (use_syslog && !log_syslog)
 		openlog("coaps-proxyd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	else if (!use_syslog && log_syslog)
 		closelog();
 	log_syslog = use_syslog;
+}
+
+int
+log_configure(const char *json_file, bool use_syslog, char **cause)
+{
+	struct log_json_file *json;
+
+	if (log_json_open(json_file, &json, cause) < 0)
+		return -1;
+	log_switch(json, use_syslog);
 	return 0;
 }
 

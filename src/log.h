@@ -52,6 +52,17 @@ void log_init(void);
  */
 int log_configure(const char *json_file, bool use_syslog, char **cause)
     __attribute__((warn_unused_result));
+/*
+ * The two halves of log_configure, for a reload that must change all or
+ * nothing: log_json_open opens json_file (NULL or "": none, *out = NULL)
+ * without using it yet; log_switch then makes it the JSON sink (closing the
+ * old one), or log_json_discard closes it unused.
+ */
+struct log_json_file;
+int log_json_open(const char *json_file, struct log_json_file **out, char **cause)
+    __attribute__((warn_unused_result));
+void log_switch(struct log_json_file *json, bool use_syslog);
+void log_json_discard(struct log_json_file *json);
 /* Reopens the JSON file (after logrotate moved it); 0 or -1 with *cause. */
 int log_reopen(char **cause) __attribute__((warn_unused_result));
 /* Closes the sinks. */

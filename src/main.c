@@ -19,6 +19,7 @@
 #include <mbedtls/debug.h>
 #include <mbedtls/version.h>
 
+#include "config_job.h"
 #include "configuration.h"
 #include "control.h"
 #include "dtls.h"
@@ -164,32 +165,36 @@ listeners_update(const struct proxy_config *cfg, char **cause)
 	return 0;
 }
 
+/* A reload or check-config under way: what to do with the snapshot and whom to answer. */
+struct load_req {
+	bool reload;             /* make it the running configuration (else only check it) */
+	bool hup;                /* started by SIGHUP */
+	control_reply_fn *reply; /* NULL: nobody waits (SIGHUP, or the client left) */
+	void *token;
+};
+
+static unsigned hup_reloads; /* SIGHUP reloads queued or running */
+
 /*
- * Reloads the configuration file: builds the whole new snapshot (files
- * read, keys decoded, certificates parsed, names resolved, mbedTLS set up);
- * on any error keeps the old one and says why. On success new handshakes use
- * the new snapshot, established sessions keep theirs, and sessions whose
- * credentials are gone are closed. Safe because everything runs on the one
- * loop: no datagram is processed half-way through.
+ * Makes a freshly built snapshot the running one: new handshakes use it,
+ * established sessions keep theirs, and sessions whose credentials are gone
+ * are closed. All or nothing: the new JSON file is opened first but used
+ * only once the listeners (the last step that can fail) have been updated;
+ * on failure nothing changes and next is not taken. Safe because it runs on
+ * the one loop: no datagram is processed half-way through.
  */
 static int
-reload(char **cause)
+reload_commit(struct proxy_config *next, char **cause)
 {
-	struct proxy_config *next;
+	struct log_json_file *json = NULL;
 	size_t revoked;
 
-	notify("RELOADING=1");
-	log_info("event=reloading config=%s", config_path);
-	next = load(config_path, cause);
-	if (next == NULL || log_configure(next->log_json_file, next->log_syslog, cause) < 0 ||
+	if (log_json_open(next->log_json_file, &json, cause) < 0 ||
 	    listeners_update(next, cause) < 0) {
-		log_error("event=reload-failed config=%s reason=\"%s\" (the previous configuration "
-		          "stays in force)", config_path, *cause ? *cause : "unknown");
-		if (next != NULL)
-			config_unref(next);
-		notify("READY=1");
+		log_json_discard(json);
 		return -1;
 	}
+	log_switch(json, next->log_syslog);
 	session_set_config(next);
 	config_unref(current);
 	current = next;
@@ -198,8 +203,93 @@ reload(char **cause)
 	log_info("event=reloaded config=%s psk_identities=%zu x509=%s sessions=%zu "
 	         "credentials_revoked=%zu", config_path, current->n_psks,
 	    current->x509 ? "yes" : "no", session_count(), revoked);
-	notify("READY=1");
 	return 0;
+}
+
+/*
+ * config_job_done_fn: the file of a reload or check-config has been read,
+ * validated and built (files, keys, certificates, names, mbedTLS) in the
+ * loader's thread; commits a reload here on the loop, or keeps the old
+ * configuration and says why, then answers whoever asked.
+ */
+static void
+load_done_cb(struct proxy_config *cfg, char *cause, void *arg)
+{
+	struct load_req *req = arg;
+	int r = 0;
+
+	if (req->hup)
+		hup_reloads--;
+	if (cfg == NULL && cause == NULL) { /* dropped at shutdown */
+		free(req);
+		return;
+	}
+	if (req->reload) {
+		if (cfg == NULL || reload_commit(cfg, &cause) < 0) {
+			log_error("event=reload-failed config=%s reason=\"%s\" (the previous "
+			          "configuration stays in force)", config_path, cause ? cause : "unknown");
+			if (cfg != NULL)
+				config_unref(cfg);
+			r = -1;
+		}
+		notify("READY=1");
+	} else if (cfg == NULL)
+		r = -1;
+	else
+		config_unref(cfg);
+	if (req->reply != NULL)
+		req->reply(req->token, r, cause);
+	else
+		free(cause);
+	free(req);
+}
+
+/*
+ * Starts loading path in the loader's thread for a reload (reload) or a
+ * check; the loop goes on relaying meanwhile. Returns the request, or NULL
+ * with *cause.
+ */
+static struct load_req *
+load_start(const char *path, bool reload, bool hup, control_reply_fn *reply, void *token,
+    char **cause)
+{
+	struct load_req *req = malloc(sizeof *req);
+
+	if (req != NULL)
+		*req = (struct load_req){ reload, hup, reply, token };
+	if (req == NULL || config_job_start(path, load_done_cb, req) < 0) {
+		free(req);
+		*cause = strdup("out of memory");
+		return NULL;
+	}
+	if (hup)
+		hup_reloads++;
+	if (reload) {
+		notify("RELOADING=1");
+		log_info("event=reloading config=%s", config_path);
+	}
+	return req;
+}
+
+/* Control socket `reload`: answered once the new configuration is in force, or not. */
+static void *
+control_reload(control_reply_fn *reply, void *token, char **cause)
+{
+	return load_start(config_path, true, false, reply, token, cause);
+}
+
+/* Control socket `check-config [PATH]`: loads PATH (the running file when NULL) and drops it. */
+static void *
+control_check_config(const char *p, control_reply_fn *reply, void *token, char **cause)
+{
+	return load_start(p != NULL ? p : current->path, false, false, reply, token, cause);
+}
+
+/* Control socket: the client of a reload or check-config left; nobody to answer. */
+static void
+control_cancel(void *handle)
+{
+	((struct load_req *)handle)->reply = NULL;
 }
 
 /* libevent: SIGHUP reloads the configuration. */
@@ -211,8 +301,17 @@ signal_reload_cb(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	(void)arg;
-	if (reload(&cause) < 0)
+	/* One running and one queued are enough: the queued one reads the file as it is then. */
+	if (hup_reloads >= 2) {
+		log_info("event=reload-coalesced config=%s reason=\"a reload is already queued\"",
+		    config_path);
+		return;
+	}
+	if (load_start(config_path, true, true, NULL, NULL, &cause) == NULL) {
+		log_error("event=reload-failed config=%s reason=\"%s\" (the previous configuration "
+		          "stays in force)", config_path, cause ? cause : "unknown");
 		free(cause);
+	}
 }
 
 /* libevent: SIGUSR1 reopens the JSON log (logrotate moved it). */
@@ -243,18 +342,6 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 	notify("STATUS=%zu sessions, %zu handshaking; handshakes %llu ok, %llu failed",
 	    session_count(), session_handshake_count(), (unsigned long long)st->handshakes_ok,
 	    (unsigned long long)st->handshakes_failed);
-}
-
-/* Control socket `check-config [PATH]`: loads PATH (the running file when NULL) and drops it. */
-static int
-control_check_config(const char *p, char **cause)
-{
-	struct proxy_config *cfg = load(p != NULL ? p : current->path, cause);
-
-	if (cfg == NULL)
-		return -1;
-	config_unref(cfg);
-	return 0;
 }
 
 /* libevent: SIGINT / SIGTERM end the loop. */
@@ -288,7 +375,7 @@ int
 main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
-	const struct control_hooks hooks = { reload, control_check_config };
+	const struct control_hooks hooks = { control_reload, control_check_config, control_cancel };
 	bool check_only = false, foreground = false;
 	struct event *sigint, *sigterm, *sighup, *sigusr1, *status;
 	struct timeval status_tv = { .tv_sec = STATUS_INTERVAL };
@@ -356,7 +443,7 @@ main(int argc, char **argv)
 		fatalx("cannot create the event loop");
 	session_init(base);
 	session_set_config(current);
-	if (listeners_update(current, &cause) < 0)
+	if (listeners_update(current, &cause) < 0 || config_job_init(base, load, &cause) < 0)
 		fatalx("%s", cause);
 	/* A control socket that was asked for must work; the default one is best effort. */
 	if (control_init(base, current->control_socket, &hooks, &cause) < 0) {
@@ -385,6 +472,7 @@ main(int argc, char **argv)
 	event_base_dispatch(base);
 
 	control_free();
+	config_job_free(); /* after control_free: its clients' requests are cancelled */
 	metrics_free();
 	session_shutdown();
 	while (listeners != NULL) {

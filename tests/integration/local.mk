@@ -5,9 +5,12 @@ INTEGRATION_TESTS = \
 	tests/integration/test-session-life.sh \
 	tests/integration/test-garbage.sh \
 	tests/integration/test-config-check.sh \
+	tests/integration/test-config-files.sh \
+	tests/integration/test-config-async.sh \
 	tests/integration/test-x509.sh \
 	tests/integration/test-reconnect.sh \
 	tests/integration/test-reload.sh \
+	tests/integration/test-reload-atomic.sh \
 	tests/integration/test-json-log.sh \
 	tests/integration/test-park.sh
 
