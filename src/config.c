@@ -614,6 +614,33 @@ load_sources(struct loader *ld, const config_setting_t *g, struct backend_conf *
 	return 0;
 }
 
+/*
+ * Warns when a backend name resolves to more than one address: the proxy
+ * uses the first, in the resolver's order (localhost is ::1 first on a
+ * standard Debian), and a backend that listens on another one is refused.
+ */
+static void
+warn_several_addresses(const struct loader *ld, const config_setting_t *g, const char *name,
+    const struct addrinfo *ai)
+{
+	char first[INET6_ADDRSTRLEN], other[INET6_ADDRSTRLEN], key[256];
+	const char *file = config_setting_source_file(g);
+	const struct addrinfo *a;
+
+	for (a = ai->ai_next; a != NULL; a = a->ai_next)
+		if (a->ai_addrlen != ai->ai_addrlen || memcmp(a->ai_addr, ai->ai_addr, a->ai_addrlen) != 0)
+			break;
+	if (a == NULL || getnameinfo(ai->ai_addr, ai->ai_addrlen, first, sizeof first, NULL, 0,
+	                     NI_NUMERICHOST) != 0 ||
+	    getnameinfo(a->ai_addr, a->ai_addrlen, other, sizeof other, NULL, 0, NI_NUMERICHOST) != 0)
+		return;
+	setting_path(g, key, sizeof key);
+	log_warnx("%s:%u: %s.address: \"%s\" has several addresses (%s, %s, ...): the proxy "
+	          "uses %s, the first in the resolver's order; write the address the backend "
+	          "listens on to choose another", file != NULL ? file : ld->path,
+	    config_setting_source_line(g), key, name, first, other, first);
+}
+
 /* Parses backends = ( { name; address; port; sources; } ... ), resolving names. */
 static int
 load_backends(struct loader *ld, struct proxy_config *cfg)
@@ -654,6 +681,7 @@ load_backends(struct loader *ld, struct proxy_config *cfg)
 			    "cannot resolve \"%s\": %s", addr, gai_strerror(err));
 		memcpy(&b->addr, ai->ai_addr, ai->ai_addrlen);
 		b->addrlen = ai->ai_addrlen;
+		warn_several_addresses(ld, g, addr, ai);
 		freeaddrinfo(ai);
 		b->name = strdup(name);
 		b->address = strdup(addr);
