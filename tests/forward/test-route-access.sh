@@ -100,9 +100,6 @@ anon() {
 	timeout 10 coap-client-openssl -B 5 -R "$certs/ca-cert.pem" "$@" "$aurl" 2>&1 || true
 }
 
-step "verify_client = optional without an anonymous route: the load warns"
-wait_log 'x509.verify_client lets devices without a client certificate connect, but no route has anonymous = true'
-
 step "forward proxying is off unless a route allows it: Proxy-Uri to the device's own backend -> 5.05"
 out=$(as dev-42 devKey42 a101 "35=coap://127.0.0.1:$dflt/p1/own")
 answered "$out" 5.05 a101
@@ -141,6 +138,9 @@ reached backend2 /star/psk
 out=$(anon "$proxy/star/cert" -j "$certs/client-key.pem" -c "$certs/client-cert.pem")
 echo "$out" | grep -qx '65000 11 x509:client' || fail "certificate client /star/cert: $out"
 reached backend2 /star/cert
+
+step "verify_client = optional without an anonymous route: the load warns"
+wait_log 'x509.verify_client lets devices without a client certificate connect, but no route has anonymous = true'
 
 # Phase 2: forward proxying and anonymous access configured per route.
 write_fw_conf "$tmp/proxy.conf" <<'CONF'
