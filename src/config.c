@@ -49,8 +49,8 @@ static const char *const root_keys[] = { "listen", "backends", "routes", "identi
 	"diagnostic_payloads", NULL };
 static const char *const listen_keys[] = { "address", "port", NULL };
 static const char *const backend_keys[] = { "name", "address", "port", "sources", NULL };
-static const char *const route_keys[] = { "path_prefix", "identity", "uri_host", "backend",
-	NULL };
+static const char *const route_keys[] = { "path_prefix", "identity", "uri_host", "anonymous",
+	"forward_proxy", "backend", NULL };
 static const char *const psk_keys[] = { "identity", "key", "key_hex", NULL };
 static const char *const x509_keys[] = { "certificate", "private_key", "client_ca", "crl",
 	"verify_client", NULL };
@@ -691,7 +691,24 @@ load_backends(struct loader *ld, struct proxy_config *cfg)
 	return 0;
 }
 
-/* Parses routes = ( { path_prefix; identity; uri_host; backend; } ... ). */
+/* Reads an optional true/false member; *out keeps its default when absent. */
+static int
+get_route_bool(struct loader *ld, const config_setting_t *group, const char *name, bool *out)
+{
+	config_setting_t *s = config_setting_get_member(group, name);
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return load_fail(ld, s, NULL, "must be true or false");
+	*out = config_setting_get_bool(s);
+	return 0;
+}
+
+/*
+ * Parses routes = ( { path_prefix; identity; uri_host; anonymous; forward_proxy;
+ * backend; } ... ).
+ */
 static int
 load_routes(struct loader *ld, struct proxy_config *cfg)
 {
@@ -718,7 +735,7 @@ load_routes(struct loader *ld, struct proxy_config *cfg)
 	if (get_list(ld, root, "routes", &list) < 0)
 		return -1;
 	if (list == NULL) {
-		/* No routes: everything goes to the first backend. */
+		/* No routes: every authenticated device's requests go to the first backend. */
 		cfg->routes = calloc(1, sizeof *cfg->routes);
 		if (cfg->routes == NULL)
 			return load_fail(ld, root, "routes", "out of memory");
@@ -739,12 +756,25 @@ load_routes(struct loader *ld, struct proxy_config *cfg)
 		    get_string(ld, g, "path_prefix", false, &prefix) < 0 ||
 		    get_string(ld, g, "identity", false, &identity) < 0 ||
 		    get_string(ld, g, "uri_host", false, &host) < 0 ||
+		    get_route_bool(ld, g, "anonymous", &r->anonymous) < 0 ||
+		    get_route_bool(ld, g, "forward_proxy", &r->forward_proxy) < 0 ||
 		    get_string(ld, g, "backend", true, &backend) < 0)
 			return -1;
-		if (i > 0 && route_is_default(&cfg->routes[i - 1]))
+		if (identity != NULL && r->anonymous)
+			return load_fail(ld, config_setting_get_member(g, "identity"), NULL,
+			    "cannot go with anonymous = true: an anonymous device has no identity "
+			    "to match");
+		for (size_t j = 0; j < i; j++) {
+			if (!route_shadows(&cfg->routes[j], r))
+				continue;
+			if (!r->anonymous)
+				return load_fail(ld, g, NULL,
+				    "comes after the default route (the one with no match keys) and "
+				    "could never match");
 			return load_fail(ld, g, NULL,
-			    "comes after the default route (the one with no match keys) and could "
-			    "never match");
+			    "comes after routes[%zu] (anonymous = true and no other match key), which "
+			    "takes every anonymous request, so it could never match", j);
+		}
 		if (prefix != NULL && prefix[0] != '/')
 			return load_fail(ld, config_setting_get_member(g, "path_prefix"), NULL,
 			    "must start with '/'");
@@ -1305,6 +1335,16 @@ load_crosscheck(struct loader *ld, struct proxy_config *cfg)
 		          "buffer) drop it and the handshake stalls; send the leaf only or use a "
 		          "smaller chain", cfg->x509->certificate_path, cfg->x509->certificate_msg_len,
 		    cfg->max_handshake_message);
+	if (cfg->x509 != NULL && cfg->x509->verify_client != VERIFY_CLIENT_REQUIRED) {
+		bool anonymous_route = false;
+
+		for (size_t i = 0; i < cfg->n_routes; i++)
+			anonymous_route = anonymous_route || cfg->routes[i].anonymous;
+		if (!anonymous_route)
+			log_warnx("%s: x509.verify_client lets devices without a client certificate "
+			          "connect, but no route has anonymous = true: each of their requests "
+			          "gets 4.04", ld->path);
+	}
 	return 0;
 }
 

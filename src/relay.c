@@ -368,15 +368,33 @@ relay_dropped(struct session *s, const char *why, bool rst)
 	log_event(LOG_LVL_INFO, &ev);
 }
 
-/* Picks the backend of a request: by Proxy-Uri target or by the routes; -1 answered. */
+/*
+ * Tells whether the session proved no identity: a certificate session without
+ * a client certificate (the rule relay_identity() writes "anonymous" by).
+ */
+static bool
+relay_anonymous(const struct session *s)
+{
+	return !s->link.psk_identity_seen && s->link.identity_len == 9 &&
+	       memcmp(s->link.identity, "anonymous", 9) == 0;
+}
+
+/*
+ * Picks the backend of a request by the routes; -1 answered. A forward-proxy
+ * request (Proxy-Uri or Proxy-Scheme) is routed as it will be forwarded (its
+ * Uri-Path and Uri-Host after the rewrite), and goes on only when the route
+ * that takes it allows forward proxying and its backend is the one named.
+ */
 static int
 relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_info *info,
     const uint8_t *buf, size_t len, bool proxy)
 {
-	char host[256], path[512], text[128];
+	char host[256], path[512], text[128], id[CONFIG_PSK_IDENTITY_MAX + 8];
+	uint8_t fwd[RELAY_MAX_MSG + 512];
+	const struct route *r;
 	const char *why = NULL;
-	uint16_t port;
-	int b;
+	uint16_t port = 0;
+	int target = -1;
 
 	if (proxy) {
 		if (coap_msg_proxy_target(relay_coap, buf, len, host, sizeof host, &port, &why) < 0) {
@@ -384,27 +402,41 @@ relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_i
 			relay_answer(s, info, COAP_MSG_CODE(5, 5), ANSWER_5_05, text);
 			return -1;
 		}
-		b = config_backend_for_target(cfg, host, port);
-		if (b < 0) {
-			snprintf(text, sizeof text, "proxying to %.64s port %u is not configured",
-			    host, port);
+		target = config_backend_for_target(cfg, host, port);
+		snprintf(text, sizeof text, "proxying to %.64s port %u is not configured", host, port);
+		if (target < 0) {
 			relay_answer(s, info, COAP_MSG_CODE(5, 5), ANSWER_5_05, text);
+			return -1;
 		}
-		return b;
+		/* Routes see what the backend will get: the Proxy-Uri as Uri-* options. */
+		len = coap_msg_rewrite_request(relay_coap, buf, len, fwd, sizeof fwd, 0, "", 0, true,
+		    &why);
+		if (len == 0) {
+			snprintf(text, sizeof text, "cannot forward: %s", why ? why : "rewrite failed");
+			relay_answer(s, info, COAP_MSG_CODE(4, 0), ANSWER_4_00, text);
+			return -1;
+		}
+		buf = fwd;
 	}
 	if (coap_msg_request_target(relay_coap, buf, len, path, sizeof path, host, sizeof host) < 0) {
 		snprintf(path, sizeof path, "/");
 		host[0] = '\0';
 	}
-	char id[CONFIG_PSK_IDENTITY_MAX + 8];
-
 	snprintf(id, sizeof id, "%.*s", (int)s->link.identity_len, (const char *)s->link.identity);
-	b = route_pick(cfg->routes, cfg->n_routes, id, path, host);
-	if (b < 0) {
+	r = route_find(cfg->routes, cfg->n_routes, id, relay_anonymous(s), path, host);
+	if (proxy && (r == NULL || !r->forward_proxy || r->backend != target)) {
+		/* The same answer as for an unknown target: it tells the device nothing more. */
+		log_debug("session=%08x peer=%s no route allows forward proxying of %.100s to "
+		          "backend %s", s->id, session_peer_str(s), path, cfg->backends[target].name);
+		relay_answer(s, info, COAP_MSG_CODE(5, 5), ANSWER_5_05, text);
+		return -1;
+	}
+	if (r == NULL) {
 		snprintf(text, sizeof text, "no route for %.100s", path);
 		relay_answer(s, info, COAP_MSG_CODE(4, 4), ANSWER_4_04, text);
+		return -1;
 	}
-	return b;
+	return r->backend;
 }
 
 /* Forwards a request from the device to the backend its route names. */

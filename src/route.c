@@ -25,33 +25,49 @@ route_path_match(const char *prefix, const char *path)
 
 /* Tells whether one route's match keys all hold. */
 static bool
-route_match(const struct route *r, const char *identity, const char *path, const char *uri_host)
+route_match(const struct route *r, const char *identity, bool anonymous, const char *path,
+            const char *uri_host)
 {
-	if (r->path_prefix != NULL && (path == NULL || !route_path_match(r->path_prefix, path)))
+	/* Who: a glob never matches an anonymous session, nor an anonymous route anyone else. */
+	if (r->anonymous != anonymous)
 		return false;
-	if (r->identity != NULL && (identity == NULL || fnmatch(r->identity, identity, 0) != 0))
+	if (r->identity != NULL &&
+	    (anonymous || identity == NULL || fnmatch(r->identity, identity, 0) != 0))
+		return false;
+	if (r->path_prefix != NULL && (path == NULL || !route_path_match(r->path_prefix, path)))
 		return false;
 	if (r->uri_host != NULL && (uri_host == NULL || strcasecmp(r->uri_host, uri_host) != 0))
 		return false;
 	return true;
 }
 
-/* Returns the backend of the first route whose match keys all hold, or -1. */
-int
-route_pick(const struct route *routes, size_t n, const char *identity, const char *path,
-           const char *uri_host)
+/* Returns the first route whose match keys all hold, or NULL. */
+const struct route *
+route_find(const struct route *routes, size_t n, const char *identity, bool anonymous,
+           const char *path, const char *uri_host)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (route_match(&routes[i], identity, path, uri_host))
-			return routes[i].backend;
-	return -1;
+		if (route_match(&routes[i], identity, anonymous, path, uri_host))
+			return &routes[i];
+	return NULL;
 }
 
-/* Tells whether a route has no match keys. */
-bool
-route_is_default(const struct route *r)
+/* Returns the backend of the first route whose match keys all hold, or -1. */
+int
+route_pick(const struct route *routes, size_t n, const char *identity, bool anonymous,
+           const char *path, const char *uri_host)
 {
-	return r->path_prefix == NULL && r->identity == NULL && r->uri_host == NULL;
+	const struct route *r = route_find(routes, n, identity, anonymous, path, uri_host);
+
+	return r != NULL ? r->backend : -1;
+}
+
+/* Tells whether route earlier takes every request that route later could match. */
+bool
+route_shadows(const struct route *earlier, const struct route *later)
+{
+	return earlier->path_prefix == NULL && earlier->identity == NULL &&
+	       earlier->uri_host == NULL && earlier->anonymous == later->anonymous;
 }

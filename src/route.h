@@ -10,19 +10,27 @@ struct route {
 	char *path_prefix; /* whole-segment prefix: "/fw" matches "/fw", "/fw/x", not "/fwx" */
 	char *identity;    /* fnmatch(3) glob on the identity without "psk:"/"x509:" */
 	char *uri_host;    /* Uri-Host, compared case-insensitively ("" is no Uri-Host) */
+	bool anonymous;    /* matches only anonymous sessions (else only authenticated ones) */
+	bool forward_proxy; /* the requests it takes may name its backend in Proxy-Uri/-Scheme */
 	int backend;       /* backend index */
 };
 
 /*
- * Returns the backend of the first route whose match keys all hold, or -1.
- * identity, path and uri_host may be NULL (then only routes without that
- * key match); path is what coap_msg_request_target() writes.
+ * Returns the first route whose match keys all hold, or NULL. An anonymous
+ * session (no identity proved) matches only routes with anonymous set, and
+ * those match nothing else; identity is then ignored. identity, path and
+ * uri_host may be NULL (then only routes without that key match); path is
+ * what coap_msg_request_target() writes.
  */
-int route_pick(const struct route *routes, size_t n, const char *identity, const char *path,
-               const char *uri_host);
+const struct route *route_find(const struct route *routes, size_t n, const char *identity,
+                               bool anonymous, const char *path, const char *uri_host);
 
-/* Tells whether a route has no match keys, so it takes every request. */
-bool route_is_default(const struct route *r);
+/* Returns the backend of the route route_find() gives, or -1. */
+int route_pick(const struct route *routes, size_t n, const char *identity, bool anonymous,
+               const char *path, const char *uri_host);
+
+/* Tells whether route earlier takes every request that route later could match. */
+bool route_shadows(const struct route *earlier, const struct route *later);
 
 /* Tells whether path lies under prefix by whole segments. */
 bool route_path_match(const char *prefix, const char *path);

@@ -23,7 +23,8 @@ FORWARD_TESTS = \
 	tests/forward/test-mid-remap.sh \
 	tests/forward/test-route-config.sh \
 	tests/forward/test-upstream-sources.sh \
-	tests/forward/test-message-size.sh
+	tests/forward/test-message-size.sh \
+	tests/forward/test-route-access.sh
 
 TESTS += $(FORWARD_TESTS)
 EXTRA_DIST += tests/forward/lib.sh $(FORWARD_TESTS)

@@ -2,6 +2,8 @@
 # Forward-proxy mode: Proxy-Uri / Proxy-Scheme requests go to the configured backend
 # they name (by numeric address or by the backend's address string), arrive with
 # Uri-* options instead, and any other target gets 5.05 Proxying Not Supported.
+# Only a route with forward_proxy = true lets a request through, and only to the
+# backend that route gives (tests/forward/test-route-access.sh has the rest).
 . "${srcdir:-.}/tests/forward/lib.sh"
 
 start_backend    # "tele" at 127.0.0.1
@@ -10,7 +12,8 @@ write_fw_conf "$tmp/proxy.conf" <<'CONF'
 listen = ( { address = "127.0.0.1"; port = @PORT@; } );
 backends = ( { name = "tele"; address = "127.0.0.1"; port = @BACKEND@; },
              { name = "fw";   address = "localhost"; port = @BACKEND2@; } );
-routes = ( { backend = "tele"; } );
+routes = ( { path_prefix = "/fw"; backend = "fw"; forward_proxy = true; },
+           { backend = "tele"; forward_proxy = true; } );
 @PSKS@
 CONF
 start_proxy "$tmp/proxy.conf"
@@ -40,17 +43,21 @@ line=$(req_line backend /p/one)
 echo "$line" | grep -Eq '[,=](35|39):' && fail "a proxy option reached the backend: $line"
 [ "$(reqs backend2 /p/one)" = 0 ] || fail "/p/one also reached fw"
 
-step "-P naming the other backend by number bypasses the routes (default route is tele)"
-out=$(fp "coap://127.0.0.1:$backend2_port/p/two")
+step "-P naming the other backend by number: only for paths the routes send there"
+out=$(fp "coap://127.0.0.1:$backend2_port/fw/two")
 echo "$out" | grep -q '^payload 0' || fail "no echo answer: $out"
-req_line backend2 /p/two >/dev/null
+req_line backend2 /fw/two >/dev/null
+[ "$(reqs backend /fw/two)" = 0 ] || fail "/fw/two reached tele"
+out=$(fp "coap://127.0.0.1:$backend2_port/p/two")
+echo "$out" | grep -q '5\.05' || fail "/p/two (routed to tele) to fw: expected 5.05, got: $out"
 [ "$(reqs backend /p/two)" = 0 ] || fail "/p/two reached tele"
+[ "$(reqs backend2 /p/two)" = 0 ] || fail "/p/two reached fw past the routes"
 
 step "-P naming a backend by its address string (localhost): Uri-Host is kept for a name"
-out=$(fp "coap://localhost:$backend2_port/p/three")
+out=$(fp "coap://localhost:$backend2_port/fw/three")
 echo "$out" | grep -q '^payload 0' || fail "no echo answer: $out"
 echo "$out" | grep -qx '3 9 localhost' || fail "no Uri-Host localhost: $out"
-req_line backend2 /p/three >/dev/null
+req_line backend2 /fw/three >/dev/null
 
 step "targets that are not configured backends -> 5.05, nothing forwarded"
 n1=$(grep -c '^req ' "$tmp/backend.out")
@@ -71,11 +78,11 @@ echo "$out" | grep -q 'recv .*type=ACK code=5.05 mid=0x9001 tkl=2 token=0901 ' |
 [ "$(grep -c '^req ' "$tmp/backend2.out")" = "$n2" ] || fail "a 5.05 request reached fw"
 
 step "Proxy-Scheme coap with Uri-Host/Uri-Port naming fw: forwarded without Proxy-Scheme"
-# CON GET MID 0x9002 token 0902: Uri-Host "127.0.0.1", Uri-Port, Uri-Path "ps", Proxy-Scheme "coap".
-out=$(coaps_send -w 800 "42 01 90 02 09 02 39 $(hexstr 127.0.0.1) 42 $(printf '%04x' "$backend2_port") 42 7073 d4 0f $(hexstr coap)")
+# CON GET MID 0x9002 token 0902: Uri-Host "127.0.0.1", Uri-Port, Uri-Path "fw" "ps", Proxy-Scheme "coap".
+out=$(coaps_send -w 800 "42 01 90 02 09 02 39 $(hexstr 127.0.0.1) 42 $(printf '%04x' "$backend2_port") 42 6677 02 7073 d4 0f $(hexstr coap)")
 echo "$out" | grep -q 'recv .*type=ACK code=2.05 mid=0x9002 tkl=2 token=0902 ' ||
 	fail "Proxy-Scheme request not answered with 2.05: $out"
-line=$(req_line backend2 /ps)
+line=$(req_line backend2 /fw/ps)
 echo "$line" | grep -Eq '[,=](35|39):' && fail "a proxy option reached the backend: $line"
 echo "$line" | grep -q '65000:15:"psk:my_identity"' || fail "no identity option: $line"
 step "Proxy-Scheme coap naming an unknown port -> 5.05"
@@ -87,6 +94,26 @@ step "without proxy options the routes still apply"
 out=$(timeout 10 coap-client-openssl -B 5 -u dev-42 -k devKey42 "$proxy/plain" 2>&1 || true)
 echo "$out" | grep -q '^payload 0' || fail "plain request: $out"
 req_line backend /plain >/dev/null
+
+step "forward proxying is off unless a route allows it: after a reload without forward_proxy, 5.05"
+write_fw_conf "$tmp/proxy.conf" <<'CONF'
+listen = ( { address = "127.0.0.1"; port = @PORT@; } );
+backends = ( { name = "tele"; address = "127.0.0.1"; port = @BACKEND@; },
+             { name = "fw";   address = "localhost"; port = @BACKEND2@; } );
+routes = ( { path_prefix = "/fw"; backend = "fw"; },
+           { backend = "tele"; } );
+@PSKS@
+CONF
+reload_proxy 'event=reloaded'
+out=$(fp "coap://127.0.0.1:$backend_port/p/off")
+echo "$out" | grep -q '5\.05' || fail "Proxy-Uri without forward_proxy: expected 5.05, got: $out"
+out=$(fp "coap://127.0.0.1:$backend2_port/fw/off")
+echo "$out" | grep -q '5\.05' || fail "Proxy-Uri without forward_proxy: expected 5.05, got: $out"
+[ "$(reqs backend /p/off)" = 0 ] || fail "/p/off reached tele"
+[ "$(reqs backend2 /fw/off)" = 0 ] || fail "/fw/off reached fw"
+out=$(timeout 10 coap-client-openssl -B 5 -u dev-42 -k devKey42 "$proxy/fw/plain" 2>&1 || true)
+echo "$out" | grep -q '^payload 0' || fail "plain request: $out"
+req_line backend2 /fw/plain >/dev/null
 
 stop_proxy
 echo "PASS"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Routing configuration: coaps-proxyd -t rejects routes naming no backend, routes
 # after the default, unresolvable backend names and bad identity_option /
-# backend_timeout values; a down backend is fine; a bad reload keeps the old routes.
+# backend_timeout values, bad anonymous / forward_proxy keys; a down backend is fine;
+# a bad reload keeps the old routes.
 . "${srcdir:-.}/tests/forward/lib.sh"
 
 step "the issue's example shape, with a backend nothing listens on: configuration OK"
@@ -55,6 +56,40 @@ CONF
 expect_config 'routes[0]' 1 <<'CONF'
 backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
 routes = ( { path_prefix = "/x"; } );
+CONF
+
+step "anonymous and forward_proxy: true or false; anonymous excludes identity; shadowed routes"
+expect_config 'c.conf:4: routes[0].forward_proxy: must be true or false' 1 <<'CONF'
+backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
+routes = ( { forward_proxy = 1; backend = "a"; } );
+CONF
+expect_config 'c.conf:4: routes[0].anonymous: must be true or false' 1 <<'CONF'
+backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
+routes = ( { anonymous = "yes"; backend = "a"; } );
+CONF
+expect_config 'c.conf:4: routes[0].identity: cannot go with anonymous = true' 1 <<'CONF'
+backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
+routes = ( { identity = "*"; anonymous = true; backend = "a"; } );
+CONF
+expect_config 'c.conf:6: routes[2]: comes after routes[0] (anonymous = true and no other match key)' 1 <<'CONF'
+backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
+routes = ( { anonymous = true; backend = "a"; },
+           { backend = "a"; },
+           { anonymous = true; path_prefix = "/x"; backend = "a"; } );
+CONF
+expect_config 'c.conf:6: routes[2]: comes after the default route' 1 <<'CONF'
+backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
+routes = ( { backend = "a"; },
+           { anonymous = true; backend = "a"; forward_proxy = false; },
+           { identity = "x"; backend = "a"; } );
+CONF
+# The default route takes no anonymous session: an anonymous route after it can match.
+expect_config "configuration OK" 0 <<'CONF'
+backends = ( { name = "a"; address = "127.0.0.1"; port = 5683; } );
+routes = ( { identity = "ops-*"; forward_proxy = true; backend = "a"; },
+           { backend = "a"; forward_proxy = true; },
+           { anonymous = true; path_prefix = "/pub"; backend = "a"; },
+           { anonymous = true; backend = "a"; } );
 CONF
 
 step "a reload with a route naming no backend fails and keeps the old routes"

@@ -37,20 +37,20 @@ START_TEST(test_pick)
 	};
 	size_t n = sizeof(routes) / sizeof(routes[0]);
 
-	ck_assert_int_eq(route_pick(routes, n, "ops-1", "/fw/img", ""), 0);
-	ck_assert_int_eq(route_pick(routes, n, "dev-42", "/fw/img", ""), 1);
-	ck_assert_int_eq(route_pick(routes, n, "dev-42", "/fw", ""), 1);
-	ck_assert_int_eq(route_pick(routes, n, "ops-1", "/fwx", ""), 4);
-	ck_assert_int_eq(route_pick(routes, n, "dev-42", "/temp", "sensors.example"), 2);
-	ck_assert_int_eq(route_pick(routes, n, "dev-42", "/temp", ""), 3);
-	ck_assert_int_eq(route_pick(routes, n, "dev-420", "/temp", ""), 4);
-	ck_assert_int_eq(route_pick(routes, n, NULL, "/fw", NULL), 1);
-	ck_assert_int_eq(route_pick(routes, n, NULL, "/x", NULL), 4);
+	ck_assert_int_eq(route_pick(routes, n, "ops-1", false, "/fw/img", ""), 0);
+	ck_assert_int_eq(route_pick(routes, n, "dev-42", false, "/fw/img", ""), 1);
+	ck_assert_int_eq(route_pick(routes, n, "dev-42", false, "/fw", ""), 1);
+	ck_assert_int_eq(route_pick(routes, n, "ops-1", false, "/fwx", ""), 4);
+	ck_assert_int_eq(route_pick(routes, n, "dev-42", false, "/temp", "sensors.example"), 2);
+	ck_assert_int_eq(route_pick(routes, n, "dev-42", false, "/temp", ""), 3);
+	ck_assert_int_eq(route_pick(routes, n, "dev-420", false, "/temp", ""), 4);
+	ck_assert_int_eq(route_pick(routes, n, NULL, false, "/fw", NULL), 1);
+	ck_assert_int_eq(route_pick(routes, n, NULL, false, "/x", NULL), 4);
 	/* Without the default route, nothing matches. */
-	ck_assert_int_eq(route_pick(routes, n - 1, "dev-420", "/temp", "other"), -1);
-	ck_assert_int_eq(route_pick(routes, 0, "x", "/", ""), -1);
+	ck_assert_int_eq(route_pick(routes, n - 1, "dev-420", false, "/temp", "other"), -1);
+	ck_assert_int_eq(route_pick(routes, 0, "x", false, "/", ""), -1);
 	/* A path key does not match a missing path. */
-	ck_assert_int_eq(route_pick(routes, 2, "ops-1", NULL, ""), -1);
+	ck_assert_int_eq(route_pick(routes, 2, "ops-1", false, NULL, ""), -1);
 }
 END_TEST
 
@@ -61,25 +61,55 @@ START_TEST(test_identity_glob)
 	    {.identity = "*", .backend = 8},
 	};
 
-	ck_assert_int_eq(route_pick(routes, 2, "b12.thread.example", "/", ""), 7);
-	ck_assert_int_eq(route_pick(routes, 2, "d12.thread.example", "/", ""), 8);
-	ck_assert_int_eq(route_pick(routes, 2, "", "/", ""), 8);
+	ck_assert_int_eq(route_pick(routes, 2, "b12.thread.example", false, "/", ""), 7);
+	ck_assert_int_eq(route_pick(routes, 2, "d12.thread.example", false, "/", ""), 8);
+	ck_assert_int_eq(route_pick(routes, 2, "", false, "/", ""), 8);
 	/* "*" needs an identity to match against. */
-	ck_assert_int_eq(route_pick(routes, 2, NULL, "/", ""), -1);
+	ck_assert_int_eq(route_pick(routes, 2, NULL, false, "/", ""), -1);
 }
 END_TEST
 
-START_TEST(test_is_default)
+START_TEST(test_anonymous)
+{
+	struct route routes[] = {
+	    {.identity = "*", .backend = 1},
+	    {.anonymous = true, .path_prefix = "/pub", .backend = 2},
+	    {.path_prefix = "/pub", .backend = 3},
+	    {.backend = 4},
+	};
+	size_t n = sizeof(routes) / sizeof(routes[0]);
+
+	/* A glob, "*" too, never matches an anonymous session, nor does the default route. */
+	ck_assert_int_eq(route_pick(routes, n, "anonymous", true, "/x", ""), -1);
+	ck_assert_int_eq(route_pick(routes, n, NULL, true, "/x", ""), -1);
+	ck_assert_int_eq(route_pick(routes, n, "anonymous", true, "/pub/a", ""), 2);
+	/* An anonymous route never matches an authenticated session. */
+	ck_assert_int_eq(route_pick(routes, n, "anonymous", false, "/pub/a", ""), 1);
+	ck_assert_int_eq(route_pick(routes, n, NULL, false, "/pub/a", ""), 3);
+	ck_assert_int_eq(route_pick(routes, n, NULL, false, "/x", ""), 4);
+	ck_assert_ptr_eq(route_find(routes, n, NULL, true, "/pub", ""), &routes[1]);
+	ck_assert_ptr_null(route_find(routes, n, "x", true, "/", ""));
+}
+END_TEST
+
+START_TEST(test_shadows)
 {
 	struct route all = {.backend = 1};
+	struct route anon_all = {.anonymous = true, .backend = 1};
 	struct route path = {.path_prefix = "/", .backend = 1};
 	struct route id = {.identity = "*", .backend = 1};
 	struct route host = {.uri_host = "h", .backend = 1};
+	struct route anon_path = {.anonymous = true, .path_prefix = "/p", .backend = 1};
 
-	ck_assert(route_is_default(&all));
-	ck_assert(!route_is_default(&path));
-	ck_assert(!route_is_default(&id));
-	ck_assert(!route_is_default(&host));
+	ck_assert(route_shadows(&all, &path));
+	ck_assert(route_shadows(&all, &id));
+	ck_assert(!route_shadows(&all, &anon_path));
+	ck_assert(!route_shadows(&path, &all));
+	ck_assert(!route_shadows(&id, &all));
+	ck_assert(!route_shadows(&host, &all));
+	ck_assert(route_shadows(&anon_all, &anon_path));
+	ck_assert(!route_shadows(&anon_all, &all));
+	ck_assert(!route_shadows(&anon_path, &anon_all));
 }
 END_TEST
 
@@ -93,7 +123,8 @@ route_suite(void)
 	tcase_add_test(tc, test_path_prefix);
 	tcase_add_test(tc, test_pick);
 	tcase_add_test(tc, test_identity_glob);
-	tcase_add_test(tc, test_is_default);
+	tcase_add_test(tc, test_anonymous);
+	tcase_add_test(tc, test_shadows);
 	suite_add_tcase(s, tc);
 	return s;
 }
