@@ -29,9 +29,11 @@ psks='psk = ( { identity = "my_identity"; key = "secretPSK123"; },
         { identity = "sensor-2"; key = "sensorKey2"; },
         { identity = "dev-42"; key = "devKey42"; } );'
 
-# Starts a second coap-test-backend (MODE echo by default) as "backend2".
+# Starts a second coap-test-backend (MODE echo by default) as "backend2", on
+# both 127.0.0.1 and ::1 (tests configure it by the name localhost, which a
+# standard Debian resolves to ::1 first and some machines to 127.0.0.1 only).
 start_backend2() {
-	start_bg backend2 "$tools/coap-test-backend" -A 127.0.0.1 -p 0 -m "${1:-echo}" \
+	start_bg backend2 "$tools/coap-test-backend" -A :: -p 0 -m "${1:-echo}" \
 		-c "$tmp/backend2.count" ${2:+-d "$2"}
 	backend2_port=$(wait_listen backend2)
 }

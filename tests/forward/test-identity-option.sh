@@ -53,7 +53,7 @@ echo "$line" | grep -q 'opts=11:2:"id",11:3:"raw",65000:15:"psk:my_identity",650
 
 step "x509: a certificate client arrives as x509:client"
 out=$(timeout 10 coap-client-openssl -B 5 -j "$certs/client-key.pem" -c "$certs/client-cert.pem" \
-	-R "$certs/ca-cert.pem" -O 65000,x509:admin "coaps://localhost:$proxy_port/id/cert" 2>&1 || true)
+	-R "$certs/ca-cert.pem" -O 65000,x509:admin "coaps://127.0.0.1:$proxy_port/id/cert" 2>&1 || true)
 echo "$out" | grep -qx '65000 11 x509:client' || fail "echo does not show 65000 11 x509:client: $out"
 line=$(req_line /id/cert)
 [ "$(n65000 "$line")" = 1 ] || fail "backend got not exactly one 65000: $line"

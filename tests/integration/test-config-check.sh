@@ -54,6 +54,24 @@ sed -i 's/^x509 = {/dtls = { max_handshake_message = 2000; };\nx509 = {/' "$tmp/
 out=$("$proxyd" -t -c "$tmp/big.conf" 2>&1)
 echo "$out" | grep -q "Certificate handshake message" && fail "warned although under the limit: $out"
 
+step "a backend name with several addresses: the first is used, and the check says so"
+cat >"$tmp/names.conf" <<'CONF'
+listen = ( { address = "127.0.0.1"; port = 5684; } );
+backends = ( { name = "default"; address = "localhost"; port = 5683; } );
+psk = ( { identity = "a"; key = "k"; } );
+CONF
+chmod 0600 "$tmp/names.conf"
+out=$("$proxyd" -t -c "$tmp/names.conf" 2>&1) || fail "localhost as a backend: $out"
+addrs=$(getent ahosts localhost | awk '$2 == "DGRAM" {print $1}' | awk '!seen[$0]++')
+first=$(echo "$addrs" | head -1)
+if [ "$(echo "$addrs" | wc -l)" -gt 1 ]; then
+	echo "$out" | grep -qF "names.conf:2: backends[0].address: \"localhost\" has several addresses ($first, " ||
+		fail "no warning for localhost = $(echo $addrs): $out"
+	echo "$out" | grep -qF "the proxy uses $first, the first in the resolver's order" || fail "$out"
+else
+	echo "$out" | grep -q "several addresses" && fail "warned although localhost is only $first: $out"
+fi
+
 step "usage"
 "$proxyd" -h | grep -q 'usage: coaps-proxyd' || fail "-h"
 "$proxyd" -V | grep -q 'coaps-proxyd 0' || fail "-V"
