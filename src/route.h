@@ -8,18 +8,27 @@
 /* One routing rule; a NULL match key matches anything. */
 struct route {
 	char *path_prefix; /* whole-segment prefix: "/fw" matches "/fw", "/fw/x", not "/fwx" */
-	char *identity;    /* fnmatch(3) glob on the identity without "psk:"/"x509:" */
+	char *identity;    /* fnmatch(3) glob (see route_identity_match) */
 	char *uri_host;    /* Uri-Host, compared case-insensitively ("" is no Uri-Host) */
 	int backend;       /* backend index */
 };
 
 /*
  * Returns the backend of the first route whose match keys all hold, or -1.
- * identity, path and uri_host may be NULL (then only routes without that
- * key match); path is what coap_msg_request_target() writes.
+ * identity ("psk:ID", "x509:CN", as the backends are told), path and
+ * uri_host may be NULL (then only routes without that key match); path is
+ * what coap_msg_request_target() writes.
  */
 int route_pick(const struct route *routes, size_t n, const char *identity, const char *path,
                const char *uri_host);
+
+/*
+ * Tells whether an identity glob matches identity ("psk:ID" or "x509:CN"): a
+ * glob that starts with "psk:" or "x509:" is matched against the whole, so
+ * it takes that kind only; any other glob against the part after the kind
+ * (either kind). An identity without a kind is matched whole.
+ */
+bool route_identity_match(const char *glob, const char *identity);
 
 /* Tells whether a route has no match keys, so it takes every request. */
 bool route_is_default(const struct route *r);

@@ -6,6 +6,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test-garbage.sh \
 	tests/integration/test-config-check.sh \
 	tests/integration/test-x509.sh \
+	tests/integration/test-x509-hostile.sh \
 	tests/integration/test-reconnect.sh \
 	tests/integration/test-reload.sh \
 	tests/integration/test-json-log.sh \
