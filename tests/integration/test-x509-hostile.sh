@@ -106,4 +106,17 @@ echo | timeout 10 openssl s_client -dtls1_2 -connect "127.0.0.1:$proxy_port" \
 wait_log "reason=\"unknown PSK identity 'P{128}' \(cut at 128 of 200 bytes\)\""
 lines_whole "end"
 stop_proxy
+
+step "verify_client = optional: the same CN checks after the handshake; no certificate is auth=anonymous"
+sed -i 's/verify_client = "required"/verify_client = "optional"/' "$tmp/proxy.conf"
+: >"$proxy_log"
+start_proxy "$tmp/proxy.conf"
+sclient nul >/dev/null
+wait_log "event=handshake-failed .*reason=\"client certificate rejected: the subject CN holds a NUL byte"
+echo | timeout 10 openssl s_client -dtls1_2 -connect "127.0.0.1:$proxy_port" \
+	-cipher ECDHE-ECDSA-AES128-CCM8 -CAfile "$c/ca-cert.pem" >/dev/null 2>&1 || true
+wait_log '^[^ ]+ info event=handshake-ok session=[0-9a-f]+ peer=[^ ]+ local=[^ ]+ auth=anonymous cipher='
+[ "$(log_count '^[^ ]+ info event=handshake-ok ')" = 1 ] || fail "the NUL CN got a handshake-ok"
+lines_whole "optional"
+stop_proxy
 echo PASS
