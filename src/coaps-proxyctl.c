@@ -47,7 +47,7 @@ usage(int status)
 	    "  show ID                 one session in detail (ID: 8 hex digits from `sessions`)\n"
 	    "  close ID                close one session (close_notify to the device)\n"
 	    "  close --identity GLOB   close the established sessions whose PSK identity or\n"
-	    "                          certificate CN (without psk:/x509:) matches GLOB\n"
+	    "                          certificate CN matches GLOB (psk:GLOB, x509:GLOB: one kind)\n"
 	    "  stats [--json]          counters: handshakes, sessions, messages, drops\n"
 	    "  reload                  reload the configuration without dropping sessions\n"
 	    "  check-config [FILE]     check FILE (default: the daemon's own configuration)\n"

@@ -405,6 +405,7 @@ dtls_psk_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *id, size_t i
 
 	(void)p;
 	link->psk_identity_seen = true;
+	link->identity_sent_len = id_len;
 	link->identity_len = (uint16_t)(id_len < sizeof link->identity ? id_len : sizeof link->identity);
 	memcpy(link->identity, id, link->identity_len);
 	psk = id_len <= CONFIG_PSK_IDENTITY_MAX ? config_psk_find(config_of(ssl->conf), id, id_len)
@@ -745,44 +746,84 @@ dtls_state_wait(int state)
 	}
 }
 
-void
+const char *
+dtls_auth_name(enum link_auth auth)
+{
+	switch (auth) {
+	case LINK_AUTH_PSK: return "psk";
+	case LINK_AUTH_X509: return "x509";
+	case LINK_AUTH_ANONYMOUS: return "anonymous";
+	case LINK_AUTH_NONE: break;
+	}
+	return NULL;
+}
+
+/*
+ * Writes prefix, the PSK identity the client sent in quotes (raw bytes: the
+ * log escapes them), a marker when it was longer than what we keep, and
+ * suffix into buf; returns the bytes written.
+ */
+static size_t
+reason_with_identity(const struct dtls_link *link, const char *prefix, const char *suffix,
+    char *buf, size_t len)
+{
+	size_t o;
+	int n;
+
+	n = snprintf(buf, len, "%s'", prefix);
+	o = n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+	if (o + link->identity_len < len) {
+		memcpy(buf + o, link->identity, link->identity_len);
+		o += link->identity_len;
+	}
+	if (link->identity_sent_len > link->identity_len)
+		n = snprintf(buf + o, len - o, "' (cut at %u of %zu bytes)%s", link->identity_len,
+		    link->identity_sent_len, suffix);
+	else
+		n = snprintf(buf + o, len - o, "'%s", suffix);
+	if (n > 0)
+		o += (size_t)n < len - o ? (size_t)n : len - o - 1;
+	buf[o] = '\0';
+	return o;
+}
+
+size_t
 dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int ret, char *buf,
     size_t len)
 {
-	char esc[CONFIG_PSK_IDENTITY_MAX * 4 + 4], err[128];
+	char err[128];
 
 	switch (ret) {
 	case MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY:
-		log_escape(esc, sizeof esc, link->identity, link->identity_len);
-		snprintf(buf, len, "unknown PSK identity '%s'", esc);
-		return;
+		return reason_with_identity(link, "unknown PSK identity ", "", buf, len);
 	case MBEDTLS_ERR_SSL_TIMEOUT:
 		snprintf(buf, len, "timeout: no answer from the client while waiting for %s",
 		    dtls_state_wait(ssl->state));
-		return;
+		break;
 	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
 		snprintf(buf, len, "peer alert %s (%u)", dtls_alert_name(ssl->in_msg[1]),
 		    ssl->in_msg[1]);
-		return;
+		break;
 	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
 		snprintf(buf, len, "peer closed the connection during the handshake");
-		return;
+		break;
 	case MBEDTLS_ERR_SSL_INVALID_MAC:
-		if (link->psk_identity_seen) {
-			log_escape(esc, sizeof esc, link->identity, link->identity_len);
-			snprintf(buf, len, "wrong key for PSK identity '%s' (bad record MAC on the "
-			                   "client's Finished)", esc);
-		} else
+		if (ssl->state == MBEDTLS_SSL_HANDSHAKE_OVER)
+			snprintf(buf, len, "too many records with a bad MAC (dtls.badmac_limit)");
+		else if (link->psk_identity_seen)
+			return reason_with_identity(link, "wrong key for PSK identity ",
+			    " (bad record MAC on the client's Finished)", buf, len);
+		else
 			snprintf(buf, len, "bad record MAC during the handshake");
-		return;
+		break;
 	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE:
 		snprintf(buf, len, "client sent no certificate (x509.verify_client is required)");
-		return;
+		break;
 	case MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE:
 		if (mbedtls_ssl_get_verify_result(ssl) == 0 ||
 		    mbedtls_ssl_get_verify_result(ssl) == (uint32_t)-1) {
 			snprintf(buf, len, "the client's Certificate message is malformed");
-			return;
+			break;
 		}
 		/* A usage check failed after the chain verified. */
 		__attribute__((fallthrough));
@@ -791,26 +832,27 @@ dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int 
 
 		dtls_verify_reason(mbedtls_ssl_get_verify_result(ssl), why, sizeof why);
 		snprintf(buf, len, "client certificate rejected: %s", why);
-		return;
+		break;
 	}
 	case MBEDTLS_ERR_X509_FATAL_ERROR:
 		snprintf(buf, len, "client certificate rejected: chain too long (more than %d "
 		                   "intermediate CAs) or unusable", MBEDTLS_X509_MAX_INTERMEDIATE_CA);
-		return;
+		break;
 	case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
 		snprintf(buf, len, "client does not speak DTLS 1.2");
-		return;
+		break;
 	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
 	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
 		snprintf(buf, len, "no shared cipher suite");
-		return;
+		break;
 	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
 		snprintf(buf, len, "out of memory");
-		return;
+		break;
 	default:
 		mbedtls_strerror(ret, err, sizeof err);
 		snprintf(buf, len, "%s (-0x%04x) while waiting for %s", err, (unsigned)-ret,
 		    dtls_state_wait(ssl->state));
-		return;
+		break;
 	}
+	return strlen(buf);
 }

@@ -11,6 +11,14 @@
 #include "configuration.h"
 #include "listener.h"
 
+/* How an established session's peer proved who it is (never a marker inside identity). */
+enum link_auth {
+	LINK_AUTH_NONE,      /* not established yet */
+	LINK_AUTH_PSK,       /* identity is the PSK identity */
+	LINK_AUTH_X509,      /* identity is the client certificate's subject CN */
+	LINK_AUTH_ANONYMOUS, /* certificate suite without a client certificate; identity empty */
+};
+
 /*
  * What mbedTLS's I/O and PSK callbacks need of one peer. Embedded in each
  * session; the stateless hello stage has one of its own.
@@ -22,13 +30,19 @@ struct dtls_link {
 	struct local_addr local;
 	const uint8_t *rx; /* the datagram being fed to mbedTLS, or NULL */
 	size_t rx_len;
-	/* The PSK identity the client sent; once established, for a certificate
-	 * session, the client certificate's subject CN or "anonymous". */
+	/* The PSK identity the client sent (its first CONFIG_PSK_IDENTITY_MAX
+	 * bytes); once established, for a certificate session, the client
+	 * certificate's subject CN, for an anonymous one nothing (see auth). */
 	unsigned char identity[CONFIG_PSK_IDENTITY_MAX];
 	uint16_t identity_len;
+	size_t identity_sent_len; /* bytes of the PSK identity the client sent */
 	bool psk_identity_unknown;
 	bool psk_identity_seen;
+	enum link_auth auth;
 };
+
+/* Names an auth kind for logs: "psk", "x509", "anonymous"; NULL for none. */
+const char *dtls_auth_name(enum link_auth auth);
 
 /* Seeds the RNG and makes the cookie key; at start-up. */
 int dtls_init(char **cause) __attribute__((warn_unused_result));
@@ -88,8 +102,11 @@ void dtls_missing_credential(const struct client_hello *ch, const struct proxy_c
 
 /* Writes the IANA name of a cipher suite id ("TLS_PSK_WITH_AES_128_CCM_8 0xC0A8"). */
 void dtls_suite_name(uint16_t id, char *buf, size_t len);
-/* Describes why a handshake failed with error ret, in words, into buf. */
-void dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int ret,
+/*
+ * Describes why a handshake failed with error ret, in words, into buf; returns
+ * its length (it may quote the client's PSK identity raw, NUL bytes included).
+ */
+size_t dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int ret,
     char *buf, size_t len);
 /* Names a TLS alert description. */
 const char *dtls_alert_name(unsigned char desc);

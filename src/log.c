@@ -195,23 +195,31 @@ void
 log_event_add(struct log_event *ev, const char *key, const char *value, bool quote)
 {
 	if (ev->n_extra < sizeof ev->extra / sizeof *ev->extra)
-		ev->extra[ev->n_extra++] = (struct log_extra){ key, value, quote };
+		ev->extra[ev->n_extra++] = (struct log_extra){ key, value, 0, quote };
+}
+
+void
+log_event_add_bytes(struct log_event *ev, const char *key, const void *value, size_t len)
+{
+	if (ev->n_extra < sizeof ev->extra / sizeof *ev->extra)
+		ev->extra[ev->n_extra++] = (struct log_extra){ key, value, len, true };
 }
 
 /* Writes one plain message line, with ": strerror" when errnum is set. */
 static void
 log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 {
-	char msg[1024], line[1200];
+	char msg[1024], raw[1200], line[1200 * 4];
 
 	if (!log_enabled(level))
 		return;
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	if (errnum != 0)
-		snprintf(line, sizeof line, "%s: %s", msg, strerror(errnum));
+		snprintf(raw, sizeof raw, "%s: %s", msg, strerror(errnum));
 	else
-		snprintf(line, sizeof line, "%s", msg);
-	log_write_line(level, line, NULL);
+		snprintf(raw, sizeof raw, "%s", msg);
+	/* A message may quote peer bytes (a CoAP path, library debug output): one line always. */
+	log_write_line(level, log_clean(line, sizeof line, raw), NULL);
 }
 
 #define LOG_FN(name, level, use_errno)                             \
@@ -266,6 +274,34 @@ fatalx(const char *fmt, ...)
 	log_die();
 }
 
+/* How a value is escaped: a quoted text string, a bare text word, or a JSON string. */
+enum esc_style { ESC_QUOTED, ESC_WORD, ESC_JSON };
+
+/*
+ * Writes the escape of byte c into u (at least 7 bytes); returns its length.
+ * Printable ASCII stays, except '"' and '\\' (\" \\); the rest becomes \xNN
+ * (JSON: \u00NN, so the file stays valid UTF-8). A word has no ' ' or '"'.
+ */
+static size_t
+esc_unit(unsigned char c, enum esc_style style, char *u)
+{
+	if ((c == '"' && style != ESC_WORD) || c == '\\') {
+		u[0] = '\\';
+		u[1] = (char)c;
+		return 2;
+	}
+	if (c >= 0x20 && c < 0x7f && !((c == ' ' || c == '"') && style == ESC_WORD)) {
+		u[0] = (char)c;
+		return 1;
+	}
+	if (style == ESC_JSON) {
+		snprintf(u, 7, "\\u%04x", c);
+		return 6;
+	}
+	snprintf(u, 5, "\\x%02x", c);
+	return 4;
+}
+
 char *
 log_escape(char *dst, size_t dstlen, const void *src, size_t len)
 {
@@ -275,20 +311,9 @@ log_escape(char *dst, size_t dstlen, const void *src, size_t len)
 	if (dstlen == 0)
 		return dst;
 	for (size_t i = 0; i < len; i++) {
-		char tmp[5];
-		size_t n;
+		char tmp[8];
+		size_t n = esc_unit(p[i], ESC_QUOTED, tmp);
 
-		if (p[i] == '"' || p[i] == '\\') {
-			tmp[0] = '\\';
-			tmp[1] = (char)p[i];
-			n = 2;
-		} else if (p[i] >= 0x20 && p[i] < 0x7f) {
-			tmp[0] = (char)p[i];
-			n = 1;
-		} else {
-			snprintf(tmp, sizeof tmp, "\\x%02x", p[i]);
-			n = 4;
-		}
 		if (o + n + 4 > dstlen) { /* room for "..." and NUL */
 			if (o + 4 <= dstlen) {
 				memcpy(dst + o, "...", 3);
@@ -303,87 +328,240 @@ log_escape(char *dst, size_t dstlen, const void *src, size_t len)
 	return dst;
 }
 
-/* Appends printf output to a line buffer, keeping track of its length. */
-static void LOG_PRINTF(3, 4)
-buf_add(char *buf, size_t *o, const char *fmt, ...)
+char *
+log_clean(char *dst, size_t dstlen, const char *src)
 {
-	size_t len = 4096;
+	size_t o = 0;
+
+	if (dstlen == 0)
+		return dst;
+	for (const unsigned char *p = (const unsigned char *)src; *p != '\0'; p++) {
+		if (*p >= 0x20 && *p < 0x7f) {
+			if (o + 1 >= dstlen)
+				break;
+			dst[o++] = (char)*p;
+		} else {
+			if (o + 4 >= dstlen)
+				break;
+			snprintf(dst + o, 5, "\\x%02x", *p);
+			o += 4;
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
+/* A line being built: never more than size - 1 bytes, always NUL-terminated. */
+struct line {
+	char *buf;
+	size_t size;
+	size_t o;
+	size_t reserve; /* bytes kept free for the line's end ("}\n") */
+	bool full;      /* something did not fit: nothing more is added */
+};
+
+/* Appends printf output to a line, whole or not at all (a number is never cut). */
+static void LOG_PRINTF(2, 3)
+line_add(struct line *l, const char *fmt, ...)
+{
+	size_t end = l->size - 1 - l->reserve;
 	va_list ap;
 	int n;
 
-	if (*o >= len)
+	if (l->full || l->o >= end) {
+		l->full = true;
 		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + *o, len - *o, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		*o += (size_t)n;
-	if (*o >= len)
-		*o = len - 1;
-}
-
-/* Appends s as a JSON string (bytes >= 0x80 as \u00XX, so the file stays valid UTF-8). */
-static void
-json_add_string(char *buf, size_t *o, const char *s, size_t len)
-{
-	buf_add(buf, o, "\"");
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\')
-			buf_add(buf, o, "\\%c", c);
-		else if (c >= 0x20 && c < 0x7f)
-			buf_add(buf, o, "%c", c);
-		else
-			buf_add(buf, o, "\\u%04x", c);
 	}
-	buf_add(buf, o, "\"");
+	va_start(ap, fmt);
+	n = vsnprintf(l->buf + l->o, end - l->o + 1, fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n <= end - l->o)
+		l->o += (size_t)n;
+	else
+		l->full = true;
+	l->buf[l->o] = '\0';
 }
 
-/* Writes an event as one JSON object line to log.json_file. */
+/*
+ * Appends len bytes of v escaped in style, in double quotes unless a word.
+ * Where the line is full the value ends in "..." (and its quote) and the
+ * line ends there: a value never runs into the next field or line.
+ */
 static void
-log_event_json(enum log_level level, const struct log_event *ev)
+line_escape(struct line *l, const void *v, size_t len, enum esc_style style)
 {
-	char line[4096], ts[40], id[16];
-	size_t o = 0;
+	const unsigned char *p = v;
+	bool quote = style != ESC_WORD;
+	size_t end = l->size - 1 - l->reserve;
 
+	if (l->full || l->o + (quote ? 2 : 0) + 3 > end) {
+		l->full = true;
+		return;
+	}
+	if (quote)
+		l->buf[l->o++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		char u[8];
+		size_t n = esc_unit(p[i], style, u);
+
+		if (l->o + n + 3 + (quote ? 1 : 0) > end) {
+			memcpy(l->buf + l->o, "...", 3);
+			l->o += 3;
+			l->full = true;
+			break;
+		}
+		memcpy(l->buf + l->o, u, n);
+		l->o += n;
+	}
+	if (quote)
+		l->buf[l->o++] = '"';
+	l->buf[l->o] = '\0';
+}
+
+/* Tells whether a field with a key of keylen bytes and at least min value bytes still fits. */
+static bool
+line_room(struct line *l, size_t keylen, size_t min)
+{
+	/* Separator, key (quoted for JSON), '=' or ':', the value or "..." in quotes. */
+	if (l->o + 1 + keylen * 4 + 2 + 1 + (min > 5 ? min : 5) > l->size - 1 - l->reserve)
+		l->full = true;
+	return !l->full;
+}
+
+/* Appends " key=" then a string value escaped (text) in style; nothing when the line is full. */
+static void
+line_field(struct line *l, const char *key, const void *v, size_t len, enum esc_style style)
+{
+	if (!line_room(l, strlen(key), 0))
+		return;
+	line_add(l, " ");
+	line_escape(l, key, strlen(key), ESC_WORD);
+	line_add(l, "=");
+	line_escape(l, v, len, style);
+}
+
+/* Appends ,"key": then a JSON string value (number: unquoted); nothing when the line is full. */
+static void
+json_field(struct line *l, const char *key, const void *v, size_t len, bool number)
+{
+	if (!line_room(l, strlen(key), number ? len : 0))
+		return;
+	line_add(l, ",");
+	line_escape(l, key, strlen(key), ESC_JSON);
+	line_add(l, ":");
+	if (number)
+		line_add(l, "%.*s", (int)len, (const char *)v);
+	else
+		line_escape(l, v, len, ESC_JSON);
+}
+
+/* Tells whether s is a JSON integer (so it can stand unquoted; "0030fa46" cannot). */
+static bool
+json_is_number(const char *s)
+{
+	size_t i = s[0] == '-' ? 1 : 0;
+
+	if (s[i] == '\0' || (s[i] == '0' && s[i + 1] != '\0'))
+		return false;
+	for (; s[i] != '\0'; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+/* Bytes of an event string: its explicit length, or up to its NUL. */
+static size_t
+str_len(const char *s, size_t len)
+{
+	return len != 0 ? len : strlen(s);
+}
+
+void
+log_event_json_line(enum log_level level, const struct log_event *ev, char *buf, size_t len)
+{
+	struct line l = { buf, len, 0, 2, false };
+	char ts[40], id[16];
+
+	if (len < 128) { /* too small for the fixed start: nothing */
+		if (len > 0)
+			buf[0] = '\0';
+		return;
+	}
+	buf[0] = '\0';
 	log_time(ts, sizeof ts);
-	buf_add(line, &o, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"%s\"", ts,
-	    log_level_names[level], ev->event);
+	line_add(&l, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":", ts, log_level_names[level]);
+	line_escape(&l, ev->event, strlen(ev->event), ESC_JSON);
 	if (ev->session != 0) {
 		snprintf(id, sizeof id, "%08x", ev->session);
-		buf_add(line, &o, ",\"session\":\"%s\"", id);
+		json_field(&l, "session", id, strlen(id), false);
 	}
-#define JSTR(name, v)                                        \
-	if ((v) != NULL) {                                   \
-		buf_add(line, &o, ",\"" name "\":");         \
-		json_add_string(line, &o, (v), strlen(v));   \
-	}
+#define JSTR(name, v)                                      \
+	if ((v) != NULL)                                   \
+		json_field(&l, name, (v), strlen(v), false);
 	JSTR("peer", ev->peer)
 	JSTR("local", ev->local)
-	if (ev->identity != NULL) {
-		buf_add(line, &o, ",\"identity\":");
-		json_add_string(line, &o, ev->identity, ev->identity_len);
-	}
+	JSTR("auth", ev->auth)
+	if (ev->identity != NULL)
+		json_field(&l, "identity", ev->identity, ev->identity_len, false);
 	JSTR("cipher", ev->cipher)
-	JSTR("reason", ev->reason)
+	if (ev->reason != NULL)
+		json_field(&l, "reason", ev->reason, str_len(ev->reason, ev->reason_len), false);
 #undef JSTR
 	if (ev->duration_ms >= 0)
-		buf_add(line, &o, ",\"duration_ms\":%ld", ev->duration_ms);
+		line_add(&l, ",\"duration_ms\":%ld", ev->duration_ms);
 	if (ev->bytes_in >= 0)
-		buf_add(line, &o, ",\"bytes_in\":%lld,\"bytes_out\":%lld", ev->bytes_in,
-		    ev->bytes_out);
+		line_add(&l, ",\"bytes_in\":%lld,\"bytes_out\":%lld", ev->bytes_in, ev->bytes_out);
 	if (ev->msgs_in >= 0)
-		buf_add(line, &o, ",\"msgs_in\":%lld,\"msgs_out\":%lld", ev->msgs_in, ev->msgs_out);
+		line_add(&l, ",\"msgs_in\":%lld,\"msgs_out\":%lld", ev->msgs_in, ev->msgs_out);
 	for (size_t i = 0; i < ev->n_extra; i++) {
-		buf_add(line, &o, ",\"%s\":", ev->extra[i].key);
-		if (ev->extra[i].quote)
-			json_add_string(line, &o, ev->extra[i].value, strlen(ev->extra[i].value));
-		else
-			buf_add(line, &o, "%s", ev->extra[i].value);
+		const struct log_extra *x = &ev->extra[i];
+
+		json_field(&l, x->key, x->value, str_len(x->value, x->len),
+		    !x->quote && json_is_number(x->value));
 	}
-	buf_add(line, &o, "}\n");
-	fputs(line, log_json);
+	/* The end always fits: it was reserved. */
+	memcpy(l.buf + l.o, "}\n", 3);
+}
+
+void
+log_event_text(const struct log_event *ev, char *buf, size_t len)
+{
+	struct line l = { buf, len, 0, 0, false };
+
+	if (len < 8) {
+		if (len > 0)
+			buf[0] = '\0';
+		return;
+	}
+	buf[0] = '\0';
+	line_add(&l, "event=");
+	line_escape(&l, ev->event, strlen(ev->event), ESC_WORD);
+	if (ev->session != 0)
+		line_add(&l, " session=%08x", ev->session);
+	if (ev->peer != NULL)
+		line_field(&l, "peer", ev->peer, strlen(ev->peer), ESC_WORD);
+	if (ev->local != NULL)
+		line_field(&l, "local", ev->local, strlen(ev->local), ESC_WORD);
+	if (ev->auth != NULL)
+		line_field(&l, "auth", ev->auth, strlen(ev->auth), ESC_WORD);
+	if (ev->identity != NULL)
+		line_field(&l, "identity", ev->identity, ev->identity_len, ESC_QUOTED);
+	if (ev->cipher != NULL)
+		line_field(&l, "cipher", ev->cipher, strlen(ev->cipher), ESC_WORD);
+	if (ev->duration_ms >= 0)
+		line_add(&l, " ms=%ld", ev->duration_ms);
+	if (ev->bytes_in >= 0)
+		line_add(&l, " bytes_in=%lld bytes_out=%lld", ev->bytes_in, ev->bytes_out);
+	if (ev->msgs_in >= 0)
+		line_add(&l, " msgs_in=%lld msgs_out=%lld", ev->msgs_in, ev->msgs_out);
+	for (size_t i = 0; i < ev->n_extra; i++) {
+		const struct log_extra *x = &ev->extra[i];
+
+		line_field(&l, x->key, x->value, str_len(x->value, x->len),
+		    x->quote ? ESC_QUOTED : ESC_WORD);
+	}
+	if (ev->reason != NULL)
+		line_field(&l, "reason", ev->reason, str_len(ev->reason, ev->reason_len), ESC_QUOTED);
 }
 
 #ifdef HAVE_SYSTEMD
@@ -391,7 +569,7 @@ log_event_json(enum log_level level, const struct log_event *ev)
 static void
 log_journal_send(enum log_level level, const char *line, const struct log_event *ev)
 {
-	char fields[24][600], esc[512];
+	char fields[24][640], esc[560];
 	struct iovec iov[24];
 	size_t n = 0;
 
@@ -415,13 +593,16 @@ log_journal_send(enum log_level level, const char *line, const struct log_event 
 			FIELD("COAPS_PEER=%s", ev->peer);
 		if (ev->local != NULL)
 			FIELD("COAPS_LOCAL=%s", ev->local);
+		if (ev->auth != NULL)
+			FIELD("COAPS_AUTH=%s", ev->auth);
 		if (ev->identity != NULL)
 			FIELD("COAPS_IDENTITY=%s",
 			    log_escape(esc, sizeof esc, ev->identity, ev->identity_len));
 		if (ev->cipher != NULL)
 			FIELD("COAPS_CIPHER=%s", ev->cipher);
 		if (ev->reason != NULL)
-			FIELD("COAPS_REASON=%s", ev->reason);
+			FIELD("COAPS_REASON=%s", log_escape(esc, sizeof esc, ev->reason,
+			                             str_len(ev->reason, ev->reason_len)));
 		if (ev->duration_ms >= 0)
 			FIELD("COAPS_DURATION_MS=%ld", ev->duration_ms);
 		if (ev->bytes_in >= 0) {
@@ -439,7 +620,8 @@ log_journal_send(enum log_level level, const char *line, const struct log_event 
 			for (const char *p = ev->extra[i].key; *p != '\0' && k < sizeof key - 1; p++)
 				key[k++] = (*p >= 'a' && *p <= 'z') ? (char)(*p - 32) : *p;
 			key[k] = '\0';
-			FIELD("COAPS_%s=%s", key, ev->extra[i].value);
+			FIELD("COAPS_%s=%s", key, log_escape(esc, sizeof esc, ev->extra[i].value,
+			                              str_len(ev->extra[i].value, ev->extra[i].len)));
 		}
 	}
 #undef FIELD
@@ -476,40 +658,14 @@ log_write_line(enum log_level level, const char *line, const struct log_event *e
 void
 log_event(enum log_level level, const struct log_event *ev)
 {
-	char line[4096], esc[512];
-	size_t o = 0;
+	char line[4096];
 
 	if (!log_enabled(level))
 		return;
-	buf_add(line, &o, "event=%s", ev->event);
-	if (ev->session != 0)
-		buf_add(line, &o, " session=%08x", ev->session);
-	if (ev->peer != NULL)
-		buf_add(line, &o, " peer=%s", ev->peer);
-	if (ev->local != NULL)
-		buf_add(line, &o, " local=%s", ev->local);
-	if (ev->identity != NULL)
-		buf_add(line, &o, " identity=\"%s\"",
-		    log_escape(esc, sizeof esc, ev->identity, ev->identity_len));
-	if (ev->cipher != NULL)
-		buf_add(line, &o, " cipher=%s", ev->cipher);
-	if (ev->duration_ms >= 0)
-		buf_add(line, &o, " ms=%ld", ev->duration_ms);
-	if (ev->bytes_in >= 0)
-		buf_add(line, &o, " bytes_in=%lld bytes_out=%lld", ev->bytes_in, ev->bytes_out);
-	if (ev->msgs_in >= 0)
-		buf_add(line, &o, " msgs_in=%lld msgs_out=%lld", ev->msgs_in, ev->msgs_out);
-	for (size_t i = 0; i < ev->n_extra; i++) {
-		if (ev->extra[i].quote)
-			buf_add(line, &o, " %s=\"%s\"", ev->extra[i].key,
-			    log_escape(esc, sizeof esc, ev->extra[i].value,
-			        strlen(ev->extra[i].value)));
-		else
-			buf_add(line, &o, " %s=%s", ev->extra[i].key, ev->extra[i].value);
-	}
-	if (ev->reason != NULL)
-		buf_add(line, &o, " reason=\"%s\"", ev->reason);
+	log_event_text(ev, line, sizeof line);
 	log_write_line(level, line, ev);
-	if (log_json != NULL)
-		log_event_json(level, ev);
+	if (log_json != NULL) {
+		log_event_json_line(level, ev, line, sizeof line);
+		fputs(line, log_json);
+	}
 }

@@ -16,24 +16,28 @@ enum log_level {
 
 /*
  * A session event with its fields. Unset strings are NULL, unset numbers -1.
- * Rendered as one line of key=value pairs; strings from peers are escaped.
+ * Rendered as one line of key=value pairs. Every string is escaped by the
+ * renderer (callers pass peer bytes raw): an event is always exactly one line.
  */
 struct log_event {
 	const char *event;    /* session-new, handshake-ok, session-closed, ... */
 	uint32_t session;     /* session id, 0 for none */
 	const char *peer;     /* device address:port */
 	const char *local;    /* local address:port the device sent to */
+	const char *auth;     /* how identity was proven: "psk", "x509" or "anonymous" */
 	const char *identity; /* PSK identity or certificate subject CN (raw) */
 	size_t identity_len;  /* bytes of identity (identity may hold NUL) */
 	const char *cipher;   /* negotiated cipher suite */
-	const char *reason;   /* why, in words */
+	const char *reason;   /* why, in words; may quote peer bytes raw (escaped on output) */
+	size_t reason_len;    /* bytes of reason when it may hold NUL; 0: up to its NUL */
 	long duration_ms;     /* handshake or session duration */
 	long long bytes_in, bytes_out; /* CoAP bytes from / to the device */
 	long long msgs_in, msgs_out;   /* CoAP messages from / to the device */
 	struct log_extra {    /* further fields: replaces=, offered=, depth=, ... */
 		const char *key;
 		const char *value;
-		bool quote;   /* a string (quoted, escaped) rather than a number or word */
+		size_t len;   /* bytes of value when it may hold NUL; 0: up to its NUL */
+		bool quote;   /* a string (quoted) rather than a number or word */
 	} extra[8];
 	size_t n_extra;
 };
@@ -69,6 +73,8 @@ int log_reopen(char **cause) __attribute__((warn_unused_result));
 void log_shutdown(void);
 /* Adds a field to an event; value must live until log_event returns. */
 void log_event_add(struct log_event *ev, const char *key, const char *value, bool quote);
+/* Adds a quoted field of len raw bytes (which may hold NUL); value must live until log_event returns. */
+void log_event_add_bytes(struct log_event *ev, const char *key, const void *value, size_t len);
 /* Sets the most verbose level that is written. */
 void log_set_level(enum log_level level);
 /* Tells whether a message at level would be written. */
@@ -87,6 +93,12 @@ __attribute__((noreturn)) void fatalx(const char *fmt, ...) LOG_PRINTF(1, 2);
 
 /* Writes one session event line at level. */
 void log_event(enum log_level level, const struct log_event *ev);
+/* Renders an event as the text line log_event writes (no time stamp, level or newline). */
+void log_event_text(const struct log_event *ev, char *buf, size_t len);
+/* Renders an event as the JSON line log_event appends to log.json_file (with its newline). */
+void log_event_json_line(enum log_level level, const struct log_event *ev, char *buf, size_t len);
+/* Escapes control bytes and bytes >= 0x7f of a plain message as \xNN into dst; returns dst. */
+char *log_clean(char *dst, size_t dstlen, const char *src);
 
 /*
  * Escapes len bytes of src into dst (NUL-terminated, truncated with "..."

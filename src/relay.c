@@ -337,22 +337,27 @@ relay_mids(struct relay_state *rs)
 	return rs->mids;
 }
 
-/* The identity the backends are told: "psk:ID", "x509:CN" or "anonymous". */
+/*
+ * The identity the backends are told: "psk:ID", "x509:CN" or "anonymous"
+ * (the kind of the session, never its name: a certificate whose CN is
+ * "anonymous" is "x509:anonymous").
+ */
 static size_t
 relay_identity(const struct session *s, char *buf, size_t len)
 {
-	int n;
+	const char *kind = dtls_auth_name(s->link.auth);
+	size_t n;
 
-	const char *id = (const char *)s->link.identity;
-	int idlen = s->link.identity_len;
-
-	if (s->link.psk_identity_seen)
-		n = snprintf(buf, len, "psk:%.*s", idlen, id);
-	else if (idlen == 9 && memcmp(id, "anonymous", 9) == 0)
-		n = snprintf(buf, len, "anonymous");
-	else
-		n = snprintf(buf, len, "x509:%.*s", idlen, id);
-	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+	if (s->link.auth != LINK_AUTH_PSK && s->link.auth != LINK_AUTH_X509) {
+		snprintf(buf, len, "anonymous");
+		return strlen(buf);
+	}
+	n = (size_t)snprintf(buf, len, "%s:", kind);
+	if (n + s->link.identity_len >= len)
+		return 0;
+	memcpy(buf + n, s->link.identity, s->link.identity_len);
+	buf[n + s->link.identity_len] = '\0';
+	return n + s->link.identity_len;
 }
 
 /* Logs a message from the device that was not relayed, with the reason. */
@@ -375,8 +380,7 @@ relay_dropped(struct session *s, const char *why, bool rst)
 static bool
 relay_anonymous(const struct session *s)
 {
-	return !s->link.psk_identity_seen && s->link.identity_len == 9 &&
-	       memcmp(s->link.identity, "anonymous", 9) == 0;
+	return s->link.auth != LINK_AUTH_PSK && s->link.auth != LINK_AUTH_X509;
 }
 
 /*
@@ -389,7 +393,7 @@ static int
 relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_info *info,
     const uint8_t *buf, size_t len, bool proxy)
 {
-	char host[256], path[512], text[128], id[CONFIG_PSK_IDENTITY_MAX + 8];
+	char host[256], path[512], text[128], id[CONFIG_PSK_IDENTITY_MAX + 16];
 	uint8_t fwd[RELAY_MAX_MSG + 512];
 	const struct route *r;
 	const char *why = NULL;
@@ -422,7 +426,7 @@ relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_i
 		snprintf(path, sizeof path, "/");
 		host[0] = '\0';
 	}
-	snprintf(id, sizeof id, "%.*s", (int)s->link.identity_len, (const char *)s->link.identity);
+	relay_identity(s, id, sizeof id);
 	r = route_find(cfg->routes, cfg->n_routes, id, relay_anonymous(s), path, host);
 	if (proxy && (r == NULL || !r->forward_proxy || r->backend != target)) {
 		/* The same answer as for an unknown target: it tells the device nothing more. */

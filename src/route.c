@@ -23,6 +23,17 @@ route_path_match(const char *prefix, const char *path)
 	return path[n] == '\0' || path[n] == '/';
 }
 
+bool
+route_identity_match(const char *glob, const char *identity)
+{
+	const char *colon = strchr(identity, ':');
+
+	/* "psk:dev-*" and "x509:dev-*" match one kind only; "dev-*" either kind. */
+	if (colon == NULL || strncmp(glob, "psk:", 4) == 0 || strncmp(glob, "x509:", 5) == 0)
+		return fnmatch(glob, identity, 0) == 0;
+	return fnmatch(glob, colon + 1, 0) == 0;
+}
+
 /* Tells whether one route's match keys all hold. */
 static bool
 route_match(const struct route *r, const char *identity, bool anonymous, const char *path,
@@ -32,7 +43,7 @@ route_match(const struct route *r, const char *identity, bool anonymous, const c
 	if (r->anonymous != anonymous)
 		return false;
 	if (r->identity != NULL &&
-	    (anonymous || identity == NULL || fnmatch(r->identity, identity, 0) != 0))
+	    (anonymous || identity == NULL || !route_identity_match(r->identity, identity)))
 		return false;
 	if (r->path_prefix != NULL && (path == NULL || !route_path_match(r->path_prefix, path)))
 		return false;

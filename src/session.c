@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "log.h"
 #include "pool.h"
 #include "relay.h"
+#include "route.h"
 #include "session.h"
 #include "session_priv.h"
 
@@ -65,7 +65,8 @@ static struct ratelimit cookie_rl, refuse_rl;
 
 static bool session_drive(struct session *s);
 static void session_close(struct session *s, const char *reason);
-static void session_fail(struct session *s, enum hs_failure why, const char *reason);
+static void session_fail(struct session *s, enum hs_failure why, const char *reason,
+    size_t reason_len);
 static bool session_park(struct session *s);
 static bool session_unpark(struct session *s);
 
@@ -277,9 +278,12 @@ session_event(const struct session *s, struct log_event *ev, const char *event)
 	ev->session = s->id;
 	ev->peer = session_peer_str(s);
 	ev->local = session_local_str(s);
-	if (s->state == SESSION_ESTABLISHED && s->link.identity_len > 0) {
-		ev->identity = (const char *)s->link.identity;
-		ev->identity_len = s->link.identity_len;
+	if (s->state == SESSION_ESTABLISHED && s->link.auth != LINK_AUTH_NONE) {
+		ev->auth = dtls_auth_name(s->link.auth);
+		if (s->link.auth != LINK_AUTH_ANONYMOUS) {
+			ev->identity = (const char *)s->link.identity;
+			ev->identity_len = s->link.identity_len;
+		}
 	}
 	ev->cipher = s->cipher;
 }
@@ -345,7 +349,8 @@ session_check(struct session *s, uint64_t now)
 	if (s->state == SESSION_HANDSHAKE) {
 		/* mbedTLS gives up at handshake_timeout_max; this is the backstop. */
 		if (now - s->created_ms >= 4 * (uint64_t)s->cfg->handshake_timeout_max + 2000)
-			session_fail(s, HS_FAIL_TIMEOUT, "timeout: the handshake did not complete in time");
+			session_fail(s, HS_FAIL_TIMEOUT, "timeout: the handshake did not complete in time",
+			    0);
 		return false;
 	}
 	if (quiet >= (uint64_t)s->cfg->idle_timeout * 1000) {
@@ -382,20 +387,91 @@ session_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		malloc_trim(0);
 }
 
-/* Finds the subject CN of a certificate name into buf. */
-static void
-name_cn(const mbedtls_x509_name *name, char *buf, size_t len)
+/*
+ * Finds the first CN of a certificate name: its raw bytes (which may hold
+ * anything, NUL included) in *p and *len. False, with "?", if it has none.
+ */
+static bool
+name_cn(const mbedtls_x509_name *name, const unsigned char **p, size_t *len)
 {
-	snprintf(buf, len, "?");
 	for (; name != NULL; name = name->next) {
 		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &name->oid) == 0) {
-			size_t n = name->val.len < len - 1 ? name->val.len : len - 1;
-
-			memcpy(buf, name->val.p, n);
-			buf[n] = '\0';
-			return;
+			*p = name->val.p;
+			*len = name->val.len;
+			return true;
 		}
 	}
+	*p = (const unsigned char *)"?";
+	*len = 1;
+	return false;
+}
+
+/* Appends n raw bytes to the session's certificate problem (cut past 1 KB). */
+static void
+problem_append(struct session *s, const void *bytes, size_t n)
+{
+	char *p;
+
+	if (s->cert_problem_len + n > 1024)
+		n = s->cert_problem_len < 1024 ? 1024 - s->cert_problem_len : 0;
+	p = realloc(s->cert_problem, s->cert_problem_len + n + 1);
+	if (p == NULL)
+		return;
+	memcpy(p + s->cert_problem_len, bytes, n);
+	s->cert_problem = p;
+	s->cert_problem_len += n;
+	p[s->cert_problem_len] = '\0';
+}
+
+/* Appends a C string to the session's certificate problem. */
+static void
+problem_text(struct session *s, const char *text)
+{
+	problem_append(s, text, strlen(text));
+}
+
+/* Starts a new problem (after "; " if there is one already) with text. */
+static void
+problem_start(struct session *s, const char *text)
+{
+	if (s->cert_problem_len > 0)
+		problem_text(s, "; ");
+	problem_text(s, text);
+}
+
+/*
+ * Checks that the leaf's subject CN can be an identity: present, not empty,
+ * no NUL (a check that stops at NUL would see another name), and whole in
+ * the identity buffer (a cut would let two CNs collide). Adds the problem.
+ */
+static bool
+session_cn_ok(struct session *s, const mbedtls_x509_crt *crt)
+{
+	const unsigned char *cn;
+	size_t n;
+	char words[96];
+
+	if (!name_cn(&crt->subject, &cn, &n)) {
+		problem_start(s, "the subject has no CN");
+		return false;
+	}
+	if (n == 0) {
+		problem_start(s, "the subject CN is empty");
+		return false;
+	}
+	if (memchr(cn, '\0', n) != NULL) {
+		problem_start(s, "the subject CN holds a NUL byte ('");
+		problem_append(s, cn, n);
+		problem_text(s, "')");
+		return false;
+	}
+	if (n > CONFIG_PSK_IDENTITY_MAX) {
+		snprintf(words, sizeof words, "the subject CN is %zu bytes (at most %d)", n,
+		    CONFIG_PSK_IDENTITY_MAX);
+		problem_start(s, words);
+		return false;
+	}
+	return true;
 }
 
 /* mbedTLS verify callback: logs each certificate the client presents. */
@@ -404,39 +480,65 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
 	struct session *s = ctx;
 	struct log_event ev = LOG_EVENT_INIT;
-	char subject[128], issuer[128], depth_s[16], until[32], why[256];
+	const unsigned char *subject, *issuer;
+	size_t subject_len, issuer_len;
+	char depth_s[16], until[32], why[256];
 
-	name_cn(&crt->subject, subject, sizeof subject);
-	name_cn(&crt->issuer, issuer, sizeof issuer);
+	name_cn(&crt->subject, &subject, &subject_len);
+	name_cn(&crt->issuer, &issuer, &issuer_len);
 	snprintf(depth_s, sizeof depth_s, "%d", depth);
 	snprintf(until, sizeof until, "%04d-%02d-%02dT%02d:%02d:%02dZ", crt->valid_to.year,
 	    crt->valid_to.mon, crt->valid_to.day, crt->valid_to.hour, crt->valid_to.min,
 	    crt->valid_to.sec);
 	session_event(s, &ev, "client-cert");
 	log_event_add(&ev, "depth", depth_s, false);
-	log_event_add(&ev, "subject", subject, true);
-	log_event_add(&ev, "issuer", issuer, true);
+	log_event_add_bytes(&ev, "subject", subject, subject_len);
+	log_event_add_bytes(&ev, "issuer", issuer, issuer_len);
 	log_event_add(&ev, "valid_until", until, true);
 	if (*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED && s->cfg->x509 != NULL) {
 		/* Tell "nobody we trust issued it" from "the issuer's signature is wrong". */
 		for (const mbedtls_x509_crt *ca = &s->cfg->x509->client_ca; ca != NULL; ca = ca->next) {
 			if (ca->subject_raw.len == crt->issuer_raw.len &&
 			    memcmp(ca->subject_raw.p, crt->issuer_raw.p, ca->subject_raw.len) == 0) {
-				free(s->cert_problem);
-				if (asprintf(&s->cert_problem,
-				        "bad signature (the issuer name '%s' is a trusted CA, but its "
-				        "signature on '%s' does not verify)", issuer, subject) < 0)
-					s->cert_problem = NULL;
+				problem_start(s, "bad signature (the issuer name '");
+				problem_append(s, issuer, issuer_len);
+				problem_text(s, "' is a trusted CA, but its signature on '");
+				problem_append(s, subject, subject_len);
+				problem_text(s, "' does not verify)");
 				break;
 			}
 		}
 	}
+	if (depth == 0 && !session_cn_ok(s, crt))
+		*flags |= MBEDTLS_X509_BADCERT_OTHER;
 	if (*flags != 0) {
 		dtls_verify_reason(*flags, why, sizeof why);
-		log_event_add(&ev, "problem", s->cert_problem ? s->cert_problem : why, true);
+		if (s->cert_problem != NULL)
+			log_event_add_bytes(&ev, "problem", s->cert_problem, s->cert_problem_len);
+		else
+			log_event_add(&ev, "problem", why, true);
 	}
 	log_event(LOG_LVL_INFO, &ev);
 	return 0;
+}
+
+/* Writes "client certificate rejected: " and the problem into buf; returns its length. */
+static size_t
+session_cert_reason(const struct session *s, const char *why, char *buf, size_t len)
+{
+	int o = snprintf(buf, len, "client certificate rejected: ");
+	size_t n;
+
+	if (o < 0 || (size_t)o >= len)
+		return strlen(buf);
+	if (s->cert_problem == NULL) {
+		snprintf(buf + o, len - (size_t)o, "%s", why);
+		return strlen(buf);
+	}
+	n = s->cert_problem_len < len - (size_t)o - 1 ? s->cert_problem_len : len - (size_t)o - 1;
+	memcpy(buf + o, s->cert_problem, n);
+	buf[(size_t)o + n] = '\0';
+	return (size_t)o + n;
 }
 
 /* Allocates a session for a peer whose cookie is valid. */
@@ -584,9 +686,9 @@ session_close(struct session *s, const char *reason)
 	pool_free(&session_pool, s);
 }
 
-/* Logs a failed handshake and closes the session. */
+/* Logs a failed handshake and closes the session; reason_len 0: reason is a C string. */
 static void
-session_fail(struct session *s, enum hs_failure why, const char *reason)
+session_fail(struct session *s, enum hs_failure why, const char *reason, size_t reason_len)
 {
 	struct log_event ev = LOG_EVENT_INIT;
 
@@ -594,27 +696,40 @@ session_fail(struct session *s, enum hs_failure why, const char *reason)
 	stats.handshakes_failed_by[why]++;
 	session_event(s, &ev, "handshake-failed");
 	ev.reason = reason;
+	ev.reason_len = reason_len;
 	ev.duration_ms = (long)(clock_ms() - s->created_ms);
 	log_event(LOG_LVL_INFO, &ev);
 	session_close(s, "handshake failed");
 }
 
-/* Records the authenticated identity: PSK identity or certificate subject CN. */
+/*
+ * Records how the peer authenticated and as whom: PSK identity, certificate
+ * subject CN (session_cn_ok refused any that is not a whole, NUL-free
+ * name), or anonymous with no identity at all: "anonymous" is a kind, never
+ * a name, so no certificate can claim it.
+ */
 static void
 session_set_identity(struct session *s)
 {
 	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(s->ssl);
+	const unsigned char *cn;
+	size_t n;
 
-	char cn[CONFIG_PSK_IDENTITY_MAX];
-
-	if (s->link.psk_identity_seen && !s->link.psk_identity_unknown)
-		return; /* the PSK identity is in link.identity already */
-	if (peer != NULL)
-		name_cn(&peer->subject, cn, sizeof cn);
-	else
-		snprintf(cn, sizeof cn, "anonymous");
-	s->link.identity_len = (uint16_t)strlen(cn);
-	memcpy(s->link.identity, cn, s->link.identity_len);
+	if (s->link.psk_identity_seen && !s->link.psk_identity_unknown) {
+		s->link.auth = LINK_AUTH_PSK; /* the PSK identity is in link.identity already */
+		return;
+	}
+	s->link.identity_len = 0;
+	if (peer == NULL) {
+		s->link.auth = LINK_AUTH_ANONYMOUS;
+		return;
+	}
+	s->link.auth = LINK_AUTH_X509;
+	if (name_cn(&peer->subject, &cn, &n) && n <= sizeof s->link.identity &&
+	    memchr(cn, '\0', n) == NULL) {
+		memcpy(s->link.identity, cn, n);
+		s->link.identity_len = (uint16_t)n;
+	}
 }
 
 /* Tells whether the credentials a session authenticated with still hold under cfg. */
@@ -657,24 +772,26 @@ session_established(struct session *s)
 	hs_list_remove(s);
 	s->cipher = mbedtls_ssl_get_ciphersuite(s->ssl);
 	s->established_ms = clock_ms();
-	session_set_identity(s);
 	/* verify_client = optional: a certificate that was sent must verify. */
 	if (peer != NULL && flags != 0 && s->cfg->x509 != NULL &&
 	    s->cfg->x509->verify_client != VERIFY_CLIENT_NONE) {
-		char why[256], reason[300];
+		char why[256], reason[1400];
+		size_t n;
 
 		dtls_verify_reason(flags, why, sizeof why);
-		snprintf(reason, sizeof reason, "client certificate rejected: %s", why);
+		n = session_cert_reason(s, why, reason, sizeof reason);
 		mbedtls_ssl_send_alert_message(s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
 		    MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
 		s->state = SESSION_ESTABLISHED;
-		session_fail(s, HS_FAIL_CERTIFICATE, reason);
+		session_fail(s, HS_FAIL_CERTIFICATE, reason, n);
 		return false;
 	}
+	session_set_identity(s);
 	/* A handshake that began before a reload must satisfy the new credentials too. */
 	if (s->cfg != session_cfg && !session_credentials_hold(s, session_cfg)) {
 		s->state = SESSION_ESTABLISHED;
-		session_fail(s, HS_FAIL_OTHER, "credentials-revoked by a reload during the handshake");
+		session_fail(s, HS_FAIL_OTHER, "credentials-revoked by a reload during the handshake",
+		    0);
 		return false;
 	}
 	s->state = SESSION_ESTABLISHED;
@@ -798,6 +915,7 @@ session_drive(struct session *s)
 {
 	uint8_t buf[SESSION_MAX_DATAGRAM];
 	char reason[2048];
+	size_t reason_len = 0;
 	int r;
 
 	if (!session_unpark(s)) {
@@ -819,11 +937,11 @@ session_drive(struct session *s)
 			    s->hello != NULL)
 				session_no_shared_suite(s, reason, sizeof reason);
 			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem != NULL)
-				snprintf(reason, sizeof reason, "client certificate rejected: %s",
-				    s->cert_problem);
+				reason_len = session_cert_reason(s, "", reason, sizeof reason);
 			else
-				dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
-			session_fail(s, hs_failure_class(r), reason);
+				reason_len = dtls_failure_reason(s->ssl, &s->link, r, reason,
+				    sizeof reason);
+			session_fail(s, hs_failure_class(r), reason, reason_len);
 			return false;
 		}
 		if (!session_established(s))
@@ -895,7 +1013,7 @@ session_make_handshake_room(void)
 		return false;
 	stats.evicted_max_handshakes++;
 	session_fail(hs_oldest, HS_FAIL_EVICTED,
-	    "evicted: session.max_handshakes handshakes in progress");
+	    "evicted: session.max_handshakes handshakes in progress", 0);
 	return session_hs_n < session_cfg->max_handshakes;
 }
 
@@ -1094,7 +1212,7 @@ session_input(const struct datagram *d)
 			session_feed(hs, d); /* mbedTLS resends its flight */
 			return;
 		case HELLO_NEW:
-			session_fail(hs, HS_FAIL_OTHER, "client restarted the handshake");
+			session_fail(hs, HS_FAIL_OTHER, "client restarted the handshake", 0);
 			session_input(d);
 			return;
 		case HELLO_OTHER:
@@ -1218,20 +1336,26 @@ session_revalidate(struct proxy_config *cfg)
 	return n;
 }
 
+/* Writes a session's identity as "psk:ID", "x509:CN", "anonymous" or "" (not established). */
+static void
+session_identity_str(const struct session *s, char *buf, size_t len)
+{
+	if (s->state != SESSION_ESTABLISHED || s->link.auth == LINK_AUTH_NONE)
+		buf[0] = '\0';
+	else if (s->link.auth == LINK_AUTH_ANONYMOUS)
+		snprintf(buf, len, "anonymous");
+	else
+		snprintf(buf, len, "%s:%.*s", dtls_auth_name(s->link.auth),
+		    (int)s->link.identity_len, (const char *)s->link.identity);
+}
+
 /* Fills a read-only view of session s; text lives in buf. */
 static void
 session_info_fill(const struct session *s, struct session_info *info, char *buf, size_t len)
 {
 	uint64_t now = clock_ms();
 
-	if (s->state != SESSION_ESTABLISHED || s->link.identity_len == 0)
-		buf[0] = '\0';
-	else if (!s->link.psk_identity_seen && s->link.identity_len == 9 &&
-	         memcmp(s->link.identity, "anonymous", 9) == 0)
-		snprintf(buf, len, "anonymous");
-	else
-		snprintf(buf, len, "%s:%.*s", s->link.psk_identity_seen ? "psk" : "x509",
-		    (int)s->link.identity_len, (const char *)s->link.identity);
+	session_identity_str(s, buf, len);
 	*info = (struct session_info){
 		.id = s->id,
 		.peer = session_peer_str(s),
@@ -1302,14 +1426,13 @@ session_close_identity(const char *glob, const char *reason)
 
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i], *next; s != NULL; s = next) {
-			char id[CONFIG_PSK_IDENTITY_MAX + 8];
+			char id[CONFIG_PSK_IDENTITY_MAX + 16];
 
 			next = s->hnext;
 			if (s->state != SESSION_ESTABLISHED)
 				continue;
-			snprintf(id, sizeof id, "%.*s", (int)s->link.identity_len,
-			    (const char *)s->link.identity);
-			if (fnmatch(glob, id, 0) != 0)
+			session_identity_str(s, id, sizeof id);
+			if (!route_identity_match(glob, id))
 				continue;
 			if (s->successor != NULL)
 				session_close(s->successor, reason);

@@ -40,7 +40,8 @@ struct session {
 	unsigned badmac_seen;
 	const struct client_hello *hello; /* while the first ClientHello is fed */
 	uint8_t hello_random[32];         /* client random of the handshake that made it */
-	char *cert_problem;               /* what verification found, in words, if anything */
+	char *cert_problem;               /* what verification found, in words (may quote a CN raw) */
+	size_t cert_problem_len;          /* its bytes (a CN may hold NUL) */
 	const char *cipher;
 };
 

@@ -127,7 +127,7 @@ step "identity globs never match an anonymous session (verify_client = optional)
 out=$(anon "$proxy/star/anon")
 echo "$out" | grep -q '4\.04' || fail "anonymous /star/anon: expected 4.04, got: $out"
 reached_none /star/anon
-wait_log 'event=handshake-ok .*identity="anonymous"'
+wait_log 'event=handshake-ok .*auth=anonymous'
 out=$(anon "$proxy/plain/anon")
 echo "$out" | grep -q '4\.04' || fail "anonymous /plain/anon: expected 4.04 (no anonymous route), got: $out"
 reached_none /plain/anon

@@ -2,10 +2,10 @@
 # With ./configure --enable-fuzzing (CC=clang), builds the libFuzzer targets;
 # `make fuzz-smoke FUZZ_SECONDS=60` runs each for that long from its seed corpus.
 FUZZ_SECONDS = 60
-FUZZ_TARGETS = coap_msg datagram datagram_x509 config
+FUZZ_TARGETS = coap_msg datagram datagram_x509 config log
 
 EXTRA_DIST += tests/fuzz/corpus/coap_msg tests/fuzz/corpus/datagram \
-	tests/fuzz/corpus/datagram_x509 tests/fuzz/corpus/config \
+	tests/fuzz/corpus/datagram_x509 tests/fuzz/corpus/config tests/fuzz/corpus/log \
 	tests/fuzz/make-corpus.sh tests/fuzz/make-datagram-corpus.sh tests/fuzz/README.md
 
 if ENABLE_FUZZING
@@ -13,6 +13,12 @@ noinst_PROGRAMS += tests/fuzz/fuzz_coap_msg
 tests_fuzz_fuzz_coap_msg_SOURCES = tests/fuzz/fuzz_coap_msg.c
 tests_fuzz_fuzz_coap_msg_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_coap_msg_LDADD = src/libcoapsproxy.a $(COAP_LIBS)
+
+# The log renderers (text and JSON lines) with hostile bytes in every field.
+noinst_PROGRAMS += tests/fuzz/fuzz_log
+tests_fuzz_fuzz_log_SOURCES = tests/fuzz/fuzz_log.c
+tests_fuzz_fuzz_log_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_log_LDADD = src/libcoapsproxy.a $(SYSTEMD_LIBS)
 
 # The datagram path and the config loader: an in-process proxy with fixed
 # time, RNG and cookie key (fuzz_proxy.c); certs/gen-certs.sh makes the x509

@@ -8,6 +8,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test-config-files.sh \
 	tests/integration/test-config-async.sh \
 	tests/integration/test-x509.sh \
+	tests/integration/test-x509-hostile.sh \
 	tests/integration/test-reconnect.sh \
 	tests/integration/test-reload.sh \
 	tests/integration/test-reload-atomic.sh \

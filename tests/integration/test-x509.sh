@@ -37,8 +37,8 @@ for ca in -R -C; do
 		$ca "$c/ca-cert.pem" "$url/.well-known/core") || fail "coap-client-gnutls $ca failed"
 	echo "$out" | grep -q '</time>' || fail "gnutls $ca: bad answer $out"
 done
-wait_log 'event=handshake-ok .*identity="my_identity" cipher=TLS-PSK-WITH-AES-128-CCM-8'
-[ "$(log_count 'event=handshake-ok .*identity="client" cipher=TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8')" -ge 3 ] ||
+wait_log 'event=handshake-ok .*auth=psk identity="my_identity" cipher=TLS-PSK-WITH-AES-128-CCM-8'
+[ "$(log_count 'event=handshake-ok .*auth=x509 identity="client" cipher=TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8')" -ge 3 ] ||
 	fail "certificate handshakes not logged with the subject CN"
 wait_log 'event=client-cert .*depth=0 subject="client" issuer="TestCA" valid_until="20[0-9-]+T'
 
@@ -81,7 +81,9 @@ conf optional
 start_proxy "$tmp/proxy.conf"
 out=$(sclient)
 echo "$out" | grep -q 'Cipher is ECDHE-ECDSA-AES128-CCM8' || fail "optional without a certificate: $out"
-wait_log 'event=handshake-ok .*identity="anonymous"'
+wait_log 'event=handshake-ok .*auth=anonymous'
+[ "$(log_count 'event=handshake-ok .*identity=')" = 0 ] || fail "an anonymous session was logged with an identity"
+
 sclient -cert "$c/client-expired-cert.pem" -key "$c/client-expired-key.pem" >/dev/null
 wait_log 'event=handshake-failed .*reason="client certificate rejected: expired"'
 stop_proxy
@@ -91,7 +93,7 @@ conf none
 start_proxy "$tmp/proxy.conf"
 out=$(sclient -cert "$c/client-other-cert.pem" -key "$c/client-other-key.pem")
 echo "$out" | grep -q 'Cipher is ECDHE-ECDSA-AES128-CCM8' || fail "none: $out"
-wait_log 'event=handshake-ok .*identity="anonymous"'
+wait_log 'event=handshake-ok .*auth=anonymous'
 [ "$(log_count 'event=client-cert')" = 0 ] || fail "a certificate was requested with verify_client = none"
 stop_proxy
 echo PASS

@@ -92,6 +92,32 @@ START_TEST(test_anonymous)
 }
 END_TEST
 
+START_TEST(test_identity_kind)
+{
+	struct route routes[] = {
+	    {.identity = "psk:admin-*", .backend = 1},
+	    {.identity = "x509:admin-*", .backend = 2},
+	    {.identity = "dev-*", .backend = 3},
+	};
+
+	/* A kind prefix in the glob takes that kind only. */
+	ck_assert_int_eq(route_pick(routes, 3, "psk:admin-1", false, "/", ""), 1);
+	ck_assert_int_eq(route_pick(routes, 3, "x509:admin-1", false, "/", ""), 2);
+	ck_assert_int_eq(route_pick(routes + 1, 2, "psk:admin-1", false, "/", ""), -1);
+	ck_assert_int_eq(route_pick(routes, 1, "x509:admin-1", false, "/", ""), -1);
+	/* A glob without a kind matches the name of either kind. */
+	ck_assert_int_eq(route_pick(routes, 3, "psk:dev-1", false, "/", ""), 3);
+	ck_assert_int_eq(route_pick(routes, 3, "x509:dev-1", false, "/", ""), 3);
+	/* A PSK identity that looks like a certificate identity stays a PSK identity. */
+	ck_assert(!route_identity_match("x509:admin-*", "psk:x509:admin-1"));
+	ck_assert(route_identity_match("x509:admin-*", "psk:x509:admin-1") ==
+	          route_identity_match("x509:*", "psk:x509:admin-1"));
+	ck_assert(route_identity_match("psk:x509:*", "psk:x509:admin-1"));
+	ck_assert(route_identity_match("x509:*", "x509:admin-1"));
+	ck_assert(!route_identity_match("x509:admin", "x509:admin-1"));
+}
+END_TEST
+
 START_TEST(test_shadows)
 {
 	struct route all = {.backend = 1};
@@ -124,6 +150,7 @@ route_suite(void)
 	tcase_add_test(tc, test_pick);
 	tcase_add_test(tc, test_identity_glob);
 	tcase_add_test(tc, test_anonymous);
+	tcase_add_test(tc, test_identity_kind);
 	tcase_add_test(tc, test_shadows);
 	suite_add_tcase(s, tc);
 	return s;
