@@ -541,8 +541,28 @@ scheme_name(enum coap_uri_scheme_t s)
 		return "http";
 	case COAP_URI_SCHEME_HTTPS:
 		return "https";
+	default: /* libcoap 4.3.4 adds coap+ws, coaps+ws */
+		break;
 	}
 	return "unknown";
+}
+
+/*
+ * The scheme of a Proxy-Uri that libcoap 4.3.2 and later refuse to split
+ * when built without it (notls: coaps), for the same answer as with 4.3.1.
+ */
+static const char *
+refused_scheme(const uint8_t *val, size_t len)
+{
+	static const char *const names[] = { "coaps", "coap+tcp", "coaps+tcp", "http", "https" };
+
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		size_t n = strlen(names[i]);
+
+		if (len > n + 3 && memcmp(val, names[i], n) == 0 && memcmp(val + n, "://", 3) == 0)
+			return names[i];
+	}
+	return NULL;
 }
 
 /*
@@ -573,7 +593,10 @@ proxy_uri_decode(struct coap_msg_ctx *c, const uint8_t *val, size_t len, struct 
 	}
 	memset(&uri, 0, sizeof(uri));
 	if (coap_split_proxy_uri(val, len, &uri) < 0) {
-		*why = "unparsable Proxy-Uri";
+		const char *scheme = refused_scheme(val, len);
+
+		*why = scheme != NULL ? why_fmt(c, "Proxy-Uri scheme %s not supported", scheme)
+		                      : "unparsable Proxy-Uri";
 		return -1;
 	}
 	if (uri.scheme != COAP_URI_SCHEME_COAP) {

@@ -17,12 +17,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <mbedtls/ecdsa.h>
 #include <mbedtls/error.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/ssl_ciphersuites.h>
 
 #include "configuration.h"
+#include "dtls.h"
 #include "log.h"
 
 /* One file of the configuration as read: the main one or an @include. */
@@ -875,10 +875,10 @@ load_psks(struct loader *ld, struct proxy_config *cfg)
 			if (n == 0)
 				return load_fail(ld, config_setting_get_member(g, "key"), NULL,
 				    "must not be empty");
-			if (n > MBEDTLS_PSK_MAX_LEN)
+			if (n > CONFIG_PSK_KEY_MAX)
 				return load_fail(ld, config_setting_get_member(g, "key"), NULL,
 				    "%zu bytes is longer than mbedTLS's PSK limit of %d bytes", n,
-				    MBEDTLS_PSK_MAX_LEN);
+				    CONFIG_PSK_KEY_MAX);
 			memcpy(p->key, key, n);
 			p->key_len = n;
 		} else {
@@ -888,10 +888,10 @@ load_psks(struct loader *ld, struct proxy_config *cfg)
 			if (n == 0)
 				return load_fail(ld, config_setting_get_member(g, "key_hex"), NULL,
 				    "must not be empty");
-			if (n / 2 > MBEDTLS_PSK_MAX_LEN)
+			if (n / 2 > CONFIG_PSK_KEY_MAX)
 				return load_fail(ld, config_setting_get_member(g, "key_hex"), NULL,
 				    "%zu bytes is longer than mbedTLS's PSK limit of %d bytes",
-				    n / 2, MBEDTLS_PSK_MAX_LEN);
+				    n / 2, CONFIG_PSK_KEY_MAX);
 			r = config_hex_decode(hex, p->key, sizeof p->key);
 			if (r < 0)
 				return load_fail(ld, config_setting_get_member(g, "key_hex"), NULL,
@@ -1049,32 +1049,18 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 	s = config_setting_get_member(g, "private_key");
 	if (check_regular_file(ld, s, x->private_key_path, true) < 0)
 		return -1;
-	r = mbedtls_pk_parse_keyfile(&x->private_key, x->private_key_path, NULL);
+	r = dtls_key_parse_file(&x->private_key, x->private_key_path);
 	if (r != 0)
 		return load_fail(ld, s, NULL, "cannot load %s: %s", x->private_key_path,
 		    tls_strerror(r, err, sizeof err));
-	if (mbedtls_pk_check_pair(&x->certificate.pk, &x->private_key) != 0)
+	if (!dtls_key_matches(&x->certificate, &x->private_key))
 		return load_fail(ld, s, NULL, "%s does not match the certificate in %s",
 		    x->private_key_path, x->certificate_path);
 	if (!mbedtls_pk_can_do(&x->private_key, MBEDTLS_PK_ECDSA))
 		log_warnx("%s: the server key is not an EC key: ECDHE-ECDSA cipher suites (what "
 		          "Thread devices use) cannot work with it", x->private_key_path);
-	else if (mbedtls_pk_get_type(&x->private_key) == MBEDTLS_PK_ECKEY) {
-		/*
-		 * Re-wrap the key as MBEDTLS_PK_ECDSA: mbedTLS 2.28's generic EC key
-		 * wrapper rebuilds its precomputed P-256 table on every signature,
-		 * the ECDSA one keeps it (about 2.3x cheaper handshakes).
-		 */
-		mbedtls_pk_context ecdsa;
-
-		mbedtls_pk_init(&ecdsa);
-		if (mbedtls_pk_setup(&ecdsa, mbedtls_pk_info_from_type(MBEDTLS_PK_ECDSA)) == 0 &&
-		    mbedtls_ecdsa_from_keypair(mbedtls_pk_ec(ecdsa), mbedtls_pk_ec(x->private_key)) == 0) {
-			mbedtls_pk_free(&x->private_key);
-			x->private_key = ecdsa;
-		} else
-			mbedtls_pk_free(&ecdsa);
-	}
+	else
+		dtls_key_prepare(&x->private_key);
 
 	if (ca != NULL) {
 		resolve_path(ld, ca, &x->client_ca_path);
@@ -1312,13 +1298,11 @@ load_crosscheck(struct loader *ld, struct proxy_config *cfg)
 		return load_fail(ld, config_root_setting(&ld->lc), NULL,
 		    "no credentials: configure psk = ( ... ) and/or x509 = { ... }");
 	for (const int *s = cfg->ciphersuites; *s != 0; s++) {
-		const mbedtls_ssl_ciphersuite_t *info = mbedtls_ssl_ciphersuite_from_id(*s);
+		enum dtls_suite_kind kind = dtls_suite_kind((uint16_t)*s);
 
-		if (info == NULL)
+		if (kind == DTLS_SUITE_UNKNOWN)
 			continue;
-		if (info->key_exchange == MBEDTLS_KEY_EXCHANGE_PSK ||
-		    info->key_exchange == MBEDTLS_KEY_EXCHANGE_ECDHE_PSK ||
-		    info->key_exchange == MBEDTLS_KEY_EXCHANGE_DHE_PSK)
+		if (kind == DTLS_SUITE_PSK)
 			psk_suite = true;
 		else
 			cert_suite = true;

@@ -45,10 +45,17 @@ struct backend_conf {
 	size_t n_sources;
 };
 
+/*
+ * Longest PSK key: mbedTLS 2.28's limit (3.6 allows 48 bytes), so that one
+ * configuration file loads with either.
+ */
+#define CONFIG_PSK_KEY_MAX 32
+_Static_assert(CONFIG_PSK_KEY_MAX <= MBEDTLS_PSK_MAX_LEN, "mbedTLS's PSK limit is too small");
+
 struct psk_conf {
 	char *identity; /* not NUL-safe: use identity_len */
 	size_t identity_len;
-	unsigned char key[MBEDTLS_PSK_MAX_LEN];
+	unsigned char key[CONFIG_PSK_KEY_MAX];
 	size_t key_len;
 };
 

@@ -14,11 +14,13 @@
 #include <mbedtls/error.h>
 #include <mbedtls/md.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/ecdsa.h>
+#include <mbedtls/pk.h>
 #include <mbedtls/ssl_ciphersuites.h>
-#include <mbedtls/ssl_internal.h>
 
 #include "clock.h"
 #include "dtls.h"
+#include "dtls_compat.h"
 #include "log.h"
 
 #define COOKIE_VERSION 1
@@ -35,10 +37,20 @@ static mbedtls_md_context_t dtls_cookie_hmac;
 static uint32_t dtls_id_counter;
 static bool dtls_ready;
 
+/* P-256 first (what Thread devices use), then P-384; hashes SHA-256 and up. */
+#if DTLS_MBEDTLS3
+static const uint16_t dtls_groups[] = { MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+	MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1, MBEDTLS_SSL_IANA_TLS_GROUP_NONE };
+static const uint16_t dtls_sig_algs[] = { MBEDTLS_TLS1_3_SIG_ECDSA_SECP256R1_SHA256,
+	MBEDTLS_TLS1_3_SIG_ECDSA_SECP384R1_SHA384, MBEDTLS_TLS1_3_SIG_ECDSA_SECP521R1_SHA512,
+	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA256, MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA384,
+	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA512, MBEDTLS_TLS1_3_SIG_NONE };
+#else
 static const mbedtls_ecp_group_id dtls_curves[] = { MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_SECP384R1,
 	MBEDTLS_ECP_DP_NONE };
 static const int dtls_sig_hashes[] = { MBEDTLS_MD_SHA256, MBEDTLS_MD_SHA384, MBEDTLS_MD_SHA512,
 	MBEDTLS_MD_NONE };
+#endif
 
 /* Seconds on the monotonic clock, for cookie ages. */
 static uint32_t
@@ -83,6 +95,13 @@ dtls_init_from(int (*f_entropy)(void *, unsigned char *, size_t), void *p_entrop
 	static const char pers[] = "coaps-proxyd";
 	unsigned char key[32];
 
+#if DTLS_MBEDTLS3 && defined(MBEDTLS_PSA_CRYPTO_C)
+	/* Once per process (later calls do nothing); never freed: contexts may outlive dtls_shutdown. */
+	if (psa_crypto_init() != PSA_SUCCESS) {
+		*cause = strdup("cannot initialise PSA crypto");
+		return -1;
+	}
+#endif
 	mbedtls_ctr_drbg_init(&dtls_drbg);
 	mbedtls_md_init(&dtls_cookie_hmac);
 	if (mbedtls_ctr_drbg_seed(&dtls_drbg, f_entropy, p_entropy,
@@ -400,7 +419,7 @@ config_of(const mbedtls_ssl_config *conf)
 static int
 dtls_psk_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *id, size_t id_len)
 {
-	struct dtls_link *link = ssl->p_bio;
+	struct dtls_link *link = ssl->MBEDTLS_PRIVATE(p_bio);
 	const struct psk_conf *psk;
 
 	(void)p;
@@ -408,7 +427,7 @@ dtls_psk_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *id, size_t i
 	link->identity_sent_len = id_len;
 	link->identity_len = (uint16_t)(id_len < sizeof link->identity ? id_len : sizeof link->identity);
 	memcpy(link->identity, id, link->identity_len);
-	psk = id_len <= CONFIG_PSK_IDENTITY_MAX ? config_psk_find(config_of(ssl->conf), id, id_len)
+	psk = id_len <= CONFIG_PSK_IDENTITY_MAX ? config_psk_find(config_of(ssl->MBEDTLS_PRIVATE(conf)), id, id_len)
 	                                        : NULL;
 	if (psk == NULL) {
 		link->psk_identity_unknown = true;
@@ -446,10 +465,20 @@ dtls_config_build(struct proxy_config *cfg, char **cause)
 	}
 	mbedtls_ssl_conf_rng(c, mbedtls_ctr_drbg_random, &dtls_drbg);
 	mbedtls_ssl_conf_dbg(c, dtls_debug_cb, NULL);
+	/* DTLS 1.2 only; 3.x could otherwise negotiate TLS 1.3 features. */
+#if DTLS_MBEDTLS3
+	mbedtls_ssl_conf_min_tls_version(c, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(c, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_ciphersuites(c, cfg->ciphersuites);
+	mbedtls_ssl_conf_groups(c, dtls_groups);
+	mbedtls_ssl_conf_sig_algs(c, dtls_sig_algs);
+#else
 	mbedtls_ssl_conf_min_version(c, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(c, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
 	mbedtls_ssl_conf_ciphersuites(c, cfg->ciphersuites);
 	mbedtls_ssl_conf_curves(c, dtls_curves);
 	mbedtls_ssl_conf_sig_hashes(c, dtls_sig_hashes);
+#endif
 	mbedtls_ssl_conf_handshake_timeout(c, cfg->handshake_timeout_min,
 	    cfg->handshake_timeout_max);
 	/* A limit is always set so that mbedTLS counts bad MACs for us. */
@@ -557,7 +586,7 @@ dtls_suite_name(uint16_t id, char *buf, size_t len)
 	const char *name = NULL;
 
 	if (info != NULL)
-		name = info->name;
+		name = mbedtls_ssl_get_ciphersuite_name(id);
 	for (size_t i = 0; name == NULL && i < sizeof extra_suites / sizeof *extra_suites; i++)
 		if (extra_suites[i].id == id)
 			name = extra_suites[i].name;
@@ -602,29 +631,26 @@ dtls_enabled_suites(const struct proxy_config *cfg, char *buf, size_t len)
 		suite_list_add(buf, len, (uint16_t)*s);
 }
 
-/* Kinds of key exchange, for saying which credential is missing. */
-enum kx_kind { KX_PSK, KX_CERT, KX_ECJPAKE, KX_OTHER };
-
-/* Classifies a suite id by the credential it needs. */
-static enum kx_kind
-suite_kind(uint16_t id)
+enum dtls_suite_kind
+dtls_suite_kind(uint16_t id)
 {
 	const mbedtls_ssl_ciphersuite_t *info = mbedtls_ssl_ciphersuite_from_id(id);
 
 	if (id == 0xC0FF)
-		return KX_ECJPAKE;
+		return DTLS_SUITE_ECJPAKE;
 	if (info == NULL)
-		return KX_OTHER;
-	switch (info->key_exchange) {
+		return DTLS_SUITE_UNKNOWN;
+	switch ((mbedtls_key_exchange_type_t)info->MBEDTLS_PRIVATE(key_exchange)) {
 	case MBEDTLS_KEY_EXCHANGE_PSK:
 	case MBEDTLS_KEY_EXCHANGE_DHE_PSK:
 	case MBEDTLS_KEY_EXCHANGE_ECDHE_PSK:
+		return DTLS_SUITE_PSK;
 	case MBEDTLS_KEY_EXCHANGE_RSA_PSK:
-		return KX_PSK;
+		return DTLS_SUITE_PSK_CERT;
 	case MBEDTLS_KEY_EXCHANGE_ECJPAKE:
-		return KX_ECJPAKE;
+		return DTLS_SUITE_ECJPAKE;
 	default:
-		return KX_CERT;
+		return DTLS_SUITE_CERT;
 	}
 }
 
@@ -635,17 +661,18 @@ dtls_missing_credential(const struct client_hello *ch, const struct proxy_config
 	bool psk = false, cert = false, jpake = false;
 
 	for (size_t i = 0; i < ch->n_suites; i++) {
-		switch (suite_kind((uint16_t)get_be(ch->suites + 2 * i, 2))) {
-		case KX_PSK:
+		switch (dtls_suite_kind((uint16_t)get_be(ch->suites + 2 * i, 2))) {
+		case DTLS_SUITE_PSK:
+		case DTLS_SUITE_PSK_CERT:
 			psk = true;
 			break;
-		case KX_CERT:
+		case DTLS_SUITE_CERT:
 			cert = true;
 			break;
-		case KX_ECJPAKE:
+		case DTLS_SUITE_ECJPAKE:
 			jpake = true;
 			break;
-		case KX_OTHER:
+		case DTLS_SUITE_UNKNOWN:
 			break;
 		}
 	}
@@ -730,6 +757,164 @@ dtls_verify_reason(uint32_t flags, char *buf, size_t len)
 		snprintf(buf, len, "verification failed (flags 0x%x)", flags);
 }
 
+/*
+ * mbedTLS internals and calls that differ between 2.28 and 3.6. Nothing
+ * outside this file reads private fields or calls version-dependent APIs.
+ */
+
+enum dtls_error
+dtls_error_kind(const mbedtls_ssl_context *ssl, int ret)
+{
+#if DTLS_MBEDTLS3
+	int state = ssl->MBEDTLS_PRIVATE(state);
+#else
+	(void)ssl;
+#endif
+
+	switch (ret) {
+	case MBEDTLS_ERR_SSL_WANT_READ:
+	case MBEDTLS_ERR_SSL_WANT_WRITE: return DTLS_E_WANT;
+	case MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY: return DTLS_E_UNKNOWN_IDENTITY;
+	case MBEDTLS_ERR_SSL_TIMEOUT: return DTLS_E_TIMEOUT;
+	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: return DTLS_E_PEER_ALERT;
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY: return DTLS_E_PEER_CLOSE;
+	case MBEDTLS_ERR_SSL_INVALID_MAC: return DTLS_E_BAD_MAC;
+	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE: return DTLS_E_NO_CLIENT_CERT;
+	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED: return DTLS_E_CERT_VERIFY;
+	case MBEDTLS_ERR_X509_FATAL_ERROR: return DTLS_E_CHAIN;
+	case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION: return DTLS_E_VERSION;
+	case MBEDTLS_ERR_SSL_ALLOC_FAILED: return DTLS_E_ALLOC;
+#if DTLS_MBEDTLS3
+	/* 3.x: a rejected or malformed Certificate message. */
+	case MBEDTLS_ERR_SSL_BAD_CERTIFICATE: return DTLS_E_BAD_CERT;
+	case MBEDTLS_ERR_SSL_DECODE_ERROR:
+		return state == MBEDTLS_SSL_CLIENT_CERTIFICATE ? DTLS_E_BAD_CERT : DTLS_E_OTHER;
+	/* 3.x ends a ClientHello without a usable common suite with a plain handshake failure. */
+	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
+		return state == MBEDTLS_SSL_CLIENT_HELLO ? DTLS_E_NO_SHARED_SUITE : DTLS_E_OTHER;
+#else
+	case MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE: return DTLS_E_BAD_CERT;
+	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
+	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE: return DTLS_E_NO_SHARED_SUITE;
+#endif
+	default: return DTLS_E_OTHER;
+	}
+}
+
+bool
+dtls_handshake_pending(const mbedtls_ssl_context *ssl)
+{
+	return ssl->MBEDTLS_PRIVATE(handshake) != NULL;
+}
+
+unsigned
+dtls_badmac_count(const mbedtls_ssl_context *ssl)
+{
+	return ssl->DTLS_BADMAC_SEEN;
+}
+
+unsigned char
+dtls_alert_received(const mbedtls_ssl_context *ssl)
+{
+	return ssl->MBEDTLS_PRIVATE(in_msg)[1];
+}
+
+#if DTLS_MBEDTLS3
+/* RNG for key checks (blinding only): dtls_init's, or a one-off before dtls_init (unit tests). */
+static int
+key_rng_run(int (*fn)(void *, int (*)(void *, unsigned char *, size_t), void *), void *arg)
+{
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	int r;
+
+	if (dtls_ready)
+		return fn(arg, mbedtls_ctr_drbg_random, &dtls_drbg);
+	mbedtls_entropy_init(&entropy);
+	mbedtls_ctr_drbg_init(&drbg);
+	r = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, NULL, 0);
+	if (r == 0)
+		r = fn(arg, mbedtls_ctr_drbg_random, &drbg);
+	mbedtls_ctr_drbg_free(&drbg);
+	mbedtls_entropy_free(&entropy);
+	return r;
+}
+
+/* Arguments of key_parse_file and key_check_pair. */
+struct key_args {
+	mbedtls_pk_context *key;
+	const mbedtls_pk_context *pub;
+	const char *path;
+};
+
+/* key_rng_run body of dtls_key_parse_file. */
+static int
+key_parse_file(void *p, int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
+{
+	struct key_args *a = p;
+
+	return mbedtls_pk_parse_keyfile(a->key, a->path, NULL, f_rng, p_rng);
+}
+
+/* key_rng_run body of dtls_key_matches. */
+static int
+key_check_pair(void *p, int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
+{
+	struct key_args *a = p;
+
+	return mbedtls_pk_check_pair(a->pub, a->key, f_rng, p_rng);
+}
+#endif
+
+int
+dtls_key_parse_file(mbedtls_pk_context *key, const char *path)
+{
+#if DTLS_MBEDTLS3
+	struct key_args a = { .key = key, .path = path };
+
+	return key_rng_run(key_parse_file, &a);
+#else
+	return mbedtls_pk_parse_keyfile(key, path, NULL);
+#endif
+}
+
+bool
+dtls_key_matches(const mbedtls_x509_crt *crt, const mbedtls_pk_context *key)
+{
+#if DTLS_MBEDTLS3
+	struct key_args a = { .key = (mbedtls_pk_context *)(uintptr_t)key, .pub = &crt->pk };
+
+	return key_rng_run(key_check_pair, &a) == 0;
+#else
+	return mbedtls_pk_check_pair(&crt->pk, key) == 0;
+#endif
+}
+
+void
+dtls_key_prepare(mbedtls_pk_context *key)
+{
+#if DTLS_MBEDTLS3
+	(void)key; /* 3.x signs with an EC key through the ECDSA code directly */
+#else
+	/*
+	 * Re-wrap the key as MBEDTLS_PK_ECDSA: mbedTLS 2.28's generic EC key
+	 * wrapper rebuilds its precomputed P-256 table on every signature,
+	 * the ECDSA one keeps it (about 2.3x cheaper handshakes).
+	 */
+	mbedtls_pk_context ecdsa;
+
+	if (mbedtls_pk_get_type(key) != MBEDTLS_PK_ECKEY)
+		return;
+	mbedtls_pk_init(&ecdsa);
+	if (mbedtls_pk_setup(&ecdsa, mbedtls_pk_info_from_type(MBEDTLS_PK_ECDSA)) == 0 &&
+	    mbedtls_ecdsa_from_keypair(mbedtls_pk_ec(ecdsa), mbedtls_pk_ec(*key)) == 0) {
+		mbedtls_pk_free(key);
+		*key = ecdsa;
+	} else
+		mbedtls_pk_free(&ecdsa);
+#endif
+}
+
 /* Names the handshake message mbedTLS waits for in state. */
 static const char *
 dtls_state_wait(int state)
@@ -793,22 +978,22 @@ dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int 
 {
 	char err[128];
 
-	switch (ret) {
-	case MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY:
+	switch (dtls_error_kind(ssl, ret)) {
+	case DTLS_E_UNKNOWN_IDENTITY:
 		return reason_with_identity(link, "unknown PSK identity ", "", buf, len);
-	case MBEDTLS_ERR_SSL_TIMEOUT:
+	case DTLS_E_TIMEOUT:
 		snprintf(buf, len, "timeout: no answer from the client while waiting for %s",
-		    dtls_state_wait(ssl->state));
+		    dtls_state_wait(ssl->MBEDTLS_PRIVATE(state)));
 		break;
-	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
-		snprintf(buf, len, "peer alert %s (%u)", dtls_alert_name(ssl->in_msg[1]),
-		    ssl->in_msg[1]);
+	case DTLS_E_PEER_ALERT:
+		snprintf(buf, len, "peer alert %s (%u)", dtls_alert_name(dtls_alert_received(ssl)),
+		    dtls_alert_received(ssl));
 		break;
-	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+	case DTLS_E_PEER_CLOSE:
 		snprintf(buf, len, "peer closed the connection during the handshake");
 		break;
-	case MBEDTLS_ERR_SSL_INVALID_MAC:
-		if (ssl->state == MBEDTLS_SSL_HANDSHAKE_OVER)
+	case DTLS_E_BAD_MAC:
+		if (ssl->MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_HANDSHAKE_OVER)
 			snprintf(buf, len, "too many records with a bad MAC (dtls.badmac_limit)");
 		else if (link->psk_identity_seen)
 			return reason_with_identity(link, "wrong key for PSK identity ",
@@ -816,10 +1001,10 @@ dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int 
 		else
 			snprintf(buf, len, "bad record MAC during the handshake");
 		break;
-	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE:
+	case DTLS_E_NO_CLIENT_CERT:
 		snprintf(buf, len, "client sent no certificate (x509.verify_client is required)");
 		break;
-	case MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE:
+	case DTLS_E_BAD_CERT:
 		if (mbedtls_ssl_get_verify_result(ssl) == 0 ||
 		    mbedtls_ssl_get_verify_result(ssl) == (uint32_t)-1) {
 			snprintf(buf, len, "the client's Certificate message is malformed");
@@ -827,31 +1012,31 @@ dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int 
 		}
 		/* A usage check failed after the chain verified. */
 		__attribute__((fallthrough));
-	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED: {
+	case DTLS_E_CERT_VERIFY: {
 		char why[256];
 
 		dtls_verify_reason(mbedtls_ssl_get_verify_result(ssl), why, sizeof why);
 		snprintf(buf, len, "client certificate rejected: %s", why);
 		break;
 	}
-	case MBEDTLS_ERR_X509_FATAL_ERROR:
+	case DTLS_E_CHAIN:
 		snprintf(buf, len, "client certificate rejected: chain too long (more than %d "
 		                   "intermediate CAs) or unusable", MBEDTLS_X509_MAX_INTERMEDIATE_CA);
 		break;
-	case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
+	case DTLS_E_VERSION:
 		snprintf(buf, len, "client does not speak DTLS 1.2");
 		break;
-	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
-	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
+	case DTLS_E_NO_SHARED_SUITE:
 		snprintf(buf, len, "no shared cipher suite");
 		break;
-	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+	case DTLS_E_ALLOC:
 		snprintf(buf, len, "out of memory");
 		break;
-	default:
+	case DTLS_E_WANT:
+	case DTLS_E_OTHER:
 		mbedtls_strerror(ret, err, sizeof err);
 		snprintf(buf, len, "%s (-0x%04x) while waiting for %s", err, (unsigned)-ret,
-		    dtls_state_wait(ssl->state));
+		    dtls_state_wait(ssl->MBEDTLS_PRIVATE(state)));
 		break;
 	}
 	return strlen(buf);

@@ -113,4 +113,53 @@ const char *dtls_alert_name(unsigned char desc);
 /* Describes certificate verification flags in words. */
 void dtls_verify_reason(uint32_t flags, char *buf, size_t len);
 
+/*
+ * The mbedTLS API surface that differs between 2.28 and 3.6 (private fields,
+ * changed signatures, merged error codes): only dtls.c deals with it.
+ */
+
+/* What an mbedTLS handshake or read error means, the same on every version. */
+enum dtls_error {
+	DTLS_E_OTHER,
+	DTLS_E_WANT,             /* WANT_READ or WANT_WRITE: not an error */
+	DTLS_E_UNKNOWN_IDENTITY, /* PSK identity not known */
+	DTLS_E_BAD_MAC,          /* bad record MAC (in a handshake: the client's Finished) */
+	DTLS_E_NO_SHARED_SUITE,  /* no usable cipher suite in common */
+	DTLS_E_TIMEOUT,          /* the handshake timer ran out */
+	DTLS_E_PEER_ALERT,       /* the peer sent a fatal alert (dtls_alert_received) */
+	DTLS_E_PEER_CLOSE,       /* the peer sent close_notify */
+	DTLS_E_NO_CLIENT_CERT,   /* a required client certificate is missing */
+	DTLS_E_BAD_CERT,         /* the Certificate message is malformed or the certificate unusable */
+	DTLS_E_CERT_VERIFY,      /* the client certificate did not verify */
+	DTLS_E_CHAIN,            /* the client's chain is too long or unusable */
+	DTLS_E_VERSION,          /* the client does not speak DTLS 1.2 */
+	DTLS_E_ALLOC,            /* out of memory */
+};
+/* Classifies an mbedTLS error code returned by a handshake or read on ssl. */
+enum dtls_error dtls_error_kind(const mbedtls_ssl_context *ssl, int ret);
+/* True while mbedTLS still holds handshake state (the first application record is still to come). */
+bool dtls_handshake_pending(const mbedtls_ssl_context *ssl);
+/* How many records mbedTLS has dropped for a bad MAC on ssl. */
+unsigned dtls_badmac_count(const mbedtls_ssl_context *ssl);
+/* The description of the fatal alert the peer sent (after DTLS_E_PEER_ALERT). */
+unsigned char dtls_alert_received(const mbedtls_ssl_context *ssl);
+
+/* The credential a cipher suite needs. */
+enum dtls_suite_kind {
+	DTLS_SUITE_PSK,      /* PSK, DHE-PSK, ECDHE-PSK */
+	DTLS_SUITE_PSK_CERT, /* RSA-PSK: a PSK and a server certificate */
+	DTLS_SUITE_CERT,     /* certificate suites */
+	DTLS_SUITE_ECJPAKE,  /* EC-JPAKE (Thread commissioning) */
+	DTLS_SUITE_UNKNOWN,  /* not known to mbedTLS */
+};
+/* Classifies a cipher suite id by the credential it needs. */
+enum dtls_suite_kind dtls_suite_kind(uint16_t id);
+
+/* Reads a private key file (no password); 0 or an mbedTLS error code. */
+int dtls_key_parse_file(mbedtls_pk_context *key, const char *path);
+/* True if key is the private half of the certificate's public key. */
+bool dtls_key_matches(const mbedtls_x509_crt *crt, const mbedtls_pk_context *key);
+/* Readies an EC server key for fast signing (2.28: re-wraps it as ECDSA). */
+void dtls_key_prepare(mbedtls_pk_context *key);
+
 #endif

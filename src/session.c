@@ -13,7 +13,6 @@
 #include <event2/event.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/ssl.h>
-#include <mbedtls/ssl_internal.h>
 
 #include "clock.h"
 #include "configuration.h"
@@ -588,7 +587,7 @@ session_park(struct session *s)
 	unsigned char *buf;
 
 	if (s->state != SESSION_ESTABLISHED || s->ssl == NULL || s->successor != NULL ||
-	    s->ssl->handshake != NULL || /* the first application record is still to come */
+	    dtls_handshake_pending(s->ssl) || /* the first application record is still to come */
 	    mbedtls_ssl_context_save(s->ssl, NULL, 0, &len) != MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL ||
 	    len == 0 || len > UINT32_MAX)
 		return false;
@@ -874,21 +873,20 @@ session_record_too_large(struct session *s, uint8_t *buf, size_t len)
 	relay_too_large(s, head, hlen, size, len);
 }
 
-/* Classifies an mbedTLS handshake error for the counters. */
+/* Classifies a handshake error (dtls_error_kind) for the counters. */
 static enum hs_failure
-hs_failure_class(int r)
+hs_failure_class(enum dtls_error kind)
 {
-	switch (r) {
-	case MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY: return HS_FAIL_UNKNOWN_IDENTITY;
-	case MBEDTLS_ERR_SSL_INVALID_MAC: return HS_FAIL_WRONG_KEY;
-	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
-	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE: return HS_FAIL_NO_SHARED_SUITE;
-	case MBEDTLS_ERR_SSL_TIMEOUT: return HS_FAIL_TIMEOUT;
-	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: return HS_FAIL_PEER_ALERT;
-	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
-	case MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE:
-	case MBEDTLS_ERR_X509_FATAL_ERROR:
-	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE: return HS_FAIL_CERTIFICATE;
+	switch (kind) {
+	case DTLS_E_UNKNOWN_IDENTITY: return HS_FAIL_UNKNOWN_IDENTITY;
+	case DTLS_E_BAD_MAC: return HS_FAIL_WRONG_KEY;
+	case DTLS_E_NO_SHARED_SUITE: return HS_FAIL_NO_SHARED_SUITE;
+	case DTLS_E_TIMEOUT: return HS_FAIL_TIMEOUT;
+	case DTLS_E_PEER_ALERT: return HS_FAIL_PEER_ALERT;
+	case DTLS_E_CERT_VERIFY:
+	case DTLS_E_BAD_CERT:
+	case DTLS_E_CHAIN:
+	case DTLS_E_NO_CLIENT_CERT: return HS_FAIL_CERTIFICATE;
 	default: return HS_FAIL_OTHER;
 	}
 }
@@ -932,22 +930,20 @@ session_drive(struct session *s)
 		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
 			return true;
 		if (r != 0) {
-			if ((r == MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN ||
-			        r == MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE) &&
-			    s->hello != NULL)
+			if (dtls_error_kind(s->ssl, r) == DTLS_E_NO_SHARED_SUITE && s->hello != NULL)
 				session_no_shared_suite(s, reason, sizeof reason);
 			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem != NULL)
 				reason_len = session_cert_reason(s, "", reason, sizeof reason);
 			else
 				reason_len = dtls_failure_reason(s->ssl, &s->link, r, reason,
 				    sizeof reason);
-			session_fail(s, hs_failure_class(r), reason, reason_len);
+			session_fail(s, hs_failure_class(dtls_error_kind(s->ssl, r)), reason, reason_len);
 			return false;
 		}
 		if (!session_established(s))
 			return false;
 	}
-	s->badmac_seen = s->ssl->badmac_seen;
+	s->badmac_seen = dtls_badmac_count(s->ssl);
 	for (;;) {
 		r = mbedtls_ssl_read(s->ssl, buf, sizeof buf);
 		if (r > 0) {
@@ -966,7 +962,7 @@ session_drive(struct session *s)
 		}
 		if (r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
 			snprintf(reason, sizeof reason, "peer alert %s (%u)",
-			    dtls_alert_name(s->ssl->in_msg[1]), s->ssl->in_msg[1]);
+			    dtls_alert_name(dtls_alert_received(s->ssl)), dtls_alert_received(s->ssl));
 			session_close(s, reason);
 			return false;
 		}
@@ -974,11 +970,11 @@ session_drive(struct session *s)
 		session_close(s, reason);
 		return false;
 	}
-	if (s->ssl->badmac_seen != s->badmac_seen) {
-		stats.badmac_dropped += s->ssl->badmac_seen - s->badmac_seen;
+	if (dtls_badmac_count(s->ssl) != s->badmac_seen) {
+		stats.badmac_dropped += dtls_badmac_count(s->ssl) - s->badmac_seen;
 		log_debug("session=%08x peer=%s dropped %u record(s) with a bad MAC", s->id,
-		    session_peer_str(s), s->ssl->badmac_seen - s->badmac_seen);
-		s->badmac_seen = s->ssl->badmac_seen;
+		    session_peer_str(s), dtls_badmac_count(s->ssl) - s->badmac_seen);
+		s->badmac_seen = dtls_badmac_count(s->ssl);
 	}
 	return true;
 }
@@ -1170,7 +1166,8 @@ hello_match(const struct session *s, const struct datagram *d)
 	if (!dtls_parse_client_hello(d->data, d->len, &ch) ||
 	    !dtls_cookie_valid(&ch, (const struct sockaddr *)&d->peer, d->peerlen, &id))
 		return HELLO_OTHER;
-	if (s->ssl->handshake == NULL || memcmp(ch.random, s->ssl->handshake->randbytes, 32) == 0)
+	if (!dtls_handshake_pending(s->ssl) ||
+	    memcmp(ch.random, s->hello_random, sizeof s->hello_random) == 0)
 		return HELLO_SAME;
 	return HELLO_NEW;
 }
@@ -1241,7 +1238,7 @@ session_input(const struct datagram *d)
 			session_close(s, "cannot restore the parked session");
 			return;
 		}
-		badmac = s->ssl->badmac_seen;
+		badmac = dtls_badmac_count(s->ssl);
 		/*
 		 * A reconnect is under way. Epoch 0 belongs to the new handshake;
 		 * later epochs go to the live session first (it may need a
@@ -1254,7 +1251,7 @@ session_input(const struct datagram *d)
 		}
 		if (!session_feed(s, d))
 			return;
-		if (s->ssl->badmac_seen != badmac && s->successor == succ)
+		if (dtls_badmac_count(s->ssl) != badmac && s->successor == succ)
 			session_feed(succ, d);
 		return;
 	}

@@ -9,6 +9,16 @@ bench_tmpdir() {
 	trap 'exit 1' INT TERM
 }
 
+# bench_openssl_conf: exports an OPENSSL_CONF that lets coap-server-openssl use
+# CCM8 suites (OpenSSL 3.2 and later, Debian 13, allow them only at security
+# level 0, and libcoap does not lower it). Needs $TMP.
+bench_openssl_conf() {
+	printf '%s\n' 'openssl_conf = c' '[c]' 'ssl_conf = s' '[s]' 'system_default = d' \
+		'[d]' 'CipherString = DEFAULT:@SECLEVEL=0' >"$TMP/openssl.cnf"
+	OPENSSL_CONF="$TMP/openssl.cnf"
+	export OPENSSL_CONF
+}
+
 bench_cleanup() {
 	for p in $PIDS; do kill "$p" 2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done

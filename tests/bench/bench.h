@@ -116,8 +116,6 @@ int tls_load_key(mbedtls_pk_context *pk, const char *file,
     int (*rng)(void *, unsigned char *, size_t), void *rng_ctx);
 int tls_suite_id(const char *name);
 int tls_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len);
-extern const mbedtls_ecp_group_id tls_curves[];
-extern const int tls_hashes[];
 void tls_strerror(int err, char *buf, size_t len);
 
 /* client.c */

@@ -14,6 +14,7 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/ssl.h>
 
+#include "../tools/tls-compat.h"
 #include "bench.h"
 
 #define DGRAM_MAX 17408		/* one datagram: DTLS record or plain CoAP */
@@ -794,11 +795,8 @@ static int client_tls_setup(struct client *c)
 	    MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
 		goto fail;
 	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
-	mbedtls_ssl_conf_curves(&c->conf, tls_curves);
-	mbedtls_ssl_conf_sig_hashes(&c->conf, tls_hashes);
+	tc_conf_dtls12_p256(&c->conf);
 	mbedtls_ssl_conf_handshake_timeout(&c->conf, 1000, 16000);
-	mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-	    MBEDTLS_SSL_MINOR_VERSION_3);
 	if (o->cert != NULL) {
 		suite = o->suite ? o->suite : "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8";
 		if ((ret = mbedtls_x509_crt_parse_file(&c->cert, o->cert)) != 0) {

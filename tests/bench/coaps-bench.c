@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tools/tls-compat.h"
 #include "bench.h"
 
 /* Print the usage text. */
@@ -156,6 +157,10 @@ int main(int argc, char **argv)
 	char *end;
 	int ch, n;
 
+	if (tc_crypto_init() != 0) {
+		fprintf(stderr, "coaps-bench: cannot initialise PSA crypto\n");
+		return 1;
+	}
 	memset(&o, 0, sizeof(o));
 	o.sessions = 1;
 	o.inflight = 1;

@@ -10,6 +10,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_cookie.h>
 
+#include "../tools/tls-compat.h"
 #include "bench.h"
 
 #define MEM_SLOTS 16
@@ -100,10 +101,8 @@ static int inproc_err(const char *what, int ret)
 static void inproc_conf_common(struct inproc *p, mbedtls_ssl_config *conf)
 {
 	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &p->drbg);
-	mbedtls_ssl_conf_curves(conf, tls_curves);
-	mbedtls_ssl_conf_sig_hashes(conf, tls_hashes);
+	tc_conf_dtls12_p256(conf);
 	mbedtls_ssl_conf_ciphersuites(conf, p->suites);
-	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
 }
 
 /* Build both configurations and contexts; 0 or -1. */

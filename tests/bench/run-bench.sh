@@ -98,6 +98,7 @@ start_libcoap() {
 		LAST=""
 		return
 	fi
+	bench_openssl_conf
 	start "$1" $SRV coap-server-openssl -A 127.0.0.1 -p "$2" -k benchkey123 -h bench \
 		-P ",bench-proxy-name"
 	sleep 0.5

@@ -57,6 +57,7 @@ if ! command -v coap-server-openssl >/dev/null 2>&1; then
 	exit 0
 fi
 port=$((base + 2))
+bench_openssl_conf
 coap-server-openssl -k smokekey123 -h smoke -A 127.0.0.1 -p $port >/dev/null 2>&1 &
 CP=$!
 PIDS="$PIDS $CP"

@@ -12,16 +12,13 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
 
+#include "../tools/tls-compat.h"
 #include "bench.h"
 
-/* secp256r1 only: what Thread devices offer. */
-const mbedtls_ecp_group_id tls_curves[] = { MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_NONE };
-/* SHA-256 signatures only. */
-const int tls_hashes[] = { MBEDTLS_MD_SHA256, MBEDTLS_MD_NONE };
-
 /*
- * Load a private key; an EC key is re-wrapped as MBEDTLS_PK_ECDSA so that
- * mbedTLS 2.28 keeps its P-256 precomputation between signatures (2x cheaper).
+ * Load a private key; with mbedTLS 2.28 an EC key is re-wrapped as
+ * MBEDTLS_PK_ECDSA so that it keeps its P-256 precomputation between
+ * signatures (2x cheaper); 3.x signs EC keys that way already.
  */
 int tls_load_key(mbedtls_pk_context *pk, const char *file,
     int (*rng)(void *, unsigned char *, size_t), void *rng_ctx)
@@ -32,11 +29,11 @@ int tls_load_key(mbedtls_pk_context *pk, const char *file,
 	(void)rng;
 	(void)rng_ctx;
 	mbedtls_pk_init(&tmp);
-	if ((ret = mbedtls_pk_parse_keyfile(&tmp, file, NULL)) != 0) {
+	if ((ret = tc_pk_parse_keyfile(&tmp, file)) != 0) {
 		mbedtls_pk_free(&tmp);
 		return ret;
 	}
-	if (mbedtls_pk_get_type(&tmp) != MBEDTLS_PK_ECKEY) {
+	if (TC_MBEDTLS3 || mbedtls_pk_get_type(&tmp) != MBEDTLS_PK_ECKEY) {
 		*pk = tmp;
 		return 0;
 	}

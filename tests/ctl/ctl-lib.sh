@@ -30,7 +30,7 @@ expect_rc() {
 sclient() {
 	hex=$(printf '%s' "$4" | od -An -tx1 | tr -d ' \n')
 	start_bg "$1" sh -c 'sleep "$1" | timeout "$2" openssl s_client -dtls1_2 -connect "$3" \
-		-psk "$4" -psk_identity "$5" -cipher PSK-AES128-CCM8' sh "$2" $(($2 + 5)) \
+		-psk "$4" -psk_identity "$5" -cipher PSK-AES128-CCM8:@SECLEVEL=0' sh "$2" $(($2 + 5)) \
 		"127.0.0.1:$proxy_port" "$hex" "$3"
 }
 

@@ -32,6 +32,8 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/timing.h>
 
+#include "../tools/tls-compat.h"
+
 #define MAX_MSG 8192   /* largest message sent or received (over the proxy's limit, to test it) */
 #define MAX_ARGS 64    /* messages per run */
 
@@ -257,6 +259,10 @@ client_setup(struct client *c, const char *host, const char *port, const char *i
 	static const char pers[] = "coaps-send";
 	int ret;
 
+	if (tc_crypto_init() != 0) {
+		fprintf(stderr, "coaps-send: cannot initialise PSA crypto\n");
+		return -1;
+	}
 	mbedtls_net_init(&c->net);
 	mbedtls_ssl_init(&c->ssl);
 	mbedtls_ssl_config_init(&c->conf);
@@ -272,6 +278,7 @@ client_setup(struct client *c, const char *host, const char *port, const char *i
 		return -1;
 	}
 	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+	tc_conf_dtls12(&c->conf);
 	mbedtls_ssl_conf_ciphersuites(&c->conf, psk_suites);
 	mbedtls_ssl_conf_handshake_timeout(&c->conf, 250, 2000);
 	mbedtls_ssl_conf_read_timeout(&c->conf, 1000);

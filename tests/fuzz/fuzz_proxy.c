@@ -23,6 +23,7 @@
 #include "relay.h"
 #include "session.h"
 
+#include "../tools/tls-compat.h"
 #include "fuzz_proxy.h"
 
 #ifndef FUZZ_SRCDIR
@@ -379,6 +380,7 @@ client_conf(enum client_kind kind)
 	        MBEDTLS_SSL_PRESET_DEFAULT) != 0)
 		fuzz_die("client", "cannot configure");
 	mbedtls_ssl_conf_rng(c, mbedtls_ctr_drbg_random, &client.drbg);
+	tc_conf_dtls12(c);
 	if (kind == CLIENT_PSK) {
 		mbedtls_ssl_conf_ciphersuites(c, psk_suites);
 		return mbedtls_ssl_conf_psk(c, (const unsigned char *)key, strlen(key),
@@ -397,7 +399,7 @@ client_conf(enum client_kind kind)
 	mbedtls_x509_crt_init(&client.crt[i]);
 	mbedtls_pk_init(&client.key[i]);
 	return mbedtls_x509_crt_parse_file(&client.crt[i], crt) == 0 &&
-	       mbedtls_pk_parse_keyfile(&client.key[i], pk, NULL) == 0 &&
+	       tc_pk_parse_keyfile(&client.key[i], pk) == 0 &&
 	       mbedtls_ssl_conf_own_cert(c, &client.crt[i], &client.key[i]) == 0;
 }
 

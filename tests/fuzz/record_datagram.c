@@ -17,6 +17,7 @@
 
 #include "session.h"
 
+#include "../tools/tls-compat.h"
 #include "fuzz_proxy.h"
 
 #define MAX_RECORD 65536 /* bytes of the recording */
@@ -222,6 +223,7 @@ main(int argc, char **argv)
 		goto done;
 	}
 	mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
+	tc_conf_dtls12(&conf);
 	mbedtls_ssl_conf_ciphersuites(&conf, ecdhe ? ecdhe_suites : suites);
 	/* The proxy's certificate is made afresh each run: nothing to pin it to. */
 	mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_NONE);

@@ -20,7 +20,7 @@ pid=$(cat "$tmp/proxy.pid")
 live() {
 	mkfifo "$tmp/$1.in"
 	openssl s_client -dtls1_2 -connect "127.0.0.1:$proxy_port" -psk "$(printf %s "$3" | od -An -tx1 | tr -d ' \n')" \
-		-psk_identity "$2" -cipher PSK-AES128-CCM8 <"$tmp/$1.in" >"$tmp/$1.out" 2>&1 &
+		-psk_identity "$2" -cipher PSK-AES128-CCM8:@SECLEVEL=0 <"$tmp/$1.in" >"$tmp/$1.out" 2>&1 &
 	echo $! >"$tmp/$1.pid"
 	bg_names="$bg_names $1"
 	eval "exec $4>\"$tmp/$1.in\""

@@ -28,6 +28,8 @@
 #include <mbedtls/timing.h>
 #include <mbedtls/x509_crt.h>
 
+#include "../tools/tls-compat.h"
+
 #define MAX_COUNT 10000      /* rounds per run */
 #define MAX_PATH 12          /* Uri-Path bytes (one-byte option header) */
 #define READ_SLICE_MS 50     /* read timeout between retransmission checks */
@@ -469,6 +471,7 @@ conf_setup(mbedtls_ssl_config *conf)
 	         MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
 		goto fail;
 	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &drbg);
+	tc_conf_dtls12(conf);
 	mbedtls_ssl_conf_handshake_timeout(conf, set.hs_min, set.hs_max);
 	mbedtls_ssl_conf_read_timeout(conf, READ_SLICE_MS);
 	if (set.psk_id != NULL) {
@@ -482,7 +485,7 @@ conf_setup(mbedtls_ssl_config *conf)
 	}
 	if ((r = mbedtls_x509_crt_parse_file(&cacert, set.ca)) != 0 ||
 	    (r = mbedtls_x509_crt_parse_file(&owncert, set.cert)) != 0 ||
-	    (r = mbedtls_pk_parse_keyfile(&ownkey, set.key, NULL)) != 0 ||
+	    (r = tc_pk_parse_keyfile(&ownkey, set.key)) != 0 ||
 	    (r = mbedtls_ssl_conf_own_cert(conf, &owncert, &ownkey)) != 0)
 		goto fail;
 	mbedtls_ssl_conf_ca_chain(conf, &cacert, NULL);
@@ -557,6 +560,10 @@ main(int argc, char **argv)
 	if (optind != argc || set.host == NULL ||
 	    (set.psk_id == NULL) == (set.cert == NULL || set.key == NULL || set.ca == NULL)) {
 		usage(stderr);
+		return 2;
+	}
+	if (tc_crypto_init() != 0) {
+		fprintf(stderr, "robust-client: cannot initialise PSA crypto\n");
 		return 2;
 	}
 	mbedtls_entropy_init(&entropy);

@@ -10,6 +10,8 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "tls-compat.h"
+
 /* Prints the usage text. */
 static void
 usage(void)
@@ -48,12 +50,12 @@ keys_check(int n, char **files)
 		int rc;
 
 		mbedtls_pk_init(&pk);
-		rc = mbedtls_pk_parse_keyfile(&pk, files[i], NULL);
+		rc = tc_pk_parse_keyfile(&pk, files[i]);
 		if (rc != 0) {
 			error_print("cannot load key", files[i], rc);
 			status = 2;
 		} else if (mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY ||
-		    mbedtls_pk_ec(pk)->grp.id != MBEDTLS_ECP_DP_SECP256R1) {
+		    tc_pk_ec_group(&pk) != MBEDTLS_ECP_DP_SECP256R1) {
 			fprintf(stderr, "certcheck: %s: not an ECDSA P-256 key\n",
 			    files[i]);
 			status = status ? status : 1;
@@ -75,13 +77,13 @@ pair_check(const char *keyfile, const char *certfile)
 
 	mbedtls_pk_init(&pk);
 	mbedtls_x509_crt_init(&crt);
-	if ((rc = mbedtls_pk_parse_keyfile(&pk, keyfile, NULL)) != 0) {
+	if ((rc = tc_pk_parse_keyfile(&pk, keyfile)) != 0) {
 		error_print("cannot load key", keyfile, rc);
 		status = 2;
 	} else if ((rc = mbedtls_x509_crt_parse_file(&crt, certfile)) != 0) {
 		error_print("cannot load certificate", certfile, rc);
 		status = 2;
-	} else if ((rc = mbedtls_pk_check_pair(&crt.pk, &pk)) != 0) {
+	} else if ((rc = tc_pk_check_pair(&crt.pk, &pk)) != 0) {
 		error_print("key does not match", certfile, rc);
 		status = 1;
 	} else {
@@ -154,6 +156,10 @@ main(int argc, char **argv)
 	const char *usage_name = NULL;
 	int i = 2;
 
+	if (tc_crypto_init() != 0) {
+		fprintf(stderr, "certcheck: cannot initialise PSA crypto\n");
+		return 2;
+	}
 	if (argc >= 3 && strcmp(argv[1], "key") == 0)
 		return keys_check(argc - 2, argv + 2);
 	if (argc == 4 && strcmp(argv[1], "pair") == 0)

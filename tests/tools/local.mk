@@ -8,7 +8,7 @@ tests_tools_faultproxy_SOURCES = tests/tools/faultproxy.c
 tests_tools_faultproxy_LDADD = $(EVENT_LIBS)
 
 noinst_PROGRAMS += tests/tools/certcheck
-tests_tools_certcheck_SOURCES = tests/tools/certcheck.c
+tests_tools_certcheck_SOURCES = tests/tools/certcheck.c tests/tools/tls-compat.h
 tests_tools_certcheck_LDADD = $(MBEDTLS_LIBS)
 
 # Shell tests proving the tools work with real peers (openssl, libcoap's coap-client).
