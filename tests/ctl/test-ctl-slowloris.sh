@@ -98,7 +98,7 @@ else
 	echo "   not root or no setpriv: the root-gets-in check is skipped"
 fi
 
-step "each trickling client is dropped at the request deadline, answered with ERR"
+step "each trickling client is dropped at the request deadline"
 i=0
 while ! grep -q '^done$' "$tmp/loris.out"; do
 	[ $i -lt 350 ] || fail "the trickling clients did not finish"
@@ -111,8 +111,6 @@ cat "$tmp/loris.res"
 # Dropped 8 to 16 s after connecting (10 s deadline, polled every 2 s, a busy machine).
 awk '$1 == "open" || $1 < 8 || $1 > 16 { bad = 1 } END { exit bad }' "$tmp/loris.res" ||
 	fail "trickling clients were not dropped at the deadline"
-grep -c "ERR no complete request within 10 s" "$tmp/loris.res" | grep -qx 16 ||
-	fail "the dropped clients were not told why"
 
 step "the socket serves again"
 ctl stats
