@@ -16,6 +16,7 @@
 #include <event2/listener.h>
 
 #include "control.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "metrics.h"
 #include "session.h"
@@ -621,6 +622,12 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockadd
 	if (!control_peer_allowed(fd, &uid, &privileged, why, sizeof why)) {
 		log_warnx("event=control-refused uid=%u reason=\"%s\"", uid, why);
 		control_refuse(fd, why);
+		return;
+	}
+	if (!privileged && !fdlimit_spare_ok(fd)) {
+		log_warnx("event=control-refused uid=%u reason=\"fewer than %d descriptors left below "
+		          "the open-files limit: kept for sessions\"", uid, FDLIMIT_RESERVE);
+		control_refuse(fd, "busy: the daemon is short of descriptors, try again");
 		return;
 	}
 	/* Root and the daemon's user have slots of their own: group members cannot lock them out. */

@@ -18,13 +18,14 @@ metrics = { address = "127.0.0.1"; port = $metrics_port; };
 CONF
 start_proxy "$tmp/proxy.conf"
 wait_log "event=metrics-listening address=127.0.0.1 port=$metrics_port"
-pid=$(cat "$tmp/proxy.pid")
-limit0=$(prlimit --pid "$pid" --nofile --noheadings --raw -o SOFT,HARD | awk '{print $1 ":" $2}')
+proxy_pid=$(cat "$tmp/proxy.pid")
+limit0=$(prlimit --pid "$proxy_pid" --nofile --noheadings --raw -o SOFT,HARD | awk '{print $1 ":" $2}')
 
 # Holds N TCP connections to the metrics port (sending nothing) for SECS seconds;
 # prints "up" when they are made, then how many the server closed.
 cat >"$tmp/hold.py" <<'PY'
-import socket, sys, time
+import signal, socket, sys, time
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
 port, n, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
 socks = []
 for i in range(n):
@@ -61,24 +62,39 @@ wait_up() {
 
 # Prints how many descriptors the proxy has open.
 open_fds() {
-	ls "/proc/$pid/fd" | wc -l
+	ls "/proc/$proxy_pid/fd" | wc -l
 }
 
 step "no descriptor left: accept() fails, and the listener does not spin"
-nfd=$(open_fds)
-prlimit --pid "$pid" --nofile="$nfd:"
-start_bg hold1 python3 "$tmp/hold.py" "$metrics_port" 5 3
+# The lowest free descriptor number as the limit: accept() gets EMFILE.
+low=$(ls "/proc/$proxy_pid/fd" | sort -n | awk '$1 != NR - 1 { print NR - 1; f = 1; exit } END { if (!f) print NR }')
+prlimit --pid "$proxy_pid" --nofile="$low:"
+start_bg hold1 python3 "$tmp/hold.py" "$metrics_port" 5 30
 wait_up hold1
 sleep 3
-prlimit --pid "$pid" --nofile="$limit0"
+prlimit --pid "$proxy_pid" --nofile="$limit0"
 lines=$(wc -l <"$proxy_log")
 echo "   proxy log: $lines lines, $(wc -c <"$proxy_log") bytes"
 [ "$lines" -le 20 ] || fail "$lines log lines in 3 s: $(tail -n 3 "$proxy_log")"
+grep -q 'event=metrics-accept-failed' "$proxy_log" || fail "accept() did not fail"
 stop_bg hold1
+
+step "fewer than 64 descriptors left: scrapes are refused"
+: >"$proxy_log"
+nfd=$(open_fds)
+prlimit --pid "$proxy_pid" --nofile="$((nfd + 30)):"
+rc=0
+curl -s --max-time 3 "http://127.0.0.1:$metrics_port/metrics" >/dev/null || rc=$?
+[ "$rc" != 0 ] || fail "a scrape was served with 30 descriptors left"
+wait_log 'event=metrics-refused reason="fewer than 64 descriptors left'
+prlimit --pid "$proxy_pid" --nofile="$limit0"
+sleep 1.2
+curl -sf --max-time 5 "http://127.0.0.1:$metrics_port/metrics" >/dev/null ||
+	fail "GET /metrics failed after the limit came back"
 
 step "300 idle connections to /metrics while devices are served (open files limit +100)"
 nfd=$(open_fds)
-prlimit --pid "$pid" --nofile="$((nfd + 100)):"
+prlimit --pid "$proxy_pid" --nofile="$((nfd + 100)):"
 start_bg hold2 python3 "$tmp/hold.py" "$metrics_port" 300 14
 wait_up hold2
 sleep 1
@@ -99,7 +115,7 @@ done
 closed=$(awk '/^closed / {print $2}' "$tmp/hold2.out")
 echo "   $closed of 300 closed by the proxy within 14 s"
 [ "$closed" -ge 16 ] || fail "only $closed idle connections were dropped"
-prlimit --pid "$pid" --nofile="$limit0"
+prlimit --pid "$proxy_pid" --nofile="$limit0"
 
 step "a client trickling its request byte by byte is dropped at the deadline too"
 python3 - "$metrics_port" <<'PY' || fail "slow client"
