@@ -47,6 +47,7 @@ static struct {
 	uint64_t done;   /* handshakes finished (ok or failed) */
 	uint64_t parked; /* sessions parked */
 	size_t count;    /* sessions then */
+	size_t last;     /* sessions at the previous check */
 } trimmed;
 
 /* Prints usage and exits with status. */
@@ -260,9 +261,11 @@ status_cb(evutil_socket_t fd, short what, void *arg)
  * glibc keeps what a burst of handshakes freed (mbedTLS contexts, handshake
  * state) mapped, in holes between the small objects of live sessions, so
  * RSS stayed at the burst's peak. malloc_trim(0) releases the free pages
- * of the whole heap; it walks the free chunks (a few ms for a large heap),
- * so it runs from this timer, only when at least TRIM_SESSIONS sessions
- * ended or parked since the last trim: never per datagram.
+ * of the whole heap; it walks the free chunks and hands their pages back
+ * (5-25 ms after a few thousand sessions ended), so it runs from this timer,
+ * never per datagram, and only when at least TRIM_SESSIONS sessions ended
+ * or parked since the last trim and the table is not growing (in the middle
+ * of a burst the pages would be taken again at once).
  */
 static void
 trim_cb(evutil_socket_t fd, short what, void *arg)
@@ -276,6 +279,11 @@ trim_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	if (n > trimmed.last) {
+		trimmed.last = n;
+		return;
+	}
+	trimmed.last = n;
 	/* Every session that finished its handshake and is no longer in the table has ended. */
 	gone = (int64_t)(done - trimmed.done) - ((int64_t)n - (int64_t)trimmed.count) +
 	    (int64_t)(st->parked - trimmed.parked);
