@@ -16,6 +16,7 @@
 #include <event2/listener.h>
 
 #include "control.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "metrics.h"
 #include "session.h"
@@ -25,6 +26,7 @@
 /* One connected coaps-proxyctl: reads one line, then writes the answer and goes. */
 struct control_client {
 	struct bufferevent *bev;
+	struct event *deadline; /* CONTROL_REQUEST_SECS, then CONTROL_ANSWER_SECS after the answer */
 	struct control_client *prev, *next;
 	unsigned uid;
 	bool answered;
@@ -308,80 +310,162 @@ control_reply_cb(void *token, int r, char *cause)
 }
 
 /* Runs one request line and appends its answer to out (later for reload and check-config). */
+#define CONTROL_STR(x) #x
+#define CONTROL_XSTR(x) CONTROL_STR(x)
+
+/* Fills in req from its line (the byte checks passed); -1 with *why if it is no request. */
+static int
+control_parse_line(struct control_request *req, const char **why)
+{
+	const char *line = req->line;
+	const char *arg;
+
+	req->json = false;
+	req->arg = NULL;
+	if (strcmp(line, "sessions") == 0 || strcmp(line, "sessions --json") == 0) {
+		req->verb = CONTROL_SESSIONS;
+		req->json = line[8] != '\0';
+	} else if (strcmp(line, "stats") == 0 || strcmp(line, "stats --json") == 0) {
+		req->verb = CONTROL_STATS;
+		req->json = line[5] != '\0';
+	} else if ((arg = control_arg(line, "show")) != NULL) {
+		req->verb = CONTROL_SHOW;
+		if (!control_parse_id(arg, &req->id)) {
+			*why = "show: the session id is 1 to 8 hex digits (see `sessions`)";
+			return -1;
+		}
+	} else if ((arg = control_arg(line, "close --identity")) != NULL) {
+		req->verb = CONTROL_CLOSE_IDENTITY;
+		if (*arg == '\0') {
+			*why = "close --identity: a glob is needed (e.g. 'dev-*')";
+			return -1;
+		}
+		req->arg = arg;
+	} else if ((arg = control_arg(line, "close")) != NULL) {
+		req->verb = CONTROL_CLOSE;
+		if (!control_parse_id(arg, &req->id)) {
+			*why = "close: the session id is 1 to 8 hex digits (see `sessions`)";
+			return -1;
+		}
+	} else if (strcmp(line, "reload") == 0) {
+		req->verb = CONTROL_RELOAD;
+	} else if (strcmp(line, "check-config") == 0 ||
+	    (arg = control_arg(line, "check-config")) != NULL) {
+		req->verb = CONTROL_CHECK_CONFIG;
+		req->arg = line[12] != '\0' && *arg != '\0' ? arg : NULL;
+	} else {
+		*why = "unknown request: sessions [--json], show ID, close ID, close --identity GLOB, "
+		       "stats [--json], reload, check-config [PATH]";
+		return -1;
+	}
+	return 1;
+}
+
+int
+control_parse(const void *buf, size_t len, struct control_request *req, const char **why)
+{
+	const char *p = buf;
+	const char *eol;
+	size_t n;
+
+	req->line[0] = '\0';
+	*why = NULL;
+	eol = memchr(p, '\n', len < CONTROL_LINE_MAX + 2 ? len : CONTROL_LINE_MAX + 2);
+	if (eol == NULL && len <= CONTROL_LINE_MAX)
+		return 0;
+	n = eol != NULL ? (size_t)(eol - p) : len;
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (eol == NULL || n > CONTROL_LINE_MAX) {
+		*why = "request longer than " CONTROL_XSTR(CONTROL_LINE_MAX) " bytes";
+		return -1;
+	}
+	if (memchr(p, '\0', n) != NULL) {
+		*why = "NUL byte in the request";
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f) {
+			*why = "control characters in the request";
+			return -1;
+		}
+	memcpy(req->line, p, n);
+	req->line[n] = '\0';
+	return control_parse_line(req, why);
+}
+
+/* Logs a request line that passed the byte checks (close and reload at info level). */
 static void
-control_execute(struct control_client *c, const char *line, struct evbuffer *out)
+control_log_request(const struct control_client *c, const char *line)
 {
 	char esc[256];
-	char *cause = NULL;
-	const char *arg;
-	uint32_t id;
 
-	for (const char *p = line; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			control_err(out, "control characters in the request");
-			return;
-		}
 	log_escape(esc, sizeof esc, line, strlen(line));
 	if (strncmp(line, "close", 5) == 0 || strncmp(line, "reload", 6) == 0)
 		log_info("event=control uid=%u request=\"%s\"", c->uid, esc);
 	else
 		log_debug("event=control uid=%u request=\"%s\"", c->uid, esc);
+}
 
-	if (strcmp(line, "sessions") == 0 || strcmp(line, "sessions --json") == 0) {
-		control_sessions(out, line[8] != '\0');
-		evbuffer_add_printf(out, "OK\n");
-	} else if (strcmp(line, "stats") == 0) {
-		metrics_render_text(out);
-		evbuffer_add_printf(out, "OK\n");
-	} else if (strcmp(line, "stats --json") == 0) {
-		metrics_render_json(out);
-		evbuffer_add_printf(out, "OK\n");
-	} else if ((arg = control_arg(line, "show")) != NULL) {
-		struct control_show cs = { .out = out };
+/* Runs one parsed request and appends its answer to out. */
+static void
+control_execute(struct control_client *c, const struct control_request *req,
+    struct evbuffer *out)
+{
+	char *cause = NULL;
+	size_t n;
 
-		if (!control_parse_id(arg, &cs.id)) {
-			control_err(out, "show: the session id is 1 to 8 hex digits (see `sessions`)");
-			return;
-		}
+	switch (req->verb) {
+	case CONTROL_SESSIONS:
+		control_sessions(out, req->json);
+		evbuffer_add_printf(out, "OK\n");
+		break;
+	case CONTROL_STATS:
+		if (req->json)
+			metrics_render_json(out);
+		else
+			metrics_render_text(out);
+		evbuffer_add_printf(out, "OK\n");
+		break;
+	case CONTROL_SHOW: {
+		struct control_show cs = { .out = out, .id = req->id };
+
 		session_foreach(control_show_cb, &cs);
 		if (cs.found)
 			evbuffer_add_printf(out, "OK\n");
 		else
 			evbuffer_add_printf(out, "ERR no session %08x\n", cs.id);
-	} else if ((arg = control_arg(line, "close --identity")) != NULL) {
-		size_t n;
-
-		if (*arg == '\0') {
-			control_err(out, "close --identity: a glob is needed (e.g. 'dev-*')");
-			return;
-		}
-		n = session_close_identity(arg, CONTROL_CLOSE_REASON);
+		break;
+	}
+	case CONTROL_CLOSE_IDENTITY:
+		n = session_close_identity(req->arg, CONTROL_CLOSE_REASON);
 		evbuffer_add_printf(out, "closed %zu session%s\nOK\n", n, n == 1 ? "" : "s");
-	} else if ((arg = control_arg(line, "close")) != NULL) {
-		if (!control_parse_id(arg, &id)) {
-			control_err(out, "close: the session id is 1 to 8 hex digits (see `sessions`)");
-			return;
-		}
-		if (session_close_id(id, CONTROL_CLOSE_REASON))
-			evbuffer_add_printf(out, "closed session %08x\nOK\n", id);
+		break;
+	case CONTROL_CLOSE:
+		if (session_close_id(req->id, CONTROL_CLOSE_REASON))
+			evbuffer_add_printf(out, "closed session %08x\nOK\n", req->id);
 		else
-			evbuffer_add_printf(out, "ERR no session %08x\n", id);
-	} else if (strcmp(line, "reload") == 0) {
-		if (ctl->hooks.reload == NULL)
+			evbuffer_add_printf(out, "ERR no session %08x\n", req->id);
+		break;
+	case CONTROL_RELOAD:
+		if (ctl->hooks.reload == NULL) {
 			control_err(out, "reload is not available");
-		else if ((c->pending = ctl->hooks.reload(control_reply_cb, c, &cause)) == NULL)
+			break;
+		}
+		if ((c->pending = ctl->hooks.reload(control_reply_cb, c, &cause)) == NULL)
 			control_result(out, -1, cause);
-	} else if (strcmp(line, "check-config") == 0 ||
-	    (arg = control_arg(line, "check-config")) != NULL) {
+		break;
+	case CONTROL_CHECK_CONFIG:
 		c->check = true;
-		if (ctl->hooks.check_config == NULL)
+		if (ctl->hooks.check_config == NULL) {
 			control_err(out, "check-config is not available");
-		else if ((c->pending = ctl->hooks.check_config(line[12] != '\0' && *arg != '\0' ?
-		              arg : NULL, control_reply_cb, c, &cause)) == NULL)
+			break;
+		}
+		if ((c->pending = ctl->hooks.check_config(req->arg, control_reply_cb, c, &cause)) ==
+		    NULL)
 			control_result(out, -1, cause);
-	} else
-		control_err(out, "unknown request: sessions [--json], show ID, close ID, close "
-		                 "--identity GLOB, stats [--json], reload, check-config [PATH]");
+		break;
+	}
 }
 
 /* Unlinks a client and frees it (which closes its socket). */
@@ -397,18 +481,39 @@ control_client_free(struct control_client *c)
 	ctl->n_clients--;
 	if (c->pending != NULL && ctl->hooks.cancel != NULL)
 		ctl->hooks.cancel(c->pending);
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	bufferevent_free(c->bev);
 	free(c);
 }
 
-/* bufferevent: end of file, error or the idle timeout: drop the client. */
+/* bufferevent: end of file, error or the write timeout: drop the client. */
 static void
 control_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	if (what & BEV_EVENT_TIMEOUT)
-		log_debug("event=control-timeout uid=%u", ((struct control_client *)arg)->uid);
+		log_debug("event=control-timeout uid=%u reason=\"answer not read for %d s\"",
+		    ((struct control_client *)arg)->uid, CONTROL_IDLE_SECS);
 	control_client_free(arg);
+}
+
+/*
+ * libevent: the client's deadline passed: it had CONTROL_REQUEST_SECS to send
+ * its request (a byte now and then does not extend it), or CONTROL_ANSWER_SECS
+ * to read the answer. Dropping it frees its slot.
+ */
+static void
+control_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client *c = arg;
+
+	(void)fd;
+	(void)what;
+	log_debug("event=control-timeout uid=%u reason=\"%s within %d s\"", c->uid,
+	    c->answered ? "answer not read" : "no complete request",
+	    c->answered ? CONTROL_ANSWER_SECS : CONTROL_REQUEST_SECS);
+	control_client_free(c);
 }
 
 /* bufferevent: the answer has been written out: the client is done. */
@@ -428,9 +533,12 @@ control_write_cb(struct bufferevent *bev, void *arg)
 static void
 control_finish(struct control_client *c)
 {
+	struct timeval answer = { CONTROL_ANSWER_SECS, 0 };
+
 	c->answered = true;
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setcb(c->bev, NULL, control_write_cb, control_event_cb, c);
+	evtimer_add(c->deadline, &answer);
 }
 
 /* bufferevent: the request line (bounded) arrived or is still coming. */
@@ -440,58 +548,60 @@ control_read_cb(struct bufferevent *bev, void *arg)
 	struct control_client *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer *out = bufferevent_get_output(bev);
-	struct evbuffer_ptr eol;
-	char line[CONTROL_LINE_MAX + 2];
-	size_t n;
+	struct control_request req;
+	char buf[CONTROL_LINE_MAX + 2];
+	const char *why;
+	ev_ssize_t n;
+	int r;
 
 	if (c->answered)
 		return;
-	/* The line is copied out, not taken with evbuffer_readln: libevent allocates
+	/* The bytes are copied out, not taken with evbuffer_readln: libevent allocates
 	 * from the pools (pool_use_for_libevent), and free() must not see that. */
-	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
-	if (eol.pos < 0) {
-		if (evbuffer_get_length(in) <= CONTROL_LINE_MAX)
-			return;
-		evbuffer_add_printf(out, "ERR request longer than %d bytes\n", CONTROL_LINE_MAX);
-	} else if ((size_t)eol.pos > CONTROL_LINE_MAX + 1) {
-		evbuffer_add_printf(out, "ERR request longer than %d bytes\n", CONTROL_LINE_MAX);
-	} else {
-		n = (size_t)eol.pos;
-		evbuffer_remove(in, line, n);
-		evbuffer_drain(in, 1); /* the LF */
-		line[n] = '\0';
-		if (n > 0 && line[n - 1] == '\r')
-			line[--n] = '\0';
-		if (n > CONTROL_LINE_MAX)
-			evbuffer_add_printf(out, "ERR request longer than %d bytes\n", CONTROL_LINE_MAX);
-		else if (strlen(line) != n)
-			control_err(out, "NUL byte in the request");
-		else
-			control_execute(c, line, out);
-	}
+	n = evbuffer_copyout(in, buf, sizeof buf);
+	if (n < 0)
+		n = 0;
+	r = control_parse(buf, (size_t)n, &req, &why);
+	if (r == 0)
+		return; /* more to come (the watermark lets at most sizeof buf in) */
+	evbuffer_drain(in, evbuffer_get_length(in));
+	if (req.line[0] != '\0')
+		control_log_request(c, req.line);
+	if (r == 1)
+		control_execute(c, &req, out);
+	else
+		control_err(out, why);
 	if (c->pending != NULL) {
-		/* Answered by control_reply_cb; no more input, and no idle timeout meanwhile. */
+		/* Answered by control_reply_cb when the load is over: no more input, and
+		 * no request deadline meanwhile (the load runs off the loop, bounded by
+		 * the configuration size limit). */
 		c->answered = true;
 		bufferevent_disable(c->bev, EV_READ);
+		evtimer_del(c->deadline);
 		return;
 	}
 	control_finish(c);
 }
 
-/* Tells whether the peer on fd may use the socket; why says why not. */
+/*
+ * Tells whether the peer on fd may use the socket; why says why not.
+ * *privileged: it is root or the daemon's own user (who may take the extra slots).
+ */
 static bool
-control_peer_allowed(evutil_socket_t fd, unsigned *uid, char *why, size_t len)
+control_peer_allowed(evutil_socket_t fd, unsigned *uid, bool *privileged, char *why, size_t len)
 {
 	struct ucred cr;
 	socklen_t l = sizeof cr;
 
 	*uid = (unsigned)-1;
+	*privileged = false;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &l) < 0) {
 		snprintf(why, len, "cannot read the peer's credentials: %s", strerror(errno));
 		return false;
 	}
 	*uid = cr.uid;
-	if (cr.uid == 0 || cr.uid == geteuid() || cr.gid == ctl->gid)
+	*privileged = cr.uid == 0 || cr.uid == geteuid();
+	if (*privileged || cr.gid == ctl->gid)
 		return true;
 #ifdef SO_PEERGROUPS
 	{
@@ -529,29 +639,41 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockadd
     int salen, void *arg)
 {
 	struct timeval idle = { CONTROL_IDLE_SECS, 0 };
+	struct timeval request = { CONTROL_REQUEST_SECS, 0 };
 	struct control_client *c;
 	char why[256];
 	unsigned uid;
+	bool privileged;
 
 	(void)lev;
 	(void)sa;
 	(void)salen;
 	(void)arg;
-	if (!control_peer_allowed(fd, &uid, why, sizeof why)) {
+	if (!control_peer_allowed(fd, &uid, &privileged, why, sizeof why)) {
 		log_warnx("event=control-refused uid=%u reason=\"%s\"", uid, why);
 		control_refuse(fd, why);
 		return;
 	}
-	if (ctl->n_clients >= CONTROL_CLIENTS_MAX) {
-		log_warnx("event=control-refused uid=%u reason=\"%d clients already\"", uid,
-		    CONTROL_CLIENTS_MAX);
+	if (!privileged && !fdlimit_spare_ok(fd)) {
+		log_warnx("event=control-refused uid=%u reason=\"fewer than %d descriptors left below "
+		          "the open-files limit: kept for sessions\"", uid, FDLIMIT_RESERVE);
+		control_refuse(fd, "busy: the daemon is short of descriptors, try again");
+		return;
+	}
+	/* Root and the daemon's user have slots of their own: group members cannot lock them out. */
+	if (ctl->n_clients >= CONTROL_CLIENTS_MAX + (privileged ? CONTROL_PRIVILEGED_EXTRA : 0)) {
+		log_warnx("event=control-refused uid=%u reason=\"%zu clients already\"", uid,
+		    ctl->n_clients);
 		control_refuse(fd, "busy: too many control clients at once, try again");
 		return;
 	}
 	c = calloc(1, sizeof *c);
 	if (c == NULL ||
+	    (c->deadline = evtimer_new(ctl->base, control_deadline_cb, c)) == NULL ||
 	    (c->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("event=control-refused uid=%u reason=\"out of memory\"", uid);
+		if (c != NULL && c->deadline != NULL)
+			event_free(c->deadline);
 		free(c);
 		evutil_closesocket(fd);
 		return;
@@ -564,8 +686,9 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockadd
 	ctl->n_clients++;
 	bufferevent_setcb(c->bev, control_read_cb, NULL, control_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, CONTROL_LINE_MAX + 2);
-	bufferevent_set_timeouts(c->bev, &idle, &idle);
-	if (bufferevent_enable(c->bev, EV_READ) < 0)
+	/* No read timeout: it would restart with every byte. The deadline is total. */
+	bufferevent_set_timeouts(c->bev, NULL, &idle);
+	if (evtimer_add(c->deadline, &request) < 0 || bufferevent_enable(c->bev, EV_READ) < 0)
 		control_client_free(c);
 }
 
@@ -680,7 +803,7 @@ control_init(struct event_base *base, const char *path, const struct control_hoo
 		close(fd);
 		return -1;
 	}
-	if (listen(fd, CONTROL_CLIENTS_MAX) < 0 || stat(path, &st) < 0) {
+	if (listen(fd, CONTROL_CLIENTS_MAX + CONTROL_PRIVILEGED_EXTRA) < 0 || stat(path, &st) < 0) {
 		control_fail(path, "listen", cause);
 		close(fd);
 		unlink(path);

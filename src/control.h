@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 
@@ -23,10 +24,48 @@ struct event_base;
  * denied: ..." even if the file mode was widened. To let operators in without
  * root, make them members of the daemon's group (or set Group= / a setgid
  * RuntimeDirectory so the socket gets an admin group).
+ *
+ * Limits: CONTROL_CLIENTS_MAX clients at once, and CONTROL_PRIVILEGED_EXTRA
+ * more slots for root and the daemon's user, so that group members holding
+ * every slot cannot lock them out. Each client has CONTROL_REQUEST_SECS from
+ * connecting to send its whole request line (however it trickles in) and
+ * CONTROL_ANSWER_SECS to read the answer.
  */
 #define CONTROL_LINE_MAX 1024 /* bytes of a request line, newline excluded */
 #define CONTROL_CLIENTS_MAX 16 /* clients connected at once */
-#define CONTROL_IDLE_SECS 10   /* a client silent (or not reading) this long is dropped */
+#define CONTROL_PRIVILEGED_EXTRA 4 /* more slots that only root and the daemon's user take */
+#define CONTROL_REQUEST_SECS 10 /* a client must have sent its whole request line by then */
+#define CONTROL_ANSWER_SECS 60  /* ... and read its whole answer by then */
+#define CONTROL_IDLE_SECS 10    /* a client not reading its answer this long is dropped */
+
+/* What a request line asks for. */
+enum control_verb {
+	CONTROL_SESSIONS,       /* sessions [--json] */
+	CONTROL_STATS,          /* stats [--json] */
+	CONTROL_SHOW,           /* show ID */
+	CONTROL_CLOSE,          /* close ID */
+	CONTROL_CLOSE_IDENTITY, /* close --identity GLOB */
+	CONTROL_RELOAD,         /* reload */
+	CONTROL_CHECK_CONFIG,   /* check-config [PATH] */
+};
+
+/* One request line, parsed. */
+struct control_request {
+	char line[CONTROL_LINE_MAX + 1]; /* without CR LF; "" until the line passed the byte checks */
+	enum control_verb verb;
+	bool json;       /* sessions, stats: --json */
+	uint32_t id;     /* show, close */
+	const char *arg; /* close --identity: the glob; check-config: the path or NULL (in line) */
+};
+
+/*
+ * Parses the first len bytes a client sent (the socket handling calls it with
+ * at most CONTROL_LINE_MAX + 2). Returns 0 while the line is incomplete, 1
+ * with *req filled in, or -1 with *why (a static string) when the request is
+ * refused: too long, a NUL or control character, unknown, a bad argument.
+ */
+int control_parse(const void *buf, size_t len, struct control_request *req, const char **why)
+    __attribute__((warn_unused_result));
 
 /* Hands back the result of a reload or check-config: r 0, or -1 with cause (callee frees). */
 typedef void control_reply_fn(void *token, int r, char *cause);

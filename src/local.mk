@@ -16,7 +16,8 @@ src_libcoapsproxy_a_SOURCES = \
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c src/config_job.c src/config_job.h
 src_coaps_proxyd_LDADD = $(PROXY_LIBS) $(PTHREAD_LIBS)
-src_libcoapsproxy_a_SOURCES += src/control.c src/control.h src/metrics.c src/metrics.h
+src_libcoapsproxy_a_SOURCES += src/control.c src/control.h src/metrics.c src/metrics.h \
+	src/fdlimit.c src/fdlimit.h
 
 bin_PROGRAMS += src/coaps-proxyctl
 src_coaps_proxyctl_SOURCES = src/coaps-proxyctl.c

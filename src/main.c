@@ -19,6 +19,7 @@
 #include <mbedtls/debug.h>
 #include <mbedtls/version.h>
 
+#include "clock.h"
 #include "config_job.h"
 #include "configuration.h"
 #include "control.h"
@@ -39,6 +40,16 @@ static int verbose;
 static const char *config_path;
 
 #define STATUS_INTERVAL 5 /* seconds between sd_notify STATUS= updates */
+#define TRIM_INTERVAL 5   /* seconds between checks whether to give freed memory back */
+#define TRIM_SESSIONS 64  /* sessions ended or parked since the last trim that call for one */
+
+/* Counters at the last malloc_trim, to tell how many sessions went since. */
+static struct {
+	uint64_t done;   /* handshakes finished (ok or failed) */
+	uint64_t parked; /* sessions parked */
+	size_t count;    /* sessions then */
+	size_t last;     /* sessions at the previous check */
+} trimmed;
 
 /* Prints usage and exits with status. */
 static void __attribute__((noreturn))
@@ -344,6 +355,48 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 	    (unsigned long long)st->handshakes_failed);
 }
 
+/*
+ * libevent: gives freed heap pages back to the kernel after sessions went.
+ * glibc keeps what a burst of handshakes freed (mbedTLS contexts, handshake
+ * state) mapped, in holes between the small objects of live sessions, so
+ * RSS stayed at the burst's peak. malloc_trim(0) releases the free pages
+ * of the whole heap; it walks the free chunks and hands their pages back
+ * (5-25 ms after a few thousand sessions ended), so it runs from this timer,
+ * never per datagram, and only when at least TRIM_SESSIONS sessions ended
+ * or parked since the last trim and the table is not growing (in the middle
+ * of a burst the pages would be taken again at once).
+ */
+static void
+trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	const struct session_stats *st = session_stats();
+	uint64_t done = st->handshakes_ok + st->handshakes_failed;
+	size_t n = session_count();
+	int64_t gone;
+	uint64_t t0;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (n > trimmed.last) {
+		trimmed.last = n;
+		return;
+	}
+	trimmed.last = n;
+	/* Every session that finished its handshake and is no longer in the table has ended. */
+	gone = (int64_t)(done - trimmed.done) - ((int64_t)n - (int64_t)trimmed.count) +
+	    (int64_t)(st->parked - trimmed.parked);
+	if (gone < TRIM_SESSIONS)
+		return;
+	t0 = clock_ms();
+	(void)malloc_trim(0);
+	log_debug("event=malloc-trim sessions_gone=%lld sessions=%zu ms=%llu", (long long)gone, n,
+	    (unsigned long long)(clock_ms() - t0));
+	trimmed.done = done;
+	trimmed.parked = st->parked;
+	trimmed.count = n;
+}
+
 /* libevent: SIGINT / SIGTERM end the loop. */
 static void
 signal_stop_cb(evutil_socket_t sig, short what, void *arg)
@@ -377,8 +430,9 @@ main(int argc, char **argv)
 	const char *path = DEFAULT_CONFIG;
 	const struct control_hooks hooks = { control_reload, control_check_config, control_cancel };
 	bool check_only = false, foreground = false;
-	struct event *sigint, *sigterm, *sighup, *sigusr1, *status;
+	struct event *sigint, *sigterm, *sighup, *sigusr1, *status, *trim;
 	struct timeval status_tv = { .tv_sec = STATUS_INTERVAL };
+	struct timeval trim_tv = { .tv_sec = TRIM_INTERVAL };
 	char *cause = NULL;
 	int c;
 
@@ -460,10 +514,12 @@ main(int argc, char **argv)
 	sighup = evsignal_new(base, SIGHUP, signal_reload_cb, NULL);
 	sigusr1 = evsignal_new(base, SIGUSR1, signal_reopen_cb, NULL);
 	status = event_new(base, -1, EV_PERSIST, status_cb, NULL);
+	trim = event_new(base, -1, EV_PERSIST, trim_cb, NULL);
 	if (sigint == NULL || sigterm == NULL || sighup == NULL || sigusr1 == NULL ||
-	    status == NULL || event_add(sigint, NULL) < 0 || event_add(sigterm, NULL) < 0 ||
-	    event_add(sighup, NULL) < 0 || event_add(sigusr1, NULL) < 0 ||
-	    event_add(status, &status_tv) < 0)
+	    status == NULL || trim == NULL || event_add(sigint, NULL) < 0 ||
+	    event_add(sigterm, NULL) < 0 || event_add(sighup, NULL) < 0 ||
+	    event_add(sigusr1, NULL) < 0 || event_add(status, &status_tv) < 0 ||
+	    event_add(trim, &trim_tv) < 0)
 		fatalx("cannot install signal handlers");
 	log_info("event=started version=%s config=%s psk_identities=%zu x509=%s", PACKAGE_VERSION,
 	    path, current->n_psks, current->x509 ? "yes" : "no");
@@ -486,6 +542,7 @@ main(int argc, char **argv)
 	event_free(sighup);
 	event_free(sigusr1);
 	event_free(status);
+	event_free(trim);
 	event_base_free(base);
 	config_unref(current);
 	dtls_shutdown();

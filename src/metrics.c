@@ -7,11 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "fdlimit.h"
 #include "log.h"
 #include "metrics.h"
 #include "relay.h"
@@ -117,8 +123,6 @@ static const struct metric_def metric_defs[] = {
 /* Upper bounds of session_stats.handshake_ms_buckets[0..6] (the last is +Inf). */
 static const unsigned hs_bucket_ms[7] = { 10, 50, 100, 500, 1000, 5000, 30000 };
 #define HS_BUCKETS 8
-
-static struct evhttp *metrics_http;
 
 /* Reads the counters and gauges now. */
 static void
@@ -262,55 +266,333 @@ metrics_render_prometheus(struct evbuffer *out)
 	    (unsigned long long)cum);
 }
 
-/* evhttp: answers GET /metrics, 404 for other paths, 405 for other methods. */
-static void
-metrics_request_cb(struct evhttp_request *req, void *arg)
-{
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	struct evbuffer *body;
+/*
+ * The endpoint is a small HTTP/1.1 server of its own rather than evhttp: in
+ * libevent 2.1 evhttp cannot cap its connections, restarts its timeout with
+ * every byte, and its listener retries a failing accept() at once (a loop
+ * when descriptors run out). Here: at most METRICS_CLIENTS_MAX connections
+ * (more wait in the kernel's backlog, costing no descriptor), each with
+ * METRICS_DEADLINE_SECS from connecting to its answer written, one request
+ * per connection, and accepting pauses for a second after a failed accept()
+ * or when the open-files limit is close (fdlimit.h).
+ */
+#define METRICS_CLIENTS_MAX 16   /* connections at once */
+#define METRICS_DEADLINE_SECS 10 /* from connecting to the answer written */
+#define METRICS_REQUEST_MAX 8192 /* bytes of the request line and headers */
+#define METRICS_BACKLOG 16       /* connections the kernel queues for us */
 
-	(void)arg;
-	if (path == NULL || strcmp(path, "/metrics") != 0) {
-		evhttp_send_error(req, HTTP_NOTFOUND, "only /metrics is served here");
-		return;
-	}
-	body = evbuffer_new();
+/* One HTTP client: reads one request head, writes the answer, closes. */
+struct metrics_client {
+	struct bufferevent *bev;
+	struct event *deadline;
+	struct metrics_client *prev, *next;
+	bool answered;
+};
+
+/* The endpoint (one per daemon). */
+struct metrics_server {
+	struct event_base *base;
+	struct evconnlistener *lev;
+	struct event *resume; /* re-enables accepting after a pause */
+	struct metrics_client *clients;
+	size_t n_clients;
+	uint64_t refused;     /* connections closed at once for the descriptor reserve */
+};
+
+static struct metrics_server *srv;
+
+/* Accepts again when the pause is over and there is room. */
+static void
+metrics_accept_maybe(void)
+{
+	if (srv->n_clients < METRICS_CLIENTS_MAX && !evtimer_pending(srv->resume, NULL))
+		evconnlistener_enable(srv->lev);
+}
+
+/* Stops accepting for a second (accept() failed, or descriptors are short). */
+static void
+metrics_pause(void)
+{
+	struct timeval pause = { 1, 0 };
+
+	evconnlistener_disable(srv->lev);
+	evtimer_add(srv->resume, &pause);
+}
+
+/* Unlinks a client and frees it (which closes its socket). */
+static void
+metrics_client_free(struct metrics_client *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		srv->clients = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	srv->n_clients--;
+	event_free(c->deadline);
+	bufferevent_free(c->bev);
+	free(c);
+	metrics_accept_maybe();
+}
+
+/* bufferevent: end of file or error: drop the client. */
+static void
+metrics_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	(void)what;
+	metrics_client_free(arg);
+}
+
+/* libevent: the client did not send its request and read the answer in time. */
+static void
+metrics_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	log_debug("event=metrics-timeout reason=\"%s within %d s\"",
+	    ((struct metrics_client *)arg)->answered ? "answer not read" : "no complete request",
+	    METRICS_DEADLINE_SECS);
+	metrics_client_free(arg);
+}
+
+/* bufferevent: the answer has been written out: the client is done. */
+static void
+metrics_write_cb(struct bufferevent *bev, void *arg)
+{
+	char junk[4096];
+
+	/* Unread input makes close() reset the connection: drop what was sent (64 KB at most). */
+	for (int i = 0; i < 16; i++)
+		if (recv(bufferevent_getfd(bev), junk, sizeof junk, MSG_DONTWAIT) <= 0)
+			break;
+	metrics_client_free(arg);
+}
+
+/* Queues an HTTP answer (the body only when send_body) and closes after it. */
+static void
+metrics_answer(struct metrics_client *c, int code, const char *reason, const char *extra,
+    const char *type, struct evbuffer *body, bool send_body)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_add_printf(out,
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+	    code, reason, type, evbuffer_get_length(body), extra);
+	if (send_body)
+		evbuffer_add_buffer(out, body);
+	c->answered = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setcb(c->bev, NULL, metrics_write_cb, metrics_event_cb, c);
+}
+
+/*
+ * Answers the request head in req (NUL-terminated, CR LF or LF lines):
+ * GET or HEAD /metrics (a query is ignored), 404 for other paths, 405 for
+ * other methods, 400 for what is not an HTTP/1.x request line.
+ */
+static void
+metrics_serve(struct metrics_client *c, char *req)
+{
+	static const char text[] = "text/plain; charset=utf-8";
+	char *method, *target, *version, *save = NULL;
+	struct evbuffer *body = evbuffer_new();
+
 	if (body == NULL) {
-		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		metrics_client_free(c);
 		return;
 	}
-	metrics_render_prometheus(body);
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-	    "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, HTTP_OK, "OK", body);
+	req[strcspn(req, "\r\n")] = '\0';
+	method = strtok_r(req, " ", &save);
+	target = strtok_r(NULL, " ", &save);
+	version = strtok_r(NULL, " ", &save);
+	if (method == NULL || target == NULL || version == NULL ||
+	    strtok_r(NULL, " ", &save) != NULL || strncmp(version, "HTTP/1.", 7) != 0) {
+		evbuffer_add_printf(body, "not an HTTP/1.x request\n");
+		metrics_answer(c, 400, "Bad Request", "", text, body, true);
+	} else if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		evbuffer_add_printf(body, "only GET and HEAD\n");
+		metrics_answer(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", text, body,
+		    true);
+	} else if (strcspn(target, "?#") != 8 || strncmp(target, "/metrics", 8) != 0) {
+		evbuffer_add_printf(body, "only /metrics is served here\n");
+		metrics_answer(c, 404, "Not Found", "", text, body, strcmp(method, "HEAD") != 0);
+	} else {
+		metrics_render_prometheus(body);
+		metrics_answer(c, 200, "OK", "", "text/plain; version=0.0.4; charset=utf-8", body,
+		    strcmp(method, "HEAD") != 0);
+	}
 	evbuffer_free(body);
+}
+
+/* bufferevent: the request head (bounded) arrived or is still coming. */
+static void
+metrics_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct metrics_client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	char buf[METRICS_REQUEST_MAX + 1];
+	ev_ssize_t n;
+
+	if (c->answered)
+		return;
+	/* Copied out, not pulled up: libevent allocates from the pools (pool_use_for_libevent). */
+	n = evbuffer_copyout(in, buf, sizeof buf - 1);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	if (memchr(buf, '\0', (size_t)n) != NULL) {
+		struct evbuffer *body = evbuffer_new();
+
+		if (body == NULL) {
+			metrics_client_free(c);
+			return;
+		}
+		evbuffer_add_printf(body, "NUL byte in the request\n");
+		metrics_answer(c, 400, "Bad Request", "", "text/plain; charset=utf-8", body, true);
+		evbuffer_free(body);
+		return;
+	}
+	if (strstr(buf, "\r\n\r\n") == NULL && strstr(buf, "\n\n") == NULL) {
+		struct evbuffer *body;
+
+		if ((size_t)n < METRICS_REQUEST_MAX)
+			return; /* more to come */
+		if ((body = evbuffer_new()) == NULL) {
+			metrics_client_free(c);
+			return;
+		}
+		evbuffer_add_printf(body, "request head longer than %d bytes\n", METRICS_REQUEST_MAX);
+		metrics_answer(c, 431, "Request Header Fields Too Large", "",
+		    "text/plain; charset=utf-8", body, true);
+		evbuffer_free(body);
+		return;
+	}
+	metrics_serve(c, buf);
+}
+
+/* evconnlistener: a new client, unless the table is full or descriptors are short. */
+static void
+metrics_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct timeval deadline = { METRICS_DEADLINE_SECS, 0 };
+	struct metrics_client *c;
+
+	(void)lev;
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	if (!fdlimit_spare_ok(fd)) {
+		/* Logged once per pause, so at most once a second. */
+		log_warnx("event=metrics-refused reason=\"fewer than %d descriptors left below the "
+		          "open-files limit: kept for sessions\" refused=%llu", FDLIMIT_RESERVE,
+		    (unsigned long long)++srv->refused);
+		evutil_closesocket(fd);
+		metrics_pause();
+		return;
+	}
+	c = calloc(1, sizeof *c);
+	if (c == NULL || (c->deadline = evtimer_new(srv->base, metrics_deadline_cb, c)) == NULL ||
+	    (c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		log_warnx("event=metrics-refused reason=\"out of memory\"");
+		if (c != NULL && c->deadline != NULL)
+			event_free(c->deadline);
+		free(c);
+		evutil_closesocket(fd);
+		return;
+	}
+	c->next = srv->clients;
+	if (c->next != NULL)
+		c->next->prev = c;
+	srv->clients = c;
+	if (++srv->n_clients >= METRICS_CLIENTS_MAX)
+		evconnlistener_disable(srv->lev); /* the rest wait in the backlog */
+	bufferevent_setcb(c->bev, metrics_read_cb, NULL, metrics_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, METRICS_REQUEST_MAX);
+	if (evtimer_add(c->deadline, &deadline) < 0 || bufferevent_enable(c->bev, EV_READ) < 0)
+		metrics_client_free(c);
+}
+
+/* libevent: the pause is over. */
+static void
+metrics_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	metrics_accept_maybe();
+}
+
+/* evconnlistener: accept() failed (out of descriptors): pause accepting for 1 s. */
+static void
+metrics_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	(void)lev;
+	(void)arg;
+	log_warn("event=metrics-accept-failed (accepting again in 1 s)");
+	metrics_pause();
+}
+
+/* Sets *cause to "metrics: cannot listen on ADDRESS port PORT: why" and returns -1. */
+static int
+metrics_fail(const char *address, uint16_t port, const char *why, char **cause)
+{
+	if (asprintf(cause, "metrics: cannot listen on %s port %u: %s", address, port, why) < 0)
+		*cause = NULL;
+	return -1;
 }
 
 int
 metrics_init(struct event_base *base, const char *address, uint16_t port, char **cause)
 {
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)(void *)&ss;
+	socklen_t len;
+	int fd, one = 1;
+
 	*cause = NULL;
 	if (address == NULL)
 		return 0;
-	metrics_http = evhttp_new(base);
-	if (metrics_http == NULL) {
-		*cause = strdup("metrics: cannot create the HTTP server");
+	if (inet_pton(AF_INET, address, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		len = sizeof *sin;
+	} else if (inet_pton(AF_INET6, address, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		len = sizeof *sin6;
+	} else
+		return metrics_fail(address, port, "not a numeric address", cause);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return metrics_fail(address, port, strerror(errno), cause);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, METRICS_BACKLOG) < 0) {
+		metrics_fail(address, port, strerror(errno), cause);
+		close(fd);
 		return -1;
 	}
-	evhttp_set_allowed_methods(metrics_http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
-	evhttp_set_max_headers_size(metrics_http, 8192);
-	evhttp_set_max_body_size(metrics_http, 0);
-	evhttp_set_timeout(metrics_http, 10);
-	evhttp_set_gencb(metrics_http, metrics_request_cb, NULL);
-	if (evhttp_bind_socket_with_handle(metrics_http, address, port) == NULL) {
-		if (asprintf(cause, "metrics: cannot listen on %s port %u: %s", address, port,
-		        strerror(errno)) < 0)
-			*cause = NULL;
-		evhttp_free(metrics_http);
-		metrics_http = NULL;
+	srv = calloc(1, sizeof *srv);
+	if (srv == NULL) {
+		close(fd);
+		*cause = strdup("metrics: out of memory");
 		return -1;
 	}
+	srv->base = base;
+	srv->resume = evtimer_new(base, metrics_resume_cb, NULL);
+	srv->lev = evconnlistener_new(base, metrics_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (srv->lev == NULL || srv->resume == NULL) {
+		if (srv->lev == NULL)
+			close(fd);
+		metrics_free();
+		*cause = strdup("metrics: cannot add the endpoint to the event loop");
+		return -1;
+	}
+	evconnlistener_set_error_cb(srv->lev, metrics_accept_error_cb);
 	log_info("event=metrics-listening address=%s port=%u path=/metrics", address, port);
 	return 0;
 }
@@ -318,7 +600,14 @@ metrics_init(struct event_base *base, const char *address, uint16_t port, char *
 void
 metrics_free(void)
 {
-	if (metrics_http != NULL)
-		evhttp_free(metrics_http);
-	metrics_http = NULL;
+	if (srv == NULL)
+		return;
+	while (srv->clients != NULL)
+		metrics_client_free(srv->clients);
+	if (srv->lev != NULL)
+		evconnlistener_free(srv->lev);
+	if (srv->resume != NULL)
+		event_free(srv->resume);
+	free(srv);
+	srv = NULL;
 }

@@ -61,5 +61,20 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$me
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST "http://127.0.0.1:$metrics_port/metrics")
 case $code in 405 | 501) ;; *) fail "POST gave $code" ;; esac
 
+step "HEAD and a query string are served; a request that is not HTTP gets 400"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 -I "http://127.0.0.1:$metrics_port/metrics")
+[ "$code" = 200 ] || fail "HEAD gave $code"
+curl -sf --max-time 5 "http://127.0.0.1:$metrics_port/metrics?x=1" | grep -q '^coaps_sessions ' ||
+	fail "GET /metrics?x=1 failed"
+if command -v python3 >/dev/null; then
+	python3 - "$metrics_port" <<'PY' || fail "garbage request"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"\x16\x03\x01 hello\r\n\r\n")
+r = s.recv(100)
+assert r.startswith(b"HTTP/1.1 400 "), r
+PY
+fi
+
 stop_proxy
 echo "PASS"

@@ -2,10 +2,11 @@
 # With ./configure --enable-fuzzing (CC=clang), builds the libFuzzer targets;
 # `make fuzz-smoke FUZZ_SECONDS=60` runs each for that long from its seed corpus.
 FUZZ_SECONDS = 60
-FUZZ_TARGETS = coap_msg datagram datagram_x509 config log
+FUZZ_TARGETS = coap_msg datagram datagram_x509 config log control
 
 EXTRA_DIST += tests/fuzz/corpus/coap_msg tests/fuzz/corpus/datagram \
 	tests/fuzz/corpus/datagram_x509 tests/fuzz/corpus/config tests/fuzz/corpus/log \
+	tests/fuzz/corpus/control \
 	tests/fuzz/make-corpus.sh tests/fuzz/make-datagram-corpus.sh tests/fuzz/README.md
 
 if ENABLE_FUZZING
@@ -41,6 +42,11 @@ tests_fuzz_fuzz_config_SOURCES = tests/fuzz/fuzz_config.c tests/fuzz/fuzz_proxy.
 tests_fuzz_fuzz_config_CPPFLAGS = $(FUZZ_PROXY_CPPFLAGS)
 tests_fuzz_fuzz_config_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_config_LDADD = $(PROXY_LIBS)
+# The control socket's request parser (control_parse): bytes as a client sends them.
+noinst_PROGRAMS += tests/fuzz/fuzz_control
+tests_fuzz_fuzz_control_SOURCES = tests/fuzz/fuzz_control.c
+tests_fuzz_fuzz_control_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_control_LDADD = $(PROXY_LIBS)
 # Records a PSK handshake and a request as a fuzz_datagram seed (see its -h).
 tests_fuzz_record_datagram_SOURCES = tests/fuzz/record_datagram.c tests/fuzz/fuzz_proxy.c \
 	tests/fuzz/fuzz_proxy.h

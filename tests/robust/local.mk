@@ -16,7 +16,8 @@ ROBUST_TESTS = \
 	tests/robust/test-late-hello.sh \
 	tests/robust/test-flood.sh \
 	tests/robust/test-hostile.sh \
-	tests/robust/test-limits.sh
+	tests/robust/test-limits.sh \
+	tests/robust/test-memory-burst.sh
 
 TESTS += $(ROBUST_TESTS)
 EXTRA_DIST += tests/robust/robust-lib.sh $(ROBUST_TESTS)
