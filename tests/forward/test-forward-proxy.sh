@@ -18,6 +18,10 @@ routes = ( { path_prefix = "/fw"; backend = "fw"; forward_proxy = true; },
 CONF
 start_proxy "$tmp/proxy.conf"
 proxy="coaps://127.0.0.1:$proxy_port"
+# The address the proxy reaches fw ("localhost") at, the first the resolver
+# gives (::1 on a standard Debian): the steps that name fw by number use it.
+fw_ip=$(getent ahosts localhost | awk 'NR == 1 {print $1}')
+case $fw_ip in *:*) fw_host="[$fw_ip]" ;; *) fw_host=$fw_ip ;; esac
 
 # Runs coap-client-openssl through the proxy in forward-proxy mode: fp URI [ARGS...].
 fp() {
@@ -44,11 +48,11 @@ echo "$line" | grep -Eq '[,=](35|39):' && fail "a proxy option reached the backe
 [ "$(reqs backend2 /p/one)" = 0 ] || fail "/p/one also reached fw"
 
 step "-P naming the other backend by number: only for paths the routes send there"
-out=$(fp "coap://127.0.0.1:$backend2_port/fw/two")
+out=$(fp "coap://$fw_host:$backend2_port/fw/two")
 echo "$out" | grep -q '^payload 0' || fail "no echo answer: $out"
 req_line backend2 /fw/two >/dev/null
 [ "$(reqs backend /fw/two)" = 0 ] || fail "/fw/two reached tele"
-out=$(fp "coap://127.0.0.1:$backend2_port/p/two")
+out=$(fp "coap://$fw_host:$backend2_port/p/two")
 echo "$out" | grep -q '5\.05' || fail "/p/two (routed to tele) to fw: expected 5.05, got: $out"
 [ "$(reqs backend /p/two)" = 0 ] || fail "/p/two reached tele"
 [ "$(reqs backend2 /p/two)" = 0 ] || fail "/p/two reached fw past the routes"
@@ -78,8 +82,8 @@ echo "$out" | grep -q 'recv .*type=ACK code=5.05 mid=0x9001 tkl=2 token=0901 ' |
 [ "$(grep -c '^req ' "$tmp/backend2.out")" = "$n2" ] || fail "a 5.05 request reached fw"
 
 step "Proxy-Scheme coap with Uri-Host/Uri-Port naming fw: forwarded without Proxy-Scheme"
-# CON GET MID 0x9002 token 0902: Uri-Host "127.0.0.1", Uri-Port, Uri-Path "fw" "ps", Proxy-Scheme "coap".
-out=$(coaps_send -w 800 "42 01 90 02 09 02 39 $(hexstr 127.0.0.1) 42 $(printf '%04x' "$backend2_port") 42 6677 02 7073 d4 0f $(hexstr coap)")
+# CON GET MID 0x9002 token 0902: Uri-Host fw's address, Uri-Port, Uri-Path "fw" "ps", Proxy-Scheme "coap".
+out=$(coaps_send -w 800 "42 01 90 02 09 02 3$(printf '%x' ${#fw_ip}) $(hexstr "$fw_ip") 42 $(printf '%04x' "$backend2_port") 42 6677 02 7073 d4 0f $(hexstr coap)")
 echo "$out" | grep -q 'recv .*type=ACK code=2.05 mid=0x9002 tkl=2 token=0902 ' ||
 	fail "Proxy-Scheme request not answered with 2.05: $out"
 line=$(req_line backend2 /fw/ps)
@@ -107,7 +111,7 @@ CONF
 reload_proxy 'event=reloaded'
 out=$(fp "coap://127.0.0.1:$backend_port/p/off")
 echo "$out" | grep -q '5\.05' || fail "Proxy-Uri without forward_proxy: expected 5.05, got: $out"
-out=$(fp "coap://127.0.0.1:$backend2_port/fw/off")
+out=$(fp "coap://$fw_host:$backend2_port/fw/off")
 echo "$out" | grep -q '5\.05' || fail "Proxy-Uri without forward_proxy: expected 5.05, got: $out"
 [ "$(reqs backend /p/off)" = 0 ] || fail "/p/off reached tele"
 [ "$(reqs backend2 /fw/off)" = 0 ] || fail "/fw/off reached fw"
