@@ -14,5 +14,5 @@ tests_tools_certcheck_LDADD = $(MBEDTLS_LIBS)
 # Shell tests proving the tools work with real peers (openssl, libcoap's coap-client).
 TESTS += tests/tools/test-certs.sh tests/tools/test-backend.sh \
 	tests/tools/test-faultproxy.sh
-EXTRA_DIST += tests/tools/tools-lib.sh tests/tools/test-certs.sh \
+EXTRA_DIST += tests/tools/tools-lib.sh tests/tools/debian-root.sh tests/tools/test-certs.sh \
 	tests/tools/test-backend.sh tests/tools/test-faultproxy.sh
