@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -176,9 +177,13 @@ static int
 reload(char **cause)
 {
 	struct proxy_config *next;
+	struct timespec now;
 	size_t revoked;
 
-	notify("RELOADING=1");
+	/* MONOTONIC_USEC= ties RELOADING=1 to the reload request (Type=notify-reload, systemd 253+). */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	notify("RELOADING=1\nMONOTONIC_USEC=%llu",
+	    (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
 	log_info("event=reloading config=%s", config_path);
 	next = load(config_path, cause);
 	if (next == NULL || log_configure(next->log_json_file, next->log_syslog, cause) < 0 ||
