@@ -47,3 +47,15 @@ coaps-print-install-dirs:
 # make install DESTDIR=... into a temporary directory, then uninstall.
 TESTS += systemd/test-install.sh
 EXTRA_DIST += systemd/test-install.sh
+
+# The Debian package under a real systemd: builds the .deb, boots Debian 12
+# and 13 roots with systemd-nspawn and runs the service in them. Not in
+# `make check`: it needs root, debootstrap roots (ROOTS=DIR, see the script)
+# and takes minutes. CI runs `make check-systemd`.
+.PHONY: check-systemd
+check-systemd:
+	bash $(srcdir)/systemd/test-nspawn.sh $(CHECK_SYSTEMD_RELEASES)
+EXTRA_DIST += systemd/test-nspawn.sh \
+	debian/changelog debian/control debian/copyright debian/rules \
+	debian/source/format debian/coaps-proxy.docs debian/coaps-proxy.postinst \
+	debian/coaps-proxy.postrm debian/coaps-proxy.lintian-overrides debian/README.Debian
