@@ -104,7 +104,8 @@ build_deb() {
 	if [ "$codename" = "$suite" ]; then
 		copy_source "$work/src-$rel/coaps-proxy"
 		if ! (cd "$work/src-$rel/coaps-proxy" && dpkg-buildpackage -us -uc -b) >"$log" 2>&1; then
-			tail -30 "$log" | sed 's/^/  | /'
+			grep -m5 -E '^configure: error|: error:|^FAIL:|^dpkg-buildpackage: error' "$log" |
+				sed 's/^/  | /'
 			return 1
 		fi
 		if command -v lintian >/dev/null 2>&1; then
@@ -126,8 +127,8 @@ build_deb() {
 		copy_source "$broot/build/coaps-proxy"
 		if ! $debian_root run "$broot" "cd /build/coaps-proxy && dpkg-buildpackage -us -uc -b" \
 			>>"$log" 2>&1; then
-			grep -m5 -E 'error|Error' "$log" | sed 's/^/  | /'
-			tail -15 "$log" | sed 's/^/  | /'
+			grep -m5 -E '^configure: error|: error:|^dpkg-buildpackage: error' "$log" |
+				sed 's/^/  | /'
 			return 1
 		fi
 		cp "$broot/build"/coaps-proxy_*.deb "$debs/"
