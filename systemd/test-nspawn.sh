@@ -120,13 +120,14 @@ build_deb() {
 		cp "$work/src-$rel"/coaps-proxy_*.deb "$debs/"
 	else
 		local broot=$ROOTS/build-$rel
-		$debian_root make "$suite" "$broot" build-essential debhelper autoconf automake \
-			pkgconf libcoap3-dev libevent-dev libconfig-dev libmbedtls-dev libsystemd-dev \
-			check >"$log" 2>&1 || { tail -5 "$log" | sed 's/^/  | /'; return 1; }
+		$debian_root make "$suite" "$broot" build-essential >"$log" 2>&1 ||
+			{ tail -5 "$log" | sed 's/^/  | /'; return 1; }
 		rm -rf "$broot/build"
 		copy_source "$broot/build/coaps-proxy"
-		if ! $debian_root run "$broot" "cd /build/coaps-proxy && dpkg-buildpackage -us -uc -b" \
-			>>"$log" 2>&1; then
+		# The build dependencies as debian/control names them.
+		if ! $debian_root run "$broot" "cd /build/coaps-proxy &&
+			DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q ./ >/dev/null &&
+			dpkg-buildpackage -us -uc -b" >>"$log" 2>&1; then
 			grep -m5 -E '^configure: error|: error:|^dpkg-buildpackage: error' "$log" |
 				sed 's/^/  | /'
 			return 1
