@@ -96,6 +96,13 @@ copy_source() {
 	fi
 }
 
+# Prints the lines of a failed build's log $1 that say why.
+build_errors() {
+	{ grep -E '^configure: error' "$1" ||
+		grep -E '^(FAIL|ERROR): |\.c:[0-9]+:[0-9]+: error:|^dpkg-buildpackage: error' "$1"; } |
+		head -8 | sed 's/^/  | /'
+}
+
 # Builds the .deb for release $rel into $debs; 0 on success.
 build_deb() {
 	local log=$work/build-$rel.log codename
@@ -104,8 +111,7 @@ build_deb() {
 	if [ "$codename" = "$suite" ]; then
 		copy_source "$work/src-$rel/coaps-proxy"
 		if ! (cd "$work/src-$rel/coaps-proxy" && dpkg-buildpackage -us -uc -b) >"$log" 2>&1; then
-			grep -m5 -E '^configure: error|: error:|^FAIL:|^dpkg-buildpackage: error' "$log" |
-				sed 's/^/  | /'
+			build_errors "$log"
 			return 1
 		fi
 		if command -v lintian >/dev/null 2>&1; then
@@ -128,8 +134,7 @@ build_deb() {
 		if ! $debian_root run "$broot" "cd /build/coaps-proxy &&
 			DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q ./ >/dev/null &&
 			dpkg-buildpackage -us -uc -b" >>"$log" 2>&1; then
-			grep -m5 -E '^configure: error|: error:|^dpkg-buildpackage: error' "$log" |
-				sed 's/^/  | /'
+			build_errors "$log"
 			return 1
 		fi
 		cp "$broot/build"/coaps-proxy_*.deb "$debs/"
