@@ -8,7 +8,8 @@
 # COAPS_EVENT on every event in the journal, coaps-proxyctl as root, as a
 # member of the group coaps-proxyd and (refused) as another user, reload of a
 # good and of a broken configuration (systemctl reload fails, the old one
-# keeps working), reload by SIGHUP, restart, stop, and purge (nothing left).
+# keeps working), reload by SIGHUP, logrotate of the JSON log, restart,
+# stop, and purge (nothing left).
 #
 # Usage: systemd/test-nspawn.sh [12] [13]      (`make check-systemd` runs it)
 # Environment: ROOTS, the directory of the root file systems (default
@@ -275,6 +276,19 @@ scenario() {
 	*) fail "PSK request after the restart: $out" ;;
 	esac
 	check "JSON session log written" in_ct 'grep -q "\"event\":\"handshake-ok\"" /var/log/coaps-proxy/sessions.jsonl'
+	if in_ct 'command -v logrotate >/dev/null'; then
+		out=$(in_ct 'logrotate -f /etc/logrotate.d/coaps-proxyd 2>&1')
+		check "logrotate rotates the JSON log${out:+ ($out)}" \
+			in_ct 'test -s /var/log/coaps-proxy/sessions.jsonl.1'
+		out=none
+		for _ in $(seq 20); do
+			in_ct 'test -f /var/log/coaps-proxy/sessions.jsonl' && out=reopened && break
+			sleep 0.5
+		done
+		check "the daemon reopens the JSON log after logrotate ($out)" test "$out" = reopened
+	else
+		fail "logrotate (Recommends) not installed"
+	fi
 	check "systemctl stop" in_ct 'systemctl stop coaps-proxyd && ! systemctl is-active --quiet coaps-proxyd'
 	check "control socket removed at stop" in_ct '! test -e /run/coaps-proxy/control.sock'
 
@@ -283,7 +297,7 @@ scenario() {
 	check "every daemon event in the journal has COAPS_EVENT${missing:+ (missing:$missing)}" test -z "$missing"
 	for ev in started listening control-listening stopping stopped cookie-sent session-new \
 		handshake-start handshake-ok handshake-failed session-closed control reloading reloaded \
-		reload-failed; do
+		reload-failed log-reopened; do
 		grep -qx "$ev" "$work/events-$rel" || fail "event $ev not in the journal"
 	done
 	check "journalctl COAPS_EVENT=handshake-ok finds the handshake" in_ct \
