@@ -2,7 +2,7 @@
 # demo.sh: installs what is needed (Debian 12, as root), builds, and runs a
 # demo: coap-server-notls as the backend on 127.0.0.1:5683 and coaps-proxyd in
 # the foreground on UDP 5684 with a demo PSK and demo certificates.
-# Ctrl-C stops both.
+# Ctrl-C (or SIGTERM to the script) stops both.
 set -eu
 cd "$(dirname "$0")"
 top=$PWD
@@ -38,9 +38,16 @@ x509 = {
 control = { socket = "$demo/control.sock"; };
 CONF
 
+# Both run in the background and this shell waits for them: Ctrl-C (SIGINT),
+# SIGTERM and SIGHUP to this script stop both (a foreground proxy outlived a
+# SIGTERM to the script).
+backend= proxy=
+trap 'kill $proxy $backend 2>/dev/null; wait $proxy $backend 2>/dev/null' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 coap-server-notls -A 127.0.0.1 -p 5683 &
 backend=$!
-trap 'kill $backend 2>/dev/null; wait $backend 2>/dev/null' EXIT
 cat <<MSG
 
 == demo running: backend coap-server-notls on 127.0.0.1:5683, coaps-proxyd on UDP 5684
@@ -51,4 +58,6 @@ Try, in another terminal:
 Ctrl-C stops both.
 
 MSG
-"$top/build/src/coaps-proxyd" -f -c "$demo/coaps-proxy.conf" || true
+"$top/build/src/coaps-proxyd" -f -c "$demo/coaps-proxy.conf" &
+proxy=$!
+wait $proxy || true

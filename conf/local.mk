@@ -1,15 +1,21 @@
-# conf/local.mk: the example configuration and the logrotate file.
+# conf/local.mk: the configuration, the logrotate file and the example.
 #
 # `make install` copies conf/coaps-proxy.conf to
 # $(sysconfdir)/coaps-proxy/coaps-proxy.conf only when no file is there yet:
 # an administrator's configuration is never overwritten. `make uninstall`
-# removes it only while it is identical to the example; an edited one stays
-# (and a message says so). It is installed mode 0644: the daemon runs as a
-# dynamic user that must be able to read it (see systemd/coaps-proxyd.service.in
-# for keeping real keys secret).
+# removes it only while it is identical to the shipped one; an edited one
+# stays (and a message says so). It holds no keys (the daemon refuses to
+# start until psk or x509 is configured) and is installed mode 0640; when
+# the group coaps-proxyd exists (systemd-sysusers made it from
+# systemd/coaps-proxy.sysusers), make runs as root and DESTDIR is empty, it
+# gets that group so that the daemon can read it; otherwise (DESTDIR empty)
+# a message says what to run. Packages set the group in their own scripts.
 # The logrotate file is always installed, as $(sysconfdir)/logrotate.d/coaps-proxyd,
-# and always removed.
+# and always removed. conf/example-psk.conf (demo keys) goes to
+# $(docdir)/examples.
 EXTRA_DIST += conf/coaps-proxy.conf conf/coaps-proxy.logrotate
+coaps_examplesdir = $(docdir)/examples
+dist_coaps_examples_DATA = conf/example-psk.conf
 
 coaps_confdir = $(sysconfdir)/coaps-proxy
 coaps_logrotatedir = $(sysconfdir)/logrotate.d
@@ -23,9 +29,15 @@ install-conf-local:
 	@if test -f "$(DESTDIR)$(coaps_confdir)/coaps-proxy.conf"; then \
 	  echo "keeping existing $(DESTDIR)$(coaps_confdir)/coaps-proxy.conf"; \
 	else \
-	  echo " $(INSTALL_DATA) $(srcdir)/conf/coaps-proxy.conf '$(DESTDIR)$(coaps_confdir)/coaps-proxy.conf'"; \
-	  $(INSTALL_DATA) "$(srcdir)/conf/coaps-proxy.conf" \
+	  echo " $(INSTALL) -m 0640 $(srcdir)/conf/coaps-proxy.conf '$(DESTDIR)$(coaps_confdir)/coaps-proxy.conf'"; \
+	  $(INSTALL) -m 0640 "$(srcdir)/conf/coaps-proxy.conf" \
 	    "$(DESTDIR)$(coaps_confdir)/coaps-proxy.conf" || exit 1; \
+	  if test -z "$(DESTDIR)" && test "`id -u`" = 0 && getent group coaps-proxyd >/dev/null 2>&1; then \
+	    chgrp coaps-proxyd "$(DESTDIR)$(coaps_confdir)/coaps-proxy.conf" || exit 1; \
+	  elif test -z "$(DESTDIR)"; then \
+	    echo "note: $(DESTDIR)$(coaps_confdir)/coaps-proxy.conf is mode 0640 and not in group coaps-proxyd:"; \
+	    echo "  run systemd-sysusers, then chgrp coaps-proxyd $(coaps_confdir)/coaps-proxy.conf"; \
+	  fi; \
 	fi
 	$(INSTALL_DATA) "$(srcdir)/conf/coaps-proxy.logrotate" \
 	  "$(DESTDIR)$(coaps_logrotatedir)/coaps-proxyd"

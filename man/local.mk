@@ -13,7 +13,8 @@ coaps_subst = sed \
 	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 	-e 's|@localstatedir[@]|$(localstatedir)|g' \
 	-e 's|@runstatedir[@]|$(runstatedir)|g' \
-	-e 's|@systemdsystemunitdir[@]|$(systemdsystemunitdir)|g'
+	-e 's|@systemdsystemunitdir[@]|$(systemdsystemunitdir)|g' \
+	-e 's|@sysusersdir[@]|$(sysusersdir)|g'
 
 coaps_man_pages = man/coaps-proxyd.8 man/coaps-proxy.conf.5 man/coaps-proxyctl.1
 man_MANS = $(coaps_man_pages)

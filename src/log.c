@@ -623,6 +623,9 @@ log_journal_send(enum log_level level, const char *line, const struct log_event 
 			FIELD("COAPS_%s=%s", key, log_escape(esc, sizeof esc, ev->extra[i].value,
 			                              str_len(ev->extra[i].value, ev->extra[i].len)));
 		}
+	} else if (strncmp(line, "event=", 6) == 0) {
+		/* A daemon event logged as text (event=NAME ...): its name as a field too. */
+		FIELD("COAPS_EVENT=%.*s", (int)strcspn(line + 6, " "), line + 6);
 	}
 #undef FIELD
 	sd_journal_sendv(iov, (int)n);

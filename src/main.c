@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -276,7 +277,12 @@ load_start(const char *path, bool reload, bool hup, control_reply_fn *reply, voi
 	if (hup)
 		hup_reloads++;
 	if (reload) {
-		notify("RELOADING=1");
+		struct timespec now;
+
+		/* MONOTONIC_USEC= ties RELOADING=1 to the reload request (systemd 253+). */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		notify("RELOADING=1\nMONOTONIC_USEC=%llu",
+		    (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
 		log_info("event=reloading config=%s", config_path);
 	}
 	return req;

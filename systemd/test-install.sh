@@ -1,7 +1,8 @@
 #!/bin/sh
 # test-install.sh: `make install DESTDIR=...` puts every file where it
-# belongs, keeps an edited configuration, installs a unit that
-# `systemd-analyze verify` accepts, and `make uninstall` removes it all.
+# belongs (the configuration mode 0640, without keys), keeps an edited
+# configuration, installs a unit that `systemd-analyze verify` accepts and
+# whose man pages are installed, and `make uninstall` removes it all.
 #
 # Runs from the top build directory (where automake runs tests), or from
 # the directory in $TOP_BUILDDIR. Exit 0 pass, 1 fail, 77 skip.
@@ -49,6 +50,8 @@ files="$sbindir/coaps-proxyd
 $sysconfdir/coaps-proxy/coaps-proxy.conf
 $sysconfdir/logrotate.d/coaps-proxyd
 $systemdsystemunitdir/coaps-proxyd.service
+$sysusersdir/coaps-proxy.conf
+$docdir/examples/example-psk.conf
 $mandir/man8/coaps-proxyd.8
 $mandir/man5/coaps-proxy.conf.5
 $mandir/man1/coaps-proxyctl.1"
@@ -77,6 +80,10 @@ test -x "$dest$sbindir/coaps-proxyd" || fail "$sbindir/coaps-proxyd is not execu
 if test -f "$conf" && ! cmp -s "$srcdir/conf/coaps-proxy.conf" "$conf"; then
 	fail "installed configuration differs from conf/coaps-proxy.conf"
 fi
+if test -f "$conf"; then
+	mode=$(stat -c %a "$conf")
+	test "$mode" = 640 || fail "installed configuration is mode $mode, not 0640"
+fi
 for f in "$unit" "$dest$mandir"/man*/coaps-proxy*; do
 	if test -f "$f" && grep -n '@[a-zA-Z_][a-zA-Z_]*@' "$f"; then
 		fail "$f: placeholder left unsubstituted"
@@ -88,24 +95,50 @@ if test -f "$unit"; then
 	grep -Eqx 'Type=(notify|exec)' "$unit" || fail "unit: Type= is not notify or exec"
 fi
 
-# 2. The installed example is a configuration the installed daemon accepts.
+# 2. The installed configuration has no keys: the installed daemon refuses
+# it and says why; with the PSK example it is accepted.
 if test -x "$dest$sbindir/coaps-proxyd" && test -f "$conf"; then
 	out=$("$dest$sbindir/coaps-proxyd" -t -c "$conf" 2>&1)
 	case $out in
-	*"configuration OK"*) echo "ok: coaps-proxyd -t accepts the installed configuration" ;;
+	*"no credentials: configure psk"*)
+		echo "ok: coaps-proxyd -t refuses the installed configuration (no credentials)" ;;
 	*) fail "coaps-proxyd -t on the installed configuration: $out" ;;
+	esac
+	out=$("$dest$sbindir/coaps-proxyd" -t -c "$dest$docdir/examples/example-psk.conf" 2>&1)
+	case $out in
+	*"configuration OK"*) echo "ok: coaps-proxyd -t accepts examples/example-psk.conf" ;;
+	*) fail "coaps-proxyd -t on examples/example-psk.conf: $out" ;;
 	esac
 fi
 
-# 3. systemd-analyze verify on the installed unit, with its paths pointing
-# into DESTDIR so that the binary it names exists, and its man pages found
-# in DESTDIR.
+# 3. The man pages the unit's Documentation= names are installed.
+if test -f "$unit"; then
+	for page in $(sed -n 's/^Documentation=//p' "$unit"); do
+		case $page in
+		man:*"("*")")
+			name=${page#man:}
+			name=${name%"("*}
+			sec=${page##*"("}
+			sec=${sec%")"}
+			if test -f "$dest$mandir/man$sec/$name.$sec"; then
+				echo "ok: Documentation=$page is installed"
+			else
+				fail "Documentation=$page: no $mandir/man$sec/$name.$sec"
+			fi ;;
+		*) fail "Documentation=$page: not a man:NAME(SECTION) page" ;;
+		esac
+	done
+fi
+
+# 4. systemd-analyze verify on the installed unit, with its paths pointing
+# into DESTDIR so that the binaries it names exist. --man=no: man(1) is not
+# on a minimal system; step 3 checked the pages.
 if command -v systemd-analyze >/dev/null 2>&1; then
 	mkdir -p "$tmp/verify"
-	sed -e "s|$sbindir/|$dest$sbindir/|g" -e "s|$sysconfdir/|$dest$sysconfdir/|g" \
+	sed -e "s|$sbindir/|$dest$sbindir/|g" -e "s|$bindir/|$dest$bindir/|g" \
+		-e "s|$sysconfdir/|$dest$sysconfdir/|g" \
 		"$unit" >"$tmp/verify/coaps-proxyd.service"
-	# MANPATH: verify runs man(1) for each Documentation=man:... page.
-	if MANPATH="$dest$mandir" systemd-analyze verify "$tmp/verify/coaps-proxyd.service" \
+	if systemd-analyze verify --man=no "$tmp/verify/coaps-proxyd.service" \
 		>"$tmp/verify.log" 2>&1 &&
 		! grep -q 'coaps-proxyd.service' "$tmp/verify.log"; then
 		echo "ok: systemd-analyze verify"
@@ -119,7 +152,7 @@ else
 	echo "SKIP (part): systemd-analyze not found, unit not verified"
 fi
 
-# 4. A second install keeps an edited configuration.
+# 5. A second install keeps an edited configuration.
 echo "# edited by test-install.sh" >>"$conf"
 cp "$conf" "$tmp/edited.conf"
 run_make install DESTDIR="$dest" || exit 1
@@ -129,7 +162,7 @@ else
 	fail "a second install overwrote the edited configuration"
 fi
 
-# 5. Uninstall removes everything, but keeps the edited configuration...
+# 6. Uninstall removes everything, but keeps the edited configuration...
 run_make uninstall DESTDIR="$dest" || exit 1
 while read -r f; do
 	case $f in

@@ -1,0 +1,349 @@
+#!/bin/bash
+# test-nspawn.sh: the Debian package under a real systemd. For each Debian
+# release asked for (default: 12 13) it builds the .deb (on this machine when
+# it runs that release, else in a build root), boots a minimal Debian of that
+# release with systemd-nspawn, and checks in it: install (user, group,
+# configuration mode, service not enabled, a clear journal line when started
+# unconfigured), start, a PSK request through the proxy to coap-server-notls,
+# COAPS_EVENT on every event in the journal, coaps-proxyctl as root, as a
+# member of the group coaps-proxyd and (refused) as another user, reload of a
+# good and of a broken configuration (systemctl reload fails, the old one
+# keeps working), reload by SIGHUP, logrotate of the JSON log, restart,
+# stop, and purge (nothing left).
+#
+# Usage: systemd/test-nspawn.sh [12] [13]      (`make check-systemd` runs it)
+# Environment: ROOTS, the directory of the root file systems (default
+# /var/tmp/coaps-proxy-roots): nspawn-12, nspawn-13 (booted; made by
+# tests/tools/debian-root.sh with debootstrap when missing, never changed by
+# a run: the container writes to a tmpfs overlay) and build-13 (build
+# dependencies, for a release other than this machine's).
+# Needs root, systemd-nspawn (systemd-container), nsenter and debootstrap;
+# network for the Debian mirror. Only loopback traffic in the containers
+# (they share this machine's network: UDP ports 25683/25684 and 26683/26684).
+# Prints PASS:/FAIL: lines; exit 0 when all passed, 1 otherwise, 77 skip.
+set -u
+
+srcdir=$(cd "$(dirname "$0")/.." && pwd)
+ROOTS=${ROOTS:-/var/tmp/coaps-proxy-roots}
+debian_root="bash $srcdir/tests/tools/debian-root.sh"
+releases=${*:-12 13}
+
+for tool in systemd-nspawn nsenter debootstrap dpkg-buildpackage; do
+	if ! command -v "$tool" >/dev/null 2>&1; then
+		echo "SKIP: $tool not found (apt-get install systemd-container debootstrap dpkg-dev)"
+		exit 77
+	fi
+done
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: needs root (debootstrap, systemd-nspawn)"
+	exit 77
+fi
+if [ ! -f "$srcdir/tests/tools/debian-root.sh" ]; then
+	echo "SKIP: tests/tools/debian-root.sh is missing"
+	exit 77
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/coaps-nspawn.XXXXXX")
+nspawn_pid=
+failures=0
+passes=0
+
+# Powers the container off (SIGTERM to systemd-nspawn), killing it when it hangs.
+stop_container() {
+	local i
+	[ -n "$nspawn_pid" ] || return 0
+	kill -TERM "$nspawn_pid" 2>/dev/null
+	for i in $(seq 60); do
+		kill -0 "$nspawn_pid" 2>/dev/null || break
+		sleep 1
+	done
+	kill -KILL "$nspawn_pid" 2>/dev/null
+	wait "$nspawn_pid" 2>/dev/null
+	nspawn_pid=
+}
+trap 'stop_container; rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM
+
+pass() {
+	echo "PASS: $rel: $*"
+	passes=$((passes + 1))
+}
+fail() {
+	echo "FAIL: $rel: $*"
+	failures=$((failures + 1))
+}
+# check DESCRIPTION COMMAND...: PASS when COMMAND succeeds.
+check() {
+	local what=$1
+	shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# Runs bash -c "$*" in the booted container (all its namespaces and root).
+in_ct() {
+	nsenter --target "$leader" --all --root --wd /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		DEBIAN_FRONTEND=noninteractive SYSTEMD_PAGER= bash -c "$*"
+}
+
+# Copies the source tree (the files git knows, with uncommitted changes) to $1.
+copy_source() {
+	mkdir -p "$1"
+	if git -C "$srcdir" rev-parse --git-dir >/dev/null 2>&1; then
+		(cd "$srcdir" && git ls-files -co --exclude-standard -z |
+			xargs -0 cp --parents -d -t "$1")
+	else
+		(cd "$srcdir" && tar cf - --exclude='./build*' .) | (cd "$1" && tar xf -)
+	fi
+}
+
+# Prints the lines of a failed build's log $1 that say why.
+build_errors() {
+	{ grep -E '^configure: error' "$1" ||
+		grep -E '^(FAIL|ERROR): |\.c:[0-9]+:[0-9]+: error:|^dpkg-buildpackage: error' "$1"; } |
+		head -8 | sed 's/^/  | /'
+}
+
+# Builds the .deb for release $rel into $debs; 0 on success.
+build_deb() {
+	local log=$work/build-$rel.log codename
+	codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+	mkdir -p "$debs"
+	if [ "$codename" = "$suite" ]; then
+		copy_source "$work/src-$rel/coaps-proxy"
+		if ! (cd "$work/src-$rel/coaps-proxy" && dpkg-buildpackage -us -uc -b) >"$log" 2>&1; then
+			build_errors "$log"
+			return 1
+		fi
+		if command -v lintian >/dev/null 2>&1; then
+			lintian "$work/src-$rel"/coaps-proxy_*.changes >"$work/lintian-$rel.log" 2>&1
+			if grep -q '^E:' "$work/lintian-$rel.log"; then
+				sed 's/^/  | /' "$work/lintian-$rel.log"
+				fail "lintian reports errors"
+			else
+				pass "lintian: no errors ($(grep -c '^W:' "$work/lintian-$rel.log") warnings)"
+			fi
+		fi
+		cp "$work/src-$rel"/coaps-proxy_*.deb "$debs/"
+	else
+		local broot=$ROOTS/build-$rel
+		$debian_root make "$suite" "$broot" build-essential >"$log" 2>&1 ||
+			{ tail -5 "$log" | sed 's/^/  | /'; return 1; }
+		rm -rf "$broot/build"
+		copy_source "$broot/build/coaps-proxy"
+		# The build dependencies as debian/control names them.
+		if ! $debian_root run "$broot" "cd /build/coaps-proxy &&
+			DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q ./ >/dev/null &&
+			dpkg-buildpackage -us -uc -b" >>"$log" 2>&1; then
+			build_errors "$log"
+			return 1
+		fi
+		cp "$broot/build"/coaps-proxy_*.deb "$debs/"
+	fi
+	rm -f "$debs"/*dbgsym*
+}
+
+# Boots the root $root with an overlay on tmpfs; sets $leader (its PID 1).
+boot() {
+	local i c
+	systemd-nspawn --register=no --keep-unit --quiet --directory="$root" --volatile=overlay \
+		--console=passive --bind-ro="$debs:/mnt/debs" --boot \
+		</dev/null >"$work/nspawn-$rel.log" 2>&1 &
+	nspawn_pid=$!
+	leader=
+	for i in $(seq 60); do
+		for c in $(cat /proc/"$nspawn_pid"/task/*/children 2>/dev/null); do
+			[ "$(cat /proc/"$c"/comm 2>/dev/null)" = systemd ] && leader=$c
+		done
+		[ -n "$leader" ] && break
+		sleep 1
+	done
+	[ -n "$leader" ] || return 1
+	for i in $(seq 120); do
+		case $(in_ct 'systemctl is-system-running' 2>/dev/null) in
+		running | degraded) return 0 ;;
+		esac
+		sleep 1
+	done
+	return 1
+}
+
+# Prints the names of the daemon's events in the journal that lack
+# COAPS_EVENT=name, or nothing; writes the names of all events it logged to
+# $work/events-$rel.
+check_journal_fields() {
+	local line ev field missing=
+	in_ct 'journalctl -u coaps-proxyd -o json --no-pager' >"$work/journal-$rel.json"
+	: >"$work/events-$rel"
+	while IFS= read -r line; do
+		ev=$(printf '%s\n' "$line" | sed -n 's/.*"MESSAGE":"event=\([a-z-]*\).*/\1/p')
+		[ -n "$ev" ] || continue
+		echo "$ev" >>"$work/events-$rel"
+		field=$(printf '%s\n' "$line" | sed -n 's/.*"COAPS_EVENT":"\([a-z-]*\)".*/\1/p')
+		[ "$field" = "$ev" ] || missing="$missing $ev"
+	done <"$work/journal-$rel.json"
+	printf '%s' "$missing"
+}
+
+# The whole scenario for one release in the booted container.
+scenario() {
+	local out pid1 pid2 ev missing
+	local client="timeout 30 coap-client-openssl -m get -B 20 coaps://127.0.0.1:$pport/.well-known/core"
+
+	# Install: user, group, configuration, service not enabled.
+	out=$(in_ct 'apt-get update -q >/dev/null 2>&1; apt-get install -y -q /mnt/debs/coaps-proxy_*.deb 2>&1')
+	if ! in_ct 'dpkg-query -W -f="\${Status}" coaps-proxy' | grep -q 'install ok installed'; then
+		printf '%s\n' "$out" | tail -20 | sed 's/^/  | /'
+		fail "apt-get install ./coaps-proxy_*.deb"
+		return
+	fi
+	pass "apt-get install ./coaps-proxy_*.deb"
+	check "system user and group coaps-proxyd" in_ct 'getent passwd coaps-proxyd >/dev/null && getent group coaps-proxyd >/dev/null'
+	out=$(in_ct 'stat -c "%a %U %G" /etc/coaps-proxy/coaps-proxy.conf')
+	check "configuration mode 0640 root:coaps-proxyd ($out)" test "$out" = "640 root coaps-proxyd"
+	check "no demo keys in /etc" in_ct '! grep -Eq "secretPSK123|my_identity|dev-42" /etc/coaps-proxy/coaps-proxy.conf'
+	check "dpkg knows the configuration as a conffile" in_ct 'dpkg-query -W -f="\${Conffiles}" coaps-proxy | grep -q /etc/coaps-proxy/coaps-proxy.conf'
+	out=$(in_ct 'systemctl is-enabled coaps-proxyd; systemctl is-active coaps-proxyd')
+	check "service neither enabled nor started after install ($(echo $out))" test "$(echo $out)" = "disabled inactive"
+	check "unconfigured start fails" in_ct '! systemctl start coaps-proxyd 2>/dev/null'
+	check "the journal says why: no credentials" in_ct 'journalctl -u coaps-proxyd --no-pager | grep -q "no credentials: configure psk"'
+	in_ct 'systemctl stop coaps-proxyd; systemctl reset-failed coaps-proxyd' 2>/dev/null
+
+	# Configure (the example with the demo keys, on this release's ports) and start.
+	in_ct "sed -e 's/port = 5684/port = $pport/; s/port = 5683/port = $bport/' \
+		-e 's/\"::\"/\"127.0.0.1\"/' \
+		/usr/share/doc/coaps-proxy/examples/example-psk.conf >/etc/coaps-proxy/coaps-proxy.conf &&
+		echo 'log = { json_file = \"/var/log/coaps-proxy/sessions.jsonl\"; };' >>/etc/coaps-proxy/coaps-proxy.conf &&
+		cp -p /etc/coaps-proxy/coaps-proxy.conf /root/good.conf"
+	in_ct "systemd-run --quiet --unit=coaps-test-backend coap-server-notls -A 127.0.0.1 -p $bport"
+	check "systemctl enable --now" in_ct 'systemctl enable --now coaps-proxyd 2>/dev/null'
+	check "service active" in_ct 'systemctl is-active --quiet coaps-proxyd'
+	out=$(in_ct "$client -u my_identity -k secretPSK123" 2>&1)
+	case $out in
+	*"</time>"*) pass "PSK request through the proxy to the backend" ;;
+	*) fail "PSK request through the proxy: $out" ;;
+	esac
+	check "wrong key refused" in_ct "! timeout 15 $client -u my_identity -k wrongkey 2>/dev/null | grep -q '</time>'"
+
+	# coaps-proxyctl: root, a member of coaps-proxyd, another user.
+	check "coaps-proxyctl stats as root" in_ct 'coaps-proxyctl stats >/dev/null'
+	in_ct 'useradd --no-create-home --groups coaps-proxyd coapsop && useradd --no-create-home coapsother'
+	check "coaps-proxyctl stats as a member of coaps-proxyd" \
+		in_ct 'setpriv --reuid=coapsop --regid=coapsop --init-groups coaps-proxyctl stats >/dev/null'
+	out=$(in_ct 'setpriv --reuid=coapsother --regid=coapsother --init-groups coaps-proxyctl stats >/dev/null 2>&1; echo $?')
+	check "coaps-proxyctl refused to another user (exit $out)" test "$out" = 3
+
+	# Reload: a good file (new identity works), a broken one (reload fails, old one stays).
+	in_ct "sed -i 's/{ identity = \"dev-42\";/{ identity = \"sensor-9\"; key = \"newkey9\"; },\n\t&/' /etc/coaps-proxy/coaps-proxy.conf"
+	check "systemctl reload (good file) succeeds" in_ct 'systemctl reload coaps-proxyd'
+	out=$(in_ct "$client -u sensor-9 -k newkey9" 2>&1)
+	case $out in
+	*"</time>"*) pass "identity added by reload works" ;;
+	*) fail "identity added by reload: $out" ;;
+	esac
+	in_ct 'echo "this is not libconfig" >>/etc/coaps-proxy/coaps-proxy.conf'
+	check "systemctl reload (broken file) fails" in_ct '! systemctl reload coaps-proxyd 2>/dev/null'
+	check "still active after the failed reload" in_ct 'systemctl is-active --quiet coaps-proxyd'
+	out=$(in_ct "$client -u sensor-9 -k newkey9" 2>&1)
+	case $out in
+	*"</time>"*) pass "old configuration still in force after the failed reload" ;;
+	*) fail "after the failed reload: $out" ;;
+	esac
+	check "journal: reload-failed with the file and line" in_ct \
+		'journalctl -u coaps-proxyd COAPS_EVENT=reload-failed --no-pager | grep -q "coaps-proxy.conf:[0-9]"'
+	in_ct 'cp -p /root/good.conf /etc/coaps-proxy/coaps-proxy.conf'
+	pid1=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
+	n1=$(in_ct 'journalctl -u coaps-proxyd COAPS_EVENT=reloaded -o cat --no-pager | wc -l')
+	in_ct 'systemctl kill -s HUP --kill-whom=main coaps-proxyd'
+	out=none
+	for _ in $(seq 20); do
+		n2=$(in_ct 'journalctl -u coaps-proxyd COAPS_EVENT=reloaded -o cat --no-pager | wc -l')
+		out=$(in_ct 'systemctl show -P ActiveState coaps-proxyd')
+		[ "$out" = active ] && [ "$n2" -gt "$n1" ] && break
+		sleep 0.5
+	done
+	pid2=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
+	check "reload by SIGHUP: reloaded, active, same process ($out, $pid1 -> $pid2)" \
+		test "$out/$pid1/$((n2 > n1))" = "active/$pid2/1"
+
+	# Restart, stop.
+	check "systemctl restart" in_ct 'systemctl restart coaps-proxyd'
+	pid2=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
+	check "restart: a new process ($pid1 -> $pid2)" test "$pid2" != "$pid1" -a "$pid2" != 0
+	out=$(in_ct "$client -u my_identity -k secretPSK123" 2>&1)
+	case $out in
+	*"</time>"*) pass "PSK request after the restart" ;;
+	*) fail "PSK request after the restart: $out" ;;
+	esac
+	check "JSON session log written" in_ct 'grep -q "\"event\":\"handshake-ok\"" /var/log/coaps-proxy/sessions.jsonl'
+	if in_ct 'command -v logrotate >/dev/null'; then
+		out=$(in_ct 'logrotate -f /etc/logrotate.d/coaps-proxyd 2>&1')
+		check "logrotate rotates the JSON log${out:+ ($out)}" \
+			in_ct 'test -s /var/log/coaps-proxy/sessions.jsonl.1'
+		out=none
+		for _ in $(seq 20); do
+			in_ct 'test -f /var/log/coaps-proxy/sessions.jsonl' && out=reopened && break
+			sleep 0.5
+		done
+		check "the daemon reopens the JSON log after logrotate ($out)" test "$out" = reopened
+	else
+		fail "logrotate (Recommends) not installed"
+	fi
+	check "systemctl stop" in_ct 'systemctl stop coaps-proxyd && ! systemctl is-active --quiet coaps-proxyd'
+	check "control socket removed at stop" in_ct '! test -e /run/coaps-proxy/control.sock'
+
+	# The journal: every event of the daemon carries COAPS_EVENT.
+	missing=$(check_journal_fields)
+	check "every daemon event in the journal has COAPS_EVENT${missing:+ (missing:$missing)}" test -z "$missing"
+	for ev in started listening control-listening stopping stopped cookie-sent session-new \
+		handshake-start handshake-ok handshake-failed session-closed control reloading reloaded \
+		reload-failed log-reopened; do
+		grep -qx "$ev" "$work/events-$rel" || fail "event $ev not in the journal"
+	done
+	check "journalctl COAPS_EVENT=handshake-ok finds the handshake" in_ct \
+		'journalctl -u coaps-proxyd COAPS_EVENT=handshake-ok -o cat --no-pager | grep -q "identity=\"my_identity\""'
+
+	# Purge: nothing left behind.
+	out=$(in_ct 'apt-get purge -y -q coaps-proxy 2>&1')
+	check "apt-get purge" in_ct '! dpkg-query -W -f="\${Status}" coaps-proxy 2>/dev/null | grep -q installed'
+	for path in /etc/coaps-proxy /var/log/coaps-proxy /var/lib/coaps-proxy /run/coaps-proxy \
+		/etc/logrotate.d/coaps-proxyd /etc/systemd/system/multi-user.target.wants/coaps-proxyd.service; do
+		check "purge removed $path" in_ct "! test -e $path"
+	done
+	check "purge removed the user and group" in_ct '! getent passwd coaps-proxyd && ! getent group coaps-proxyd'
+}
+
+start=$(date +%s)
+for rel in $releases; do
+	case $rel in
+	12) suite=bookworm pport=25684 bport=25683 ;;
+	13) suite=trixie pport=26684 bport=26683 ;;
+	*) echo "test-nspawn.sh: unknown Debian release $rel (12 or 13)" >&2; exit 2 ;;
+	esac
+	t0=$(date +%s)
+	root=$ROOTS/nspawn-$rel
+	debs=$work/debs-$rel
+	if ! $debian_root make "$suite" "$root" systemd dbus libcoap3-bin >"$work/root-$rel.log" 2>&1; then
+		tail -5 "$work/root-$rel.log" | sed 's/^/  | /'
+		fail "root file system $root (debootstrap $suite)"
+		continue
+	fi
+	if ! build_deb; then
+		fail "build of the .deb for Debian $rel"
+		continue
+	fi
+	pass "build of the .deb for Debian $rel"
+	if ! boot; then
+		tail -20 "$work/nspawn-$rel.log" | sed 's/^/  | /'
+		fail "boot of $root with systemd-nspawn"
+		stop_container
+		continue
+	fi
+	pass "boot of Debian $rel ($(in_ct 'systemctl --version | head -1'))"
+	scenario
+	stop_container
+	echo "note: Debian $rel took $(($(date +%s) - t0)) s"
+done
+
+echo "$passes passed, $failures failed in $(($(date +%s) - start)) s"
+[ "$failures" -eq 0 ]
