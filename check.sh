@@ -1,5 +1,5 @@
 #!/bin/bash
-# check.sh: installs what the build and tests need (Debian 12, as root), then
+# check.sh: installs what the build and tests need (Debian 13 or 12, as root), then
 # runs, each in its own build directory:
 #   1. the whole test suite (make check)
 #   2. the whole test suite again under AddressSanitizer + UBSan + LeakSanitizer

@@ -1,5 +1,5 @@
 #!/bin/bash
-# demo.sh: installs what is needed (Debian 12, as root), builds, and runs a
+# demo.sh: installs what is needed (Debian 13 or 12, as root), builds, and runs a
 # demo: coap-server-notls as the backend on 127.0.0.1:5683 and coaps-proxyd in
 # the foreground on UDP 5684 with a demo PSK and demo certificates.
 # Ctrl-C (or SIGTERM to the script) stops both.
