@@ -42,4 +42,4 @@ man/coaps-proxyctl.1: man/coaps-proxyctl.1.in Makefile
 # Every key of src/config.c in the man page and the example configuration;
 # the second script proves the first one fails on an undocumented key.
 TESTS += man/check-config-keys.sh man/test-check-config-keys.sh
-EXTRA_DIST += man/check-config-keys.sh man/test-check-config-keys.sh
+EXTRA_DIST += man/check-config-keys.sh man/test-check-config-keys.sh man/check-metric-names.sh

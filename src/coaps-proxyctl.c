@@ -14,7 +14,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "dtls_client.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
 #define DEFAULT_SOCKET RUNSTATEDIR "/coaps-proxy/control.sock"
@@ -30,28 +33,37 @@ enum exit_code {
 };
 
 static const char *progname = "coaps-proxyctl";
+static bool json; /* --json, before or after the command */
 
 /* Prints usage and exits with status. */
 static void __attribute__((noreturn))
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-	    "usage: coaps-proxyctl [-s SOCKET | -c CONFIG] COMMAND [ARGS]\n"
+	    "usage: coaps-proxyctl [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS] [--json]\n"
 	    "  -s SOCKET  control socket of coaps-proxyd (default %s)\n"
 	    "  -c CONFIG  read control.socket from this configuration file (default %s;\n"
 	    "             without -s or -c the default file is read if it exists)\n"
+	    "  --json     one JSON document instead of text (every command; also after it)\n"
 	    "  -h         this help\n"
 	    "  -V         version\n"
 	    "commands:\n"
-	    "  sessions [--json]       list sessions (id, peer, identity, cipher, state, ...)\n"
+	    "  status                  version, uptime, configuration, last reload, listeners,\n"
+	    "                          backends and their errors, session counts, readiness\n"
+	    "  sessions                list sessions (id, peer, identity, cipher, state, ...)\n"
 	    "  show ID                 one session in detail (ID: 8 hex digits from `sessions`)\n"
 	    "  close ID                close one session (close_notify to the device)\n"
 	    "  close --identity GLOB   close the established sessions whose PSK identity or\n"
 	    "                          certificate CN matches GLOB (psk:GLOB, x509:GLOB: one kind)\n"
-	    "  stats [--json]          counters: handshakes, sessions, messages, drops\n"
+	    "  stats                   counters: handshakes, sessions, messages, drops, backends\n"
 	    "  reload                  reload the configuration without dropping sessions\n"
 	    "  check-config [FILE]     check FILE (default: the daemon's own configuration)\n"
-	    "exit status: 0 OK, 1 the daemon reported an error, 2 usage, 3 daemon not reachable\n",
+	    "  test-psk [--to HOST:PORT] [--key-hex] IDENTITY KEY [PATH]\n"
+	    "                          handshake with the proxy as a device with this PSK, send a\n"
+	    "                          CoAP ping (or GET PATH), print the result and the proxy's\n"
+	    "                          log lines for that session\n"
+	    "exit status: 0 OK, 1 the daemon reported an error (test-psk: the test failed),\n"
+	    "2 usage, 3 daemon not reachable\n",
 	    DEFAULT_SOCKET, DEFAULT_CONFIG);
 	exit(status);
 }
@@ -122,14 +134,12 @@ build_request(int argc, char **argv, char *req, size_t len, bool *table)
 	int n = -1;
 
 	*table = false;
-	if (strcmp(cmd, "sessions") == 0 || strcmp(cmd, "stats") == 0) {
-		if (argc == 1) {
-			n = snprintf(req, len, "%s", cmd);
-			*table = cmd[1] == 'e';
-		} else if (argc == 2 && strcmp(argv[1], "--json") == 0)
-			n = snprintf(req, len, "%s --json", cmd);
-		else
+	if (strcmp(cmd, "sessions") == 0 || strcmp(cmd, "stats") == 0 ||
+	    strcmp(cmd, "status") == 0) {
+		if (argc != 1)
 			die(EXIT_USAGE, "usage: %s [--json]", cmd);
+		n = snprintf(req, len, "%s", cmd);
+		*table = cmd[1] == 'e' && !json;
 	} else if (strcmp(cmd, "show") == 0) {
 		if (argc != 2 || !valid_id(argv[1]))
 			die(EXIT_USAGE, "usage: show ID (ID: the 8 hex digits from `sessions`)");
@@ -164,6 +174,8 @@ build_request(int argc, char **argv, char *req, size_t len, bool *table)
 		}
 	} else
 		die(EXIT_USAGE, "unknown command \"%s\" (try -h)", cmd);
+	if (n >= 0 && json && (size_t)n + 7 < len)
+		n += snprintf(req + n, len - (size_t)n, " --json");
 	if (n < 0 || (size_t)n >= len || n > REQUEST_MAX)
 		die(EXIT_USAGE, "arguments too long (a request is at most %d bytes)", REQUEST_MAX);
 	for (const char *p = req; *p != '\0'; p++)
@@ -171,9 +183,9 @@ build_request(int argc, char **argv, char *req, size_t len, bool *table)
 			die(EXIT_USAGE, "control characters in the arguments");
 }
 
-/* Connects to the daemon; exits 3 with advice when that is not possible. */
+/* Connects to the daemon; exits 3 with advice when that is not possible (unless quiet: -1). */
 static int
-connect_daemon(const char *path)
+connect_daemon(const char *path, bool quiet)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	int fd;
@@ -187,6 +199,10 @@ connect_daemon(const char *path)
 		die(EXIT_NODAEMON, "socket: %s", strerror(errno));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0)
 		return fd;
+	if (quiet) {
+		close(fd);
+		return -1;
+	}
 	switch (errno) {
 	case ENOENT:
 		die(EXIT_NODAEMON, "no control socket at %s: is coaps-proxyd running? (start it, "
@@ -317,16 +333,245 @@ print_table(char *body)
 	free(lines);
 }
 
+/* Prints s as a JSON string (quotes, backslashes and control characters escaped). */
+static void
+print_json_string(const char *s)
+{
+	putchar('"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+/*
+ * Sends one request line and reads the answer: *body (NULL if none) and
+ * *status ("OK" or "ERR ...") point into *answer (caller frees). Returns
+ * EXIT_OK, EXIT_ERR or EXIT_NODAEMON; quiet: -1 instead of exiting when the
+ * daemon cannot be reached.
+ */
+static int
+ask(const char *sockpath, const char *request, bool quiet, char **answer, char **body,
+    char **status)
+{
+	char line[REQUEST_MAX + 64];
+	char *last;
+	size_t len;
+	int fd, send_errno = 0;
+
+	fd = connect_daemon(sockpath, quiet);
+	if (fd < 0)
+		return -1;
+	snprintf(line, sizeof line, "%s\n", request);
+	/* If the daemon refused us before reading, its answer still says why. */
+	if (write_all(fd, line, strlen(line)) < 0)
+		send_errno = errno;
+	*answer = read_answer(fd, sockpath, &len);
+	close(fd);
+	if (len == 0 && send_errno != 0)
+		die(EXIT_NODAEMON, "cannot send to %s: %s", sockpath, strerror(send_errno));
+
+	/* The last line is the status: OK or ERR message. */
+	if (len == 0 || (*answer)[len - 1] != '\n')
+		die(EXIT_ERR, "the answer from %s was cut short (did coaps-proxyd stop?)", sockpath);
+	(*answer)[len - 1] = '\0';
+	last = strrchr(*answer, '\n');
+	if (last != NULL) {
+		*last = '\0';
+		*body = *answer;
+		*status = last + 1;
+	} else {
+		*body = NULL;
+		*status = *answer;
+	}
+	if (strcmp(*status, "OK") == 0)
+		return EXIT_OK;
+	if (strncmp(*status, "ERR ", 4) == 0)
+		return strncmp(*status + 4, "permission denied", 17) == 0 ? EXIT_NODAEMON : EXIT_ERR;
+	die(EXIT_ERR, "unexpected answer from %s: %s", sockpath, *status);
+}
+
+/* Decodes hex text into out; the byte count or -1. */
+static int
+hex_decode(const char *hex, uint8_t *out, size_t cap)
+{
+	size_t n = strlen(hex);
+
+	if (n == 0 || n % 2 != 0 || n / 2 > cap || strspn(hex, "0123456789abcdefABCDEF") != n)
+		return -1;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+
+		sscanf(hex + 2 * i, "%2x", &v);
+		out[i] = (uint8_t)v;
+	}
+	return (int)(n / 2);
+}
+
+/* Picks the first listener the daemon has, as host and port a client can reach. */
+static void
+probe_target(const char *sockpath, char *host, size_t hlen, char *port, size_t plen)
+{
+	char *answer, *body, *status, *colon;
+	int code = ask(sockpath, "listeners", false, &answer, &body, &status);
+
+	if (code != EXIT_OK)
+		die(code, "listeners: %s", status + 4);
+	if (body == NULL || body[0] == '\0')
+		die(EXIT_ERR, "the daemon has no listener (name one with --to HOST:PORT)");
+	body[strcspn(body, "\n")] = '\0';
+	colon = strrchr(body, ':');
+	if (colon == NULL)
+		die(EXIT_ERR, "cannot read the listener address %s", body);
+	*colon = '\0';
+	snprintf(port, plen, "%s", colon + 1);
+	if (body[0] == '[') {
+		body[strlen(body) - 1] = '\0';
+		body++;
+	}
+	/* A wildcard listener is reached on loopback. */
+	snprintf(host, hlen, "%s", strcmp(body, "0.0.0.0") == 0 ? "127.0.0.1" :
+	    strcmp(body, "::") == 0 ? "::1" : body);
+	free(answer);
+}
+
+/* Fetches the proxy's log lines about peer; waits (bounded) until the session ended in them. */
+static char *
+probe_log(const char *sockpath, const char *peer, char **answer)
+{
+	char request[160], *body = NULL, *status;
+
+	snprintf(request, sizeof request, "log %s%s", peer, json ? " --json" : "");
+	*answer = NULL;
+	for (int i = 0; i < 30; i++) {
+		struct timespec pause = { 0, 100 * 1000 * 1000 };
+
+		free(*answer);
+		*answer = NULL;
+		if (ask(sockpath, request, true, answer, &body, &status) != EXIT_OK)
+			return NULL;
+		if (body != NULL && (strstr(body, "event=session-closed") != NULL ||
+		                        strstr(body, "event=handshake-failed") != NULL))
+			break;
+		nanosleep(&pause, NULL);
+	}
+	return body;
+}
+
+/* `test-psk [--to HOST:PORT] [--key-hex] IDENTITY KEY [PATH]`: checks a device's credentials. */
+static int
+test_psk(const char *sockpath, int argc, char **argv)
+{
+	const char *to = NULL, *identity, *key, *path = NULL;
+	char host[256], port[16], *answer = NULL, *log;
+	struct dtls_probe_result res;
+	bool key_hex = false;
+	uint8_t keybuf[64];
+	int key_len, i = 1, ok;
+
+	for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+		if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+			to = argv[++i];
+		else if (strcmp(argv[i], "--key-hex") == 0)
+			key_hex = true;
+		else
+			break;
+	}
+	if (argc - i < 2 || argc - i > 3)
+		die(EXIT_USAGE, "usage: test-psk [--to HOST:PORT] [--key-hex] IDENTITY KEY [PATH]");
+	identity = argv[i];
+	key = argv[i + 1];
+	if (argc - i == 3)
+		path = argv[i + 2];
+	if (key_hex)
+		key_len = hex_decode(key, keybuf, sizeof keybuf);
+	else if ((key_len = (int)strlen(key)) <= (int)sizeof keybuf)
+		memcpy(keybuf, key, (size_t)key_len);
+	if (key_len <= 0 || key_len > (int)sizeof keybuf)
+		die(EXIT_USAGE, "test-psk: the key is 1 to %zu bytes%s", sizeof keybuf,
+		    key_hex ? " of hex digits" : "");
+	if (to != NULL) {
+		const char *colon = strrchr(to, ':');
+
+		if (colon == NULL || colon == to || colon[1] == '\0')
+			die(EXIT_USAGE, "test-psk: --to HOST:PORT (IPv6: [ADDR]:PORT)");
+		snprintf(host, sizeof host, "%.*s", (int)(colon - to), to);
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			memmove(host, host + 1, strlen(host));
+			host[strlen(host) - 1] = '\0';
+		}
+		snprintf(port, sizeof port, "%s", colon + 1);
+	} else
+		probe_target(sockpath, host, sizeof host, port, sizeof port);
+
+	ok = dtls_probe(host, port, identity, keybuf, (size_t)key_len, path, 5000, &res) == 0;
+	log = probe_log(sockpath, res.local, &answer);
+	if (json) {
+		printf("{\"ok\":%s,\"target\":", ok ? "true" : "false");
+		print_json_string(host);
+		printf(",\"port\":%s,\"local\":", port);
+		print_json_string(res.local);
+		printf(",\"handshake_ms\":%lld,\"cipher\":", (long long)res.handshake_ms);
+		print_json_string(res.cipher);
+		printf(",\"request\":");
+		print_json_string(path != NULL ? path : "ping");
+		printf(",\"answer\":");
+		print_json_string(res.answer);
+		printf(",\"rtt_ms\":%lld,\"error\":", (long long)res.rtt_ms);
+		print_json_string(res.error);
+		printf(",\"log\":%s}\n", log != NULL ? log : "null");
+	} else {
+		printf("target     %s port %s (from %s)\n", host, port, to ? "--to" : "the daemon");
+		printf("local      %s\n", res.local);
+		if (res.handshake_ms >= 0)
+			printf("handshake  ok in %lld ms, %s\n", (long long)res.handshake_ms, res.cipher);
+		else
+			printf("handshake  failed: %s\n", res.error);
+		if (res.handshake_ms >= 0)
+			printf("%-10s %s%s%s\n", path != NULL ? "get" : "ping",
+			    res.rtt_ms >= 0 ? res.answer : "failed: ", res.rtt_ms >= 0 ? "" : res.error,
+			    "");
+		if (res.rtt_ms >= 0)
+			printf("rtt        %lld ms\n", (long long)res.rtt_ms);
+		if (res.payload_len > 0) {
+			printf("payload    ");
+			for (size_t k = 0; k < res.payload_len; k++)
+				putchar(res.payload[k] >= 0x20 && res.payload[k] < 0x7f ? res.payload[k] : '.');
+			putchar('\n');
+		}
+		printf("result     %s\n", ok ? "OK" : "FAILED");
+		if (log != NULL)
+			printf("proxy log for %s:\n%s\n", res.local, log[0] ? log : "(no lines)");
+		else
+			printf("proxy log: not available (no control socket at %s)\n", sockpath);
+	}
+	free(answer);
+	return ok ? EXIT_OK : EXIT_ERR;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *config = NULL, *sockpath = NULL;
-	char req[REQUEST_MAX + 64], *answer, *last, *status, *body;
+	char req[REQUEST_MAX + 64], *answer, *status, *body;
 	char *from_config = NULL;
-	bool table;
-	size_t len;
-	int c, fd, code, send_errno = 0;
+	bool table = false;
+	int c, code, n = 1;
 
+	/* --json may come before or after the command: take it out wherever it is. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = true;
+		else
+			argv[n++] = argv[i];
+	}
+	argc = n;
+	argv[argc] = NULL;
 	while ((c = getopt(argc, argv, "+c:hs:V")) != -1) {
 		switch (c) {
 		case 'c':
@@ -348,49 +593,32 @@ main(int argc, char **argv)
 		die(EXIT_USAGE, "-s and -c are exclusive: -s names the socket, -c a file naming it");
 	if (optind >= argc)
 		usage(EXIT_USAGE);
-	build_request(argc - optind, argv + optind, req, sizeof req, &table);
+	if (strcmp(argv[optind], "test-psk") != 0)
+		build_request(argc - optind, argv + optind, req, sizeof req, &table);
 	if (sockpath == NULL) {
 		from_config = socket_from_config(config ? config : DEFAULT_CONFIG, config != NULL);
 		sockpath = from_config != NULL ? from_config : DEFAULT_SOCKET;
 	}
-
 	signal(SIGPIPE, SIG_IGN);
-	fd = connect_daemon(sockpath);
-	strcat(req, "\n");
-	/* If the daemon refused us before reading, its answer still says why. */
-	if (write_all(fd, req, strlen(req)) < 0)
-		send_errno = errno;
-	answer = read_answer(fd, sockpath, &len);
-	close(fd);
-	if (len == 0 && send_errno != 0)
-		die(EXIT_NODAEMON, "cannot send to %s: %s", sockpath, strerror(send_errno));
-
-	/* The last line is the status: OK or ERR message. */
-	if (len == 0 || answer[len - 1] != '\n')
-		die(EXIT_ERR, "the answer from %s was cut short (did coaps-proxyd stop?)", sockpath);
-	answer[len - 1] = '\0';
-	last = strrchr(answer, '\n');
-	if (last != NULL) {
-		*last = '\0';
-		body = answer;
-		status = last + 1;
-	} else {
-		body = NULL;
-		status = answer;
+	if (strcmp(argv[optind], "test-psk") == 0) {
+		code = test_psk(sockpath, argc - optind, argv + optind);
+		free(from_config);
+		return code;
 	}
-	if (strcmp(status, "OK") == 0)
-		code = EXIT_OK;
-	else if (strncmp(status, "ERR ", 4) == 0)
-		code = strncmp(status + 4, "permission denied", 17) == 0 ? EXIT_NODAEMON : EXIT_ERR;
-	else
-		die(EXIT_ERR, "unexpected answer from %s: %s", sockpath, status);
 
+	code = ask(sockpath, req, false, &answer, &body, &status);
 	if (body != NULL && code == EXIT_OK && table)
 		print_table(body);
 	else if (body != NULL)
 		printf("%s\n", body);
-	if (code != EXIT_OK)
+	if (code != EXIT_OK) {
+		if (json) {
+			printf("{\"error\":");
+			print_json_string(status + 4);
+			printf("}\n");
+		}
 		fprintf(stderr, "%s: %s\n", progname, status + 4);
+	}
 	free(answer);
 	free(from_config);
 	return code;

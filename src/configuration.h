@@ -117,7 +117,7 @@ struct proxy_config {
 
 	char *control_socket;  /* control.socket: "" = no control socket (not reloadable) */
 	bool control_socket_default; /* not set in the file: failing to open it is not fatal */
-	char *metrics_address; /* metrics.address: NULL = no metrics endpoint (not reloadable) */
+	char *metrics_address; /* metrics.address: NULL = no metrics endpoint (moves on reload) */
 	uint16_t metrics_port;
 
 	/* Built by dtls_config_build() from the fields above. */

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -17,9 +18,12 @@
 
 #include "control.h"
 #include "fdlimit.h"
+#include "listener.h"
 #include "log.h"
+#include "log_ring.h"
 #include "metrics.h"
 #include "session.h"
+#include "status.h"
 
 #define CONTROL_CLOSE_REASON "closed by coaps-proxyctl"
 
@@ -32,6 +36,7 @@ struct control_client {
 	bool answered;
 	void *pending; /* a reload or check-config under way (its hook's handle) */
 	bool check;    /* that one is a check-config: "configuration OK" on success */
+	bool json;     /* the request asked for --json */
 };
 
 /* The control socket (one per daemon). */
@@ -209,10 +214,57 @@ control_sessions(struct evbuffer *out, bool json)
 struct control_show {
 	struct evbuffer *out;
 	uint32_t id;
-	bool found;
+	bool found, json;
 };
 
-/* session_foreach: prints the session with the wanted id as "key value" lines. */
+/* Formats unix time t as 2026-12-05T10:11:12Z. */
+static const char *
+control_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL)
+		snprintf(buf, len, "%lld", (long long)t);
+	else
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+/* Appends one session in detail as a JSON object. */
+static void
+control_show_json(struct evbuffer *out, const struct session_info *si)
+{
+	evbuffer_add_printf(out, "{\"id\":\"%08x\",", si->id);
+	control_json_str(out, "peer", si->peer, false);
+	control_json_str(out, "local", si->local, false);
+	control_json_str(out, "identity", si->identity, false);
+	control_json_str(out, "cipher", si->cipher, false);
+	control_json_str(out, "state", si->state, false);
+	control_json_str(out, "backend", si->backend, false);
+	control_json_str(out, "backends", si->backends, false);
+	/* The DTLS connection ID goes here ("cid"). */
+	if (si->handshake_ms >= 0)
+		evbuffer_add_printf(out, "\"handshake_ms\":%lld,", (long long)si->handshake_ms);
+	else
+		evbuffer_add_printf(out, "\"handshake_ms\":null,");
+	if (si->cert_subject[0] != '\0') {
+		evbuffer_add_printf(out, "\"certificate\":{");
+		control_json_str(out, "subject", si->cert_subject, false);
+		control_json_str(out, "issuer", si->cert_issuer, false);
+		evbuffer_add_printf(out, "\"not_after\":%lld},", (long long)si->cert_not_after);
+	} else
+		evbuffer_add_printf(out, "\"certificate\":null,");
+	evbuffer_add_printf(out,
+	    "\"observing\":%u,\"pending\":%u,\"age_ms\":%llu,\"idle_ms\":%llu,\"bytes_in\":%llu,"
+	    "\"bytes_out\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu}\n",
+	    si->observing, si->pending, (unsigned long long)si->age_ms,
+	    (unsigned long long)si->idle_ms, (unsigned long long)si->bytes_in,
+	    (unsigned long long)si->bytes_out, (unsigned long long)si->msgs_in,
+	    (unsigned long long)si->msgs_out);
+}
+
+/* session_foreach: prints the session with the wanted id as "key value" lines or JSON. */
 static void
 control_show_cb(const struct session_info *si, void *arg)
 {
@@ -222,6 +274,10 @@ control_show_cb(const struct session_info *si, void *arg)
 	if (si->id != cs->id || cs->found)
 		return;
 	cs->found = true;
+	if (cs->json) {
+		control_show_json(cs->out, si);
+		return;
+	}
 	evbuffer_add_printf(cs->out, "id         %08x\n", si->id);
 	evbuffer_add_printf(cs->out, "peer       %s\n", control_text(si->peer, buf, sizeof buf));
 	evbuffer_add_printf(cs->out, "local      %s\n", control_text(si->local, buf, sizeof buf));
@@ -238,6 +294,22 @@ control_show_cb(const struct session_info *si, void *arg)
 	                             "msgs_out   %llu\n",
 	    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
 	    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out);
+	if (si->handshake_ms >= 0)
+		evbuffer_add_printf(cs->out, "handshake  %lld ms\n", (long long)si->handshake_ms);
+	else
+		evbuffer_add_printf(cs->out, "handshake  in progress\n");
+	/* The DTLS connection ID goes here ("cid"). */
+	if (si->cert_subject[0] != '\0') {
+		evbuffer_add_printf(cs->out, "cert_subject %s\n",
+		    control_text(si->cert_subject, buf, sizeof buf));
+		evbuffer_add_printf(cs->out, "cert_issuer  %s\n",
+		    control_text(si->cert_issuer, buf, sizeof buf));
+		evbuffer_add_printf(cs->out, "cert_expiry  %s (%lld)\n",
+		    control_time(si->cert_not_after, age, sizeof age), (long long)si->cert_not_after);
+	} else
+		evbuffer_add_printf(cs->out, "cert_subject -\n");
+	evbuffer_add_printf(cs->out, "backends   %s\n", control_text(si->backends, buf, sizeof buf));
+	evbuffer_add_printf(cs->out, "observing  %u\npending    %u\n", si->observing, si->pending);
 }
 
 /* Parses a session id (1 to 8 hex digits); false if it is not one. */
@@ -303,8 +375,19 @@ control_reply_cb(void *token, int r, char *cause)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 
 	c->pending = NULL;
-	if (r == 0 && c->check)
-		evbuffer_add_printf(out, "configuration OK\n");
+	if (r == 0) {
+		const char *text = c->check ? "configuration OK" : cause != NULL ? cause : "reloaded";
+
+		if (c->json) {
+			evbuffer_add_printf(out, "{\"result\":\"%s\",\"message\":\"",
+			    c->check ? "configuration OK" : "reloaded");
+			control_json_escape(out, text, strlen(text));
+			evbuffer_add_printf(out, "\"}\n");
+		} else
+			evbuffer_add_printf(out, "%s\n", text);
+		free(cause);
+		cause = NULL;
+	}
 	control_result(out, r, cause);
 	control_finish(c);
 }
@@ -319,15 +402,28 @@ control_parse_line(struct control_request *req, const char **why)
 {
 	const char *line = req->line;
 	const char *arg;
+	size_t n = strlen(req->line);
 
-	req->json = false;
 	req->arg = NULL;
-	if (strcmp(line, "sessions") == 0 || strcmp(line, "sessions --json") == 0) {
+	/* Every request takes --json at its end. */
+	req->json = n > 7 && strcmp(req->line + n - 7, " --json") == 0;
+	if (req->json)
+		req->line[n - 7] = '\0';
+	if (strcmp(line, "sessions") == 0) {
 		req->verb = CONTROL_SESSIONS;
-		req->json = line[8] != '\0';
-	} else if (strcmp(line, "stats") == 0 || strcmp(line, "stats --json") == 0) {
+	} else if (strcmp(line, "stats") == 0) {
 		req->verb = CONTROL_STATS;
-		req->json = line[5] != '\0';
+	} else if (strcmp(line, "status") == 0) {
+		req->verb = CONTROL_STATUS;
+	} else if (strcmp(line, "listeners") == 0) {
+		req->verb = CONTROL_LISTENERS;
+	} else if ((arg = control_arg(line, "log")) != NULL) {
+		req->verb = CONTROL_LOG;
+		if (*arg == '\0') {
+			*why = "log: the peer address:port is needed";
+			return -1;
+		}
+		req->arg = arg;
 	} else if ((arg = control_arg(line, "show")) != NULL) {
 		req->verb = CONTROL_SHOW;
 		if (!control_parse_id(arg, &req->id)) {
@@ -354,8 +450,8 @@ control_parse_line(struct control_request *req, const char **why)
 		req->verb = CONTROL_CHECK_CONFIG;
 		req->arg = line[12] != '\0' && *arg != '\0' ? arg : NULL;
 	} else {
-		*why = "unknown request: sessions [--json], show ID, close ID, close --identity GLOB, "
-		       "stats [--json], reload, check-config [PATH]";
+		*why = "unknown request: sessions, show ID, close ID, close --identity GLOB, stats, "
+		       "status, listeners, log PEER, reload, check-config [PATH] (each with --json)";
 		return -1;
 	}
 	return 1;
@@ -407,6 +503,40 @@ control_log_request(const struct control_client *c, const char *line)
 		log_debug("event=control uid=%u request=\"%s\"", c->uid, esc);
 }
 
+/* log_ring_find_peer: appends one log line as a text line or a JSON string. */
+static void
+control_log_cb(const char *line, void *arg)
+{
+	struct control_list *cl = arg;
+
+	if (cl->json) {
+		evbuffer_add_printf(cl->out, "%s\"", cl->first ? "" : ",\n");
+		control_json_escape(cl->out, line, strlen(line));
+		evbuffer_add_printf(cl->out, "\"");
+	} else
+		evbuffer_add_printf(cl->out, "%s\n", line);
+	cl->first = false;
+}
+
+/* `listeners`: the bound addresses, one a line, or a JSON array. */
+static void
+control_listeners(struct evbuffer *out, bool json)
+{
+	const struct listener *l;
+
+	if (json)
+		evbuffer_add_printf(out, "[");
+	for (l = status_get()->listeners; l != NULL; l = l->next) {
+		if (json) {
+			evbuffer_add_printf(out, "%s\"", l != status_get()->listeners ? "," : "");
+			control_json_escape(out, l->name, strlen(l->name));
+			evbuffer_add_printf(out, "\"");
+		} else
+			evbuffer_add_printf(out, "%s\n", l->name);
+	}
+	evbuffer_add_printf(out, "%sOK\n", json ? "]\n" : "");
+}
+
 /* Runs one parsed request and appends its answer to out. */
 static void
 control_execute(struct control_client *c, const struct control_request *req,
@@ -415,6 +545,7 @@ control_execute(struct control_client *c, const struct control_request *req,
 	char *cause = NULL;
 	size_t n;
 
+	c->json = req->json;
 	switch (req->verb) {
 	case CONTROL_SESSIONS:
 		control_sessions(out, req->json);
@@ -427,8 +558,24 @@ control_execute(struct control_client *c, const struct control_request *req,
 			metrics_render_text(out);
 		evbuffer_add_printf(out, "OK\n");
 		break;
+	case CONTROL_STATUS:
+		status_render(out, req->json);
+		evbuffer_add_printf(out, "OK\n");
+		break;
+	case CONTROL_LISTENERS:
+		control_listeners(out, req->json);
+		break;
+	case CONTROL_LOG: {
+		struct control_list cl = { .out = out, .json = req->json, .first = true };
+
+		if (req->json)
+			evbuffer_add_printf(out, "[");
+		log_ring_find_peer(req->arg, control_log_cb, &cl);
+		evbuffer_add_printf(out, "%sOK\n", req->json ? "]\n" : "");
+		break;
+	}
 	case CONTROL_SHOW: {
-		struct control_show cs = { .out = out, .id = req->id };
+		struct control_show cs = { .out = out, .id = req->id, .json = req->json };
 
 		session_foreach(control_show_cb, &cs);
 		if (cs.found)
@@ -439,13 +586,18 @@ control_execute(struct control_client *c, const struct control_request *req,
 	}
 	case CONTROL_CLOSE_IDENTITY:
 		n = session_close_identity(req->arg, CONTROL_CLOSE_REASON);
-		evbuffer_add_printf(out, "closed %zu session%s\nOK\n", n, n == 1 ? "" : "s");
+		if (req->json)
+			evbuffer_add_printf(out, "{\"closed\":%zu}\nOK\n", n);
+		else
+			evbuffer_add_printf(out, "closed %zu session%s\nOK\n", n, n == 1 ? "" : "s");
 		break;
 	case CONTROL_CLOSE:
-		if (session_close_id(req->id, CONTROL_CLOSE_REASON))
-			evbuffer_add_printf(out, "closed session %08x\nOK\n", req->id);
-		else
+		if (!session_close_id(req->id, CONTROL_CLOSE_REASON))
 			evbuffer_add_printf(out, "ERR no session %08x\n", req->id);
+		else if (req->json)
+			evbuffer_add_printf(out, "{\"closed\":1,\"id\":\"%08x\"}\nOK\n", req->id);
+		else
+			evbuffer_add_printf(out, "closed session %08x\nOK\n", req->id);
 		break;
 	case CONTROL_RELOAD:
 		if (ctl->hooks.reload == NULL) {
@@ -836,6 +988,12 @@ control_init(struct event_base *base, const char *path, const struct control_hoo
 	evconnlistener_set_error_cb(ctl->lev, control_accept_error_cb);
 	log_info("event=control-listening path=%s", path);
 	return 0;
+}
+
+const char *
+control_socket_path(void)
+{
+	return ctl != NULL ? ctl->path : "";
 }
 
 void

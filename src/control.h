@@ -11,11 +11,12 @@ struct event_base;
 /*
  * Protocol: the client sends one request line (at most CONTROL_LINE_MAX bytes,
  * ending in \n):
- *   sessions | sessions --json | show ID | close ID | close --identity GLOB |
- *   stats | stats --json | reload | check-config [PATH]
- * The daemon answers with lines of text (sessions: a tab-separated table with
- * a header; --json: one JSON document) and then one last line, "OK" or
- * "ERR message", and closes the connection. IDs are 8 hex digits.
+ *   sessions | show ID | close ID | close --identity GLOB | stats | status |
+ *   listeners | log PEER | reload | check-config [PATH]
+ * each optionally followed by " --json". The daemon answers with lines of
+ * text (sessions: a tab-separated table with a header; with --json: one JSON
+ * document) and then one last line, "OK" or "ERR message", and closes the
+ * connection. IDs are 8 hex digits.
  *
  * Who may connect: the socket file is created with mode 0660 (owner and group
  * of the daemon), and each peer is also checked with SO_PEERCRED: root, the
@@ -47,15 +48,19 @@ enum control_verb {
 	CONTROL_CLOSE_IDENTITY, /* close --identity GLOB */
 	CONTROL_RELOAD,         /* reload */
 	CONTROL_CHECK_CONFIG,   /* check-config [PATH] */
+	CONTROL_STATUS,         /* status */
+	CONTROL_LISTENERS,      /* listeners */
+	CONTROL_LOG,            /* log PEER */
 };
 
 /* One request line, parsed. */
 struct control_request {
 	char line[CONTROL_LINE_MAX + 1]; /* without CR LF; "" until the line passed the byte checks */
 	enum control_verb verb;
-	bool json;       /* sessions, stats: --json */
+	bool json;       /* the line ended in " --json" (any request) */
 	uint32_t id;     /* show, close */
-	const char *arg; /* close --identity: the glob; check-config: the path or NULL (in line) */
+	const char *arg; /* close --identity: the glob; check-config: the path or NULL; log: the
+	                    peer (in line) */
 };
 
 /*
@@ -67,7 +72,11 @@ struct control_request {
 int control_parse(const void *buf, size_t len, struct control_request *req, const char **why)
     __attribute__((warn_unused_result));
 
-/* Hands back the result of a reload or check-config: r 0, or -1 with cause (callee frees). */
+/*
+ * Hands back the result of a reload or check-config: r 0, or -1 with cause
+ * (callee frees). On success cause may say what the reload did ("reloaded;
+ * ..."), or be NULL.
+ */
 typedef void control_reply_fn(void *token, int r, char *cause);
 
 /*
@@ -94,6 +103,8 @@ struct control_hooks {
  */
 int control_init(struct event_base *base, const char *path, const struct control_hooks *hooks,
     char **cause) __attribute__((warn_unused_result));
+/* The path of the open control socket ("" if there is none). */
+const char *control_socket_path(void);
 /* Closes every client and the socket, and removes the socket file. */
 void control_free(void);
 

@@ -564,6 +564,36 @@ dtls_free(mbedtls_ssl_context *ssl)
 	free(ssl);
 }
 
+int
+dtls_client_config(mbedtls_ssl_config *conf, char **cause)
+{
+	static int suites[128];
+	size_t n = 0;
+
+	if (!dtls_ready && dtls_init(cause) < 0)
+		return -1;
+	if (mbedtls_ssl_config_defaults(conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_DATAGRAM,
+	        MBEDTLS_SSL_PRESET_DEFAULT) != 0) {
+		*cause = strdup("cannot set up the DTLS client configuration");
+		return -1;
+	}
+#if DTLS_MBEDTLS3
+	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
+	/* PSK suites only: a certificate suite would need the server's CA. */
+	for (const int *id = mbedtls_ssl_list_ciphersuites(); *id != 0 && n < 127; id++)
+		if (dtls_suite_kind((uint16_t)*id) == DTLS_SUITE_PSK)
+			suites[n++] = *id;
+	suites[n] = 0;
+	mbedtls_ssl_conf_ciphersuites(conf, suites);
+	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &dtls_drbg);
+	return 0;
+}
+
 /* Cipher suites mbedTLS does not know but devices offer, by IANA name. */
 static const struct {
 	uint16_t id;
@@ -755,6 +785,22 @@ dtls_verify_reason(uint32_t flags, char *buf, size_t len)
 	}
 	if (o == 0)
 		snprintf(buf, len, "verification failed (flags 0x%x)", flags);
+}
+
+int64_t
+dtls_x509_time_unix(const mbedtls_x509_time *t)
+{
+	struct tm tm = { .tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
+		.tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec };
+
+	return (int64_t)timegm(&tm);
+}
+
+void
+dtls_x509_name(const mbedtls_x509_name *name, char *buf, size_t len)
+{
+	if (mbedtls_x509_dn_gets(buf, len, name) < 0)
+		snprintf(buf, len, "?");
 }
 
 /*

@@ -112,6 +112,15 @@ size_t dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *lin
 const char *dtls_alert_name(unsigned char desc);
 /* Describes certificate verification flags in words. */
 void dtls_verify_reason(uint32_t flags, char *buf, size_t len);
+/* An X.509 time (UTC) as unix time. */
+int64_t dtls_x509_time_unix(const mbedtls_x509_time *t);
+/* Writes a distinguished name as text ("CN=dev-1, O=Example"); "?" if it cannot. */
+void dtls_x509_name(const mbedtls_x509_name *name, char *buf, size_t len);
+/*
+ * Sets up conf as a DTLS 1.2 client offering the PSK suites, with the RNG
+ * of dtls_init (called here if it was not): coaps-proxyctl test-psk.
+ */
+int dtls_client_config(mbedtls_ssl_config *conf, char **cause) __attribute__((warn_unused_result));
 
 /*
  * The mbedTLS API surface that differs between 2.28 and 3.6 (private fields,

@@ -7,6 +7,7 @@ src_libcoapsproxy_a_SOURCES = \
 	src/dtls.c src/dtls.h src/dtls_compat.h \
 	src/listener.c src/listener.h \
 	src/log.c src/log.h \
+	src/log_ring.c src/log_ring.h \
 	src/mid_map.c src/mid_map.h \
 	src/pool.c src/pool.h \
 	src/route.c src/route.h \
@@ -17,8 +18,9 @@ sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c src/config_job.c src/config_job.h
 src_coaps_proxyd_LDADD = $(PROXY_LIBS) $(PTHREAD_LIBS)
 src_libcoapsproxy_a_SOURCES += src/control.c src/control.h src/metrics.c src/metrics.h \
-	src/fdlimit.c src/fdlimit.h
+	src/fdlimit.c src/fdlimit.h src/status.c src/status.h
 
 bin_PROGRAMS += src/coaps-proxyctl
-src_coaps_proxyctl_SOURCES = src/coaps-proxyctl.c
-src_coaps_proxyctl_LDADD = $(LIBCONFIG_LIBS)
+src_coaps_proxyctl_SOURCES = src/coaps-proxyctl.c src/dtls_client.c src/dtls_client.h
+# test-psk's DTLS client takes its mbedTLS set-up from dtls.c (in the library).
+src_coaps_proxyctl_LDADD = $(PROXY_LIBS)

@@ -16,6 +16,7 @@
 #endif
 
 #include "log.h"
+#include "log_ring.h"
 
 static enum log_level log_level = LOG_LVL_INFO;
 static bool log_timestamps = true;
@@ -635,6 +636,7 @@ log_journal_send(enum log_level level, const char *line, const struct log_event 
 static void
 log_write_line(enum log_level level, const char *line, const struct log_event *ev)
 {
+	log_ring_add(log_level_names[level], line);
 	if (log_syslog) {
 		syslog(log_syslog_prio[level], "%s", line);
 		return;

@@ -30,6 +30,7 @@
 #include "pool.h"
 #include "metrics.h"
 #include "session.h"
+#include "status.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
 
@@ -187,24 +188,63 @@ struct load_req {
 
 static unsigned hup_reloads; /* SIGHUP reloads queued or running */
 
+/* Tells whether two optional strings differ. */
+static bool
+str_differ(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
 /*
  * Makes a freshly built snapshot the running one: new handshakes use it,
  * established sessions keep theirs, and sessions whose credentials are gone
- * are closed. All or nothing: the new JSON file is opened first but used
- * only once the listeners (the last step that can fail) have been updated;
- * on failure nothing changes and next is not taken. Safe because it runs on
- * the one loop: no datagram is processed half-way through.
+ * are closed. All or nothing: the new JSON file and a moved metrics endpoint
+ * are opened first but used only once the listeners (the last step that can
+ * fail) have been updated; on failure nothing changes and next is not taken.
+ * Safe because it runs on the one loop: no datagram is processed half-way
+ * through. *notes says what else the reload did or could not do ("" if
+ * nothing): a moved metrics endpoint, a control.socket that needs a restart.
  */
 static int
-reload_commit(struct proxy_config *next, char **cause)
+reload_commit(struct proxy_config *next, char *notes, size_t notes_len, char **cause)
 {
 	struct log_json_file *json = NULL;
+	bool metrics_moved = str_differ(next->metrics_address, current->metrics_address) ||
+	    (next->metrics_address != NULL && next->metrics_port != current->metrics_port);
+	int metrics_fd = -1;
 	size_t revoked;
 
+	notes[0] = '\0';
 	if (log_json_open(next->log_json_file, &json, cause) < 0 ||
+	    (metrics_moved &&
+	        metrics_prepare(next->metrics_address, next->metrics_port, &metrics_fd, cause) < 0) ||
 	    listeners_update(next, cause) < 0) {
+		if (metrics_fd >= 0)
+			close(metrics_fd);
 		log_json_discard(json);
 		return -1;
+	}
+	if (metrics_moved) {
+		metrics_replace(base, metrics_fd, next->metrics_address, next->metrics_port);
+		if (next->metrics_address != NULL)
+			snprintf(notes, notes_len, "metrics endpoint moved to %s port %u",
+			    next->metrics_address, next->metrics_port);
+		else
+			snprintf(notes, notes_len, "metrics endpoint stopped");
+	}
+	if (strcmp(next->control_socket, current->control_socket) != 0 ||
+	    (control_socket_path()[0] != '\0' &&
+	        strcmp(next->control_socket, control_socket_path()) != 0)) {
+		/* The socket this very answer goes through: moving it is for a restart. */
+		const char *now = control_socket_path()[0] ? control_socket_path() : "(none)";
+
+		log_warnx("event=reload-restart-needed key=control.socket reason=\"the control socket "
+		          "stays at %s until coaps-proxyd restarts\"", now);
+		snprintf(notes + strlen(notes), notes_len - strlen(notes),
+		    "%scontrol.socket changed: restart coaps-proxyd to apply it (still %s)",
+		    notes[0] ? "; " : "", now);
 	}
 	log_switch(json, next->log_syslog);
 	session_set_config(next);
@@ -212,6 +252,7 @@ reload_commit(struct proxy_config *next, char **cause)
 	current = next;
 	apply_log_level(current);
 	revoked = session_revalidate(current);
+	status_set(current, listeners);
 	log_info("event=reloaded config=%s psk_identities=%zu x509=%s sessions=%zu "
 	         "credentials_revoked=%zu", config_path, current->n_psks,
 	    current->x509 ? "yes" : "no", session_count(), revoked);
@@ -228,6 +269,7 @@ static void
 load_done_cb(struct proxy_config *cfg, char *cause, void *arg)
 {
 	struct load_req *req = arg;
+	char notes[512] = "";
 	int r = 0;
 
 	if (req->hup)
@@ -237,13 +279,17 @@ load_done_cb(struct proxy_config *cfg, char *cause, void *arg)
 		return;
 	}
 	if (req->reload) {
-		if (cfg == NULL || reload_commit(cfg, &cause) < 0) {
+		if (cfg == NULL || reload_commit(cfg, notes, sizeof notes, &cause) < 0) {
 			log_error("event=reload-failed config=%s reason=\"%s\" (the previous "
 			          "configuration stays in force)", config_path, cause ? cause : "unknown");
 			if (cfg != NULL)
 				config_unref(cfg);
 			r = -1;
 		}
+		status_reload_done(r == 0, cause ? cause : "unknown", notes);
+		/* The answer to coaps-proxyctl: what the reload did. */
+		if (r == 0 && asprintf(&cause, "reloaded%s%s", notes[0] ? "; " : "", notes) < 0)
+			cause = NULL;
 		notify("READY=1");
 	} else if (cfg == NULL)
 		r = -1;
@@ -411,6 +457,7 @@ signal_stop_cb(evutil_socket_t sig, short what, void *arg)
 	(void)arg;
 	log_info("event=stopping signal=%s sessions=%zu", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	    session_count());
+	status_stopping();
 	notify("STOPPING=1");
 	event_base_loopbreak(base);
 }
@@ -477,6 +524,7 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage(2);
 	config_path = path;
+	status_init(path);
 	(void)foreground; /* the daemon never forks: systemd or the shell supervise it */
 
 	if (dtls_init(&cause) < 0)
@@ -513,6 +561,7 @@ main(int argc, char **argv)
 		free(cause);
 		cause = NULL;
 	}
+	status_set(current, listeners);
 	if (metrics_init(base, current->metrics_address, current->metrics_port, &cause) < 0)
 		fatalx("%s", cause);
 	sigint = evsignal_new(base, SIGINT, signal_stop_cb, NULL);

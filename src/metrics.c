@@ -17,11 +17,15 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "configuration.h"
+#include "control.h"
+#include "dtls.h"
 #include "fdlimit.h"
 #include "log.h"
 #include "metrics.h"
 #include "relay.h"
 #include "session.h"
+#include "status.h"
 
 enum metric_kind {
 	METRIC_GAUGE,      /* a value now */
@@ -153,6 +157,206 @@ metrics_hs_count(const struct metrics_view *v)
 	return n;
 }
 
+/* The backend names of the running configuration's backends, each once. */
+static const struct backend_conf *
+metrics_backends(size_t *n)
+{
+	const struct proxy_config *cfg = status_get()->cfg;
+
+	*n = cfg != NULL ? cfg->n_backends : 0;
+	return cfg != NULL ? cfg->backends : NULL;
+}
+
+/* Appends reloads and per-backend counters to `stats` (text lines or JSON members). */
+static void
+metrics_render_daemon(struct evbuffer *out, bool json)
+{
+	const struct daemon_status *st = status_get();
+	static const struct backend_stats none;
+	const struct backend_conf *b = NULL;
+	size_t nb = 0;
+	char name[160], esc[128];
+
+	b = metrics_backends(&nb);
+	if (json) {
+		evbuffer_add_printf(out, "\"reloads_ok\":%llu,\"reloads_failed\":%llu,"
+		                         "\"last_reload_time\":%lld,\"last_reload_ok\":%d,\"backends\":{",
+		    (unsigned long long)st->reloads_ok, (unsigned long long)st->reloads_failed,
+		    (long long)st->last_reload, st->last_reload == 0 || st->last_reload_ok);
+		for (size_t i = 0; i < nb; i++) {
+			const struct backend_stats *bs = relay_backend_stats(b[i].name);
+			uint64_t count = 0;
+
+			if (bs == NULL)
+				bs = &none;
+			for (size_t k = 0; k < RELAY_RTT_BUCKETS; k++)
+				count += bs->rtt_buckets[k];
+			evbuffer_add_printf(out, "%s\"", i > 0 ? "," : "");
+			control_json_escape(out, b[i].name, strlen(b[i].name));
+			evbuffer_add_printf(out, "\":{\"requests\":%llu,\"errors\":%llu,\"timeouts\":%llu,"
+			                         "\"rtt_ms_sum\":%llu,\"rtt_count\":%llu}",
+			    (unsigned long long)bs->requests, (unsigned long long)bs->errors,
+			    (unsigned long long)bs->timeouts, (unsigned long long)bs->rtt_sum_ms,
+			    (unsigned long long)count);
+		}
+		evbuffer_add_printf(out, "}");
+		return;
+	}
+	evbuffer_add_printf(out, "%-40s %llu\n%-40s %llu\n%-40s %lld\n%-40s %d\n", "reloads_ok",
+	    (unsigned long long)st->reloads_ok, "reloads_failed",
+	    (unsigned long long)st->reloads_failed, "last_reload_time", (long long)st->last_reload,
+	    "last_reload_ok", st->last_reload == 0 || st->last_reload_ok);
+	for (size_t i = 0; i < nb; i++) {
+		const struct backend_stats *bs = relay_backend_stats(b[i].name);
+		static const char *const what[] = { "requests", "errors", "timeouts" };
+
+		if (bs == NULL)
+			bs = &none;
+		log_escape(esc, sizeof esc, b[i].name, strlen(b[i].name));
+		for (size_t k = 0; k < 3; k++) {
+			snprintf(name, sizeof name, "backend.%s.%s", esc, what[k]);
+			evbuffer_add_printf(out, "%-40s %llu\n", name, (unsigned long long)(k == 0 ?
+			    bs->requests : k == 1 ? bs->errors : bs->timeouts));
+		}
+	}
+}
+
+/* Appends s as a Prometheus label value: \\, \" and \n escaped, other control bytes as '?'. */
+static void
+metrics_label(struct evbuffer *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"')
+			evbuffer_add_printf(out, "\\%c", *s);
+		else if (*s == '\n')
+			evbuffer_add_printf(out, "\\n");
+		else
+			evbuffer_add_printf(out, "%c", (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+	}
+}
+
+/* Appends "# HELP" and "# TYPE" of a family. */
+static void
+metrics_family(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Appends the expiry of each certificate of a chain, with a role label. */
+static void
+metrics_certs(struct evbuffer *out, const mbedtls_x509_crt *crt, const char *role,
+    const char *rest)
+{
+	char subject[256], serial[128];
+
+	for (; crt != NULL && crt->raw.len > 0; crt = crt->next) {
+		dtls_x509_name(&crt->subject, subject, sizeof subject);
+		if (mbedtls_x509_serial_gets(serial, sizeof serial, &crt->serial) < 0)
+			snprintf(serial, sizeof serial, "?");
+		evbuffer_add_printf(out, "coaps_certificate_expiry_timestamp_seconds{role=\"%s\","
+		                         "subject=\"", role);
+		metrics_label(out, subject);
+		evbuffer_add_printf(out, "\",serial=\"");
+		metrics_label(out, serial);
+		evbuffer_add_printf(out, "\"} %lld\n", (long long)dtls_x509_time_unix(&crt->valid_to));
+		if (rest != NULL)
+			role = rest;
+	}
+}
+
+/* Appends the daemon-wide and per-backend families to /metrics. */
+static void
+metrics_render_daemon_prometheus(struct evbuffer *out)
+{
+	const struct daemon_status *st = status_get();
+	const struct x509_conf *x = st->cfg != NULL ? st->cfg->x509 : NULL;
+	static const struct backend_stats none;
+	const struct backend_conf *b;
+	size_t nb;
+
+	metrics_family(out, "coaps_build_info", "gauge", "Always 1; the version as a label.");
+	evbuffer_add_printf(out, "coaps_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	metrics_family(out, "coaps_start_time_seconds", "gauge", "Unix time the daemon started.");
+	evbuffer_add_printf(out, "coaps_start_time_seconds %lld\n", (long long)st->started);
+	metrics_family(out, "coaps_config_last_reload_timestamp_seconds", "gauge",
+	    "Unix time the last reload ended (0: none yet).");
+	evbuffer_add_printf(out, "coaps_config_last_reload_timestamp_seconds %lld\n",
+	    (long long)st->last_reload);
+	metrics_family(out, "coaps_config_last_reload_success", "gauge",
+	    "1 if the last reload succeeded (or there was none), 0 if it failed.");
+	evbuffer_add_printf(out, "coaps_config_last_reload_success %d\n",
+	    st->last_reload == 0 || st->last_reload_ok);
+	metrics_family(out, "coaps_config_reloads_total", "counter", "Reloads, by result.");
+	evbuffer_add_printf(out, "coaps_config_reloads_total{result=\"ok\"} %llu\n"
+	                         "coaps_config_reloads_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)st->reloads_ok, (unsigned long long)st->reloads_failed);
+
+	metrics_family(out, "coaps_certificate_expiry_timestamp_seconds", "gauge",
+	    "Unix time each configured certificate expires (notAfter), by role.");
+	if (x != NULL) {
+		metrics_certs(out, &x->certificate, "server", "server_chain");
+		if (x->has_client_ca)
+			metrics_certs(out, &x->client_ca, "client_ca", NULL);
+	}
+	metrics_family(out, "coaps_crl_next_update_timestamp_seconds", "gauge",
+	    "Unix time each configured CRL's nextUpdate falls due.");
+	for (const mbedtls_x509_crl *crl = x != NULL && x->has_crl ? &x->crl : NULL;
+	     crl != NULL && crl->raw.len > 0; crl = crl->next) {
+		char issuer[256];
+
+		dtls_x509_name(&crl->issuer, issuer, sizeof issuer);
+		evbuffer_add_printf(out, "coaps_crl_next_update_timestamp_seconds{issuer=\"");
+		metrics_label(out, issuer);
+		evbuffer_add_printf(out, "\"} %lld\n", (long long)dtls_x509_time_unix(&crl->next_update));
+	}
+
+	b = metrics_backends(&nb);
+	for (int f = 0; f < 3; f++) {
+		static const char *const fam[] = { "coaps_backend_requests_total",
+			"coaps_backend_errors_total", "coaps_backend_timeouts_total" };
+		static const char *const help[] = { "Requests sent to each backend.",
+			"Backend errors: refused (ICMP port unreachable) or no socket to it.",
+			"CON requests a backend left unanswered (the device got 5.04)." };
+
+		metrics_family(out, fam[f], "counter", help[f]);
+		for (size_t i = 0; i < nb; i++) {
+			const struct backend_stats *bs = relay_backend_stats(b[i].name);
+
+			if (bs == NULL)
+				bs = &none;
+			evbuffer_add_printf(out, "%s{backend=\"", fam[f]);
+			metrics_label(out, b[i].name);
+			evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)(f == 0 ? bs->requests :
+			    f == 1 ? bs->errors : bs->timeouts));
+		}
+	}
+	metrics_family(out, "coaps_backend_rtt_seconds", "histogram",
+	    "Time from a request to its backend's answer.");
+	for (size_t i = 0; i < nb; i++) {
+		const struct backend_stats *bs = relay_backend_stats(b[i].name);
+		uint64_t cum = 0;
+
+		if (bs == NULL)
+			bs = &none;
+		for (size_t k = 0; k < RELAY_RTT_BUCKETS; k++) {
+			cum += bs->rtt_buckets[k];
+			evbuffer_add_printf(out, "coaps_backend_rtt_seconds_bucket{backend=\"");
+			metrics_label(out, b[i].name);
+			if (k < RELAY_RTT_BUCKETS - 1)
+				evbuffer_add_printf(out, "\",le=\"%g\"} %llu\n", relay_rtt_bounds_ms[k] / 1000.0,
+				    (unsigned long long)cum);
+			else
+				evbuffer_add_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+		}
+		evbuffer_add_printf(out, "coaps_backend_rtt_seconds_sum{backend=\"");
+		metrics_label(out, b[i].name);
+		evbuffer_add_printf(out, "\"} %.3f\ncoaps_backend_rtt_seconds_count{backend=\"",
+		    (double)bs->rtt_sum_ms / 1000.0);
+		metrics_label(out, b[i].name);
+		evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)cum);
+	}
+}
+
 void
 metrics_render_text(struct evbuffer *out)
 {
@@ -185,6 +389,7 @@ metrics_render_text(struct evbuffer *out)
 	    (unsigned long long)v.s.handshake_ms_sum);
 	evbuffer_add_printf(out, "%-40s %llu\n", "handshake_ms.count",
 	    (unsigned long long)metrics_hs_count(&v));
+	metrics_render_daemon(out, false);
 }
 
 void
@@ -216,8 +421,10 @@ metrics_render_json(struct evbuffer *out)
 			evbuffer_add_printf(out, ",\"+Inf\":");
 		evbuffer_add_printf(out, "%llu", (unsigned long long)v.s.handshake_ms_buckets[b]);
 	}
-	evbuffer_add_printf(out, "},\"sum\":%llu,\"count\":%llu}}\n",
+	evbuffer_add_printf(out, "},\"sum\":%llu,\"count\":%llu},",
 	    (unsigned long long)v.s.handshake_ms_sum, (unsigned long long)metrics_hs_count(&v));
+	metrics_render_daemon(out, true);
+	evbuffer_add_printf(out, "}\n");
 }
 
 void
@@ -264,6 +471,7 @@ metrics_render_prometheus(struct evbuffer *out)
 	    (double)v.s.handshake_ms_sum / 1000.0);
 	evbuffer_add_printf(out, "coaps_handshake_duration_seconds_count %llu\n",
 	    (unsigned long long)cum);
+	metrics_render_daemon_prometheus(out);
 }
 
 /*
@@ -387,10 +595,21 @@ metrics_answer(struct metrics_client *c, int code, const char *reason, const cha
 	bufferevent_setcb(c->bev, NULL, metrics_write_cb, metrics_event_cb, c);
 }
 
+/* Tells whether target is path, possibly followed by a query or fragment. */
+static bool
+metrics_path_is(const char *target, const char *path)
+{
+	size_t n = strlen(path);
+
+	return strcspn(target, "?#") == n && strncmp(target, path, n) == 0;
+}
+
 /*
  * Answers the request head in req (NUL-terminated, CR LF or LF lines):
- * GET or HEAD /metrics (a query is ignored), 404 for other paths, 405 for
- * other methods, 400 for what is not an HTTP/1.x request line.
+ * GET or HEAD /metrics, /healthz or /readyz (a query is ignored), 404 for
+ * other paths, 405 for other methods, 400 for what is not an HTTP/1.x
+ * request line. /healthz answers 200 whenever the loop runs; /readyz 200
+ * when status_ready() says so, else 503 with the reason.
  */
 static void
 metrics_serve(struct metrics_client *c, char *req)
@@ -415,8 +634,18 @@ metrics_serve(struct metrics_client *c, char *req)
 		evbuffer_add_printf(body, "only GET and HEAD\n");
 		metrics_answer(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", text, body,
 		    true);
-	} else if (strcspn(target, "?#") != 8 || strncmp(target, "/metrics", 8) != 0) {
-		evbuffer_add_printf(body, "only /metrics is served here\n");
+	} else if (metrics_path_is(target, "/healthz")) {
+		evbuffer_add_printf(body, "ok\n");
+		metrics_answer(c, 200, "OK", "", text, body, strcmp(method, "HEAD") != 0);
+	} else if (metrics_path_is(target, "/readyz")) {
+		char why[200];
+		bool ready = status_ready(why, sizeof why);
+
+		evbuffer_add_printf(body, "%s\n", why);
+		metrics_answer(c, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "", text, body,
+		    strcmp(method, "HEAD") != 0);
+	} else if (!metrics_path_is(target, "/metrics")) {
+		evbuffer_add_printf(body, "only /metrics, /healthz and /readyz are served here\n");
 		metrics_answer(c, 404, "Not Found", "", text, body, strcmp(method, "HEAD") != 0);
 	} else {
 		metrics_render_prometheus(body);
@@ -545,7 +774,7 @@ metrics_fail(const char *address, uint16_t port, const char *why, char **cause)
 }
 
 int
-metrics_init(struct event_base *base, const char *address, uint16_t port, char **cause)
+metrics_prepare(const char *address, uint16_t port, int *fdp, char **cause)
 {
 	struct sockaddr_storage ss = { 0 };
 	struct sockaddr_in *sin = (struct sockaddr_in *)(void *)&ss;
@@ -554,6 +783,7 @@ metrics_init(struct event_base *base, const char *address, uint16_t port, char *
 	int fd, one = 1;
 
 	*cause = NULL;
+	*fdp = -1;
 	if (address == NULL)
 		return 0;
 	if (inet_pton(AF_INET, address, &sin->sin_addr) == 1) {
@@ -575,25 +805,65 @@ metrics_init(struct event_base *base, const char *address, uint16_t port, char *
 		close(fd);
 		return -1;
 	}
-	srv = calloc(1, sizeof *srv);
-	if (srv == NULL) {
-		close(fd);
-		*cause = strdup("metrics: out of memory");
-		return -1;
-	}
-	srv->base = base;
-	srv->resume = evtimer_new(base, metrics_resume_cb, NULL);
-	srv->lev = evconnlistener_new(base, metrics_accept_cb, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-	if (srv->lev == NULL || srv->resume == NULL) {
-		if (srv->lev == NULL)
-			close(fd);
+	*fdp = fd;
+	return 0;
+}
+
+void
+metrics_replace(struct event_base *base, int fd, const char *address, uint16_t port)
+{
+	struct evconnlistener *lev;
+
+	if (fd < 0) {
+		if (srv != NULL)
+			log_info("event=metrics-stopped reason=\"metrics.address unset\"");
 		metrics_free();
-		*cause = strdup("metrics: cannot add the endpoint to the event loop");
-		return -1;
+		return;
 	}
+	if (srv == NULL) {
+		srv = calloc(1, sizeof *srv);
+		if (srv == NULL || (srv->resume = evtimer_new(base, metrics_resume_cb, NULL)) == NULL) {
+			log_warnx("event=metrics-failed reason=\"out of memory\"");
+			free(srv);
+			srv = NULL;
+			close(fd);
+			return;
+		}
+		srv->base = base;
+	}
+	lev = evconnlistener_new(base, metrics_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (lev == NULL) {
+		log_warnx("event=metrics-failed reason=\"cannot add the endpoint to the event loop\"");
+		close(fd);
+		if (srv->lev == NULL)
+			metrics_free();
+		return;
+	}
+	/* Clients of the old socket finish their answers; new ones come to this one. */
+	if (srv->lev != NULL)
+		evconnlistener_free(srv->lev);
+	srv->lev = lev;
 	evconnlistener_set_error_cb(srv->lev, metrics_accept_error_cb);
+	if (srv->n_clients >= METRICS_CLIENTS_MAX || evtimer_pending(srv->resume, NULL))
+		evconnlistener_disable(srv->lev);
 	log_info("event=metrics-listening address=%s port=%u path=/metrics", address, port);
+}
+
+int
+metrics_init(struct event_base *base, const char *address, uint16_t port, char **cause)
+{
+	int fd;
+
+	if (metrics_prepare(address, port, &fd, cause) < 0)
+		return -1;
+	if (fd >= 0) {
+		metrics_replace(base, fd, address, port);
+		if (srv == NULL || srv->lev == NULL) {
+			*cause = strdup("metrics: cannot add the endpoint to the event loop");
+			return -1;
+		}
+	}
 	return 0;
 }
 

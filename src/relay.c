@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -36,6 +37,7 @@ struct upstream {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char name[64];
+	struct backend_stats *bs;         /* its backend's counters (NULL: out of memory) */
 	bool observing;                   /* an Observe registration went through it */
 	uint64_t orphan_deadline;         /* when an orphan gives up waiting */
 	struct upstream *orphan_prev, *orphan_next;
@@ -65,8 +67,68 @@ static struct coap_msg_ctx *relay_coap;
 static struct upstream *orphans_oldest, *orphans_newest;
 static size_t orphans_n;
 static struct event *orphan_sweep;
+static struct backend_stats *backend_stats_list;
+
+const unsigned relay_rtt_bounds_ms[RELAY_RTT_BUCKETS - 1] = { 5, 10, 25, 50, 100, 250, 500,
+	1000, 2500, 5000 };
 
 static void upstream_read_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Finds or makes the counters of the backend named name; NULL when out of memory. */
+static struct backend_stats *
+backend_stats_get(const char *name)
+{
+	struct backend_stats *bs;
+
+	for (bs = backend_stats_list; bs != NULL; bs = bs->next)
+		if (strcmp(bs->name, name) == 0)
+			return bs;
+	bs = calloc(1, sizeof *bs);
+	if (bs == NULL || (bs->name = strdup(name)) == NULL) {
+		free(bs);
+		return NULL;
+	}
+	bs->next = backend_stats_list;
+	backend_stats_list = bs;
+	return bs;
+}
+
+const struct backend_stats *
+relay_backend_stats(const char *name)
+{
+	for (const struct backend_stats *bs = backend_stats_list; bs != NULL; bs = bs->next)
+		if (strcmp(bs->name, name) == 0)
+			return bs;
+	return NULL;
+}
+
+/* Counts an error (timeout when timeout) of a backend and remembers what it was. */
+static void
+backend_error(struct backend_stats *bs, bool timeout, const char *what)
+{
+	if (bs == NULL)
+		return;
+	if (timeout)
+		bs->timeouts++;
+	else
+		bs->errors++;
+	bs->last_error_time = (int64_t)time(NULL);
+	snprintf(bs->last_error, sizeof bs->last_error, "%s", what);
+}
+
+/* Counts an answer that came ms after its request. */
+static void
+backend_rtt(struct backend_stats *bs, uint64_t ms)
+{
+	size_t b = 0;
+
+	if (bs == NULL)
+		return;
+	while (b < RELAY_RTT_BUCKETS - 1 && ms > relay_rtt_bounds_ms[b])
+		b++;
+	bs->rtt_buckets[b]++;
+	bs->rtt_sum_ms += ms;
+}
 
 /*
  * Sends a proxy-made answer to a request (same MID and token) and counts it;
@@ -183,6 +245,7 @@ upstream_get(struct session *s, const struct backend_conf *b)
 	u->addr = b->addr;
 	u->addrlen = b->addrlen;
 	snprintf(u->name, sizeof u->name, "%s", b->name);
+	u->bs = backend_stats_get(b->name);
 	u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->fd < 0 || upstream_bind(u->fd, b) < 0 ||
 	    connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
@@ -198,6 +261,7 @@ upstream_get(struct session *s, const struct backend_conf *b)
 			missed = 0;
 		} else
 			missed++;
+		backend_error(u->bs, false, "cannot open a socket to it");
 		upstream_free(u);
 		return NULL;
 	}
@@ -297,6 +361,8 @@ relay_timer_cb(evutil_socket_t fd, short what, void *arg)
 		pending_request(p, &req);
 		snprintf(text, sizeof text, "backend %s did not answer within %u s",
 		    rs->up[p->slot] ? rs->up[p->slot]->name : "?", s->cfg->backend_timeout);
+		if (rs->up[p->slot] != NULL)
+			backend_error(rs->up[p->slot]->bs, true, "a request timed out (5.04 sent)");
 		relay_answer(s, &req, COAP_MSG_CODE(5, 4), ANSWER_5_04, text);
 	}
 	pending_arm(rs);
@@ -484,11 +550,14 @@ relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t
 		relay_answer(s, info, COAP_MSG_CODE(5, 2), ANSWER_5_02, "cannot reach the backend");
 		return;
 	}
+	if (u->bs != NULL)
+		u->bs->requests++;
 	if (send(u->fd, out, n, 0) < 0) {
-		if (errno == ECONNREFUSED)
+		if (errno == ECONNREFUSED) {
+			backend_error(u->bs, false, "refused (port unreachable)");
 			relay_answer(s, info, COAP_MSG_CODE(5, 2), ANSWER_5_02,
 			    "backend refused (port unreachable)");
-		else
+		} else
 			session_stats_mut()->backend_dropped++;
 		return;
 	}
@@ -730,6 +799,7 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 				session_stats_mut()->backend_late_dropped++;
 				return; /* the device already got 5.04 */
 			}
+			backend_rtt(u->bs, session_now_ms() - p->sent_ms);
 			p->used = false;
 			pending_arm(rs);
 		}
@@ -772,6 +842,8 @@ upstream_read_cb(evutil_socket_t fd, short what, void *arg)
 	/* MSG_TRUNC: msg_len is a longer datagram's real length, for the too-large check. */
 	n = recvmmsg(fd, m, RELAY_BATCH, MSG_DONTWAIT | MSG_TRUNC, NULL);
 	if (n < 0) {
+		if (errno == ECONNREFUSED)
+			backend_error(u->bs, false, "refused (port unreachable)");
 		if (errno == ECONNREFUSED && u->s != NULL)
 			upstream_refused(u);
 		else if (errno == ECONNREFUSED)
@@ -894,6 +966,32 @@ relay_orphan_count(void)
 	return orphans_n;
 }
 
+void
+relay_describe(const struct session *s, char *buf, size_t len, unsigned *observing,
+    unsigned *pending)
+{
+	const struct relay_state *rs = s->relay;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	*observing = *pending = 0;
+	if (rs == NULL)
+		return;
+	for (int i = 0; i < RELAY_UPSTREAMS; i++) {
+		const struct upstream *u = rs->up[i];
+		int n;
+
+		if (u == NULL)
+			continue;
+		*observing += u->observing;
+		n = snprintf(buf + o, len - o, "%s%s", o > 0 ? "," : "", u->name);
+		if (n > 0 && (size_t)n < len - o)
+			o += (size_t)n;
+	}
+	for (int i = 0; i < RELAY_PENDING; i++)
+		*pending += rs->pend[i].used && !rs->pend[i].timed_out;
+}
+
 int
 relay_init(struct event_base *base)
 {
@@ -917,4 +1015,11 @@ relay_shutdown(void)
 	orphan_sweep = NULL;
 	coap_msg_ctx_free(relay_coap);
 	relay_coap = NULL;
+	while (backend_stats_list != NULL) {
+		struct backend_stats *next = backend_stats_list->next;
+
+		free(backend_stats_list->name);
+		free(backend_stats_list);
+		backend_stats_list = next;
+	}
 }

@@ -37,4 +37,31 @@ const char *relay_backend_name(const struct session *s);
 /* Number of orphaned upstream sockets waiting to RST a backend. */
 size_t relay_orphan_count(void);
 
+/* Upper bounds (ms) of the backend round-trip buckets; one more bucket is +Inf. */
+#define RELAY_RTT_BUCKETS 11
+extern const unsigned relay_rtt_bounds_ms[RELAY_RTT_BUCKETS - 1];
+
+/* Counters of one backend, by name (they survive reloads that keep the name). */
+struct backend_stats {
+	char *name;
+	uint64_t requests;                     /* requests sent to it */
+	uint64_t errors;                       /* refused (port unreachable) or no socket */
+	uint64_t timeouts;                     /* CON requests it left unanswered (5.04) */
+	uint64_t rtt_buckets[RELAY_RTT_BUCKETS]; /* request to answer, by relay_rtt_bounds_ms */
+	uint64_t rtt_sum_ms;
+	int64_t last_error_time;   /* unix time of the last error or timeout, 0 if none */
+	char last_error[128];      /* what it was, in words */
+	struct backend_stats *next;
+};
+/* The counters of the backend named name, or NULL if it was never used. */
+const struct backend_stats *relay_backend_stats(const char *name);
+
+/*
+ * Describes what session s has open: the backends in use (names, comma
+ * separated, into buf; "" if none), Observe relations and requests awaiting
+ * an answer.
+ */
+void relay_describe(const struct session *s, char *buf, size_t len, unsigned *observing,
+    unsigned *pending);
+
 #endif

@@ -681,6 +681,7 @@ session_close(struct session *s, const char *reason)
 		pool_blob_free(s->parked, s->parked_len);
 	}
 	free(s->cert_problem);
+	free(s->cert);
 	config_unref(s->cfg);
 	pool_free(&session_pool, s);
 }
@@ -760,6 +761,23 @@ session_credentials_hold(const struct session *s, const struct proxy_config *cfg
 	           cfg->x509->has_crl ? &cfg->x509->crl : NULL, NULL, &flags, NULL, NULL) == 0;
 }
 
+/* The client certificate of a session, kept for `show` (parking drops the peer's chain). */
+struct session_cert {
+	char subject[256], issuer[256];
+	int64_t not_after;
+};
+
+/* Remembers subject, issuer and expiry of the client certificate (best effort). */
+static void
+session_keep_cert(struct session *s, const mbedtls_x509_crt *peer)
+{
+	if (peer == NULL || (s->cert = malloc(sizeof *s->cert)) == NULL)
+		return;
+	dtls_x509_name(&peer->subject, s->cert->subject, sizeof s->cert->subject);
+	dtls_x509_name(&peer->issuer, s->cert->issuer, sizeof s->cert->issuer);
+	s->cert->not_after = dtls_x509_time_unix(&peer->valid_to);
+}
+
 /* A handshake completed: checks what mbedTLS leaves to us and logs it. */
 static bool
 session_established(struct session *s)
@@ -786,6 +804,7 @@ session_established(struct session *s)
 		return false;
 	}
 	session_set_identity(s);
+	session_keep_cert(s, peer);
 	/* A handshake that began before a reload must satisfy the new credentials too. */
 	if (s->cfg != session_cfg && !session_credentials_hold(s, session_cfg)) {
 		s->state = SESSION_ESTABLISHED;
@@ -1346,13 +1365,16 @@ session_identity_str(const struct session *s, char *buf, size_t len)
 		    (int)s->link.identity_len, (const char *)s->link.identity);
 }
 
-/* Fills a read-only view of session s; text lives in buf. */
+/* Fills a read-only view of session s; text lives in buf and backends. */
 static void
-session_info_fill(const struct session *s, struct session_info *info, char *buf, size_t len)
+session_info_fill(const struct session *s, struct session_info *info, char *buf, size_t len,
+    char *backends, size_t backends_len)
 {
 	uint64_t now = clock_ms();
+	unsigned observing, pending;
 
 	session_identity_str(s, buf, len);
+	relay_describe(s, backends, backends_len, &observing, &pending);
 	*info = (struct session_info){
 		.id = s->id,
 		.peer = session_peer_str(s),
@@ -1369,21 +1391,30 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		.bytes_out = s->bytes_out,
 		.msgs_in = s->msgs_in,
 		.msgs_out = s->msgs_out,
+		.handshake_ms = s->state == SESSION_HANDSHAKE ? -1
+		                : (int64_t)(s->established_ms - s->created_ms),
+		.cert_subject = s->cert != NULL ? s->cert->subject : "",
+		.cert_issuer = s->cert != NULL ? s->cert->issuer : "",
+		.cert_not_after = s->cert != NULL ? s->cert->not_after : 0,
+		.backends = backends,
+		.observing = observing,
+		.pending = pending,
 	};
 }
 
 void
 session_foreach(void (*fn)(const struct session_info *, void *), void *arg)
 {
-	char identity[CONFIG_PSK_IDENTITY_MAX + 16];
+	char identity[CONFIG_PSK_IDENTITY_MAX + 16], backends[640];
 	struct session_info info;
 
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i]; s != NULL; s = s->hnext) {
-			session_info_fill(s, &info, identity, sizeof identity);
+			session_info_fill(s, &info, identity, sizeof identity, backends, sizeof backends);
 			fn(&info, arg);
 			if (s->successor != NULL) {
-				session_info_fill(s->successor, &info, identity, sizeof identity);
+				session_info_fill(s->successor, &info, identity, sizeof identity, backends,
+				    sizeof backends);
 				fn(&info, arg);
 			}
 		}

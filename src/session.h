@@ -88,6 +88,13 @@ struct session_info {
 	const char *backend;  /* name of the backend, "" before the first request */
 	uint64_t age_ms, idle_ms;
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
+	int64_t handshake_ms;         /* ClientHello with cookie to Finished; -1 while handshaking */
+	const char *cert_subject;     /* client certificate's subject DN; "" without one */
+	const char *cert_issuer;      /* ... its issuer DN */
+	int64_t cert_not_after;       /* ... its expiry, unix time; 0 without one */
+	const char *backends;         /* backends with an upstream socket now, comma separated */
+	unsigned observing;           /* Observe relations through the proxy now */
+	unsigned pending;             /* requests awaiting a backend's answer */
 };
 
 /*

@@ -42,6 +42,7 @@ struct session {
 	uint8_t hello_random[32];         /* client random of the handshake that made it */
 	char *cert_problem;               /* what verification found, in words (may quote a CN raw) */
 	size_t cert_problem_len;          /* its bytes (a CN may hold NUL) */
+	struct session_cert *cert;        /* the client certificate, for `show`; NULL if none */
 	const char *cipher;
 };
 

@@ -58,9 +58,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		break;
 	case 1:
-		/* The line is exactly the bytes before the LF (less a CR), printable, bounded. */
+		/* The line is exactly the bytes before the LF (less a CR, and less a
+		 * final " --json" when json), printable, bounded. */
 		n = strlen(req.line);
-		if (lf == NULL || n > CONTROL_LINE_MAX || n != raw || memcmp(req.line, data, n) != 0)
+		if (req.json && (raw < n + 7 || memcmp(data + n, " --json", 7) != 0))
+			abort();
+		if (lf == NULL || n > CONTROL_LINE_MAX || n != raw - (req.json ? 7 : 0) ||
+		    memcmp(req.line, data, n) != 0)
 			abort();
 		for (size_t i = 0; i < n; i++)
 			if ((unsigned char)req.line[i] < 0x20 || req.line[i] == 0x7f)
@@ -77,8 +81,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (req.arg != NULL)
 				check_arg(&req, req.arg);
 			break;
+		case CONTROL_LOG:
+			check_arg(&req, req.arg);
+			break;
 		case CONTROL_SESSIONS:
 		case CONTROL_STATS:
+		case CONTROL_STATUS:
+		case CONTROL_LISTENERS:
 		case CONTROL_RELOAD:
 			if (req.arg != NULL)
 				abort();
