@@ -43,7 +43,7 @@ usage(int status)
 	    "  -h         this help\n"
 	    "  -V         version\n"
 	    "commands:\n"
-	    "  sessions [--json]       list sessions (id, peer, identity, cipher, state, ...)\n"
+	    "  sessions [--json]       list sessions (id, peer, auth, identity, cipher, state, ...)\n"
 	    "  show ID                 one session in detail (ID: 8 hex digits from `sessions`)\n"
 	    "  close ID                close one session (close_notify to the device)\n"
 	    "  close --identity GLOB   close the established sessions whose PSK identity or\n"
