@@ -50,7 +50,7 @@ usage(int status)
 	    "commands:\n"
 	    "  status                  version, uptime, configuration, last reload, listeners,\n"
 	    "                          backends and their errors, session counts, readiness\n"
-	    "  sessions                list sessions (id, peer, identity, cipher, state, ...)\n"
+	    "  sessions                list sessions (id, peer, auth, identity, cipher, state, ...)\n"
 	    "  show ID                 one session in detail (ID: 8 hex digits from `sessions`)\n"
 	    "  close ID                close one session (close_notify to the device)\n"
 	    "  close --identity GLOB   close the established sessions whose PSK identity or\n"

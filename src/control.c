@@ -172,6 +172,7 @@ control_list_cb(const struct session_info *si, void *arg)
 		evbuffer_add_printf(cl->out, "%s{\"id\":\"%08x\",", cl->first ? "" : ",\n", si->id);
 		control_json_str(cl->out, "peer", si->peer, false);
 		control_json_str(cl->out, "local", si->local, false);
+		control_json_str(cl->out, "auth", si->auth, false);
 		control_json_str(cl->out, "identity", si->identity, false);
 		control_json_str(cl->out, "cipher", si->cipher, false);
 		control_json_str(cl->out, "state", si->state, false);
@@ -183,9 +184,9 @@ control_list_cb(const struct session_info *si, void *arg)
 		    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
 		    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out);
 	} else
-		evbuffer_add_printf(cl->out, "%08x\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\n",
+		evbuffer_add_printf(cl->out, "%08x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\n",
 		    si->id, control_text(si->peer, peer, sizeof peer),
-		    control_text(si->identity, id, sizeof id),
+		    si->auth[0] != '\0' ? si->auth : "-", control_text(si->identity, id, sizeof id),
 		    control_text(si->cipher, cipher, sizeof cipher), si->state,
 		    control_age(si->age_ms, age, sizeof age), control_age(si->idle_ms, idle, sizeof idle),
 		    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
@@ -203,7 +204,7 @@ control_sessions(struct evbuffer *out, bool json)
 	if (json)
 		evbuffer_add_printf(out, "[");
 	else
-		evbuffer_add_printf(out, "ID\tPEER\tIDENTITY\tCIPHER\tSTATE\tAGE\tIDLE\tBYTES_IN\t"
+		evbuffer_add_printf(out, "ID\tPEER\tAUTH\tIDENTITY\tCIPHER\tSTATE\tAGE\tIDLE\tBYTES_IN\t"
 		                         "BYTES_OUT\tMSGS_IN\tMSGS_OUT\tBACKEND\n");
 	session_foreach(control_list_cb, &cl);
 	if (json)
@@ -238,6 +239,7 @@ control_show_json(struct evbuffer *out, const struct session_info *si)
 	evbuffer_add_printf(out, "{\"id\":\"%08x\",", si->id);
 	control_json_str(out, "peer", si->peer, false);
 	control_json_str(out, "local", si->local, false);
+	control_json_str(out, "auth", si->auth, false);
 	control_json_str(out, "identity", si->identity, false);
 	control_json_str(out, "cipher", si->cipher, false);
 	control_json_str(out, "state", si->state, false);
@@ -281,6 +283,7 @@ control_show_cb(const struct session_info *si, void *arg)
 	evbuffer_add_printf(cs->out, "id         %08x\n", si->id);
 	evbuffer_add_printf(cs->out, "peer       %s\n", control_text(si->peer, buf, sizeof buf));
 	evbuffer_add_printf(cs->out, "local      %s\n", control_text(si->local, buf, sizeof buf));
+	evbuffer_add_printf(cs->out, "auth       %s\n", si->auth[0] != '\0' ? si->auth : "-");
 	evbuffer_add_printf(cs->out, "identity   %s\n",
 	    control_text(si->identity, buf, sizeof buf));
 	evbuffer_add_printf(cs->out, "cipher     %s\n", control_text(si->cipher, buf, sizeof buf));

@@ -749,6 +749,63 @@ dtls_alert_name(unsigned char desc)
 }
 
 void
+dtls_alert_reason(unsigned char desc, char *buf, size_t len)
+{
+	const char *words;
+
+	/* The device sent it: say what it refused, not what we did. */
+	switch (desc) {
+	case 42: /* bad_certificate */
+	case 43: /* unsupported_certificate */
+	case 44: /* certificate_revoked */
+	case 45: /* certificate_expired */
+	case 46: /* certificate_unknown */
+	case 48: /* unknown_ca */
+		words = "the device rejected the server's certificate";
+		break;
+	case 51: /* decrypt_error */
+		words = "the device could not verify the server's handshake (another PSK key, or "
+		        "the server's signature)";
+		break;
+	case 20: /* bad_record_mac */
+		words = "the device could not decrypt the server's records (another PSK key?)";
+		break;
+	case 40: /* handshake_failure */
+		words = "the device refused the handshake (no parameters it accepts)";
+		break;
+	case 71: /* insufficient_security */
+		words = "the device wants stronger security than the server offered";
+		break;
+	case 70: /* protocol_version */
+		words = "the device refused the protocol version (DTLS 1.2)";
+		break;
+	case 49: /* access_denied */
+		words = "the device denied access";
+		break;
+	case 10: /* unexpected_message */
+	case 22: /* record_overflow */
+	case 47: /* illegal_parameter */
+	case 50: /* decode_error */
+	case 110: /* unsupported_extension */
+		words = "the device found a server message malformed or unexpected";
+		break;
+	case 80: /* internal_error */
+		words = "the device had an internal error";
+		break;
+	case 90: /* user_canceled */
+		words = "the device cancelled the handshake";
+		break;
+	case 115: /* unknown_psk_identity */
+		words = "the device reported an unknown PSK identity";
+		break;
+	default:
+		words = "the device sent a fatal alert";
+		break;
+	}
+	snprintf(buf, len, "%s: %s (%u)", words, dtls_alert_name(desc), desc);
+}
+
+void
 dtls_verify_reason(uint32_t flags, char *buf, size_t len)
 {
 	static const struct {
@@ -1032,8 +1089,7 @@ dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int 
 		    dtls_state_wait(ssl->MBEDTLS_PRIVATE(state)));
 		break;
 	case DTLS_E_PEER_ALERT:
-		snprintf(buf, len, "peer alert %s (%u)", dtls_alert_name(dtls_alert_received(ssl)),
-		    dtls_alert_received(ssl));
+		dtls_alert_reason(dtls_alert_received(ssl), buf, len);
 		break;
 	case DTLS_E_PEER_CLOSE:
 		snprintf(buf, len, "peer closed the connection during the handshake");

@@ -110,6 +110,12 @@ size_t dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *lin
     char *buf, size_t len);
 /* Names a TLS alert description. */
 const char *dtls_alert_name(unsigned char desc);
+/*
+ * Explains a fatal alert the device sent, from its side, with the alert's
+ * name and number: "the device rejected the server's certificate:
+ * unknown_ca (48)". Every such text starts with "the device ".
+ */
+void dtls_alert_reason(unsigned char desc, char *buf, size_t len);
 /* Describes certificate verification flags in words. */
 void dtls_verify_reason(uint32_t flags, char *buf, size_t len);
 /* An X.509 time (UTC) as unix time. */

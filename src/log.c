@@ -665,12 +665,13 @@ log_event(enum log_level level, const struct log_event *ev)
 {
 	char line[4096];
 
-	if (!log_enabled(level))
-		return;
-	log_event_text(ev, line, sizeof line);
-	log_write_line(level, line, ev);
+	/* The JSON log is the session record: every event, whatever log.level says. */
 	if (log_json != NULL) {
 		log_event_json_line(level, ev, line, sizeof line);
 		fputs(line, log_json);
 	}
+	if (!log_enabled(level))
+		return;
+	log_event_text(ev, line, sizeof line);
+	log_write_line(level, line, ev);
 }

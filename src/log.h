@@ -91,7 +91,7 @@ void log_debug(const char *fmt, ...) LOG_PRINTF(1, 2);
 __attribute__((noreturn)) void fatal(const char *fmt, ...) LOG_PRINTF(1, 2);
 __attribute__((noreturn)) void fatalx(const char *fmt, ...) LOG_PRINTF(1, 2);
 
-/* Writes one session event line at level. */
+/* Writes one session event line at level (to the JSON log whatever the level). */
 void log_event(enum log_level level, const struct log_event *ev);
 /* Renders an event as the text line log_event writes (no time stamp, level or newline). */
 void log_event_text(const struct log_event *ev, char *buf, size_t len);

@@ -76,6 +76,8 @@ static const struct metric_def metric_defs[] = {
 	    S(msgs_relayed_out), NULL },
 	{ "drops_hello_malformed", "coaps_drops_total", "reason=\"hello_malformed\"",
 	    METRIC_COUNTER, S(hellos_dropped), "Datagrams or sessions dropped, by reason." },
+	{ "drops_unknown_session", "coaps_drops_total", "reason=\"unknown_session\"",
+	    METRIC_COUNTER, S(records_unknown_session), NULL },
 	{ "drops_max_sessions", "coaps_drops_total", "reason=\"max_sessions\"", METRIC_COUNTER,
 	    S(refused_max_sessions), NULL },
 	{ "drops_max_handshakes", "coaps_drops_total", "reason=\"max_handshakes\"", METRIC_COUNTER,

@@ -156,6 +156,58 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 	    req->mid, code >> 5, code & 31, text);
 }
 
+/* When a backend's refusals or timeouts were last logged, and how many lines were held back since. */
+#define BACKEND_LOG_SLOTS 32
+static struct backend_log {
+	char name[64];
+	bool timeout;         /* 5.04 lines, else 5.02 (refused) */
+	uint64_t second;
+	unsigned long suppressed;
+} backend_logs[BACKEND_LOG_SLOTS];
+
+/*
+ * Logs at warning that backend refused (5.02) or did not answer (5.04) a
+ * request of session s: at most one line a second per backend and kind,
+ * with suppressed= lines held back since the last one.
+ */
+static void
+relay_log_backend(struct session *s, const char *backend, bool timeout, const char *reason)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	struct backend_log *bl = NULL, *oldest = &backend_logs[0];
+	uint64_t sec = session_now_ms() / 1000;
+	char held[24];
+
+	for (int i = 0; i < BACKEND_LOG_SLOTS && bl == NULL; i++) {
+		struct backend_log *b = &backend_logs[i];
+
+		if (b->name[0] != '\0' && b->timeout == timeout && strcmp(b->name, backend) == 0)
+			bl = b;
+		else if (b->second < oldest->second)
+			oldest = b;
+	}
+	if (bl == NULL) { /* a slot of its own; the least recently logged one goes */
+		bl = oldest;
+		snprintf(bl->name, sizeof bl->name, "%s", backend);
+		bl->timeout = timeout;
+		bl->suppressed = 0;
+	} else if (bl->second == sec) {
+		bl->suppressed++;
+		return;
+	}
+	session_event(s, &ev, timeout ? "backend-timeout" : "backend-refused");
+	log_event_add(&ev, "backend", backend, true);
+	log_event_add(&ev, "answer", timeout ? "5.04" : "5.02", false);
+	if (bl->suppressed > 0) {
+		snprintf(held, sizeof held, "%lu", bl->suppressed);
+		log_event_add(&ev, "suppressed", held, false);
+	}
+	ev.reason = reason;
+	log_event(LOG_LVL_WARNING, &ev);
+	bl->second = sec;
+	bl->suppressed = 0;
+}
+
 /* Sends an RST for mid to the device and counts it. */
 static void
 relay_rst(struct session *s, uint16_t mid, enum proxy_answer which)
@@ -364,6 +416,9 @@ relay_timer_cb(evutil_socket_t fd, short what, void *arg)
 		if (rs->up[p->slot] != NULL)
 			backend_error(rs->up[p->slot]->bs, true, "a request timed out (5.04 sent)");
 		relay_answer(s, &req, COAP_MSG_CODE(5, 4), ANSWER_5_04, text);
+		snprintf(text, sizeof text, "did not answer within %u s (backend_timeout)",
+		    s->cfg->backend_timeout);
+		relay_log_backend(s, rs->up[p->slot] ? rs->up[p->slot]->name : "?", true, text);
 	}
 	pending_arm(rs);
 }
@@ -557,6 +612,7 @@ relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t
 			backend_error(u->bs, false, "refused (port unreachable)");
 			relay_answer(s, info, COAP_MSG_CODE(5, 2), ANSWER_5_02,
 			    "backend refused (port unreachable)");
+			relay_log_backend(s, u->name, false, "refused (ICMP port unreachable)");
 		} else
 			session_stats_mut()->backend_dropped++;
 		return;
@@ -744,6 +800,7 @@ upstream_refused(struct upstream *u)
 		p->used = false;
 		snprintf(text, sizeof text, "backend %s refused (port unreachable)", u->name);
 		relay_answer(u->s, &req, COAP_MSG_CODE(5, 2), ANSWER_5_02, text);
+		relay_log_backend(u->s, u->name, false, "refused (ICMP port unreachable)");
 	}
 	pending_arm(rs);
 }

@@ -60,7 +60,7 @@ static struct event *session_sweep_ev; /* once a second: idle, park, handshake b
 static struct session *hs_oldest, *hs_newest;
 static uint64_t session_seed;
 static struct session_stats stats;
-static struct ratelimit cookie_rl, refuse_rl;
+static struct ratelimit cookie_rl, refuse_rl, unknown_rl;
 
 static bool session_drive(struct session *s);
 static void session_close(struct session *s, const char *reason);
@@ -283,6 +283,12 @@ session_event(const struct session *s, struct log_event *ev, const char *event)
 			ev->identity = (const char *)s->link.identity;
 			ev->identity_len = s->link.identity_len;
 		}
+	} else if (s->link.auth == LINK_AUTH_NONE &&
+	           (s->link.psk_identity_seen || s->link.identity_len > 0)) {
+		/* Not proven (yet): the PSK identity or certificate CN the device sent. */
+		ev->auth = dtls_auth_name(s->link.psk_identity_seen ? LINK_AUTH_PSK : LINK_AUTH_X509);
+		ev->identity = (const char *)s->link.identity;
+		ev->identity_len = s->link.identity_len;
 	}
 	ev->cipher = s->cipher;
 }
@@ -510,6 +516,11 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	}
 	if (depth == 0 && !session_cn_ok(s, crt))
 		*flags |= MBEDTLS_X509_BADCERT_OTHER;
+	else if (depth == 0 && !s->link.psk_identity_seen) {
+		/* The name it claims, for the log of a handshake that fails from here on. */
+		memcpy(s->link.identity, subject, subject_len);
+		s->link.identity_len = (uint16_t)subject_len;
+	}
 	if (*flags != 0) {
 		dtls_verify_reason(*flags, why, sizeof why);
 		if (s->cert_problem != NULL)
@@ -647,7 +658,8 @@ static void
 session_close(struct session *s, const char *reason)
 {
 	struct log_event ev = LOG_EVENT_INIT;
-	bool peer_gone = strcmp(reason, "close_notify") == 0 || strncmp(reason, "peer alert", 10) == 0;
+	/* The device closed, or sent a fatal alert (dtls_alert_reason: "the device ..."). */
+	bool peer_gone = strcmp(reason, "close_notify") == 0 || strncmp(reason, "the device ", 11) == 0;
 	struct session *succ = s->successor;
 
 	if (s->state == SESSION_ESTABLISHED && !peer_gone && session_unpark(s))
@@ -698,7 +710,7 @@ session_fail(struct session *s, enum hs_failure why, const char *reason, size_t 
 	ev.reason = reason;
 	ev.reason_len = reason_len;
 	ev.duration_ms = (long)(clock_ms() - s->created_ms);
-	log_event(LOG_LVL_INFO, &ev);
+	log_event(LOG_LVL_WARNING, &ev);
 	session_close(s, "handshake failed");
 }
 
@@ -980,8 +992,7 @@ session_drive(struct session *s)
 			return false;
 		}
 		if (r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
-			snprintf(reason, sizeof reason, "peer alert %s (%u)",
-			    dtls_alert_name(dtls_alert_received(s->ssl)), dtls_alert_received(s->ssl));
+			dtls_alert_reason(dtls_alert_received(s->ssl), reason, sizeof reason);
 			session_close(s, reason);
 			return false;
 		}
@@ -1074,6 +1085,47 @@ session_refuse(const struct datagram *d, uint32_t id, const char *reason)
 	log_event(LOG_LVL_WARNING, &ev);
 }
 
+/* Names a DTLS record content type for the log. */
+static const char *
+record_type_name(uint8_t type, char *buf, size_t len)
+{
+	switch (type) {
+	case MBEDTLS_SSL_MSG_CHANGE_CIPHER_SPEC: return "change_cipher_spec";
+	case MBEDTLS_SSL_MSG_ALERT: return "alert";
+	case MBEDTLS_SSL_MSG_HANDSHAKE: return "handshake";
+	case MBEDTLS_SSL_MSG_APPLICATION_DATA: return "application_data";
+	default: snprintf(buf, len, "%u", type); return buf;
+	}
+}
+
+/*
+ * Counts and logs (rate-limited) an encrypted record (epoch > 0) from an
+ * address:port that has no session: one that ended, or that a restarted
+ * proxy never knew. An alert (the device's answer to our close_notify) only
+ * at debug level.
+ */
+static void
+session_unknown_record(const struct datagram *d, uint8_t type, uint16_t epoch)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	char peer[64], local[64], type_s[8], epoch_s[8];
+
+	stats.records_unknown_session++;
+	if (type == MBEDTLS_SSL_MSG_ALERT && !log_enabled(LOG_LVL_DEBUG))
+		return;
+	if (!ratelimit_allow(&unknown_rl, "record-unknown-session"))
+		return;
+	ev.event = "record-unknown-session";
+	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
+	ev.local = local_format(d->listener, &d->local, local, sizeof local);
+	log_event_add(&ev, "type", record_type_name(type, type_s, sizeof type_s), false);
+	snprintf(epoch_s, sizeof epoch_s, "%u", epoch);
+	log_event_add(&ev, "epoch", epoch_s, false);
+	ev.reason = "no session for this address:port (it ended, or the proxy restarted): "
+	            "dropped; the device must start a new handshake";
+	log_event(type == MBEDTLS_SSL_MSG_ALERT ? LOG_LVL_DEBUG : LOG_LVL_WARNING, &ev);
+}
+
 /*
  * A ClientHello from a peer without a session (live == NULL) or from one
  * whose session is established (a reconnect): cookie first, state after.
@@ -1086,8 +1138,14 @@ session_hello(const struct datagram *d, struct session *live)
 	struct session *s;
 	char peer[64], local[64], offered[1024], detail[128], n_offered[16], other[16];
 	uint32_t id;
+	uint8_t type;
+	uint16_t epoch;
 
 	if (!dtls_parse_client_hello(d->data, d->len, &ch)) {
+		if (live == NULL && dtls_record_peek(d->data, d->len, &type, &epoch) && epoch > 0) {
+			session_unknown_record(d, type, epoch);
+			return;
+		}
 		stats.hellos_dropped++;
 		if (log_enabled(LOG_LVL_DEBUG))
 			log_debug("peer=%s dropped %zu-byte datagram: not a whole DTLS 1.2 "
@@ -1352,17 +1410,21 @@ session_revalidate(struct proxy_config *cfg)
 	return n;
 }
 
-/* Writes a session's identity as "psk:ID", "x509:CN", "anonymous" or "" (not established). */
+/*
+ * Writes a session's identity as "psk:ID", "x509:CN", "anonymous" or ""
+ * (not established), as routes match it; name: only ID or CN ("" else).
+ */
 static void
-session_identity_str(const struct session *s, char *buf, size_t len)
+session_identity_str(const struct session *s, char *buf, size_t len, bool name)
 {
-	if (s->state != SESSION_ESTABLISHED || s->link.auth == LINK_AUTH_NONE)
+	if (s->state != SESSION_ESTABLISHED || s->link.auth == LINK_AUTH_NONE ||
+	    (name && s->link.auth == LINK_AUTH_ANONYMOUS))
 		buf[0] = '\0';
 	else if (s->link.auth == LINK_AUTH_ANONYMOUS)
 		snprintf(buf, len, "anonymous");
 	else
-		snprintf(buf, len, "%s:%.*s", dtls_auth_name(s->link.auth),
-		    (int)s->link.identity_len, (const char *)s->link.identity);
+		snprintf(buf, len, "%s%s%.*s", name ? "" : dtls_auth_name(s->link.auth),
+		    name ? "" : ":", (int)s->link.identity_len, (const char *)s->link.identity);
 }
 
 /* Fills a read-only view of session s; text lives in buf and backends. */
@@ -1373,12 +1435,15 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 	uint64_t now = clock_ms();
 	unsigned observing, pending;
 
-	session_identity_str(s, buf, len);
+	session_identity_str(s, buf, len, true);
 	relay_describe(s, backends, backends_len, &observing, &pending);
 	*info = (struct session_info){
 		.id = s->id,
 		.peer = session_peer_str(s),
 		.local = session_local_str(s),
+		.auth = s->state == SESSION_ESTABLISHED && s->link.auth != LINK_AUTH_NONE
+		            ? dtls_auth_name(s->link.auth)
+		            : "",
 		.identity = buf,
 		.cipher = s->cipher ? s->cipher : "",
 		.state = s->state == SESSION_HANDSHAKE ? "handshake"
@@ -1459,7 +1524,7 @@ session_close_identity(const char *glob, const char *reason)
 			next = s->hnext;
 			if (s->state != SESSION_ESTABLISHED)
 				continue;
-			session_identity_str(s, id, sizeof id);
+			session_identity_str(s, id, sizeof id, false);
 			if (!route_identity_match(glob, id))
 				continue;
 			if (s->successor != NULL)

@@ -58,6 +58,7 @@ struct session_stats {
 	uint64_t orphan_rst;           /* RSTs to backends whose device had gone */
 	uint64_t coap_too_large;       /* device messages over the limit (answered 4.13 or RST) */
 	uint64_t backend_too_large;    /* backend messages the device cannot be sent */
+	uint64_t records_unknown_session; /* epoch > 0 records from an address:port without a session */
 };
 
 /* Sets up the table; base runs every session's events. */
@@ -82,7 +83,8 @@ const struct session_stats *session_stats(void);
 struct session_info {
 	uint32_t id;
 	const char *peer, *local;
-	const char *identity; /* "psk:ID", "x509:CN", "anonymous" or "" during the handshake */
+	const char *auth;     /* "psk", "x509", "anonymous", or "" during the handshake */
+	const char *identity; /* the PSK identity or certificate CN; "" if anonymous or handshaking */
 	const char *cipher;   /* "" during the handshake */
 	const char *state;    /* "handshake", "established", "parked" */
 	const char *backend;  /* name of the backend, "" before the first request */

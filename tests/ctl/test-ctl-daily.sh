@@ -105,7 +105,7 @@ start_bg s1 sh -c 'sleep "$1" | timeout "$2" openssl s_client -dtls1_2 -connect 
 	"127.0.0.1:$proxy_port" "$certs"
 wait_log 'event=handshake-ok .*auth=x509 identity="client"'
 ctl sessions --json
-id=$(printf '%s\n' "$out" | jq -er '.[] | select(.identity == "x509:client") | .id') ||
+id=$(printf '%s\n' "$out" | jq -er '.[] | select(.auth == "x509" and .identity == "client") | .id') ||
 	fail "no x509 session: $out"
 not_after=$(date -u -d "$(openssl x509 -enddate -noout -in "$certs/client-cert.pem" | cut -d= -f2)" +%s)
 ctl show "$id"
@@ -118,7 +118,7 @@ ctl show "$id" --json
 expect_rc 0
 printf '%s\n' "$out" | jq -e --argjson na "$not_after" '.certificate.subject == "CN=client" and
 	.certificate.issuer == "CN=TestCA" and .certificate.not_after == $na and .handshake_ms >= 0 and
-	.state == "established" and .identity == "x509:client"' >/dev/null || fail "show --json: $out"
+	.state == "established" and .auth == "x509" and .identity == "client"' >/dev/null || fail "show --json: $out"
 ctl --json show "$id"
 printf '%s\n' "$out" | jq -e '.id' >/dev/null || fail "--json show: $out"
 
@@ -132,8 +132,8 @@ while ! grep -q '^observe-register ' "$tmp/backend.out"; do
 	i=$((i + 1))
 done
 ctl sessions --json
-oid=$(printf '%s\n' "$out" | jq -er '[.[] | select(.identity == "psk:dev1")][0].id') ||
-	fail "no psk:dev1 session: $out"
+oid=$(printf '%s\n' "$out" | jq -er '[.[] | select(.auth == "psk" and .identity == "dev1")][0].id') ||
+	fail "no PSK dev1 session: $out"
 ctl show "$oid" --json
 printf '%s\n' "$out" | jq -e '.backends == "default" and .observing == 1 and .certificate == null' \
 	>/dev/null || fail "show of an observing session: $out"

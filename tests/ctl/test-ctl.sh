@@ -45,22 +45,23 @@ sclient s1 15 my_identity secretPSK123
 wait_log 'event=handshake-ok .*identity="my_identity"'
 ctl sessions
 expect_rc 0
-printf "%s\n" "$out" | head -1 | grep -Eq '^ID +PEER +IDENTITY +CIPHER +STATE +AGE +IDLE +BYTES_IN +BYTES_OUT +MSGS_IN +MSGS_OUT +BACKEND$' ||
+printf "%s\n" "$out" | head -1 | grep -Eq '^ID +PEER +AUTH +IDENTITY +CIPHER +STATE +AGE +IDLE +BYTES_IN +BYTES_OUT +MSGS_IN +MSGS_OUT +BACKEND$' ||
 	fail "bad header: $out"
-printf "%s\n" "$out" | grep -Eq '^[0-9a-f]{8} +127\.0\.0\.1:[0-9]+ +psk:my_identity +TLS-PSK-WITH-AES-128-CCM-8 +established +[0-9]+[smhd] ' ||
+printf "%s\n" "$out" | grep -Eq '^[0-9a-f]{8} +127\.0\.0\.1:[0-9]+ +psk +my_identity +TLS-PSK-WITH-AES-128-CCM-8 +established +[0-9]+[smhd] ' ||
 	fail "session not listed: $out"
 
 step "sessions --json parses"
 ctl sessions --json
 expect_rc 0
-id=$(printf "%s\n" "$out" | jq -er '.[] | select(.identity == "psk:my_identity" and .state == "established") | .id') ||
+id=$(printf "%s\n" "$out" | jq -er '.[] | select(.auth == "psk" and .identity == "my_identity" and .state == "established") | .id') ||
 	fail "no my_identity session in: $out"
 echo "$id" | grep -Eq '^[0-9a-f]{8}$' || fail "bad id $id"
 
 step "show ID"
 ctl show "$id"
 expect_rc 0
-printf "%s\n" "$out" | grep -q "^identity *psk:my_identity$" || fail "show: $out"
+printf "%s\n" "$out" | grep -q "^identity *my_identity$" || fail "show: $out"
+printf "%s\n" "$out" | grep -q "^auth *psk$" || fail "show: $out"
 printf "%s\n" "$out" | grep -q "^state *established$" || fail "show: $out"
 printf "%s\n" "$out" | grep -q "^peer *127.0.0.1:" || fail "show: $out"
 
@@ -80,10 +81,10 @@ sclient s2 15 "$odd_id" oddkey
 wait_log 'event=handshake-ok .*identity="odd'
 ctl sessions --json
 expect_rc 0
-printf "%s\n" "$out" | jq -e '.[] | select(.identity == "psk:odd\t\u00ff\"\\id")' >/dev/null ||
+printf "%s\n" "$out" | jq -e '.[] | select(.auth == "psk" and .identity == "odd\t\u00ff\"\\id")' >/dev/null ||
 	fail "odd identity not escaped right: $out"
 ctl sessions
-printf "%s\n" "$out" | grep -qF 'psk:odd\x09\xff\"\\id' || fail "odd identity not escaped in text: $out"
+printf "%s\n" "$out" | grep -qF 'odd\x09\xff\"\\id' || fail "odd identity not escaped in text: $out"
 
 step "close ID ends the session"
 ctl close "$id"
@@ -110,7 +111,7 @@ expect_rc 0
 wait_log 'event=session-closed .*identity="my_identity".*reason="closed by coaps-proxyctl"'
 [ "$(log_count 'reason="closed by coaps-proxyctl"')" = 2 ] || fail "expected 2 closed-by lines"
 ctl sessions --json
-[ "$(printf "%s\n" "$out" | jq '[.[] | select(.identity == "psk:my_identity")] | length')" = 0 ] ||
+[ "$(printf "%s\n" "$out" | jq '[.[] | select(.identity == "my_identity")] | length')" = 0 ] ||
 	fail "my_identity session still listed: $out"
 
 step "check-config FILE: OK, and a broken file gives FILE:LINE and exit 1"

@@ -13,7 +13,9 @@ INTEGRATION_TESTS = \
 	tests/integration/test-reload.sh \
 	tests/integration/test-reload-atomic.sh \
 	tests/integration/test-json-log.sh \
-	tests/integration/test-park.sh
+	tests/integration/test-park.sh \
+	tests/integration/test-device-story.sh \
+	tests/integration/test-alert-explained.sh
 
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
