@@ -24,6 +24,7 @@
  */
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define CONFIG_MAX_FILES 64
+#define CONFIG_MAX_INCLUDE_DEPTH 10 /* @include files within @include files */
 
 struct listen_conf {
 	char *address;
