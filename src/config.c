@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/error.h>
@@ -83,7 +84,7 @@ static const char *const route_keys[] = { "path_prefix", "identity", "uri_host",
 	"forward_proxy", "backend", NULL };
 static const char *const psk_keys[] = { "identity", "key", "key_hex", NULL };
 static const char *const x509_keys[] = { "certificate", "private_key", "client_ca", "crl",
-	"verify_client", NULL };
+	"verify_client", "expiry_warning", NULL };
 static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min",
 	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", NULL };
 static const char *const session_keys[] = { "idle_timeout", "park_after", "max_sessions",
@@ -1449,6 +1450,77 @@ check_ca_dir(struct loader *ld, const config_setting_t *s, const char *dir)
 	return r;
 }
 
+/* Seconds from now until t (negative: t has passed). */
+static long long
+x509_seconds_left(const mbedtls_x509_time *t)
+{
+	struct tm tm = { .tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
+		.tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec };
+
+	return (long long)timegm(&tm) - (long long)time(NULL);
+}
+
+/*
+ * Warns about each certificate of chain (the server's, or the client_ca
+ * certificates) that ends within days (0: never), and about one that has
+ * ended.
+ */
+static void
+warn_expiring(const char *path, bool server, const mbedtls_x509_crt *chain, uint32_t days)
+{
+	const char *what = server ? "server certificate" : "client_ca certificate";
+
+	for (const mbedtls_x509_crt *c = chain; c != NULL && c->raw.len > 0; c = c->next) {
+		long long left = x509_seconds_left(&c->valid_to);
+		const char *role = !server ? "" : c == chain ? " (leaf)" : " (chain)";
+		char name[256];
+
+		if (left >= (long long)days * 86400 && left >= 0)
+			continue;
+		if (mbedtls_x509_dn_gets(name, sizeof name, &c->subject) < 0)
+			snprintf(name, sizeof name, "(subject not printable)");
+		if (left < 0)
+			log_warnx("%s: the %s%s %s expired on %04d-%02d-%02d %02d:%02d:%02d UTC: "
+			          "certificates it signed are refused", path, what, role, name,
+			    c->valid_to.year, c->valid_to.mon, c->valid_to.day, c->valid_to.hour,
+			    c->valid_to.min, c->valid_to.sec);
+		else
+			log_warnx("%s: the %s%s %s expires on %04d-%02d-%02d %02d:%02d:%02d UTC, in "
+			          "%lld %s (x509.expiry_warning = %u days): renew it", path, what, role,
+			    name, c->valid_to.year, c->valid_to.mon, c->valid_to.day, c->valid_to.hour,
+			    c->valid_to.min, c->valid_to.sec,
+			    left < 86400 ? (left + 1800) / 3600 : (left + 43200) / 86400,
+			    left < 86400 ? "hours" : "days", days);
+	}
+}
+
+/*
+ * Warns about a CRL whose next update has passed (mbedTLS then refuses every
+ * client certificate), or comes within a day (or days, when fewer; 0: never).
+ */
+static void
+warn_crl_due(const char *path, const mbedtls_x509_crl *crl, uint32_t days)
+{
+	for (const mbedtls_x509_crl *c = crl; c != NULL && c->raw.len > 0; c = c->next) {
+		const mbedtls_x509_time *t = &c->next_update;
+		long long left;
+
+		if (t->year == 0) /* no nextUpdate in it */
+			continue;
+		left = x509_seconds_left(t);
+		if (left < 0)
+			log_warnx("%s: the CRL's next update was due on %04d-%02d-%02d %02d:%02d:%02d "
+			          "UTC: mbedTLS refuses every client certificate checked against it "
+			          "(CRL expired); install a new CRL", path, t->year, t->mon, t->day,
+			    t->hour, t->min, t->sec);
+		else if (left < 86400 && left < (long long)days * 86400)
+			log_warnx("%s: the CRL's next update is due on %04d-%02d-%02d %02d:%02d:%02d "
+			          "UTC, in %lld hours: after that mbedTLS refuses every client "
+			          "certificate checked against it; install a new CRL before", path,
+			    t->year, t->mon, t->day, t->hour, t->min, t->sec, (left + 1800) / 3600);
+	}
+}
+
 /* Parses x509 = { ... }: certificate chain, key, CAs, CRL, client policy. */
 static int
 load_x509(struct loader *ld, struct proxy_config *cfg)
@@ -1456,6 +1528,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 	config_setting_t *g, *s;
 	struct x509_conf *x;
 	const char *cert, *key, *ca, *crl, *verify;
+	uint32_t warn_days = 30;
 	char err[160];
 	struct stat st;
 	int r;
@@ -1468,7 +1541,8 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 	    get_string(ld, g, "private_key", true, &key) < 0 ||
 	    get_string(ld, g, "client_ca", false, &ca) < 0 ||
 	    get_string(ld, g, "crl", false, &crl) < 0 ||
-	    get_string(ld, g, "verify_client", false, &verify) < 0)
+	    get_string(ld, g, "verify_client", false, &verify) < 0 ||
+	    get_uint(ld, g, "expiry_warning", 0, 3650, &warn_days) < 0)
 		return -1;
 	x = cfg->x509 = calloc(1, sizeof *x);
 	if (x == NULL)
@@ -1507,6 +1581,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 		x->certificate_msg_len += 3 + c->raw.len;
 	}
 	x->certificate_msg_len += 12 + 3; /* DTLS handshake header, list length */
+	warn_expiring(x->certificate_path, true, &x->certificate, warn_days);
 
 	resolve_path(ld, key, &x->private_key_path);
 	s = config_setting_get_member(g, "private_key");
@@ -1548,6 +1623,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 		if (r > 0)
 			log_warnx("%s: %d certificates could not be parsed and are ignored",
 			    x->client_ca_path, r);
+		warn_expiring(x->client_ca_path, false, &x->client_ca, warn_days);
 		x->has_client_ca = true;
 	} else if (x->verify_client != VERIFY_CLIENT_NONE)
 		return load_fail(ld, g, "client_ca",
@@ -1563,6 +1639,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 		if (r != 0)
 			return load_fail(ld, s, NULL, "cannot load CRL %s: %s", x->crl_path,
 			    tls_strerror(r, err, sizeof err));
+		warn_crl_due(x->crl_path, &x->crl, warn_days);
 		x->has_crl = true;
 	}
 	return 0;
