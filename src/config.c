@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/error.h>
@@ -27,10 +28,18 @@
 
 /* One file of the configuration as read: the main one or an @include. */
 struct conf_file {
-	char *name; /* as libconfig names it (the @include text); NULL: the main file */
+	char *name; /* the path it was read from (relative to its includer's directory
+	             * resolved); NULL: the main file */
 	char *text; /* NUL-terminated */
 	size_t len;
 	struct stat st;
+};
+
+/* A run of lines of the text given to libconfig that come from one file. */
+struct conf_span {
+	unsigned start; /* its first line in the expanded text */
+	size_t file;    /* index in files[] */
+	unsigned line;  /* that line's number in the file */
 };
 
 /* State of one load: the file, its directory, the files read and the first error. */
@@ -42,10 +51,32 @@ struct loader {
 	struct conf_file files[CONFIG_MAX_FILES];
 	size_t n_files;
 	size_t bytes; /* in files[] together */
+	/* The main file with each @include replaced by what it names, for libconfig. */
+	char *text;
+	size_t text_len, text_cap;
+	unsigned text_line; /* line of text that the next byte appended is on */
+	struct conf_span *spans;
+	size_t n_spans, cap_spans;
+	/* A psk_dir file being parsed (its own libconfig text): errors name it. */
+	const char *cur_file;
+	char **psk_files; /* names of the psk_dir files read */
+	size_t n_psk_files;
+	struct psk_origin *origins; /* where each cfg->psks entry was written */
+	size_t psk_cap;             /* entries cfg->psks and origins have room for */
+};
+
+/* Where a PSK entry was written, to name both places of a duplicate. */
+struct psk_origin {
+	const char *identity; /* cfg->psks[].identity (stays put when the array moves) */
+	size_t identity_len;
+	const char *file;
+	unsigned line;
+	unsigned index; /* in its psk list */
+	size_t seq;     /* order of reading */
 };
 
 static const char *const root_keys[] = { "listen", "backends", "routes", "identity_option",
-	"backend_timeout", "psk", "x509", "dtls", "session", "log", "control", "metrics",
+	"backend_timeout", "psk", "psk_dir", "x509", "dtls", "session", "log", "control", "metrics",
 	"diagnostic_payloads", NULL };
 static const char *const listen_keys[] = { "address", "port", NULL };
 static const char *const backend_keys[] = { "name", "address", "port", "sources", NULL };
@@ -53,7 +84,7 @@ static const char *const route_keys[] = { "path_prefix", "identity", "uri_host",
 	"forward_proxy", "backend", NULL };
 static const char *const psk_keys[] = { "identity", "key", "key_hex", NULL };
 static const char *const x509_keys[] = { "certificate", "private_key", "client_ca", "crl",
-	"verify_client", NULL };
+	"verify_client", "expiry_warning", NULL };
 static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min",
 	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", NULL };
 static const char *const session_keys[] = { "idle_timeout", "park_after", "max_sessions",
@@ -62,7 +93,7 @@ static const char *const log_keys[] = { "level", "json_file", "syslog", NULL };
 static const char *const control_keys[] = { "socket", NULL };
 static const char *const metrics_keys[] = { "address", "port", NULL };
 
-/* Writes the dotted path of a setting ("psk.[1].key_hex") into buf. */
+/* Writes the dotted path of a setting ("psk[1].key_hex") into buf. */
 static void
 setting_path(const config_setting_t *s, char *buf, size_t len)
 {
@@ -85,6 +116,45 @@ setting_path(const config_setting_t *s, char *buf, size_t len)
 	}
 }
 
+/* Finds the file (index in files[]) and its line that line tline of the expanded text came from. */
+static size_t
+loader_locate(const struct loader *ld, unsigned tline, unsigned *line)
+{
+	size_t lo = 0, hi = ld->n_spans;
+
+	/* The last span that starts at or before tline. */
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ld->spans[mid].start <= tline)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (ld->n_spans == 0 || tline == 0 || ld->spans[lo].start > tline) {
+		*line = tline;
+		return 0;
+	}
+	*line = ld->spans[lo].line + (tline - ld->spans[lo].start);
+	return ld->spans[lo].file;
+}
+
+/* Names the file and line a setting was written on (the file NULL: the main file). */
+static void
+setting_where(const struct loader *ld, const config_setting_t *s, const char **file,
+    unsigned *line)
+{
+	size_t f;
+
+	if (ld->cur_file != NULL) {
+		*file = ld->cur_file;
+		*line = config_setting_source_line(s);
+		return;
+	}
+	f = loader_locate(ld, config_setting_source_line(s), line);
+	*file = f < ld->n_files ? ld->files[f].name : NULL;
+}
+
 /*
  * Records the first error as "FILE:LINE: key: why" for setting s (or its
  * member named key when s is the group holding it). Returns -1.
@@ -101,8 +171,7 @@ load_fail(struct loader *ld, const config_setting_t *s, const char *member, cons
 		return -1;
 	if (s != NULL) {
 		setting_path(s, key, sizeof key);
-		file = config_setting_source_file(s);
-		line = config_setting_source_line(s);
+		setting_where(ld, s, &file, &line);
 	} else
 		key[0] = '\0';
 	if (member != NULL) {
@@ -194,17 +263,16 @@ get_string(struct loader *ld, const config_setting_t *group, const char *name, b
 	return 0;
 }
 
-/* Finds the file a setting was read from (the main file when libconfig names none). */
+/* Finds the file a setting was read from, and its line there (NULL: not known). */
 static const struct conf_file *
-setting_file(const struct loader *ld, const config_setting_t *s)
+setting_file(const struct loader *ld, const config_setting_t *s, unsigned *line)
 {
-	const char *name = config_setting_source_file(s);
+	size_t f;
 
-	for (size_t i = 0; i < ld->n_files; i++)
-		if (name == NULL ? ld->files[i].name == NULL
-		                 : ld->files[i].name != NULL && strcmp(ld->files[i].name, name) == 0)
-			return &ld->files[i];
-	return NULL;
+	if (ld->cur_file != NULL || ld->n_files == 0)
+		return NULL;
+	f = loader_locate(ld, config_setting_source_line(s), line);
+	return f < ld->n_files ? &ld->files[f] : NULL;
 }
 
 /*
@@ -218,16 +286,17 @@ static bool
 setting_literal(const struct loader *ld, const config_setting_t *s, long long v, char *buf,
     size_t len)
 {
-	const struct conf_file *f = setting_file(ld, s);
+	unsigned at = 0;
+	const struct conf_file *f = setting_file(ld, s, &at);
 	const char *name = config_setting_name(s), *p, *end;
 	char *rest;
 	long long written;
 	size_t nlen, o;
 
-	if (f == NULL || name == NULL || config_setting_source_line(s) == 0)
+	if (f == NULL || name == NULL || at == 0)
 		return false;
 	p = f->text;
-	for (unsigned line = 1; line < config_setting_source_line(s) && p != NULL; line++)
+	for (unsigned line = 1; line < at && p != NULL; line++)
 		if ((p = strchr(p, '\n')) != NULL)
 			p++;
 	if (p == NULL)
@@ -366,115 +435,138 @@ file_fail(struct loader *ld, const char *where, const char *fmt, ...)
 	return -1;
 }
 
-static int conf_file_read(struct loader *ld, const char *name, const char *where, int depth);
+/* Where a scan of configuration text is, looking for @include directives. */
+struct conf_scan {
+	const char *p;
+	const char *bol;  /* start of the line p is on */
+	unsigned line;
+	bool line_start;  /* only blanks since the line began */
+	bool open;        /* the text ended inside a string or a comment */
+};
+
+/* An @include directive that conf_scan_include found. */
+struct conf_include {
+	const char *begin; /* start of its line */
+	const char *end;   /* just after the closing quote */
+	unsigned line;
+	char *name; /* decoded as libconfig does (\\ and \"); NULL: no closing quote on the line */
+};
 
 /*
- * Reads the files that text (file number idx) includes: @include "NAME" at
- * the start of a line, outside comments and strings, as libconfig's scanner
- * finds them (a relative NAME is relative to the working directory, as
- * libconfig opens it). A file that does not exist is left for libconfig to
- * report.
+ * Moves sc to the next @include directive as libconfig's scanner finds them:
+ * `@include "NAME"` at the start of a line (after blanks), outside comments
+ * and strings. Returns 1 with *inc filled (inc->name to free), 0 at the end
+ * of the text, -1 when out of memory.
  */
 static int
-conf_includes_read(struct loader *ld, size_t idx, int depth)
+conf_scan_include(struct conf_scan *sc, struct conf_include *inc)
 {
-	const char *p = ld->files[idx].text;
-	const char *file = ld->files[idx].name ? ld->files[idx].name : ld->path;
-	bool line_start = true;
-	unsigned line = 1;
+	const char *p = sc->p;
 
 	while (*p != '\0') {
 		if (*p == '\n') {
-			line++;
-			line_start = true;
+			sc->line++;
+			sc->line_start = true;
+			sc->bol = ++p;
+		} else if (*p == ' ' || *p == '\t') {
 			p++;
-		} else if (*p == ' ' || *p == '\t' || *p == '\r') {
-			p++;
-		} else if (line_start && strncmp(p, "@include", 8) == 0 &&
+		} else if (sc->line_start && strncmp(p, "@include", 8) == 0 &&
 		           (p[8] == ' ' || p[8] == '\t')) {
 			const char *q = p + 8, *e;
+			char *o;
 
 			while (*q == ' ' || *q == '\t')
 				q++;
-			if (*q != '"' || (e = strchr(q + 1, '"')) == NULL || memchr(q, '\n', (size_t)(e - q)))
-				return 0; /* libconfig reports the syntax error */
-			if (depth < 10) {
-				char where[PATH_MAX + 64], *name = strndup(q + 1, (size_t)(e - q - 1));
-				struct stat st;
-				int r = 0;
-
-				if (name == NULL)
-					return file_fail(ld, file, "out of memory");
-				snprintf(where, sizeof where, "%s:%u: @include \"%s\"", file, line, name);
-				if (stat(name, &st) == 0)
-					r = conf_file_read(ld, name, where, depth + 1);
-				free(name);
-				if (r < 0)
-					return -1;
+			if (*q != '"') { /* not a directive: libconfig reports the '@' */
+				p++;
+				sc->line_start = false;
+				continue;
 			}
-			p = e + 1;
-			line_start = false;
+			inc->begin = sc->bol;
+			inc->line = sc->line;
+			inc->name = NULL;
+			for (e = q + 1; *e != '\0' && *e != '\n' && *e != '"'; e++)
+				if (*e == '\\' && (e[1] == '\\' || e[1] == '"'))
+					e++;
+			inc->end = *e == '"' ? e + 1 : e;
+			/* After the directive the rest of its line starts a line of its own. */
+			sc->p = sc->bol = inc->end;
+			sc->line_start = true;
+			if (*e != '"')
+				return 1;
+			inc->name = o = malloc((size_t)(e - q));
+			if (o == NULL)
+				return -1;
+			for (q++; q < e; q++) {
+				if (*q == '\\' && (q[1] == '\\' || q[1] == '"'))
+					q++;
+				*o++ = *q;
+			}
+			*o = '\0';
+			return 1;
 		} else if (*p == '"') {
+			sc->open = true;
 			for (p++; *p != '\0' && *p != '"'; p++) {
 				if (*p == '\\' && p[1] != '\0')
 					p++;
 				if (*p == '\n')
-					line++;
+					sc->line++;
 			}
-			if (*p == '"')
+			if (*p == '"') {
 				p++;
-			line_start = false;
+				sc->open = false;
+			}
+			sc->line_start = false;
 		} else if (p[0] == '/' && p[1] == '*') {
+			sc->open = true;
 			for (p += 2; *p != '\0' && !(p[0] == '*' && p[1] == '/'); p++)
 				if (*p == '\n')
-					line++;
-			p += *p != '\0' ? 2 : 0;
-			line_start = false;
+					sc->line++;
+			if (*p != '\0') {
+				p += 2;
+				sc->open = false;
+			}
+			sc->line_start = false;
 		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
 			while (*p != '\0' && *p != '\n')
 				p++;
 		} else {
 			p++;
-			line_start = false;
+			sc->line_start = false;
 		}
 	}
+	sc->p = p;
 	return 0;
 }
 
 /*
- * Reads one file of the configuration (name NULL: the main file ld->path)
- * into ld->files: it must be a regular file (a FIFO or device would block
- * or never end), not world-writable, free of NUL bytes and within what is
- * left of CONFIG_MAX_BYTES; then the files it includes. where names it in
- * errors.
+ * Reads path into *text (NUL-terminated, *len bytes): it must be a regular
+ * file (a FIFO or device would block or never end), not world-writable,
+ * free of NUL bytes and at most left bytes long (budget says what the limit
+ * is). where names it in errors.
  */
 static int
-conf_file_read(struct loader *ld, const char *name, const char *where, int depth)
+file_read_text(struct loader *ld, const char *path, const char *where, size_t left,
+    const char *budget, char **text, size_t *len, struct stat *st)
 {
-	const char *path = name != NULL ? name : ld->path;
-	size_t left = CONFIG_MAX_BYTES - ld->bytes, n = 0;
-	struct conf_file *f;
-	struct stat st;
+	size_t n = 0;
 	char *buf;
 	int fd;
 
-	if (ld->n_files == CONFIG_MAX_FILES)
-		return file_fail(ld, where, "more than %d configuration files", CONFIG_MAX_FILES);
-	if (stat(path, &st) != 0)
+	if (stat(path, st) != 0)
 		return file_fail(ld, where, "cannot read: %s", strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return file_fail(ld, where, "is %s, not a regular file", file_kind(st.st_mode));
-	if (st.st_mode & S_IWOTH)
+	if (!S_ISREG(st->st_mode))
+		return file_fail(ld, where, "is %s, not a regular file", file_kind(st->st_mode));
+	if (st->st_mode & S_IWOTH)
 		return file_fail(ld, where, "is world-writable (mode %04o): anyone could change the "
-		    "configuration; chmod o-w %s", (unsigned)(st.st_mode & 07777), path);
-	if ((unsigned long long)st.st_size > left)
-		return file_fail(ld, where, "is %lld bytes: the configuration and its @include files "
-		    "may have %d bytes (1 MiB) in all", (long long)st.st_size, CONFIG_MAX_BYTES);
+		    "configuration; chmod o-w %s", (unsigned)(st->st_mode & 07777), path);
+	if ((unsigned long long)st->st_size > left)
+		return file_fail(ld, where, "is %lld bytes: %s", (long long)st->st_size, budget);
 	/* O_NONBLOCK: should the file have been swapped for a FIFO, neither open nor read waits. */
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return file_fail(ld, where, "cannot read: %s", strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
 		close(fd);
 		return file_fail(ld, where, "is not a regular file");
 	}
@@ -499,24 +591,168 @@ conf_file_read(struct loader *ld, const char *name, const char *where, int depth
 	}
 	close(fd);
 	if (n > left) {
+		mbedtls_platform_zeroize(buf, n);
 		free(buf);
-		return file_fail(ld, where, "grew beyond what is left of the %d bytes (1 MiB) the "
-		    "configuration and its @include files may have", CONFIG_MAX_BYTES);
+		return file_fail(ld, where, "grew while it was read: %s", budget);
 	}
 	if (memchr(buf, '\0', n) != NULL) {
+		mbedtls_platform_zeroize(buf, n);
 		free(buf);
 		return file_fail(ld, where, "contains a NUL byte: not a text file");
 	}
 	buf[n] = '\0';
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+/*
+ * Reads one file of the configuration (name NULL: the main file ld->path)
+ * into ld->files[*idx], within what is left of CONFIG_MAX_BYTES and
+ * CONFIG_MAX_FILES. where names it in errors.
+ */
+static int
+conf_file_read(struct loader *ld, const char *name, const char *where, size_t *idx)
+{
+	char budget[128];
+	struct conf_file *f;
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0;
+
+	if (ld->n_files == CONFIG_MAX_FILES)
+		return file_fail(ld, where, "more than %d configuration files", CONFIG_MAX_FILES);
+	snprintf(budget, sizeof budget, "the configuration and its @include files may have %d "
+	    "bytes (1 MiB) in all", CONFIG_MAX_BYTES);
+	if (file_read_text(ld, name != NULL ? name : ld->path, where, CONFIG_MAX_BYTES - ld->bytes,
+	        budget, &buf, &n, &st) < 0)
+		return -1;
 	f = &ld->files[ld->n_files++];
 	f->name = name != NULL ? strdup(name) : NULL;
 	f->text = buf;
 	f->len = n;
 	f->st = st;
 	ld->bytes += n;
+	*idx = ld->n_files - 1;
 	if (name != NULL && f->name == NULL)
 		return file_fail(ld, where, "out of memory");
-	return conf_includes_read(ld, ld->n_files - 1, depth);
+	return 0;
+}
+
+/* Appends n bytes of s to the text for libconfig. */
+static int
+text_append(struct loader *ld, const char *s, size_t n)
+{
+	if (ld->text_len + n + 1 > ld->text_cap) {
+		size_t cap = ld->text_cap ? ld->text_cap : 4096;
+		char *t;
+
+		while (cap < ld->text_len + n + 1)
+			cap *= 2;
+		t = malloc(cap);
+		if (t == NULL)
+			return file_fail(ld, ld->path, "out of memory");
+		if (ld->text != NULL) {
+			memcpy(t, ld->text, ld->text_len);
+			mbedtls_platform_zeroize(ld->text, ld->text_len); /* PSKs */
+			free(ld->text);
+		}
+		ld->text = t;
+		ld->text_cap = cap;
+	}
+	memcpy(ld->text + ld->text_len, s, n);
+	ld->text_len += n;
+	ld->text[ld->text_len] = '\0';
+	for (const char *p = s; (p = memchr(p, '\n', (size_t)(s + n - p))) != NULL; p++)
+		ld->text_line++;
+	return 0;
+}
+
+/* Says that the text appended next comes from line `line` of files[file]. */
+static int
+span_push(struct loader *ld, size_t file, unsigned line)
+{
+	struct conf_span *s;
+
+	if (ld->n_spans > 0 && ld->spans[ld->n_spans - 1].start == ld->text_line)
+		ld->n_spans--; /* nothing came from the one before */
+	if (ld->n_spans == ld->cap_spans) {
+		size_t cap = ld->cap_spans ? ld->cap_spans * 2 : 16;
+
+		s = reallocarray(ld->spans, cap, sizeof *s);
+		if (s == NULL)
+			return file_fail(ld, ld->path, "out of memory");
+		ld->spans = s;
+		ld->cap_spans = cap;
+	}
+	ld->spans[ld->n_spans++] = (struct conf_span){ ld->text_line, file, line };
+	return 0;
+}
+
+/*
+ * Appends files[idx] to the text for libconfig with each @include directive
+ * replaced by the file it names (read and expanded in turn, up to
+ * CONFIG_MAX_INCLUDE_DEPTH deep): a relative name is relative to the
+ * directory of the file that holds the directive. libconfig never opens a
+ * file itself, so every file is checked and read once, and spans[] maps
+ * libconfig's line numbers back to each file and line.
+ */
+static int
+conf_expand(struct loader *ld, size_t idx, int depth)
+{
+	struct conf_scan sc = { .p = ld->files[idx].text, .bol = ld->files[idx].text, .line = 1,
+		.line_start = true };
+	const char *copied = sc.p, *slash;
+	struct conf_include inc;
+	int r;
+
+	if (span_push(ld, idx, 1) < 0)
+		return -1;
+	while ((r = conf_scan_include(&sc, &inc)) > 0) {
+		const char *shown = ld->files[idx].name ? ld->files[idx].name : ld->path;
+		char *path = NULL, *where = NULL;
+		size_t j;
+
+		if (inc.name == NULL) {
+			char at[PATH_MAX + 32];
+
+			snprintf(at, sizeof at, "%s:%u", shown, inc.line);
+			return file_fail(ld, at, "@include: the file name has no closing '\"' on its line");
+		}
+		slash = strrchr(shown, '/');
+		if (inc.name[0] == '/' || slash == NULL)
+			path = strdup(inc.name);
+		else if (asprintf(&path, "%.*s/%s", (int)(slash - shown), shown, inc.name) < 0)
+			path = NULL;
+		if (path == NULL || asprintf(&where, "%s:%u: @include \"%s\": %s", shown, inc.line,
+		                        inc.name, path) < 0)
+			where = NULL;
+		free(inc.name);
+		r = where == NULL ? file_fail(ld, shown, "out of memory") : 0;
+		if (r == 0 && depth >= CONFIG_MAX_INCLUDE_DEPTH)
+			r = file_fail(ld, where, "@include files nested more than %d deep (does a file "
+			    "include itself?)", CONFIG_MAX_INCLUDE_DEPTH);
+		if (r == 0 && (text_append(ld, copied, (size_t)(inc.begin - copied)) < 0 ||
+		                  conf_file_read(ld, path, where, &j) < 0 ||
+		                  conf_expand(ld, j, depth + 1) < 0))
+			r = -1;
+		/* A file's last line does not run on into its includer's. */
+		if (r == 0 && ld->text_len > 0 && ld->text[ld->text_len - 1] != '\n' &&
+		    text_append(ld, "\n", 1) < 0)
+			r = -1;
+		if (r == 0)
+			r = span_push(ld, idx, inc.line);
+		free(path);
+		free(where);
+		if (r < 0)
+			return -1;
+		copied = inc.end;
+	}
+	if (r < 0)
+		return file_fail(ld, ld->path, "out of memory");
+	if (idx > 0 && sc.open)
+		return file_fail(ld, ld->files[idx].name, "ends inside a string or a /* comment */");
+	return text_append(ld, copied, (size_t)(sc.p - copied));
 }
 
 /* Resolves a path relative to the configuration file's directory into out. */
@@ -624,8 +860,9 @@ warn_several_addresses(const struct loader *ld, const config_setting_t *g, const
     const struct addrinfo *ai)
 {
 	char first[INET6_ADDRSTRLEN], other[INET6_ADDRSTRLEN], key[256];
-	const char *file = config_setting_source_file(g);
+	const char *file;
 	const struct addrinfo *a;
+	unsigned line;
 
 	for (a = ai->ai_next; a != NULL; a = a->ai_next)
 		if (a->ai_addrlen != ai->ai_addrlen || memcmp(a->ai_addr, ai->ai_addr, a->ai_addrlen) != 0)
@@ -635,10 +872,11 @@ warn_several_addresses(const struct loader *ld, const config_setting_t *g, const
 	    getnameinfo(a->ai_addr, a->ai_addrlen, other, sizeof other, NULL, 0, NI_NUMERICHOST) != 0)
 		return;
 	setting_path(g, key, sizeof key);
+	setting_where(ld, g, &file, &line);
 	log_warnx("%s:%u: %s.address: \"%s\" has several addresses (%s, %s, ...): the proxy "
 	          "uses %s, the first in the resolver's order; write the address the backend "
 	          "listens on to choose another", file != NULL ? file : ld->path,
-	    config_setting_source_line(g), key, name, first, other, first);
+	    line, key, name, first, other, first);
 }
 
 /* Parses backends = ( { name; address; port; sources; } ... ), resolving names. */
@@ -836,23 +1074,43 @@ psk_cmp(const void *a, const void *b)
 	return memcmp(x->identity, y->identity, x->identity_len);
 }
 
-/* Parses psk = ( { identity; key | key_hex; } ... ). */
-static int
-load_psks(struct loader *ld, struct proxy_config *cfg)
-{
-	config_setting_t *list;
+static int check_not_world_writable(struct loader *ld, const config_setting_t *s,
+    const char *path, const struct stat *st);
+static int check_regular_file(struct loader *ld, const config_setting_t *s, const char *path,
+    bool secret);
 
-	if (get_list(ld, config_root_setting(&ld->lc), "psk", &list) < 0)
-		return -1;
-	if (list == NULL)
-		return 0;
-	cfg->n_psks = (size_t)config_setting_length(list);
-	cfg->psks = calloc(cfg->n_psks ? cfg->n_psks : 1, sizeof *cfg->psks);
-	if (cfg->psks == NULL)
-		return load_fail(ld, list, NULL, "out of memory");
-	for (size_t i = 0; i < cfg->n_psks; i++) {
+/*
+ * Appends the entries of list, psk = ( { identity; key | key_hex; } ... ),
+ * to cfg->psks, noting where each was written (in ld->origins).
+ */
+static int
+psk_list_add(struct loader *ld, struct proxy_config *cfg, const config_setting_t *list)
+{
+	size_t base = cfg->n_psks, count = (size_t)config_setting_length(list);
+
+	if (base + count > ld->psk_cap) {
+		size_t cap = ld->psk_cap ? ld->psk_cap : 16;
+		struct psk_conf *np;
+		struct psk_origin *no;
+
+		while (cap < base + count)
+			cap *= 2;
+		np = reallocarray(cfg->psks, cap, sizeof *np);
+		if (np == NULL)
+			return load_fail(ld, list, NULL, "out of memory");
+		cfg->psks = np;
+		no = reallocarray(ld->origins, cap, sizeof *no);
+		if (no == NULL)
+			return load_fail(ld, list, NULL, "out of memory");
+		ld->origins = no;
+		ld->psk_cap = cap;
+	}
+	memset(cfg->psks + base, 0, count * sizeof *cfg->psks);
+	cfg->n_psks = base + count; /* zeroed entries are safe to free */
+	for (size_t i = 0; i < count; i++) {
 		config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
-		struct psk_conf *p = &cfg->psks[i];
+		struct psk_conf *p = &cfg->psks[base + i];
+		struct psk_origin *o = &ld->origins[base + i];
 		const char *id, *key, *hex;
 
 		if (check_keys(ld, g, psk_keys) < 0 ||
@@ -899,13 +1157,219 @@ load_psks(struct loader *ld, struct proxy_config *cfg)
 			p->key_len = (size_t)r;
 		}
 		p->identity = strdup(id);
+		if (p->identity == NULL)
+			return load_fail(ld, g, NULL, "out of memory");
 		p->identity_len = strlen(id);
-		for (size_t j = 0; j < i; j++)
-			if (psk_cmp(&cfg->psks[j], p) == 0)
-				return load_fail(ld, config_setting_get_member(g, "identity"), NULL,
-				    "duplicate identity \"%s\"", id);
+		o->identity = p->identity;
+		o->identity_len = p->identity_len;
+		o->index = (unsigned)i;
+		o->seq = base + i;
+		setting_where(ld, config_setting_get_member(g, "identity"), &o->file, &o->line);
+		if (o->file == NULL)
+			o->file = ld->path;
 	}
-	qsort(cfg->psks, cfg->n_psks, sizeof *cfg->psks, psk_cmp);
+	return 0;
+}
+
+/* Orders PSK origins by identity, then by the order they were read in. */
+static int
+origin_cmp(const void *a, const void *b)
+{
+	const struct psk_origin *x = a, *y = b;
+	int c;
+
+	if (x->identity_len != y->identity_len)
+		return x->identity_len < y->identity_len ? -1 : 1;
+	c = memcmp(x->identity, y->identity, x->identity_len);
+	if (c != 0)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Refuses an identity given twice, naming both places (the first duplicate as read). */
+static int
+psk_check_duplicates(struct loader *ld, const struct proxy_config *cfg)
+{
+	struct psk_origin *o = ld->origins;
+	size_t dup = 0;
+
+	if (cfg->n_psks < 2)
+		return 0;
+	qsort(o, cfg->n_psks, sizeof *o, origin_cmp);
+	for (size_t i = 1; i < cfg->n_psks; i++)
+		if (o[i].identity_len == o[i - 1].identity_len &&
+		    memcmp(o[i].identity, o[i - 1].identity, o[i].identity_len) == 0 &&
+		    (dup == 0 || o[i].seq < o[dup].seq))
+			dup = i;
+	if (dup == 0)
+		return 0;
+	if (ld->cause == NULL &&
+	    asprintf(&ld->cause, "%s:%u: psk[%u].identity: duplicate identity \"%s\", first at %s:%u",
+	        o[dup].file, o[dup].line, o[dup].index, o[dup].identity, o[dup - 1].file,
+	        o[dup - 1].line) < 0)
+		ld->cause = NULL;
+	return -1;
+}
+
+/* Tells whether a psk_dir entry is read: NAME.conf, not hidden (no leading dot). */
+static bool
+psk_file_wanted(const char *name)
+{
+	size_t n = strlen(name);
+
+	return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".conf") == 0;
+}
+
+/* Orders file names. */
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Reads one psk_dir file (s: the psk_dir setting) on its own: it may hold
+ * psk = ( ... ) only, and no @include. *total counts the bytes of all of them.
+ */
+static int
+psk_file_load(struct loader *ld, struct proxy_config *cfg, const config_setting_t *s,
+    const char *path, size_t *total)
+{
+	static const char *const members[] = { "psk", NULL };
+	struct conf_scan sc = { .line = 1, .line_start = true };
+	size_t len = 0, before = cfg->n_psks, left = CONFIG_PSK_DIR_MAX_BYTES - *total;
+	config_setting_t *list;
+	struct conf_include inc;
+	char budget[160], *text = NULL;
+	const char *who;
+	struct stat st;
+	config_t pc;
+	int r;
+
+	if (check_regular_file(ld, s, path, false) < 0)
+		return -1;
+	snprintf(budget, sizeof budget, "a psk_dir file may have %d bytes (1 MiB), all of them "
+	    "together %d bytes (16 MiB)", CONFIG_MAX_BYTES, CONFIG_PSK_DIR_MAX_BYTES);
+	if (file_read_text(ld, path, path, left < CONFIG_MAX_BYTES ? left : CONFIG_MAX_BYTES,
+	        budget, &text, &len, &st) < 0)
+		return -1;
+	*total += len;
+	/* libconfig would open an @include itself, relative to the working directory. */
+	sc.p = sc.bol = text;
+	r = conf_scan_include(&sc, &inc);
+	if (r != 0) {
+		char at[PATH_MAX + 32];
+
+		if (r > 0)
+			free(inc.name);
+		mbedtls_platform_zeroize(text, len);
+		free(text);
+		snprintf(at, sizeof at, "%s:%u", path, r > 0 ? inc.line : 0);
+		return file_fail(ld, at, r > 0 ? "@include is not allowed in a PSK file" :
+		                                 "out of memory");
+	}
+	config_init(&pc);
+	ld->cur_file = path;
+	r = 0;
+	if (!config_read_string(&pc, text)) {
+		if (ld->cause == NULL && asprintf(&ld->cause, "%s:%d: (syntax): %s", path,
+		                             config_error_line(&pc), config_error_text(&pc)) < 0)
+			ld->cause = NULL;
+		r = -1;
+	} else if (check_keys(ld, config_root_setting(&pc), members) < 0 ||
+	           get_list(ld, config_root_setting(&pc), "psk", &list) < 0 ||
+	           (list != NULL && psk_list_add(ld, cfg, list) < 0))
+		r = -1;
+	ld->cur_file = NULL;
+	config_destroy(&pc);
+	mbedtls_platform_zeroize(text, len);
+	free(text);
+	if (r == 0 && cfg->n_psks > before && (who = readable_by_others(&st)) != NULL)
+		log_warnx("%s: holds PSK keys and is %s (mode %04o): chmod 0600, or 0640 with the "
+		          "daemon's group", path, who, (unsigned)(st.st_mode & 07777));
+	return r;
+}
+
+/* Reads the NAME.conf files of directory dir (the psk_dir setting s) in name order. */
+static int
+load_psk_dir(struct loader *ld, struct proxy_config *cfg, const config_setting_t *s,
+    const char *dir)
+{
+	size_t cap = 0, total = 0;
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	if (stat(dir, &st) != 0)
+		return load_fail(ld, s, NULL, "cannot read %s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return load_fail(ld, s, NULL, "%s is not a directory", dir);
+	if (check_not_world_writable(ld, s, dir, &st) < 0)
+		return -1;
+	d = opendir(dir);
+	if (d == NULL)
+		return load_fail(ld, s, NULL, "cannot read %s: %s", dir, strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		if (!psk_file_wanted(e->d_name))
+			continue;
+		if (ld->n_psk_files == CONFIG_PSK_DIR_MAX_FILES) {
+			closedir(d);
+			return load_fail(ld, s, NULL, "%s holds more than %d *.conf files", dir,
+			    CONFIG_PSK_DIR_MAX_FILES);
+		}
+		if (ld->n_psk_files == cap) {
+			char **n = reallocarray(ld->psk_files, cap ? cap * 2 : 16, sizeof *n);
+
+			if (n == NULL) {
+				closedir(d);
+				return load_fail(ld, s, NULL, "out of memory");
+			}
+			ld->psk_files = n;
+			cap = cap ? cap * 2 : 16;
+		}
+		if (asprintf(&ld->psk_files[ld->n_psk_files], "%s/%s", dir, e->d_name) < 0) {
+			closedir(d);
+			return load_fail(ld, s, NULL, "out of memory");
+		}
+		ld->n_psk_files++;
+	}
+	closedir(d);
+	qsort(ld->psk_files, ld->n_psk_files, sizeof *ld->psk_files, name_cmp);
+	for (size_t i = 0; i < ld->n_psk_files; i++)
+		if (psk_file_load(ld, cfg, s, ld->psk_files[i], &total) < 0)
+			return -1;
+	return 0;
+}
+
+/* Parses psk = ( { identity; key | key_hex; } ... ) and the files of psk_dir. */
+static int
+load_psks(struct loader *ld, struct proxy_config *cfg)
+{
+	config_setting_t *list, *root = config_root_setting(&ld->lc);
+	const char *dir;
+	char *path = NULL;
+	int r;
+
+	if (get_list(ld, root, "psk", &list) < 0 ||
+	    get_string(ld, root, "psk_dir", false, &dir) < 0)
+		return -1;
+	if (list != NULL && psk_list_add(ld, cfg, list) < 0)
+		return -1;
+	if (dir != NULL) {
+		if (dir[0] == '\0')
+			return load_fail(ld, root, "psk_dir", "must not be empty");
+		resolve_path(ld, dir, &path);
+		if (path == NULL)
+			return load_fail(ld, root, "psk_dir", "out of memory");
+		r = load_psk_dir(ld, cfg, config_setting_get_member(root, "psk_dir"), path);
+		free(path);
+		if (r < 0)
+			return -1;
+	}
+	if (psk_check_duplicates(ld, cfg) < 0)
+		return -1;
+	if (cfg->n_psks > 0)
+		qsort(cfg->psks, cfg->n_psks, sizeof *cfg->psks, psk_cmp);
 	return 0;
 }
 
@@ -986,6 +1450,77 @@ check_ca_dir(struct loader *ld, const config_setting_t *s, const char *dir)
 	return r;
 }
 
+/* Seconds from now until t (negative: t has passed). */
+static long long
+x509_seconds_left(const mbedtls_x509_time *t)
+{
+	struct tm tm = { .tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
+		.tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec };
+
+	return (long long)timegm(&tm) - (long long)time(NULL);
+}
+
+/*
+ * Warns about each certificate of chain (the server's, or the client_ca
+ * certificates) that ends within days (0: never), and about one that has
+ * ended.
+ */
+static void
+warn_expiring(const char *path, bool server, const mbedtls_x509_crt *chain, uint32_t days)
+{
+	const char *what = server ? "server certificate" : "client_ca certificate";
+
+	for (const mbedtls_x509_crt *c = chain; c != NULL && c->raw.len > 0; c = c->next) {
+		long long left = x509_seconds_left(&c->valid_to);
+		const char *role = !server ? "" : c == chain ? " (leaf)" : " (chain)";
+		char name[256];
+
+		if (left >= (long long)days * 86400 && left >= 0)
+			continue;
+		if (mbedtls_x509_dn_gets(name, sizeof name, &c->subject) < 0)
+			snprintf(name, sizeof name, "(subject not printable)");
+		if (left < 0)
+			log_warnx("%s: the %s%s %s expired on %04d-%02d-%02d %02d:%02d:%02d UTC: "
+			          "certificates it signed are refused", path, what, role, name,
+			    c->valid_to.year, c->valid_to.mon, c->valid_to.day, c->valid_to.hour,
+			    c->valid_to.min, c->valid_to.sec);
+		else
+			log_warnx("%s: the %s%s %s expires on %04d-%02d-%02d %02d:%02d:%02d UTC, in "
+			          "%lld %s (x509.expiry_warning = %u days): renew it", path, what, role,
+			    name, c->valid_to.year, c->valid_to.mon, c->valid_to.day, c->valid_to.hour,
+			    c->valid_to.min, c->valid_to.sec,
+			    left < 86400 ? (left + 1800) / 3600 : (left + 43200) / 86400,
+			    left < 86400 ? "hours" : "days", days);
+	}
+}
+
+/*
+ * Warns about a CRL whose next update has passed (mbedTLS then refuses every
+ * client certificate), or comes within a day (or days, when fewer; 0: never).
+ */
+static void
+warn_crl_due(const char *path, const mbedtls_x509_crl *crl, uint32_t days)
+{
+	for (const mbedtls_x509_crl *c = crl; c != NULL && c->raw.len > 0; c = c->next) {
+		const mbedtls_x509_time *t = &c->next_update;
+		long long left;
+
+		if (t->year == 0) /* no nextUpdate in it */
+			continue;
+		left = x509_seconds_left(t);
+		if (left < 0)
+			log_warnx("%s: the CRL's next update was due on %04d-%02d-%02d %02d:%02d:%02d "
+			          "UTC: mbedTLS refuses every client certificate checked against it "
+			          "(CRL expired); install a new CRL", path, t->year, t->mon, t->day,
+			    t->hour, t->min, t->sec);
+		else if (left < 86400 && left < (long long)days * 86400)
+			log_warnx("%s: the CRL's next update is due on %04d-%02d-%02d %02d:%02d:%02d "
+			          "UTC, in %lld hours: after that mbedTLS refuses every client "
+			          "certificate checked against it; install a new CRL before", path,
+			    t->year, t->mon, t->day, t->hour, t->min, t->sec, (left + 1800) / 3600);
+	}
+}
+
 /* Parses x509 = { ... }: certificate chain, key, CAs, CRL, client policy. */
 static int
 load_x509(struct loader *ld, struct proxy_config *cfg)
@@ -993,6 +1528,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 	config_setting_t *g, *s;
 	struct x509_conf *x;
 	const char *cert, *key, *ca, *crl, *verify;
+	uint32_t warn_days = 30;
 	char err[160];
 	struct stat st;
 	int r;
@@ -1005,7 +1541,8 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 	    get_string(ld, g, "private_key", true, &key) < 0 ||
 	    get_string(ld, g, "client_ca", false, &ca) < 0 ||
 	    get_string(ld, g, "crl", false, &crl) < 0 ||
-	    get_string(ld, g, "verify_client", false, &verify) < 0)
+	    get_string(ld, g, "verify_client", false, &verify) < 0 ||
+	    get_uint(ld, g, "expiry_warning", 0, 3650, &warn_days) < 0)
 		return -1;
 	x = cfg->x509 = calloc(1, sizeof *x);
 	if (x == NULL)
@@ -1044,6 +1581,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 		x->certificate_msg_len += 3 + c->raw.len;
 	}
 	x->certificate_msg_len += 12 + 3; /* DTLS handshake header, list length */
+	warn_expiring(x->certificate_path, true, &x->certificate, warn_days);
 
 	resolve_path(ld, key, &x->private_key_path);
 	s = config_setting_get_member(g, "private_key");
@@ -1085,6 +1623,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 		if (r > 0)
 			log_warnx("%s: %d certificates could not be parsed and are ignored",
 			    x->client_ca_path, r);
+		warn_expiring(x->client_ca_path, false, &x->client_ca, warn_days);
 		x->has_client_ca = true;
 	} else if (x->verify_client != VERIFY_CLIENT_NONE)
 		return load_fail(ld, g, "client_ca",
@@ -1100,6 +1639,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 		if (r != 0)
 			return load_fail(ld, s, NULL, "cannot load CRL %s: %s", x->crl_path,
 			    tls_strerror(r, err, sizeof err));
+		warn_crl_due(x->crl_path, &x->crl, warn_days);
 		x->has_crl = true;
 	}
 	return 0;
@@ -1343,11 +1883,12 @@ warn_readable_psks(const struct loader *ld)
 		config_setting_t *g = config_setting_get_elem(list, (unsigned)i), *k;
 		const struct conf_file *f;
 		const char *who;
+		unsigned line;
 
 		k = config_setting_get_member(g, "key");
 		if (k == NULL)
 			k = config_setting_get_member(g, "key_hex");
-		if (k == NULL || (f = setting_file(ld, k)) == NULL || warned[f - ld->files])
+		if (k == NULL || (f = setting_file(ld, k, &line)) == NULL || warned[f - ld->files])
 			continue;
 		who = readable_by_others(&f->st);
 		if (who == NULL)
@@ -1369,6 +1910,14 @@ loader_free(struct loader *ld, char *where)
 		mbedtls_platform_zeroize(ld->files[i].text, ld->files[i].len); /* PSKs */
 		free(ld->files[i].text);
 	}
+	if (ld->text != NULL)
+		mbedtls_platform_zeroize(ld->text, ld->text_len);
+	free(ld->text);
+	free(ld->spans);
+	for (size_t i = 0; i < ld->n_psk_files; i++)
+		free(ld->psk_files[i]);
+	free(ld->psk_files);
+	free(ld->origins);
 	free(where);
 }
 
@@ -1379,6 +1928,7 @@ config_load(const char *path, char **cause)
 	struct proxy_config *cfg;
 	const char *slash;
 	char *where = NULL;
+	size_t first;
 
 	*cause = NULL;
 	cfg = calloc(1, sizeof *cfg);
@@ -1412,18 +1962,17 @@ config_load(const char *path, char **cause)
 		where = NULL;
 		goto fail;
 	}
-	if (conf_file_read(&ld, NULL, where, 0) < 0)
+	ld.text_line = 1;
+	if (conf_file_read(&ld, NULL, where, &first) < 0 || conf_expand(&ld, first, 0) < 0)
 		goto fail;
 	/* The text read and checked above is what is parsed: nothing is opened twice. */
-	if (!config_read_string(&ld.lc, ld.files[0].text)) {
-		if (config_error_type(&ld.lc) == CONFIG_ERR_FILE_IO) {
-			if (asprintf(&ld.cause, "%s:%d: (file): %s",
-			        config_error_file(&ld.lc) ? config_error_file(&ld.lc) : path,
-			        config_error_line(&ld.lc), config_error_text(&ld.lc)) < 0)
-				ld.cause = NULL;
-		} else if (asprintf(&ld.cause, "%s:%d: (syntax): %s",
-		               config_error_file(&ld.lc) ? config_error_file(&ld.lc) : path,
-		               config_error_line(&ld.lc), config_error_text(&ld.lc)) < 0)
+	if (!config_read_string(&ld.lc, ld.text)) {
+		unsigned line;
+		size_t f = loader_locate(&ld, (unsigned)config_error_line(&ld.lc), &line);
+		const char *file = f < ld.n_files && ld.files[f].name ? ld.files[f].name : path;
+
+		if (asprintf(&ld.cause, "%s:%u: (syntax): %s", file, line,
+		        config_error_text(&ld.lc)) < 0)
 			ld.cause = NULL;
 		goto fail;
 	}

@@ -24,6 +24,10 @@
  */
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define CONFIG_MAX_FILES 64
+#define CONFIG_MAX_INCLUDE_DEPTH 10 /* @include files within @include files */
+/* psk_dir: NAME.conf files, each parsed alone (at most CONFIG_MAX_BYTES), and their bytes. */
+#define CONFIG_PSK_DIR_MAX_FILES 100000
+#define CONFIG_PSK_DIR_MAX_BYTES (16 * 1024 * 1024)
 
 struct listen_conf {
 	char *address;

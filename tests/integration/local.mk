@@ -6,9 +6,12 @@ INTEGRATION_TESTS = \
 	tests/integration/test-garbage.sh \
 	tests/integration/test-config-check.sh \
 	tests/integration/test-config-files.sh \
+	tests/integration/test-config-include.sh \
+	tests/integration/test-psk-dir.sh \
 	tests/integration/test-config-async.sh \
 	tests/integration/test-x509.sh \
 	tests/integration/test-x509-hostile.sh \
+	tests/integration/test-x509-expiry.sh \
 	tests/integration/test-reconnect.sh \
 	tests/integration/test-reload.sh \
 	tests/integration/test-reload-atomic.sh \

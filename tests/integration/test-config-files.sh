@@ -5,7 +5,7 @@
 # libconfig 1.5's 32 bits are reported as written.
 . "${srcdir:-.}/tests/integration/lib.sh"
 
-# Relative @include names are relative to the working directory: the tests cd into $tmp.
+# The tests cd into $tmp; @include names are relative to the including file all the same.
 proxyd=$(cd "$(dirname "$proxyd")" && pwd)/$(basename "$proxyd")
 certgen=$(cd "$(dirname "$certgen")" && pwd)/$(basename "$certgen")
 head='listen = ( { address = "::"; port = 5684; } );
@@ -66,11 +66,11 @@ expect 0 "configuration OK"
 rm "$tmp/psk.inc"
 mkfifo "$tmp/psk.inc"
 check "$tmp/inc.conf"
-expect 1 "$tmp/inc.conf:3: @include \"psk.inc\": is a FIFO, not a regular file"
+expect 1 "$tmp/inc.conf:3: @include \"psk.inc\": $tmp/psk.inc: is a FIFO, not a regular file"
 rm "$tmp/psk.inc"
 { printf 'psk = ( { identity = "a"; key = "k"; } );\n'; head -c $((1024 * 1024)) /dev/zero | tr '\0' '#'; echo; } >"$tmp/psk.inc"
 check "$tmp/inc.conf"
-expect 1 "$tmp/inc.conf:3: @include \"psk.inc\": is $(stat -c %s "$tmp/psk.inc") bytes"
+expect 1 "$tmp/inc.conf:3: @include \"psk.inc\": $tmp/psk.inc: is $(stat -c %s "$tmp/psk.inc") bytes"
 # Many includes of a file under the limit add up.
 head -c 300000 /dev/zero | tr '\0' '#' >"$tmp/pad.inc"
 echo >>"$tmp/pad.inc"
@@ -78,7 +78,7 @@ printf 'psk = ( { identity = "a"; key = "k"; } );\n' >"$tmp/psk.inc"
 printf '%s\n@include "psk.inc"\n@include "pad.inc"\n@include "pad.inc"\n@include "pad.inc"\n@include "pad.inc"\n' "$head" >"$tmp/inc.conf"
 chmod 600 "$tmp/psk.inc" "$tmp/pad.inc"
 check "$tmp/inc.conf"
-expect 1 "$tmp/inc.conf:7: @include \"pad.inc\": is 300001 bytes: the configuration and its @include files may have 1048576 bytes (1 MiB) in all"
+expect 1 "$tmp/inc.conf:7: @include \"pad.inc\": $tmp/pad.inc: is 300001 bytes: the configuration and its @include files may have 1048576 bytes (1 MiB) in all"
 # An @include inside a comment is not followed by libconfig, nor checked.
 printf '%s\n/*\n@include "fifo.conf"\n*/\n@include "psk.inc"\n' "$head" >"$tmp/inc.conf"
 check "$tmp/inc.conf"
@@ -97,7 +97,7 @@ cd "$tmp"
 printf '%s\n@include "psk.inc"\n' "$head" >"$tmp/inc.conf"
 chmod 646 "$tmp/psk.inc"
 check "$tmp/inc.conf"
-expect 1 "$tmp/inc.conf:3: @include \"psk.inc\": is world-writable (mode 0646)"
+expect 1 "$tmp/inc.conf:3: @include \"psk.inc\": $tmp/psk.inc: is world-writable (mode 0646)"
 chmod 600 "$tmp/psk.inc"
 cd - >/dev/null
 make_certs
