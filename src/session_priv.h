@@ -25,6 +25,7 @@ struct session {
 	uint32_t parked_len;
 
 	struct session *hnext;                   /* hash chain */
+	struct session *cnext;                   /* CID hash chain */
 	struct session *hs_prev, *hs_next;       /* handshakes in progress, oldest first */
 	struct session *successor, *predecessor; /* a reconnect and the session it replaces */
 
@@ -43,6 +44,8 @@ struct session {
 	char *cert_problem;               /* what verification found, in words (may quote a CN raw) */
 	size_t cert_problem_len;          /* its bytes (a CN may hold NUL) */
 	const char *cipher;
+	uint8_t cid[DTLS_CID_MAX]; /* the proxy's Connection ID for this session */
+	uint8_t cid_len;           /* 0: none (not offered, or the client did not ask) */
 };
 
 /* Milliseconds on a monotonic clock. */

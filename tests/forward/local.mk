@@ -24,7 +24,8 @@ FORWARD_TESTS = \
 	tests/forward/test-route-config.sh \
 	tests/forward/test-upstream-sources.sh \
 	tests/forward/test-message-size.sh \
-	tests/forward/test-route-access.sh
+	tests/forward/test-route-access.sh \
+	tests/forward/test-cid.sh
 
 TESTS += $(FORWARD_TESTS)
 EXTRA_DIST += tests/forward/lib.sh $(FORWARD_TESTS)
