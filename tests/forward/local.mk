@@ -25,7 +25,8 @@ FORWARD_TESTS = \
 	tests/forward/test-upstream-sources.sh \
 	tests/forward/test-message-size.sh \
 	tests/forward/test-route-access.sh \
-	tests/forward/test-cid.sh
+	tests/forward/test-cid.sh \
+	tests/forward/test-cid-config.sh
 
 TESTS += $(FORWARD_TESTS)
 EXTRA_DIST += tests/forward/lib.sh $(FORWARD_TESTS)
