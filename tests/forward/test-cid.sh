@@ -17,7 +17,7 @@ listen = ( { address = "127.0.0.1"; port = @PORT@; } );
 backends = ( { name = "echo"; address = "127.0.0.1"; port = @BACKEND@; } );
 @PSKS@
 session = { park_after = 1; };
-log = { level = "debug"; };
+log = { level = "debug"; json_file = "$tmp/events.jsonl"; };
 control = { socket = "$sock"; };
 CONF
 start_proxy "$tmp/proxy.conf"
@@ -50,6 +50,9 @@ echo "$out" | grep -q 'recv .*type=ACK code=2.05 mid=0xc102 ' || fail "request a
 wait_log "event=peer-address-changed session=[0-9a-f]+ .*cid=$cid from=127.0.0.1:$p1 to=127.0.0.1:$p2"
 wait_log "event=handshake-ok .*cid=$cid"
 [ "$(stat peer_address_changes)" = 1 ] || fail "peer_address_changes is not 1"
+jq -e -s "map(select(.event == \"peer-address-changed\" and .cid == \"$cid\" and
+	.from == \"127.0.0.1:$p1\" and .to == \"127.0.0.1:$p2\" and .identity == \"my_identity\"))
+	| length == 1" "$tmp/events.jsonl" >/dev/null || fail "JSON log: no peer-address-changed with the CID"
 
 step "the CID in coaps-proxyctl sessions, show and sessions --json"
 start_bg held "$send_tool" -c -p "$proxy_port" -w 100 "$(req c201 c)" wait:6000
