@@ -1402,7 +1402,8 @@ static void
 session_cid_unknown(const struct datagram *d)
 {
 	struct log_event ev = LOG_EVENT_INIT;
-	char peer[64], local[64];
+	char peer[64], local[64], hex[2 * DTLS_CID_MAX + 1] = "";
+	const uint8_t *cid;
 
 	stats.cid_unknown++;
 	if (!ratelimit_allow(&cid_rl, "cid-unknown"))
@@ -1410,6 +1411,12 @@ session_cid_unknown(const struct datagram *d)
 	ev.event = "cid-unknown";
 	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
 	ev.local = local_format(d->listener, &d->local, local, sizeof local);
+	/* The CID as new sessions' length reads it (hex: safe to log whatever it is). */
+	if (dtls_cid_record(d->data, d->len, session_cfg->cid_length, &cid)) {
+		for (size_t i = 0; i < session_cfg->cid_length; i++)
+			snprintf(hex + 2 * i, 3, "%02x", cid[i]);
+		log_event_add(&ev, "cid", hex, false);
+	}
 	ev.reason = "record with a Connection ID no session has: dropped";
 	log_event(LOG_LVL_INFO, &ev);
 }

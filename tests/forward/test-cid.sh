@@ -100,7 +100,7 @@ step "an unknown CID: dropped, counted and logged; never taken for a handshake"
 cookies=$(stat cookies_sent)
 out=$(coaps_send -c -w 800 "$(req c501 k)" unknown-cid)
 echo "$out" | grep -q '^raw-silent ' || fail "unknown CID answered: $out"
-wait_log 'event=cid-unknown peer=127.0.0.1:[0-9]+ '
+wait_log 'event=cid-unknown peer=127.0.0.1:[0-9]+ local=127.0.0.1:[0-9]+ cid=[0-9a-f]{16} reason='
 [ "$(stat drops_unknown_cid)" -ge 1 ] || fail "drops_unknown_cid not counted"
 # One cookie for the client's own handshake, none for the unknown CID.
 [ "$(stat cookies_sent)" = $((cookies + 1)) ] || fail "an unknown CID was answered with a cookie"
