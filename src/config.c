@@ -21,6 +21,7 @@
 #include <mbedtls/error.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/ssl_ciphersuites.h>
+#include <mbedtls/version.h>
 
 #include "configuration.h"
 #include "dtls.h"
@@ -86,7 +87,8 @@ static const char *const psk_keys[] = { "identity", "key", "key_hex", NULL };
 static const char *const x509_keys[] = { "certificate", "private_key", "client_ca", "crl",
 	"verify_client", "expiry_warning", NULL };
 static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min",
-	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", NULL };
+	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", "connection_id",
+	"cid_length", NULL };
 static const char *const session_keys[] = { "idle_timeout", "park_after", "max_sessions",
 	"max_handshakes", "handshakes_per_source", NULL };
 static const char *const log_keys[] = { "level", "json_file", "syslog", NULL };
@@ -1687,6 +1689,14 @@ load_dtls(struct loader *ld, struct proxy_config *cfg)
 	if (get_uint(ld, g, "mtu", 256, 16384, &v) < 0)
 		return -1;
 	cfg->mtu = (uint16_t)v;
+	if (get_uint(ld, g, "cid_length", DTLS_CID_MIN, DTLS_CID_MAX, &cfg->cid_length) < 0 ||
+	    get_route_bool(ld, g, "connection_id", &cfg->connection_id) < 0)
+		return -1;
+	if (cfg->connection_id && !dtls_cid_supported())
+		return load_fail(ld, config_setting_get_member(g, "connection_id"), NULL,
+		    "this build's mbedTLS (%s) has no RFC 9146 Connection IDs "
+		    "(MBEDTLS_SSL_DTLS_CONNECTION_ID, in mbedTLS 3.x); remove the key or set it "
+		    "to false", MBEDTLS_VERSION_STRING);
 	if (cfg->handshake_timeout_max < cfg->handshake_timeout_min)
 		return load_fail(ld, g, "handshake_timeout_max",
 		    "%u ms is less than handshake_timeout_min (%u ms)", cfg->handshake_timeout_max,
@@ -1942,6 +1952,8 @@ config_load(const char *path, char **cause)
 	cfg->handshake_timeout_max = 60000;
 	cfg->mtu = 1232;
 	cfg->max_handshake_message = 880;
+	cfg->connection_id = dtls_cid_supported();
+	cfg->cid_length = 8;
 	cfg->idle_timeout = 300;
 	cfg->park_after = 30;
 	cfg->max_sessions = 10000;

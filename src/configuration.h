@@ -108,6 +108,8 @@ struct proxy_config {
 	uint16_t mtu;
 	unsigned badmac_limit;
 	uint32_t max_handshake_message;
+	bool connection_id;   /* offer RFC 9146 Connection IDs to clients that ask */
+	uint32_t cid_length;  /* bytes of the proxy's own CIDs */
 
 	uint32_t idle_timeout; /* s */
 	uint32_t park_after;   /* s idle before a session is parked, 0 = never */

@@ -177,6 +177,7 @@ control_list_cb(const struct session_info *si, void *arg)
 		control_json_str(cl->out, "cipher", si->cipher, false);
 		control_json_str(cl->out, "state", si->state, false);
 		control_json_str(cl->out, "backend", si->backend, false);
+		control_json_str(cl->out, "cid", si->cid, false);
 		evbuffer_add_printf(cl->out,
 		    "\"age_ms\":%llu,\"idle_ms\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
 		    "\"msgs_in\":%llu,\"msgs_out\":%llu}",
@@ -184,14 +185,15 @@ control_list_cb(const struct session_info *si, void *arg)
 		    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
 		    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out);
 	} else
-		evbuffer_add_printf(cl->out, "%08x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\n",
+		evbuffer_add_printf(cl->out,
+		    "%08x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\t%s\n",
 		    si->id, control_text(si->peer, peer, sizeof peer),
 		    si->auth[0] != '\0' ? si->auth : "-", control_text(si->identity, id, sizeof id),
 		    control_text(si->cipher, cipher, sizeof cipher), si->state,
 		    control_age(si->age_ms, age, sizeof age), control_age(si->idle_ms, idle, sizeof idle),
 		    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
 		    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out,
-		    control_text(si->backend, backend, sizeof backend));
+		    control_text(si->backend, backend, sizeof backend), si->cid[0] ? si->cid : "-");
 	cl->first = false;
 }
 
@@ -205,7 +207,7 @@ control_sessions(struct evbuffer *out, bool json)
 		evbuffer_add_printf(out, "[");
 	else
 		evbuffer_add_printf(out, "ID\tPEER\tAUTH\tIDENTITY\tCIPHER\tSTATE\tAGE\tIDLE\tBYTES_IN\t"
-		                         "BYTES_OUT\tMSGS_IN\tMSGS_OUT\tBACKEND\n");
+		                         "BYTES_OUT\tMSGS_IN\tMSGS_OUT\tBACKEND\tCID\n");
 	session_foreach(control_list_cb, &cl);
 	if (json)
 		evbuffer_add_printf(out, "]\n");
@@ -289,6 +291,7 @@ control_show_cb(const struct session_info *si, void *arg)
 	evbuffer_add_printf(cs->out, "cipher     %s\n", control_text(si->cipher, buf, sizeof buf));
 	evbuffer_add_printf(cs->out, "state      %s\n", si->state);
 	evbuffer_add_printf(cs->out, "backend    %s\n", control_text(si->backend, buf, sizeof buf));
+	evbuffer_add_printf(cs->out, "cid        %s\n", si->cid[0] ? si->cid : "-");
 	evbuffer_add_printf(cs->out, "age        %s (%llu ms)\n",
 	    control_age(si->age_ms, age, sizeof age), (unsigned long long)si->age_ms);
 	evbuffer_add_printf(cs->out, "idle       %s (%llu ms)\n",

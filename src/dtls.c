@@ -246,6 +246,69 @@ cookie_check_cb(void *ctx, const unsigned char *cookie, size_t len, const unsign
 }
 
 bool
+dtls_cid_supported(void)
+{
+#ifdef HAVE_MBEDTLS_CID
+	return true;
+#else
+	return false;
+#endif
+}
+
+int
+dtls_cid_make(uint8_t *cid, size_t len)
+{
+	if (len < DTLS_CID_MIN || len > DTLS_CID_MAX)
+		return -1;
+	/* Routing byte: the owner of the session (one process today: 0). */
+	memset(cid, 0, DTLS_CID_NODE_BYTES);
+	return mbedtls_ctr_drbg_random(&dtls_drbg, cid + DTLS_CID_NODE_BYTES,
+	           len - DTLS_CID_NODE_BYTES) == 0 ? 0 : -1;
+}
+
+bool
+dtls_cid_in_use(mbedtls_ssl_context *ssl)
+{
+#ifdef HAVE_MBEDTLS_CID
+	int enabled = MBEDTLS_SSL_CID_DISABLED;
+	unsigned char own[MBEDTLS_SSL_CID_IN_LEN_MAX];
+	size_t n = 0;
+
+	/* get_peer_cid tells whether CIDs were negotiated; ours is non-empty. */
+	if (mbedtls_ssl_get_peer_cid(ssl, &enabled, NULL, NULL) != 0 ||
+	    enabled != MBEDTLS_SSL_CID_ENABLED)
+		return false;
+	return mbedtls_ssl_get_own_cid(ssl, &enabled, own, &n) == 0 &&
+	       enabled == MBEDTLS_SSL_CID_ENABLED && n > 0;
+#else
+	(void)ssl;
+	return false;
+#endif
+}
+
+bool
+dtls_is_cid_record(const uint8_t *buf, size_t len)
+{
+#ifdef HAVE_MBEDTLS_CID
+	return len >= REC_HDR && buf[0] == MBEDTLS_SSL_MSG_CID && buf[1] == 0xfe;
+#else
+	(void)buf;
+	(void)len;
+	return false;
+#endif
+}
+
+bool
+dtls_cid_record(const uint8_t *buf, size_t len, size_t cid_len, const uint8_t **cid)
+{
+	/* type, version, epoch, sequence number (11 bytes), CID, length (2 bytes) */
+	if (!dtls_is_cid_record(buf, len) || len < 11 + cid_len + 2)
+		return false;
+	*cid = buf + 11;
+	return true;
+}
+
+bool
 dtls_record_peek(const uint8_t *buf, size_t len, uint8_t *type, uint16_t *epoch)
 {
 	if (len < REC_HDR || buf[1] != 0xfe)
@@ -485,6 +548,14 @@ dtls_config_build(struct proxy_config *cfg, char **cause)
 	mbedtls_ssl_conf_dtls_badmac_limit(c, cfg->badmac_limit ? cfg->badmac_limit : UINT_MAX);
 	mbedtls_ssl_conf_dtls_cookies(c, cookie_write_cb, cookie_check_cb, NULL);
 	mbedtls_ssl_conf_dtls_anti_replay(c, MBEDTLS_SSL_ANTI_REPLAY_ENABLED);
+#ifdef HAVE_MBEDTLS_CID
+	/* session.c hands a context only records that carry its own CID. */
+	if (cfg->connection_id &&
+	    mbedtls_ssl_conf_cid(c, cfg->cid_length, MBEDTLS_SSL_UNEXPECTED_CID_IGNORE) != 0) {
+		*cause = strdup("mbedTLS refused dtls.cid_length");
+		return -1;
+	}
+#endif
 	if (cfg->n_psks > 0)
 		mbedtls_ssl_conf_psk_cb(c, dtls_psk_cb, NULL);
 	if (cfg->x509 != NULL) {
@@ -513,7 +584,8 @@ dtls_bind(mbedtls_ssl_context *ssl, struct dtls_link *link)
 }
 
 mbedtls_ssl_context *
-dtls_new_context(struct proxy_config *cfg, struct dtls_link *link)
+dtls_new_context(struct proxy_config *cfg, struct dtls_link *link, const uint8_t *cid,
+    size_t cid_len)
 {
 	mbedtls_ssl_context *ssl = malloc(sizeof *ssl);
 	uint8_t cli_id[19];
@@ -531,6 +603,16 @@ dtls_new_context(struct proxy_config *cfg, struct dtls_link *link)
 		dtls_free(ssl);
 		return NULL;
 	}
+#ifdef HAVE_MBEDTLS_CID
+	if (cid != NULL && cfg->connection_id &&
+	    mbedtls_ssl_set_cid(ssl, MBEDTLS_SSL_CID_ENABLED, cid, cid_len) != 0) {
+		dtls_free(ssl);
+		return NULL;
+	}
+#else
+	(void)cid;
+	(void)cid_len;
+#endif
 	mbedtls_ssl_set_mtu(ssl, cfg->mtu);
 	dtls_bind(ssl, link);
 	return ssl;
@@ -914,6 +996,14 @@ unsigned
 dtls_badmac_count(const mbedtls_ssl_context *ssl)
 {
 	return ssl->DTLS_BADMAC_SEEN;
+}
+
+uint64_t
+dtls_record_top(const mbedtls_ssl_context *ssl)
+{
+	/* The window top is a 48-bit sequence number of the current epoch. */
+	return (uint64_t)ssl->MBEDTLS_PRIVATE(in_epoch) << 48 |
+	       (ssl->MBEDTLS_PRIVATE(in_window_top) & 0xffffffffffffULL);
 }
 
 unsigned char

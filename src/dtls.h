@@ -78,8 +78,13 @@ bool dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr *pee
  * carrying a cookie for a new session id, returned in *id. No state is kept.
  */
 int dtls_send_hello_verify(const struct datagram *d, const struct client_hello *ch, uint32_t *id);
-/* Makes a server context for a peer whose cookie is valid; NULL on failure. */
-mbedtls_ssl_context *dtls_new_context(struct proxy_config *cfg, struct dtls_link *link);
+/*
+ * Makes a server context for a peer whose cookie is valid; NULL on failure.
+ * cid (cid_len bytes; NULL: none) is the Connection ID given to a client
+ * that asks for one (RFC 9146); a client that does not ask never sees it.
+ */
+mbedtls_ssl_context *dtls_new_context(struct proxy_config *cfg, struct dtls_link *link,
+    const uint8_t *cid, size_t cid_len);
 /* Brings back a context saved by mbedtls_ssl_context_save; NULL on failure. */
 mbedtls_ssl_context *dtls_restore_context(struct proxy_config *cfg, struct dtls_link *link,
     const unsigned char *saved, size_t len);
@@ -87,6 +92,35 @@ mbedtls_ssl_context *dtls_restore_context(struct proxy_config *cfg, struct dtls_
 void dtls_bind(mbedtls_ssl_context *ssl, struct dtls_link *link);
 /* Frees a context made by dtls_new_context. */
 void dtls_free(mbedtls_ssl_context *ssl);
+
+/*
+ * DTLS Connection IDs (RFC 9146). The proxy's own CIDs are DTLS_CID_NODE_BYTES
+ * of routing (the worker or node that owns the session; 0 today) followed by
+ * random bytes, and unique among live sessions (session.c checks).
+ */
+#define DTLS_CID_MAX 16       /* most bytes in the proxy's own CID (dtls.cid_length) */
+#define DTLS_CID_MIN 4        /* fewest: 1 routing byte and 3 random ones */
+#define DTLS_CID_NODE_BYTES 1 /* leading bytes that name the owner, for steering */
+/* True if this build's mbedTLS has RFC 9146 Connection IDs (HAVE_MBEDTLS_CID). */
+bool dtls_cid_supported(void);
+/* Writes a fresh CID of len bytes: the node byte, then random bytes. 0 or -1. */
+int dtls_cid_make(uint8_t *cid, size_t len) __attribute__((warn_unused_result));
+/* True if the completed handshake on ssl put the proxy's CID to use. */
+bool dtls_cid_in_use(mbedtls_ssl_context *ssl);
+/*
+ * True if buf starts with a tls12_cid record (content type 25) long enough
+ * to hold a cid_len-byte CID; *cid points at that CID in buf. Always false
+ * on a build without Connection IDs.
+ */
+bool dtls_cid_record(const uint8_t *buf, size_t len, size_t cid_len, const uint8_t **cid);
+/* True if buf starts with a tls12_cid record (on a build with Connection IDs). */
+bool dtls_is_cid_record(const uint8_t *buf, size_t len);
+/*
+ * The newest record that authenticated on ssl: epoch and sequence number as
+ * one number (mbedTLS's anti-replay window top). It only grows when a record
+ * newer than every one seen so far decrypts and authenticates.
+ */
+uint64_t dtls_record_top(const mbedtls_ssl_context *ssl);
 
 /* Record peek: true if buf starts with a DTLS record; fills its type and epoch. */
 bool dtls_record_peek(const uint8_t *buf, size_t len, uint8_t *type, uint16_t *epoch);

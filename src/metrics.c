@@ -96,6 +96,8 @@ static const struct metric_def metric_defs[] = {
 	    METRIC_COUNTER, S(coap_too_large), NULL },
 	{ "drops_backend_too_large", "coaps_drops_total", "reason=\"backend_too_large\"",
 	    METRIC_COUNTER, S(backend_too_large), NULL },
+	{ "drops_unknown_cid", "coaps_drops_total", "reason=\"unknown_cid\"", METRIC_COUNTER,
+	    S(cid_unknown), NULL },
 	{ "answers_rst_ping", "coaps_proxy_answers_total", "code=\"rst_ping\"", METRIC_COUNTER,
 	    S(answers[ANSWER_RST_PING]), "Answers the proxy made itself, by code." },
 	{ "answers_rst_malformed", "coaps_proxy_answers_total", "code=\"rst_malformed\"",
@@ -120,6 +122,9 @@ static const struct metric_def metric_defs[] = {
 	    "Sessions parked since the start." },
 	{ "unparked_total", "coaps_sessions_unparked_total", NULL, METRIC_COUNTER, S(unparked),
 	    "Parked sessions brought back since the start." },
+	{ "peer_address_changes", "coaps_peer_address_changes_total", NULL, METRIC_COUNTER,
+	    S(peer_address_changes),
+	    "Sessions moved to a new address:port by an authenticated Connection ID record." },
 	{ "orphan_upstreams", "coaps_orphan_upstreams", NULL, METRIC_GAUGE, V(orphans),
 	    "Upstream sockets kept after their session ended, to RST an Observe." },
 };

@@ -60,13 +60,31 @@ static struct event *session_sweep_ev; /* once a second: idle, park, handshake b
 static struct session *hs_oldest, *hs_newest;
 static uint64_t session_seed;
 static struct session_stats stats;
-static struct ratelimit cookie_rl, refuse_rl, unknown_rl;
+static struct ratelimit cookie_rl, refuse_rl, unknown_rl, cid_rl;
+
+/*
+ * The Connection ID table (RFC 9146): every session that has a CID of the
+ * proxy's, hashed by that CID, beside the address table. cid_lens counts the
+ * sessions per CID length (a reload may change dtls.cid_length while older
+ * sessions keep theirs), so a record's CID is looked up at every length in use.
+ */
+static struct session **cid_table;
+static size_t cid_buckets, cid_n;
+static size_t cid_lens[DTLS_CID_MAX + 1];
+
+/* A CID record from another address being fed to its session (one at a time). */
+static struct {
+	struct session *s;
+	const struct datagram *d;
+	uint64_t top; /* dtls_record_top before the record */
+} cid_move;
 
 static bool session_drive(struct session *s);
 static void session_close(struct session *s, const char *reason);
 static void session_fail(struct session *s, enum hs_failure why, const char *reason,
     size_t reason_len);
 static bool session_park(struct session *s);
+static void session_cid_moved(struct session *s);
 static bool session_unpark(struct session *s);
 
 
@@ -238,6 +256,135 @@ table_remove(struct session *s)
 	}
 }
 
+/* Hashes a CID with the process's random seed. */
+static size_t
+cid_hash(const uint8_t *cid, size_t len)
+{
+	uint64_t h = session_seed ^ len;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ cid[i]) * 0x100000001b3ULL;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return (size_t)h & (cid_buckets - 1);
+}
+
+/* Finds the session whose CID is these len bytes. */
+static struct session *
+cid_find(const uint8_t *cid, size_t len)
+{
+	for (struct session *s = cid_table[cid_hash(cid, len)]; s != NULL; s = s->cnext)
+		if (s->cid_len == len && memcmp(s->cid, cid, len) == 0)
+			return s;
+	return NULL;
+}
+
+/* Finds the session a tls12_cid record is for, trying every CID length in use. */
+static struct session *
+cid_find_record(const struct datagram *d)
+{
+	const uint8_t *cid;
+	struct session *s;
+
+	for (size_t len = DTLS_CID_MIN; len <= DTLS_CID_MAX; len++) {
+		if (cid_lens[len] == 0 || !dtls_cid_record(d->data, d->len, len, &cid))
+			continue;
+		if ((s = cid_find(cid, len)) != NULL)
+			return s;
+	}
+	return NULL;
+}
+
+/* Doubles the CID bucket array when it gets crowded. */
+static void
+cid_grow(void)
+{
+	size_t old_n = cid_buckets;
+	struct session **old = cid_table, **nt = calloc(old_n * 2, sizeof *nt);
+
+	if (nt == NULL)
+		return; /* longer chains, still correct */
+	cid_table = nt;
+	cid_buckets = old_n * 2;
+	for (size_t i = 0; i < old_n; i++) {
+		for (struct session *s = old[i], *next; s != NULL; s = next) {
+			size_t h = cid_hash(s->cid, s->cid_len);
+
+			next = s->cnext;
+			s->cnext = nt[h];
+			nt[h] = s;
+		}
+	}
+	free(old);
+}
+
+/* Puts a session with a CID into the CID table. */
+static void
+cid_insert(struct session *s)
+{
+	size_t h;
+
+	if (cid_n + 1 > cid_buckets)
+		cid_grow();
+	h = cid_hash(s->cid, s->cid_len);
+	s->cnext = cid_table[h];
+	cid_table[h] = s;
+	cid_n++;
+	cid_lens[s->cid_len]++;
+}
+
+/* Takes a session out of the CID table and forgets its CID. */
+static void
+cid_remove(struct session *s)
+{
+	struct session **pp;
+
+	if (s->cid_len == 0)
+		return;
+	for (pp = &cid_table[cid_hash(s->cid, s->cid_len)]; *pp != NULL; pp = &(*pp)->cnext) {
+		if (*pp == s) {
+			*pp = s->cnext;
+			cid_n--;
+			cid_lens[s->cid_len]--;
+			break;
+		}
+	}
+	s->cnext = NULL;
+	s->cid_len = 0;
+}
+
+/*
+ * Gives a new session a fresh CID, unique among live sessions, when cfg
+ * offers CIDs; it is only put to use if the client asks for one.
+ */
+static void
+cid_assign(struct session *s)
+{
+	if (!s->cfg->connection_id)
+		return;
+	for (int tries = 0; tries < 8; tries++) {
+		if (dtls_cid_make(s->cid, s->cfg->cid_length) < 0)
+			return;
+		if (cid_find(s->cid, s->cfg->cid_length) == NULL) {
+			s->cid_len = (uint8_t)s->cfg->cid_length;
+			return;
+		}
+	}
+}
+
+/* A session's CID as hex text ("" if none), in one of the rotating buffers. */
+static const char *
+cid_str(const struct session *s)
+{
+	char *buf = addr_buf();
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < s->cid_len; i++)
+		snprintf(buf + 2 * i, 3, "%02x", s->cid[i]);
+	return buf;
+}
+
 /* Appends a session to the list of handshakes in progress. */
 static void
 hs_list_add(struct session *s)
@@ -291,6 +438,8 @@ session_event(const struct session *s, struct log_event *ev, const char *event)
 		ev->identity_len = s->link.identity_len;
 	}
 	ev->cipher = s->cipher;
+	if (s->cid_len > 0 && s->state == SESSION_ESTABLISHED)
+		log_event_add(ev, "cid", cid_str(s), false);
 }
 
 /* mbedTLS timer: remembers the delays and arms a libevent timer for the final one. */
@@ -569,7 +718,8 @@ session_new(const struct datagram *d, uint32_t id)
 	s->cfg = config_ref(session_cfg);
 	s->created_ms = s->last_active_ms = clock_ms();
 	s->dtls_timer = evtimer_new(session_base, session_dtls_timer_cb, s);
-	s->ssl = dtls_new_context(s->cfg, &s->link);
+	cid_assign(s);
+	s->ssl = dtls_new_context(s->cfg, &s->link, s->cid_len > 0 ? s->cid : NULL, s->cid_len);
 	if (s->dtls_timer == NULL || s->ssl == NULL) {
 		if (s->dtls_timer)
 			event_free(s->dtls_timer);
@@ -581,6 +731,8 @@ session_new(const struct datagram *d, uint32_t id)
 	mbedtls_ssl_set_timer_cb(s->ssl, s, session_set_timer_cb, session_get_timer_cb);
 	if (s->cfg->x509 != NULL)
 		mbedtls_ssl_set_verify(s->ssl, session_verify_cb, s);
+	if (s->cid_len > 0)
+		cid_insert(s); /* the client's Finished already carries the CID */
 	hs_list_add(s);
 	return s;
 }
@@ -618,6 +770,18 @@ session_park(struct session *s)
 	session_parked_n++;
 	stats.parked++;
 	relay_session_park(s);
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		struct log_event ev = LOG_EVENT_INIT;
+		char bytes[24], state[24];
+
+		/* What a parked session costs: its slot and its saved state (in 32-byte classes). */
+		snprintf(bytes, sizeof bytes, "%zu", session_pool.size + ((len + 31) & ~(size_t)31));
+		snprintf(state, sizeof state, "%zu", len);
+		session_event(s, &ev, "session-parked");
+		log_event_add(&ev, "bytes", bytes, false);
+		log_event_add(&ev, "state_bytes", state, false);
+		log_event(LOG_LVL_DEBUG, &ev);
+	}
 	return true;
 }
 
@@ -659,7 +823,8 @@ session_close(struct session *s, const char *reason)
 {
 	struct log_event ev = LOG_EVENT_INIT;
 	/* The device closed, or sent a fatal alert (dtls_alert_reason: "the device ..."). */
-	bool peer_gone = strcmp(reason, "close_notify") == 0 || strncmp(reason, "the device ", 11) == 0;
+	bool peer_gone = strcmp(reason, "close_notify") == 0 || strncmp(reason, "the device ", 11) == 0 ||
+	                 strcmp(reason, "address taken over") == 0;
 	struct session *succ = s->successor;
 
 	if (s->state == SESSION_ESTABLISHED && !peer_gone && session_unpark(s))
@@ -684,6 +849,9 @@ session_close(struct session *s, const char *reason)
 		}
 	}
 	hs_list_remove(s);
+	cid_remove(s);
+	if (cid_move.s == s)
+		cid_move.s = NULL;
 	relay_session_end(s);
 	if (s->dtls_timer != NULL)
 		event_free(s->dtls_timer);
@@ -799,6 +967,8 @@ session_established(struct session *s)
 	uint32_t flags = mbedtls_ssl_get_verify_result(s->ssl);
 
 	hs_list_remove(s);
+	if (s->cid_len > 0 && !dtls_cid_in_use(s->ssl))
+		cid_remove(s); /* the client did not ask for a CID: served by address alone */
 	s->cipher = mbedtls_ssl_get_ciphersuite(s->ssl);
 	s->established_ms = clock_ms();
 	/* verify_client = optional: a certificate that was sent must verify. */
@@ -977,6 +1147,8 @@ session_drive(struct session *s)
 	s->badmac_seen = dtls_badmac_count(s->ssl);
 	for (;;) {
 		r = mbedtls_ssl_read(s->ssl, buf, sizeof buf);
+		if (cid_move.s == s)
+			session_cid_moved(s);
 		if (r > 0) {
 			s->last_active_ms = clock_ms();
 			if (mbedtls_ssl_get_bytes_avail(s->ssl) > 0)
@@ -1259,6 +1431,118 @@ hello_repeats(const struct session *s, const struct datagram *d)
 	       memcmp(ch.random, s->hello_random, sizeof s->hello_random) == 0;
 }
 
+/*
+ * Moves session s to the address of the CID record being fed to it, if that
+ * record authenticated and is newer than every record seen so far (RFC 9146
+ * section 6): mbedTLS's anti-replay window top only grows for such a record.
+ * Called right after mbedTLS read, before anything is answered.
+ */
+static void
+session_cid_moved(struct session *s)
+{
+	const struct datagram *d = cid_move.d;
+	struct log_event ev = LOG_EVENT_INIT;
+	struct session *other;
+	char from[64];
+
+	if (dtls_record_top(s->ssl) <= cid_move.top)
+		return;
+	cid_move.s = NULL;
+	snprintf(from, sizeof from, "%s", session_peer_str(s));
+	/*
+	 * A session still at the new address is stale (the device that had it
+	 * is gone, or it never proved anything): this device is there now. It
+	 * ends without close_notify, which would reach this device.
+	 */
+	other = table_find(d->listener, (const struct sockaddr *)&d->peer);
+	if (other != NULL && other != s) {
+		if (other->successor != NULL)
+			session_close(other->successor, "address taken over");
+		session_close(other, "address taken over");
+	}
+	table_remove(s);
+	memcpy(&s->link.peer, &d->peer, d->peerlen);
+	s->link.peerlen = d->peerlen;
+	s->link.listener = d->listener;
+	if (d->local.family != 0)
+		s->link.local = d->local;
+	table_insert(s);
+	stats.peer_address_changes++;
+	session_event(s, &ev, "peer-address-changed");
+	log_event_add(&ev, "from", from, false);
+	log_event_add(&ev, "to", session_peer_str(s), false);
+	log_event(LOG_LVL_INFO, &ev);
+}
+
+/* Logs a CID record that no session owns (rate-limited); it is only counted and dropped. */
+static void
+session_cid_unknown(const struct datagram *d)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	char peer[64], local[64], hex[2 * DTLS_CID_MAX + 1] = "";
+	const uint8_t *cid;
+
+	stats.cid_unknown++;
+	if (!ratelimit_allow(&cid_rl, "cid-unknown"))
+		return;
+	ev.event = "cid-unknown";
+	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
+	ev.local = local_format(d->listener, &d->local, local, sizeof local);
+	/* The CID as new sessions' length reads it (hex: safe to log whatever it is). */
+	if (dtls_cid_record(d->data, d->len, session_cfg->cid_length, &cid)) {
+		for (size_t i = 0; i < session_cfg->cid_length; i++)
+			snprintf(hex + 2 * i, 3, "%02x", cid[i]);
+		log_event_add(&ev, "cid", hex, false);
+	}
+	ev.reason = "record with a Connection ID no session has: dropped";
+	log_event(LOG_LVL_INFO, &ev);
+}
+
+/*
+ * A tls12_cid record (RFC 9146): it belongs to the session with its CID,
+ * wherever it comes from. From the session's own address it is fed as any
+ * record; from another one, the session moves there only if the record
+ * authenticates and is the newest yet (session_cid_moved), and nothing is
+ * sent to the new address before that. Unknown CIDs are dropped: such a
+ * record is never taken for the start of a handshake.
+ */
+static void
+session_cid_input(const struct datagram *d)
+{
+	struct session *s = cid_find_record(d);
+
+	if (s == NULL) {
+		session_cid_unknown(d);
+		return;
+	}
+	if (s->link.listener == d->listener &&
+	    peer_equal(&s->link.peer.sa, (const struct sockaddr *)&d->peer)) {
+		session_feed(s, d);
+		return;
+	}
+	/* Only an established session on its own moves: not during a handshake or a reconnect. */
+	if (s->state != SESSION_ESTABLISHED || s->predecessor != NULL || s->successor != NULL) {
+		log_debug("session=%08x peer=%s dropped a CID record from %s: not movable now", s->id,
+		    session_peer_str(s), addr_format((const struct sockaddr *)&d->peer, addr_buf(), 64));
+		return;
+	}
+	if (!session_unpark(s)) {
+		session_close(s, "cannot restore the parked session");
+		return;
+	}
+	cid_move.s = s;
+	cid_move.d = d;
+	cid_move.top = dtls_record_top(s->ssl);
+	/* Fed with the old address and local address: replies go there until it moves. */
+	s->link.rx = d->data;
+	s->link.rx_len = d->len;
+	if (session_drive(s)) {
+		s->link.rx = NULL;
+		s->link.rx_len = 0;
+	}
+	cid_move.s = NULL;
+}
+
 void
 session_input(const struct datagram *d)
 {
@@ -1268,6 +1552,10 @@ session_input(const struct datagram *d)
 
 	if (d->len == 0) {
 		stats.hellos_dropped++; /* nothing in it: not even end of connection */
+		return;
+	}
+	if (dtls_is_cid_record(d->data, d->len)) {
+		session_cid_input(d);
 		return;
 	}
 	s = table_find(d->listener, (const struct sockaddr *)&d->peer);
@@ -1341,7 +1629,9 @@ session_init(struct event_base *base)
 	session_base = base;
 	session_buckets = 1024;
 	session_table = calloc(session_buckets, sizeof *session_table);
-	if (session_table == NULL)
+	cid_buckets = 1024;
+	cid_table = calloc(cid_buckets, sizeof *cid_table);
+	if (session_table == NULL || cid_table == NULL)
 		fatal("session table");
 	if (getentropy(&session_seed, sizeof session_seed) < 0)
 		session_seed = (uint64_t)clock_ms() ^ (uint64_t)getpid();
@@ -1450,6 +1740,7 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		         : s->parked != NULL             ? "parked"
 		                                         : "established",
 		.backend = relay_backend_name(s),
+		.cid = cid_str(s),
 		.age_ms = now - s->created_ms,
 		.idle_ms = now - s->last_active_ms,
 		.bytes_in = s->bytes_in,
@@ -1566,6 +1857,8 @@ session_shutdown(void)
 	session_close_all("shutdown");
 	free(session_table);
 	session_table = NULL;
+	free(cid_table);
+	cid_table = NULL;
 	relay_shutdown();
 	if (session_sweep_ev != NULL)
 		event_free(session_sweep_ev);

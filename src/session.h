@@ -59,6 +59,8 @@ struct session_stats {
 	uint64_t coap_too_large;       /* device messages over the limit (answered 4.13 or RST) */
 	uint64_t backend_too_large;    /* backend messages the device cannot be sent */
 	uint64_t records_unknown_session; /* epoch > 0 records from an address:port without a session */
+	uint64_t peer_address_changes; /* sessions moved to a new address by a CID record */
+	uint64_t cid_unknown;          /* CID records whose CID no session has (dropped) */
 };
 
 /* Sets up the table; base runs every session's events. */
@@ -88,6 +90,7 @@ struct session_info {
 	const char *cipher;   /* "" during the handshake */
 	const char *state;    /* "handshake", "established", "parked" */
 	const char *backend;  /* name of the backend, "" before the first request */
+	const char *cid;      /* the proxy's Connection ID in hex, "" if none */
 	uint64_t age_ms, idle_ms;
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
 	int64_t handshake_ms;         /* ClientHello with cookie to Finished; -1 while handshaking */

@@ -25,6 +25,7 @@ struct session {
 	uint32_t parked_len;
 
 	struct session *hnext;                   /* hash chain */
+	struct session *cnext;                   /* CID hash chain */
 	struct session *hs_prev, *hs_next;       /* handshakes in progress, oldest first */
 	struct session *successor, *predecessor; /* a reconnect and the session it replaces */
 
@@ -44,6 +45,8 @@ struct session {
 	size_t cert_problem_len;          /* its bytes (a CN may hold NUL) */
 	struct session_cert *cert;        /* the client certificate, for `show`; NULL if none */
 	const char *cipher;
+	uint8_t cid[DTLS_CID_MAX]; /* the proxy's Connection ID for this session */
+	uint8_t cid_len;           /* 0: none (not offered, or the client did not ask) */
 };
 
 /* Milliseconds on a monotonic clock. */

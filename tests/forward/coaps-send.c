@@ -1,6 +1,6 @@
 /* coaps-send.c: a PSK DTLS client that sends raw (possibly malformed) CoAP bytes and prints what comes back. */
 /*
- * usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] [-r] HEX...
+ * usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] [-r] [-c] HEX...
  * Each HEX argument (spaces allowed) is sent as one DTLS application record;
  * after each, records are read for MS milliseconds (-w, default 1000; after the
  * last one -W, default the same) and printed:
@@ -12,7 +12,23 @@
  *   sent-ack mid=0xMMMM                 (-a: an empty ACK for each CON received)
  *   sent-rst mid=0xMMMM                 (-r: an RST for each CON or NON response)
  * Exit status: 0 after the last wait, 2 if the handshake fails, 1 on usage
- * or local errors. The whole run is bounded by alarm(): 10 s plus the waits.
+ * or local errors, 77 if -c is asked of an mbedTLS without Connection IDs.
+ * The whole run is bounded by alarm(): 10 s plus the waits.
+ *
+ * -c asks the proxy for a Connection ID (RFC 9146; the client's own is empty);
+ * "handshake ok" then says cid=HEX (or cid=none) and port=P (the local port).
+ * Words in place of HEX act on the transport, keeping the DTLS session:
+ *   rebind      go on from a new UDP socket (new local port): "rebind port=P"
+ *   back        go back to the first socket: "back port=P"
+ *   wait:MS     read and print records for MS milliseconds
+ *   hold:HEX    encrypt HEX as the next record but keep the datagram: "held len=N"
+ * and these send one datagram from a fresh socket (another local port), then
+ * listen there for the wait: "raw-sent WHAT port=P len=N", then
+ * "raw-recv port=P len=N" for each datagram back, or "raw-silent port=P":
+ *   release     the held datagram (an older record the proxy has not seen)
+ *   replay      the last datagram sent (a record the proxy has seen)
+ *   badmac      the last datagram sent with its last byte flipped
+ *   unknown-cid the last datagram sent with its CID bytes flipped
  */
 #include "config.h"
 
@@ -32,6 +48,11 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/timing.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include "../tools/tls-compat.h"
 
 #define MAX_MSG 8192   /* largest message sent or received (over the proxy's limit, to test it) */
@@ -47,6 +68,15 @@ struct client {
 	mbedtls_timing_delay_context timer;
 	bool auto_ack;   /* -a */
 	bool auto_rst;   /* -r */
+	bool want_cid;   /* -c */
+	mbedtls_net_context first;  /* the first socket, while another one is in use */
+	bool rebound;               /* net is not the first socket */
+	bool holding;               /* the next datagram is kept, not sent */
+	uint8_t last[MAX_MSG + 512]; /* the last datagram sent */
+	size_t last_len;
+	uint8_t held[MAX_MSG + 512]; /* the datagram kept by hold: */
+	size_t held_len;
+	const char *host, *port;
 };
 
 static long long start_ms; /* when the handshake completed */
@@ -57,7 +87,7 @@ static const int psk_suites[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, 0 };
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] [-r] HEX...\n"
+	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] [-r] [-c] HEX...\n"
 	           "  -h HOST      proxy address (default 127.0.0.1)\n"
 	           "  -p PORT      proxy port\n"
 	           "  -u IDENTITY  PSK identity (default my_identity)\n"
@@ -66,6 +96,7 @@ usage(FILE *f)
 	           "  -W MS        how long to read answers after the last message (default: -w)\n"
 	           "  -a           answer each CON received with an empty ACK\n"
 	           "  -r           answer each CON or NON response with an RST (cancels Observe)\n"
+	           "  -c           ask for a Connection ID (RFC 9146)\n"
 	           "Each HEX argument is sent as one application record.\n");
 }
 
@@ -252,6 +283,201 @@ client_read_for(struct client *c, long wait_ms)
 	fflush(stdout);
 }
 
+/* mbedTLS send: keeps a copy of the datagram, or only keeps it while holding. */
+static int
+client_send_cb(void *ctx, const unsigned char *buf, size_t len)
+{
+	struct client *c = ctx;
+
+	if (len > sizeof(c->last))
+		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+	if (c->holding) {
+		memcpy(c->held, buf, len);
+		c->held_len = len;
+		return (int)len;
+	}
+	memcpy(c->last, buf, len);
+	c->last_len = len;
+	return mbedtls_net_send(&c->net, buf, len);
+}
+
+/* mbedTLS receive from the socket in use. */
+static int
+client_recv_cb(void *ctx, unsigned char *buf, size_t len)
+{
+	struct client *c = ctx;
+
+	return mbedtls_net_recv(&c->net, buf, len);
+}
+
+/* mbedTLS receive with a timeout from the socket in use. */
+static int
+client_recv_timeout_cb(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
+{
+	struct client *c = ctx;
+
+	return mbedtls_net_recv_timeout(&c->net, buf, len, timeout);
+}
+
+/* The local port of a socket, or 0. */
+static unsigned
+sock_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* Goes on from a new socket (rebind true) or back to the first one; 0 or -1. */
+static int
+client_rebind(struct client *c, bool rebind)
+{
+	mbedtls_net_context n;
+	int ret;
+
+	if (!rebind) {
+		if (c->rebound) {
+			mbedtls_net_free(&c->net);
+			c->net = c->first;
+			c->rebound = false;
+		}
+		printf("back port=%u\n", sock_port(c->net.fd));
+		return 0;
+	}
+	mbedtls_net_init(&n);
+	if ((ret = mbedtls_net_connect(&n, c->host, c->port, MBEDTLS_NET_PROTO_UDP)) != 0) {
+		fprintf(stderr, "coaps-send: rebind: -0x%04x\n", (unsigned)-ret);
+		return -1;
+	}
+	if (c->rebound)
+		mbedtls_net_free(&c->net);
+	else
+		c->first = c->net;
+	c->net = n;
+	c->rebound = true;
+	printf("rebind port=%u\n", sock_port(c->net.fd));
+	return 0;
+}
+
+/* Sends one datagram from a fresh socket and prints what comes back there for wait_ms; 0 or -1. */
+static int
+client_send_raw(struct client *c, const char *what, const uint8_t *buf, size_t len, long wait_ms)
+{
+	mbedtls_net_context n;
+	uint8_t in[MAX_MSG];
+	long long end = now_ms() + wait_ms;
+	unsigned port;
+	bool any = false;
+	int ret;
+
+	mbedtls_net_init(&n);
+	if ((ret = mbedtls_net_connect(&n, c->host, c->port, MBEDTLS_NET_PROTO_UDP)) != 0) {
+		fprintf(stderr, "coaps-send: raw socket: -0x%04x\n", (unsigned)-ret);
+		return -1;
+	}
+	port = sock_port(n.fd);
+	if (send(n.fd, buf, len, 0) != (ssize_t)len) {
+		perror("coaps-send: raw send");
+		mbedtls_net_free(&n);
+		return -1;
+	}
+	printf("raw-sent %s port=%u len=%zu\n", what, port, len);
+	for (;;) {
+		long long left = end - now_ms();
+		struct pollfd pfd = { .fd = n.fd, .events = POLLIN };
+
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+			break;
+		ssize_t r = recv(n.fd, in, sizeof(in), 0);
+		if (r < 0)
+			break;
+		printf("raw-recv port=%u len=%zd\n", port, r);
+		any = true;
+	}
+	if (!any)
+		printf("raw-silent port=%u\n", port);
+	mbedtls_net_free(&n);
+	return 0;
+}
+
+/* The proxy's CID as the client sees it (its peer CID); length, 0 for none. */
+static size_t
+client_cid(struct client *c, uint8_t *cid)
+{
+#if defined(MBEDTLS_SSL_DTLS_CONNECTION_ID)
+	int enabled = 0;
+	size_t n = 0;
+
+	if (mbedtls_ssl_get_peer_cid(&c->ssl, &enabled, cid, &n) != 0 ||
+	    enabled != MBEDTLS_SSL_CID_ENABLED)
+		return 0;
+	return n;
+#else
+	(void)c;
+	(void)cid;
+	return 0;
+#endif
+}
+
+/*
+ * Runs a transport word (see the top of the file); 1 if word is not one,
+ * 0 done, -1 on error.
+ */
+static int
+client_word(struct client *c, const char *word, long wait_ms)
+{
+	uint8_t buf[sizeof(c->last)], cid[64];
+	size_t n;
+
+	if (strcmp(word, "rebind") == 0 || strcmp(word, "back") == 0) {
+		if (client_rebind(c, word[0] == 'r') < 0)
+			return -1;
+		client_read_for(c, wait_ms);
+		return 0;
+	}
+	if (strncmp(word, "wait:", 5) == 0) {
+		client_read_for(c, strtol(word + 5, NULL, 10));
+		return 0;
+	}
+	if (strncmp(word, "hold:", 5) == 0) {
+		int len = hex_decode(word + 5, buf, MAX_MSG);
+
+		if (len < 0)
+			return -1;
+		c->holding = true;
+		int ret = mbedtls_ssl_write(&c->ssl, buf, (size_t)len);
+		c->holding = false;
+		if (ret != len)
+			return -1;
+		printf("held len=%zu\n", c->held_len);
+		return 0;
+	}
+	if (strcmp(word, "release") == 0)
+		return c->held_len == 0 ? -1 : client_send_raw(c, word, c->held, c->held_len, wait_ms);
+	if (strcmp(word, "replay") == 0 || strcmp(word, "badmac") == 0 ||
+	    strcmp(word, "unknown-cid") == 0) {
+		if (c->last_len == 0)
+			return -1;
+		memcpy(buf, c->last, c->last_len);
+		if (word[0] == 'b')
+			buf[c->last_len - 1] ^= 0x5a;
+		if (word[0] == 'u') {
+			n = client_cid(c, cid);
+			if (n == 0 || c->last_len < 11 + n)
+				return -1;
+			for (size_t i = 0; i < n; i++)
+				buf[11 + i] ^= 0xa5;
+		}
+		return client_send_raw(c, word, buf, c->last_len, wait_ms);
+	}
+	return 1;
+}
+
 /* Sets up the DTLS client and connects the UDP socket; 0 or -1. */
 static int
 client_setup(struct client *c, const char *host, const char *port, const char *id, const char *key)
@@ -288,8 +514,15 @@ client_setup(struct client *c, const char *host, const char *port, const char *i
 		fprintf(stderr, "coaps-send: psk/setup: -0x%04x\n", (unsigned)-ret);
 		return -1;
 	}
-	mbedtls_ssl_set_bio(&c->ssl, &c->net, mbedtls_net_send, mbedtls_net_recv,
-	                    mbedtls_net_recv_timeout);
+#if defined(MBEDTLS_SSL_DTLS_CONNECTION_ID)
+	/* Ask for the proxy's CID; the client's own is empty (it needs none). */
+	if (c->want_cid &&
+	    (ret = mbedtls_ssl_set_cid(&c->ssl, MBEDTLS_SSL_CID_ENABLED, NULL, 0)) != 0) {
+		fprintf(stderr, "coaps-send: set_cid: -0x%04x\n", (unsigned)-ret);
+		return -1;
+	}
+#endif
+	mbedtls_ssl_set_bio(&c->ssl, c, client_send_cb, client_recv_cb, client_recv_timeout_cb);
 	mbedtls_ssl_set_timer_cb(&c->ssl, &c->timer, mbedtls_timing_set_delay,
 	                         mbedtls_timing_get_delay);
 	return 0;
@@ -313,7 +546,17 @@ client_handshake(struct client *c)
 		return -1;
 	}
 	start_ms = now_ms();
-	printf("handshake ok cipher=%s\n", mbedtls_ssl_get_ciphersuite(&c->ssl));
+	printf("handshake ok cipher=%s", mbedtls_ssl_get_ciphersuite(&c->ssl));
+	if (c->want_cid) {
+		uint8_t cid[64];
+		size_t n = client_cid(c, cid);
+
+		printf(" cid=");
+		if (n == 0)
+			printf("none");
+		print_hex(cid, n);
+	}
+	printf(" port=%u\n", sock_port(c->net.fd));
 	fflush(stdout);
 	return 0;
 }
@@ -323,6 +566,8 @@ static void
 client_free(struct client *c)
 {
 	mbedtls_net_free(&c->net);
+	if (c->rebound)
+		mbedtls_net_free(&c->first);
 	mbedtls_ssl_free(&c->ssl);
 	mbedtls_ssl_config_free(&c->conf);
 	mbedtls_ctr_drbg_free(&c->drbg);
@@ -339,8 +584,15 @@ main(int argc, char **argv)
 	int opt, rc = 0;
 
 	memset(&c, 0, sizeof(c));
-	while ((opt = getopt(argc, argv, "h:p:u:k:w:W:ar")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:u:k:w:W:arc")) != -1) {
 		switch (opt) {
+		case 'c':
+#if !defined(MBEDTLS_SSL_DTLS_CONNECTION_ID)
+			fprintf(stderr, "coaps-send: -c: this mbedTLS has no Connection IDs\n");
+			return 77;
+#endif
+			c.want_cid = true;
+			break;
 		case 'h': host = optarg; break;
 		case 'p': port = optarg; break;
 		case 'u': id = optarg; break;
@@ -372,6 +624,8 @@ main(int argc, char **argv)
 		last_wait_ms = wait_ms;
 	alarm((unsigned)(10 + (wait_ms * (argc - optind) + last_wait_ms) / 1000 + 1));
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	c.host = host;
+	c.port = port;
 	if (client_setup(&c, host, port, id, key) < 0) {
 		client_free(&c);
 		return 1;
@@ -382,6 +636,14 @@ main(int argc, char **argv)
 	}
 	for (int i = optind; i < argc && rc == 0; i++) {
 		uint8_t msg[MAX_MSG];
+		int w = client_word(&c, argv[i], i == argc - 1 ? last_wait_ms : wait_ms);
+		if (w <= 0) {
+			if (w < 0) {
+				fprintf(stderr, "coaps-send: %s failed\n", argv[i]);
+				rc = 1;
+			}
+			continue;
+		}
 		int n = hex_decode(argv[i], msg, sizeof(msg));
 		if (n < 0) {
 			fprintf(stderr, "coaps-send: bad hex: %s\n", argv[i]);

