@@ -10,7 +10,7 @@ tests_bench_coaps_bench_LDADD = $(EVENT_LIBS) $(MBEDTLS_LIBS)
 
 TESTS += tests/bench/test-bench-smoke.sh
 dist_noinst_SCRIPTS += tests/bench/test-bench-smoke.sh tests/bench/run-bench.sh \
-	tests/bench/scale.sh
+	tests/bench/scale.sh tests/bench/callgrind.sh
 EXTRA_DIST += tests/bench/README.md tests/bench/bench-certs.sh tests/bench/bench-lib.sh
 CLEANFILES += bench-results.json scale-results.json
 
@@ -24,3 +24,9 @@ bench: all
 scale: all
 	$(SHELL) $(srcdir)/tests/bench/scale.sh $(abs_top_builddir) $(abs_top_srcdir)
 .PHONY: scale
+
+# Instructions per relayed request and per PSK session, counted by callgrind
+# (repeatable on a noisy machine; needs valgrind; under a minute).
+callgrind: all
+	BUILD=$(abs_top_builddir) $(SHELL) $(srcdir)/tests/bench/callgrind.sh
+.PHONY: callgrind
