@@ -29,6 +29,7 @@
 #include "log.h"
 #include "pool.h"
 #include "metrics.h"
+#include "relay.h"
 #include "session.h"
 #include "status.h"
 
@@ -551,6 +552,9 @@ main(int argc, char **argv)
 		fatalx("cannot create the event loop");
 	session_init(base);
 	session_set_config(current);
+	session_set_hooks(&relay_hooks);
+	if (relay_init(base) < 0)
+		fatalx("cannot set up the CoAP relay");
 	if (listeners_update(current, &cause) < 0 || config_job_init(base, load, &cause) < 0)
 		fatalx("%s", cause);
 	/* A control socket that was asked for must work; the default one is best effort. */
@@ -586,6 +590,7 @@ main(int argc, char **argv)
 	config_job_free(); /* after control_free: its clients' requests are cancelled */
 	metrics_free();
 	session_shutdown();
+	relay_shutdown();
 	while (listeners != NULL) {
 		struct listener *next = listeners->next;
 

@@ -16,7 +16,7 @@
 #include "mid_map.h"
 #include "relay.h"
 #include "route.h"
-#include "session_priv.h"
+#include "session.h"
 
 #define RELAY_MAX_MSG 2048       /* bytes of one CoAP message, each way */
 #define RELAY_UPSTREAMS 8        /* backends one session may use */
@@ -144,7 +144,8 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 	size_t n;
 
 	if (req->type == COAP_MSG_NON) {
-		int m = s->relay->mids != NULL ? mid_map_alloc(s->relay->mids, session_now_ms()) : -1;
+		struct relay_state *rs = session_upper(s);
+		int m = rs != NULL && rs->mids != NULL ? mid_map_alloc(rs->mids, session_now_ms()) : -1;
 
 		mid = m >= 0 ? (uint16_t)m : (uint16_t)(req->mid ^ 0x8000);
 	}
@@ -152,7 +153,7 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 	if (n == 0 || session_send(s, out, n) < 0)
 		return;
 	session_stats_mut()->answers[which]++;
-	log_debug("session=%08x peer=%s answered mid=0x%04x with %d.%02d: %s", s->id, session_peer_str(s),
+	log_debug("session=%08x peer=%s answered mid=0x%04x with %d.%02d: %s", session_id(s), session_peer_str(s),
 	    req->mid, code >> 5, code & 31, text);
 }
 
@@ -270,7 +271,7 @@ upstream_bind(int fd, const struct backend_conf *b)
 static struct upstream *
 upstream_get(struct session *s, const struct backend_conf *b)
 {
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	struct upstream *u;
 	int free_slot = -1;
 
@@ -285,7 +286,7 @@ upstream_get(struct session *s, const struct backend_conf *b)
 			return u;
 	}
 	if (free_slot < 0) {
-		log_warnx("session=%08x peer=%s uses more than %d backends: request dropped", s->id,
+		log_warnx("session=%08x peer=%s uses more than %d backends: request dropped", session_id(s),
 		    session_peer_str(s), RELAY_UPSTREAMS);
 		return NULL;
 	}
@@ -307,7 +308,7 @@ upstream_get(struct session *s, const struct backend_conf *b)
 		/* At most one line a second: port exhaustion fails every request. */
 		if (now_s != warned_s) {
 			log_warn("session=%08x peer=%s cannot open a socket to backend %s (%llu more "
-			         "in the last second)", s->id, session_peer_str(s), b->name,
+			         "in the last second)", session_id(s), session_peer_str(s), b->name,
 			    (unsigned long long)missed);
 			warned_s = now_s;
 			missed = 0;
@@ -397,7 +398,7 @@ static void
 relay_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	uint64_t now = session_now_ms();
 
 	(void)fd;
@@ -412,12 +413,12 @@ relay_timer_cb(evutil_socket_t fd, short what, void *arg)
 		p->timed_out = true;
 		pending_request(p, &req);
 		snprintf(text, sizeof text, "backend %s did not answer within %u s",
-		    rs->up[p->slot] ? rs->up[p->slot]->name : "?", s->cfg->backend_timeout);
+		    rs->up[p->slot] ? rs->up[p->slot]->name : "?", session_config(s)->backend_timeout);
 		if (rs->up[p->slot] != NULL)
 			backend_error(rs->up[p->slot]->bs, true, "a request timed out (5.04 sent)");
 		relay_answer(s, &req, COAP_MSG_CODE(5, 4), ANSWER_5_04, text);
 		snprintf(text, sizeof text, "did not answer within %u s (backend_timeout)",
-		    s->cfg->backend_timeout);
+		    session_config(s)->backend_timeout);
 		relay_log_backend(s, rs->up[p->slot] ? rs->up[p->slot]->name : "?", true, text);
 	}
 	pending_arm(rs);
@@ -427,18 +428,21 @@ relay_timer_cb(evutil_socket_t fd, short what, void *arg)
 static struct relay_state *
 relay_state_get(struct session *s)
 {
-	if (s->relay != NULL)
-		return s->relay;
-	s->relay = calloc(1, sizeof *s->relay);
-	if (s->relay == NULL)
+	struct relay_state *rs = session_upper(s);
+
+	if (rs != NULL)
+		return rs;
+	rs = calloc(1, sizeof *rs);
+	if (rs == NULL)
 		return NULL;
-	s->relay->last_slot = -1;
-	s->relay->timer = evtimer_new(relay_base, relay_timer_cb, s);
-	if (s->relay->timer == NULL) {
-		free(s->relay);
-		s->relay = NULL;
+	rs->last_slot = -1;
+	rs->timer = evtimer_new(relay_base, relay_timer_cb, s);
+	if (rs->timer == NULL) {
+		free(rs);
+		return NULL;
 	}
-	return s->relay;
+	session_set_upper(s, rs);
+	return rs;
 }
 
 /* Allocates the MID map for backend-started messages on first use. */
@@ -466,19 +470,21 @@ relay_mids(struct relay_state *rs)
 static size_t
 relay_identity(const struct session *s, char *buf, size_t len)
 {
-	const char *kind = dtls_auth_name(s->link.auth);
-	size_t n;
+	enum link_auth auth = session_auth(s);
+	const uint8_t *identity;
+	size_t n, identity_len;
 
-	if (s->link.auth != LINK_AUTH_PSK && s->link.auth != LINK_AUTH_X509) {
+	if (auth != LINK_AUTH_PSK && auth != LINK_AUTH_X509) {
 		snprintf(buf, len, "anonymous");
 		return strlen(buf);
 	}
-	n = (size_t)snprintf(buf, len, "%s:", kind);
-	if (n + s->link.identity_len >= len)
+	identity = session_identity(s, &identity_len);
+	n = (size_t)snprintf(buf, len, "%s:", dtls_auth_name(auth));
+	if (n + identity_len >= len)
 		return 0;
-	memcpy(buf + n, s->link.identity, s->link.identity_len);
-	buf[n + s->link.identity_len] = '\0';
-	return n + s->link.identity_len;
+	memcpy(buf + n, identity, identity_len);
+	buf[n + identity_len] = '\0';
+	return n + identity_len;
 }
 
 /* Logs a message from the device that was not relayed, with the reason. */
@@ -501,7 +507,9 @@ relay_dropped(struct session *s, const char *why, bool rst)
 static bool
 relay_anonymous(const struct session *s)
 {
-	return s->link.auth != LINK_AUTH_PSK && s->link.auth != LINK_AUTH_X509;
+	enum link_auth auth = session_auth(s);
+
+	return auth != LINK_AUTH_PSK && auth != LINK_AUTH_X509;
 }
 
 /*
@@ -552,7 +560,7 @@ relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_i
 	if (proxy && (r == NULL || !r->forward_proxy || r->backend != target)) {
 		/* The same answer as for an unknown target: it tells the device nothing more. */
 		log_debug("session=%08x peer=%s no route allows forward proxying of %.100s to "
-		          "backend %s", s->id, session_peer_str(s), path, cfg->backends[target].name);
+		          "backend %s", session_id(s), session_peer_str(s), path, cfg->backends[target].name);
 		relay_answer(s, info, COAP_MSG_CODE(5, 5), ANSWER_5_05, text);
 		return -1;
 	}
@@ -570,7 +578,7 @@ relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t
     size_t len)
 {
 	struct proxy_config *cfg = session_current_config();
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	bool proxy = info->has_proxy_uri || info->has_proxy_scheme;
 	uint8_t out[RELAY_MAX_MSG + 512];
 	char identity[CONFIG_PSK_IDENTITY_MAX + 16], text[128];
@@ -641,8 +649,7 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 			relay_rst(s, mid, ANSWER_RST_MALFORMED);
 		return;
 	}
-	s->bytes_in += len;
-	s->msgs_in++;
+	session_count_in(s, len);
 	rs = relay_state_get(s);
 	if (rs == NULL)
 		return;
@@ -659,7 +666,7 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 		if (rs->mids == NULL ||
 		    mid_map_in(rs->mids, info.mid, session_now_ms(), &slot, &bmid) < 0 ||
 		    slot < 0 || slot >= RELAY_UPSTREAMS || rs->up[slot] == NULL || len > sizeof out) {
-			log_debug("session=%08x %s mid=0x%04x matches nothing a backend sent", s->id,
+			log_debug("session=%08x %s mid=0x%04x matches nothing a backend sent", session_id(s),
 			    info.type == COAP_MSG_ACK ? "ACK" : "RST", info.mid);
 			return;
 		}
@@ -733,7 +740,7 @@ upstream_too_large(struct upstream *u, const uint8_t *buf, size_t len, size_t si
     size_t limit)
 {
 	struct session *s = u->s;
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	struct log_event ev = LOG_EVENT_INIT;
 	struct coap_msg_info req;
 	char text[128], size_s[24], limit_s[24];
@@ -787,7 +794,7 @@ upstream_too_large(struct upstream *u, const uint8_t *buf, size_t len, size_t si
 static void
 upstream_refused(struct upstream *u)
 {
-	struct relay_state *rs = u->s->relay;
+	struct relay_state *rs = session_upper(u->s);
 
 	for (int i = 0; i < RELAY_PENDING; i++) {
 		struct pending *p = &rs->pend[i];
@@ -830,7 +837,7 @@ static void
 upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 {
 	struct session *s = u->s;
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	struct coap_msg_info info;
 	const char *why = NULL;
 	size_t limit = session_send_max(s);
@@ -842,7 +849,7 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 		return;
 	}
 	if (coap_msg_inspect(relay_coap, buf, len, &info, &why) < 0) {
-		log_debug("session=%08x backend %s sent malformed CoAP (%s): dropped", s->id,
+		log_debug("session=%08x backend %s sent malformed CoAP (%s): dropped", session_id(s),
 		    u->name, why);
 		session_stats_mut()->backend_dropped++;
 		return;
@@ -957,7 +964,7 @@ orphan_sweep_cb(evutil_socket_t fd, short what, void *arg)
 void
 relay_session_end(struct session *s)
 {
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 
 	if (rs == NULL)
 		return;
@@ -974,13 +981,13 @@ relay_session_end(struct session *s)
 	event_free(rs->timer);
 	free(rs->mids);
 	free(rs);
-	s->relay = NULL;
+	session_set_upper(s, NULL);
 }
 
 void
 relay_session_park(struct session *s)
 {
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	bool live = false;
 
 	if (rs == NULL)
@@ -1004,10 +1011,11 @@ relay_session_park(struct session *s)
 		relay_session_end(s);
 }
 
-const char *
+/* Name of the backend the session used last ("" if none). */
+static const char *
 relay_backend_name(const struct session *s)
 {
-	const struct relay_state *rs = s->relay;
+	const struct relay_state *rs = session_upper(s);
 
 	if (rs == NULL)
 		return "";
@@ -1024,14 +1032,15 @@ relay_orphan_count(void)
 }
 
 void
-relay_describe(const struct session *s, char *buf, size_t len, unsigned *observing,
-    unsigned *pending)
+relay_describe(const struct session *s, struct session_info *info, char *buf, size_t len)
 {
-	const struct relay_state *rs = s->relay;
+	const struct relay_state *rs = session_upper(s);
 	size_t o = 0;
 
 	buf[0] = '\0';
-	*observing = *pending = 0;
+	info->backend = relay_backend_name(s);
+	info->backends = buf;
+	info->observing = info->pending = 0;
 	if (rs == NULL)
 		return;
 	for (int i = 0; i < RELAY_UPSTREAMS; i++) {
@@ -1040,14 +1049,22 @@ relay_describe(const struct session *s, char *buf, size_t len, unsigned *observi
 
 		if (u == NULL)
 			continue;
-		*observing += u->observing;
+		info->observing += u->observing;
 		n = snprintf(buf + o, len - o, "%s%s", o > 0 ? "," : "", u->name);
 		if (n > 0 && (size_t)n < len - o)
 			o += (size_t)n;
 	}
 	for (int i = 0; i < RELAY_PENDING; i++)
-		*pending += rs->pend[i].used && !rs->pend[i].timed_out;
+		info->pending += rs->pend[i].used && !rs->pend[i].timed_out;
 }
+
+const struct session_hooks relay_hooks = {
+	.message = relay_from_device,
+	.too_large = relay_too_large,
+	.parked = relay_session_park,
+	.ended = relay_session_end,
+	.describe = relay_describe,
+};
 
 int
 relay_init(struct event_base *base)

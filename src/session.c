@@ -19,10 +19,47 @@
 #include "dtls.h"
 #include "log.h"
 #include "pool.h"
-#include "relay.h"
 #include "route.h"
 #include "session.h"
-#include "session_priv.h"
+
+enum session_state {
+	SESSION_HANDSHAKE,   /* cookie valid, handshake in progress */
+	SESSION_ESTABLISHED, /* relaying CoAP */
+};
+
+struct session {
+	struct dtls_link link; /* what mbedTLS's callbacks see */
+	uint32_t id;
+	enum session_state state;
+	struct proxy_config *cfg; /* the snapshot the session was born with */
+	mbedtls_ssl_context *ssl;   /* NULL while parked */
+	unsigned char *parked;      /* mbedtls_ssl_context_save() of a parked session */
+	uint32_t parked_len;
+
+	struct session *hnext;                   /* hash chain */
+	struct session *cnext;                   /* CID hash chain */
+	struct session *hs_prev, *hs_next;       /* handshakes in progress, oldest first */
+	struct session *successor, *predecessor; /* a reconnect and the session it replaces */
+
+	uint64_t created_ms, established_ms, last_active_ms;
+	struct event *dtls_timer;
+	uint64_t timer_start_ms;
+	uint32_t timer_int_ms, timer_fin_ms;
+	bool timer_fired; /* the libevent timer for fin_ms went off */
+
+	void *upper; /* the relay's state (upstreams, CoAP); NULL until first used */
+
+	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
+	unsigned badmac_seen;
+	const struct client_hello *hello; /* while the first ClientHello is fed */
+	uint8_t hello_random[32];         /* client random of the handshake that made it */
+	char *cert_problem;               /* what verification found, in words (may quote a CN raw) */
+	size_t cert_problem_len;          /* its bytes (a CN may hold NUL) */
+	struct session_cert *cert;        /* the client certificate, for `show`; NULL if none */
+	const char *cipher;
+	uint8_t cid[DTLS_CID_MAX]; /* the proxy's Connection ID for this session */
+	uint8_t cid_len;           /* 0: none (not offered, or the client did not ask) */
+};
 
 #define SESSION_MAX_DATAGRAM 2048 /* bytes of CoAP we relay in one datagram */
 
@@ -60,6 +97,7 @@ static struct event *session_sweep_ev; /* once a second: idle, park, handshake b
 static struct session *hs_oldest, *hs_newest;
 static uint64_t session_seed;
 static struct session_stats stats;
+static struct session_hooks hooks; /* the layer above */
 static struct ratelimit cookie_rl, refuse_rl, unknown_rl, cid_rl;
 
 /*
@@ -110,6 +148,56 @@ const char *
 session_local_str(const struct session *s)
 {
 	return local_format(s->link.listener, &s->link.local, addr_buf(), 64);
+}
+
+void
+session_set_hooks(const struct session_hooks *h)
+{
+	hooks = *h;
+}
+
+uint32_t
+session_id(const struct session *s)
+{
+	return s->id;
+}
+
+enum link_auth
+session_auth(const struct session *s)
+{
+	return s->link.auth;
+}
+
+const uint8_t *
+session_identity(const struct session *s, size_t *len)
+{
+	*len = s->link.identity_len;
+	return s->link.identity;
+}
+
+struct proxy_config *
+session_config(const struct session *s)
+{
+	return s->cfg;
+}
+
+void *
+session_upper(const struct session *s)
+{
+	return s->upper;
+}
+
+void
+session_set_upper(struct session *s, void *upper)
+{
+	s->upper = upper;
+}
+
+void
+session_count_in(struct session *s, size_t len)
+{
+	s->bytes_in += len;
+	s->msgs_in++;
 }
 
 uint64_t
@@ -769,7 +857,8 @@ session_park(struct session *s)
 	s->parked_len = (uint32_t)len;
 	session_parked_n++;
 	stats.parked++;
-	relay_session_park(s);
+	if (hooks.parked != NULL)
+		hooks.parked(s);
 	if (log_enabled(LOG_LVL_DEBUG)) {
 		struct log_event ev = LOG_EVENT_INIT;
 		char bytes[24], state[24];
@@ -852,7 +941,8 @@ session_close(struct session *s, const char *reason)
 	cid_remove(s);
 	if (cid_move.s == s)
 		cid_move.s = NULL;
-	relay_session_end(s);
+	if (hooks.ended != NULL)
+		hooks.ended(s);
 	if (s->dtls_timer != NULL)
 		event_free(s->dtls_timer);
 	dtls_free(s->ssl);
@@ -1071,7 +1161,8 @@ session_record_too_large(struct session *s, uint8_t *buf, size_t len)
 			break;
 		size += (size_t)r;
 	}
-	relay_too_large(s, head, hlen, size, len);
+	if (hooks.too_large != NULL)
+		hooks.too_large(s, head, hlen, size, len);
 }
 
 /* Classifies a handshake error (dtls_error_kind) for the counters. */
@@ -1153,8 +1244,8 @@ session_drive(struct session *s)
 			s->last_active_ms = clock_ms();
 			if (mbedtls_ssl_get_bytes_avail(s->ssl) > 0)
 				session_record_too_large(s, buf, sizeof buf);
-			else
-				relay_from_device(s, buf, (size_t)r);
+			else if (hooks.message != NULL)
+				hooks.message(s, buf, (size_t)r);
 			continue;
 		}
 		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
@@ -1635,8 +1726,6 @@ session_init(struct event_base *base)
 		fatal("session table");
 	if (getentropy(&session_seed, sizeof session_seed) < 0)
 		session_seed = (uint64_t)clock_ms() ^ (uint64_t)getpid();
-	if (relay_init(base) < 0)
-		fatalx("cannot set up the CoAP relay");
 	struct timeval second = { .tv_sec = 1 };
 
 	session_sweep_ev = event_new(base, -1, EV_PERSIST, session_sweep_cb, NULL);
@@ -1717,16 +1806,14 @@ session_identity_str(const struct session *s, char *buf, size_t len, bool name)
 		    name ? "" : ":", (int)s->link.identity_len, (const char *)s->link.identity);
 }
 
-/* Fills a read-only view of session s; text lives in buf and backends. */
+/* Fills a read-only view of session s; text lives in buf and backends (the layer above's part). */
 static void
 session_info_fill(const struct session *s, struct session_info *info, char *buf, size_t len,
     char *backends, size_t backends_len)
 {
 	uint64_t now = clock_ms();
-	unsigned observing, pending;
 
 	session_identity_str(s, buf, len, true);
-	relay_describe(s, backends, backends_len, &observing, &pending);
 	*info = (struct session_info){
 		.id = s->id,
 		.peer = session_peer_str(s),
@@ -1739,7 +1826,7 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		.state = s->state == SESSION_HANDSHAKE ? "handshake"
 		         : s->parked != NULL             ? "parked"
 		                                         : "established",
-		.backend = relay_backend_name(s),
+		.backend = "",
 		.cid = cid_str(s),
 		.age_ms = now - s->created_ms,
 		.idle_ms = now - s->last_active_ms,
@@ -1752,10 +1839,10 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		.cert_subject = s->cert != NULL ? s->cert->subject : "",
 		.cert_issuer = s->cert != NULL ? s->cert->issuer : "",
 		.cert_not_after = s->cert != NULL ? s->cert->not_after : 0,
-		.backends = backends,
-		.observing = observing,
-		.pending = pending,
+		.backends = "",
 	};
+	if (hooks.describe != NULL)
+		hooks.describe(s, info, backends, backends_len);
 }
 
 void
@@ -1859,7 +1946,6 @@ session_shutdown(void)
 	session_table = NULL;
 	free(cid_table);
 	cid_table = NULL;
-	relay_shutdown();
 	if (session_sweep_ev != NULL)
 		event_free(session_sweep_ev);
 	session_sweep_ev = NULL;

@@ -6,10 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dtls.h"
 #include "listener.h"
 
 struct event_base;
+struct log_event;
 struct proxy_config;
+/* One device's DTLS session; opaque outside session.c (read it through the functions below). */
+struct session;
 
 /* Why handshakes fail, for counters. */
 enum hs_failure {
@@ -62,6 +66,31 @@ struct session_stats {
 	uint64_t peer_address_changes; /* sessions moved to a new address by a CID record */
 	uint64_t cid_unknown;          /* CID records whose CID no session has (dropped) */
 };
+
+/*
+ * What the layer above (the relay) is told: decrypted messages and life-cycle
+ * events. Set once with session_set_hooks before the first datagram; a NULL
+ * member is not called.
+ */
+struct session_info;
+struct session_hooks {
+	/* A decrypted CoAP message from the device (one record). */
+	void (*message)(struct session *s, const uint8_t *buf, size_t len);
+	/*
+	 * A record from the device held a message of size bytes, over limit;
+	 * head holds its first len bytes.
+	 */
+	void (*too_large)(struct session *s, const uint8_t *head, size_t len, size_t size,
+	    size_t limit);
+	/* The session is being parked (its DTLS context saved and freed). */
+	void (*parked)(struct session *s);
+	/* The session is ending: free what session_upper holds. */
+	void (*ended)(struct session *s);
+	/* Fills the upper layer's part of info (backend, backends, observing, pending) into buf. */
+	void (*describe)(const struct session *s, struct session_info *info, char *buf, size_t len);
+};
+/* Sets the hooks (copied). */
+void session_set_hooks(const struct session_hooks *hooks);
 
 /* Sets up the table; base runs every session's events. */
 void session_init(struct event_base *base);
@@ -116,5 +145,37 @@ bool session_close_id(uint32_t id, const char *reason);
 size_t session_close_identity(const char *glob, const char *reason);
 /* Frees the table. */
 void session_shutdown(void);
+
+/* What the layer above reads and does, for one session. */
+/* The session's id (as logged: session=%08x). */
+uint32_t session_id(const struct session *s);
+/* How the session authenticated. */
+enum link_auth session_auth(const struct session *s);
+/* The PSK identity or certificate CN (not NUL-terminated); its length in *len. */
+const uint8_t *session_identity(const struct session *s, size_t *len);
+/* The configuration snapshot the session was born with. */
+struct proxy_config *session_config(const struct session *s);
+/* The configuration new handshakes and routing decisions use. */
+struct proxy_config *session_current_config(void);
+/* The layer above's state of this session (NULL until set). */
+void *session_upper(const struct session *s);
+/* Sets it. */
+void session_set_upper(struct session *s, void *upper);
+/* Counts one message of len bytes from the device as relayed. */
+void session_count_in(struct session *s, size_t len);
+/* Milliseconds on a monotonic clock. */
+uint64_t session_now_ms(void);
+/* The counters, writable. */
+struct session_stats *session_stats_mut(void);
+/* Encrypts one CoAP message to the device (restoring it if parked); counts it. 0 or -1. */
+int session_send(struct session *s, const uint8_t *buf, size_t len);
+/* The most bytes one record to the device carries (dtls.mtu); SIZE_MAX if unknown. */
+size_t session_send_max(struct session *s);
+/* The device's address:port as text (one of a few rotating buffers). */
+const char *session_peer_str(const struct session *s);
+/* The local address:port the device sends to, as text (rotating buffers). */
+const char *session_local_str(const struct session *s);
+/* Fills the common fields of a log event for session s. */
+void session_event(const struct session *s, struct log_event *ev, const char *event);
 
 #endif

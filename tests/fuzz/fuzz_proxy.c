@@ -539,6 +539,9 @@ fuzz_proxy_init(void)
 		fuzz_die("event_base_new", NULL);
 	session_init(fuzz_base);
 	session_set_config(fuzz_cfg);
+	session_set_hooks(&relay_hooks);
+	if (relay_init(fuzz_base) < 0)
+		fuzz_die("relay_init", NULL);
 	/* Our own listener: 127.0.0.1 and a port of the kernel's choosing. */
 	memset(&lc, 0, sizeof lc);
 	lc.address = (char *)(uintptr_t)"127.0.0.1";
