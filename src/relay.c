@@ -1004,6 +1004,9 @@ relay_session_park(struct session *s)
 			live = true;
 			continue;
 		}
+		/* The slot may go to another backend: its MID mappings must not. */
+		if (rs->mids != NULL)
+			mid_map_forget_backend(rs->mids, u->slot);
 		upstream_free(u);
 		rs->up[i] = NULL;
 	}
