@@ -550,7 +550,8 @@ main(int argc, char **argv)
 	base = event_base_new();
 	if (base == NULL)
 		fatalx("cannot create the event loop");
-	session_init(base);
+	if (session_init(base, &cause) < 0)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 	session_set_config(current);
 	session_set_hooks(&relay_hooks);
 	if (relay_init(base) < 0)

@@ -1714,23 +1714,29 @@ session_input(const struct datagram *d)
 	session_feed(s, d);
 }
 
-void
-session_init(struct event_base *base)
+int
+session_init(struct event_base *base, char **cause)
 {
+	struct timeval second = { .tv_sec = 1 };
+
 	session_base = base;
 	session_buckets = 1024;
 	session_table = calloc(session_buckets, sizeof *session_table);
 	cid_buckets = 1024;
 	cid_table = calloc(cid_buckets, sizeof *cid_table);
-	if (session_table == NULL || cid_table == NULL)
-		fatal("session table");
+	if (session_table == NULL || cid_table == NULL) {
+		if (asprintf(cause, "session table: %s", strerror(errno)) < 0)
+			*cause = NULL;
+		return -1;
+	}
 	if (getentropy(&session_seed, sizeof session_seed) < 0)
 		session_seed = (uint64_t)clock_ms() ^ (uint64_t)getpid();
-	struct timeval second = { .tv_sec = 1 };
-
 	session_sweep_ev = event_new(base, -1, EV_PERSIST, session_sweep_cb, NULL);
-	if (session_sweep_ev == NULL || event_add(session_sweep_ev, &second) < 0)
-		fatalx("cannot set up the session timers");
+	if (session_sweep_ev == NULL || event_add(session_sweep_ev, &second) < 0) {
+		*cause = strdup("cannot set up the session timers");
+		return -1;
+	}
+	return 0;
 }
 
 void

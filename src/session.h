@@ -92,8 +92,8 @@ struct session_hooks {
 /* Sets the hooks (copied). */
 void session_set_hooks(const struct session_hooks *hooks);
 
-/* Sets up the table; base runs every session's events. */
-void session_init(struct event_base *base);
+/* Sets up the table; base runs every session's events. 0, or -1 with *cause set. */
+int session_init(struct event_base *base, char **cause) __attribute__((warn_unused_result));
 /* Makes cfg the configuration of new sessions. */
 void session_set_config(struct proxy_config *cfg);
 /* Handles one datagram from a listener (listener_input_fn). */

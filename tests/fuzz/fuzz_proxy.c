@@ -537,7 +537,8 @@ fuzz_proxy_init(void)
 	fuzz_base = event_base_new();
 	if (fuzz_base == NULL)
 		fuzz_die("event_base_new", NULL);
-	session_init(fuzz_base);
+	if (session_init(fuzz_base, &cause) < 0)
+		fuzz_die("session_init", cause);
 	session_set_config(fuzz_cfg);
 	session_set_hooks(&relay_hooks);
 	if (relay_init(fuzz_base) < 0)
