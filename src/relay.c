@@ -462,31 +462,6 @@ relay_mids(struct relay_state *rs)
 	return rs->mids;
 }
 
-/*
- * The identity the backends are told: "psk:ID", "x509:CN" or "anonymous"
- * (the kind of the session, never its name: a certificate whose CN is
- * "anonymous" is "x509:anonymous").
- */
-static size_t
-relay_identity(const struct session *s, char *buf, size_t len)
-{
-	enum link_auth auth = session_auth(s);
-	const uint8_t *identity;
-	size_t n, identity_len;
-
-	if (auth != LINK_AUTH_PSK && auth != LINK_AUTH_X509) {
-		snprintf(buf, len, "anonymous");
-		return strlen(buf);
-	}
-	identity = session_identity(s, &identity_len);
-	n = (size_t)snprintf(buf, len, "%s:", dtls_auth_name(auth));
-	if (n + identity_len >= len)
-		return 0;
-	memcpy(buf + n, identity, identity_len);
-	buf[n + identity_len] = '\0';
-	return n + identity_len;
-}
-
 /* Logs a message from the device that was not relayed, with the reason. */
 static void
 relay_dropped(struct session *s, const char *why, bool rst)
@@ -502,7 +477,7 @@ relay_dropped(struct session *s, const char *why, bool rst)
 
 /*
  * Tells whether the session proved no identity: a certificate session without
- * a client certificate (the rule relay_identity() writes "anonymous" by).
+ * a client certificate (the rule session_identity_text() writes "anonymous" by).
  */
 static bool
 relay_anonymous(const struct session *s)
@@ -555,7 +530,7 @@ relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_i
 		snprintf(path, sizeof path, "/");
 		host[0] = '\0';
 	}
-	relay_identity(s, id, sizeof id);
+	(void)session_identity_text(s, id, sizeof id, false);
 	r = route_find(cfg->routes, cfg->n_routes, id, relay_anonymous(s), path, host);
 	if (proxy && (r == NULL || !r->forward_proxy || r->backend != target)) {
 		/* The same answer as for an unknown target: it tells the device nothing more. */
@@ -602,7 +577,7 @@ relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t
 	if (b < 0)
 		return;
 	n = coap_msg_rewrite_request(relay_coap, buf, len, out, sizeof out, cfg->identity_option,
-	    identity, relay_identity(s, identity, sizeof identity), proxy, &why);
+	    identity, session_identity_text(s, identity, sizeof identity, false), proxy, &why);
 	if (n == 0) {
 		snprintf(text, sizeof text, "cannot forward: %s", why ? why : "rewrite failed");
 		relay_answer(s, info, COAP_MSG_CODE(4, 0), ANSWER_4_00, text);

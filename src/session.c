@@ -1795,21 +1795,28 @@ session_revalidate(struct proxy_config *cfg)
 	return n;
 }
 
-/*
- * Writes a session's identity as "psk:ID", "x509:CN", "anonymous" or ""
- * (not established), as routes match it; name: only ID or CN ("" else).
- */
-static void
-session_identity_str(const struct session *s, char *buf, size_t len, bool name)
+size_t
+session_identity_text(const struct session *s, char *buf, size_t len, bool name)
 {
+	size_t n = 0;
+
+	buf[0] = '\0';
 	if (s->state != SESSION_ESTABLISHED || s->link.auth == LINK_AUTH_NONE ||
 	    (name && s->link.auth == LINK_AUTH_ANONYMOUS))
-		buf[0] = '\0';
-	else if (s->link.auth == LINK_AUTH_ANONYMOUS)
+		return 0;
+	if (s->link.auth == LINK_AUTH_ANONYMOUS) {
 		snprintf(buf, len, "anonymous");
-	else
-		snprintf(buf, len, "%s%s%.*s", name ? "" : dtls_auth_name(s->link.auth),
-		    name ? "" : ":", (int)s->link.identity_len, (const char *)s->link.identity);
+		return strlen(buf);
+	}
+	if (!name)
+		n = (size_t)snprintf(buf, len, "%s:", dtls_auth_name(s->link.auth));
+	if (n + s->link.identity_len >= len) {
+		buf[0] = '\0';
+		return 0;
+	}
+	memcpy(buf + n, s->link.identity, s->link.identity_len);
+	buf[n + s->link.identity_len] = '\0';
+	return n + s->link.identity_len;
 }
 
 /* Fills a read-only view of session s; text lives in buf and backends (the layer above's part). */
@@ -1819,7 +1826,7 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 {
 	uint64_t now = clock_ms();
 
-	session_identity_str(s, buf, len, true);
+	(void)session_identity_text(s, buf, len, true);
 	*info = (struct session_info){
 		.id = s->id,
 		.peer = session_peer_str(s),
@@ -1908,7 +1915,7 @@ session_close_identity(const char *glob, const char *reason)
 			next = s->hnext;
 			if (s->state != SESSION_ESTABLISHED)
 				continue;
-			session_identity_str(s, id, sizeof id, false);
+			(void)session_identity_text(s, id, sizeof id, false);
 			if (!route_identity_match(glob, id))
 				continue;
 			if (s->successor != NULL)

@@ -153,6 +153,13 @@ uint32_t session_id(const struct session *s);
 enum link_auth session_auth(const struct session *s);
 /* The PSK identity or certificate CN (not NUL-terminated); its length in *len. */
 const uint8_t *session_identity(const struct session *s, size_t *len);
+/*
+ * Writes the session's identity as routes and backends see it: "psk:ID",
+ * "x509:CN" or "anonymous" ("" before the handshake ends); name: only the ID
+ * or CN ("" if anonymous). Returns its length (a PSK identity may hold NUL
+ * bytes); 0 and "" if it does not fit in len.
+ */
+size_t session_identity_text(const struct session *s, char *buf, size_t len, bool name);
 /* The configuration snapshot the session was born with. */
 struct proxy_config *session_config(const struct session *s);
 /* The configuration new handshakes and routing decisions use. */
