@@ -126,6 +126,33 @@ static void session_cid_moved(struct session *s);
 static bool session_unpark(struct session *s);
 
 
+/*
+ * Puts session s and its successor (a reconnect in progress, if any) in
+ * pair, the successor first: closing it leaves s in place, and closing s
+ * would re-file its successor. Returns how many (1 or 2).
+ */
+static size_t
+session_pair(struct session *s, struct session *pair[2])
+{
+	size_t n = 0;
+
+	if (s->successor != NULL)
+		pair[n++] = s->successor;
+	pair[n++] = s;
+	return n;
+}
+
+/* Closes session s and its successor, if any, with reason. */
+static void
+session_close_pair(struct session *s, const char *reason)
+{
+	struct session *pair[2];
+	size_t n = session_pair(s, pair);
+
+	for (size_t k = 0; k < n; k++)
+		session_close(pair[k], reason);
+}
+
 static struct pool session_pool = { .size = (sizeof(struct session) + 15) & ~(size_t)15 };
 
 /* Returns the next of a few buffers for address text, so a line may hold several. */
@@ -619,10 +646,12 @@ session_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i], *next; s != NULL; s = next) {
+			struct session *pair[2];
+			size_t n = session_pair(s, pair);
+
 			next = s->hnext;
-			if (s->successor != NULL)
-				session_check(s->successor, now);
-			parked |= session_check(s, now);
+			for (size_t k = 0; k < n; k++)
+				parked |= session_check(pair[k], now);
 		}
 	}
 	if (parked)
@@ -1547,9 +1576,7 @@ session_cid_moved(struct session *s)
 	 */
 	other = table_find(d->listener, (const struct sockaddr *)&d->peer);
 	if (other != NULL && other != s) {
-		if (other->successor != NULL)
-			session_close(other->successor, "address taken over");
-		session_close(other, "address taken over");
+		session_close_pair(other, "address taken over");
 	}
 	table_remove(s);
 	memcpy(&s->link.peer, &d->peer, d->peerlen);
@@ -1754,9 +1781,7 @@ session_close_all(const char *reason)
 		while (session_table[i] != NULL) {
 			struct session *s = session_table[i];
 
-			if (s->successor != NULL)
-				session_close(s->successor, reason);
-			session_close(s, reason);
+			session_close_pair(s, reason);
 		}
 	}
 }
@@ -1769,9 +1794,7 @@ session_close_listener(struct listener *l, const char *reason)
 			next = s->hnext;
 			if (s->link.listener != l)
 				continue;
-			if (s->successor != NULL)
-				session_close(s->successor, reason);
-			session_close(s, reason);
+			session_close_pair(s, reason);
 		}
 	}
 }
@@ -1786,9 +1809,7 @@ session_revalidate(struct proxy_config *cfg)
 			next = s->hnext;
 			if (s->state != SESSION_ESTABLISHED || session_credentials_hold(s, cfg))
 				continue;
-			if (s->successor != NULL)
-				session_close(s->successor, "credentials-revoked");
-			session_close(s, "credentials-revoked");
+			session_close_pair(s, "credentials-revoked");
 			n++;
 		}
 	}
@@ -1866,10 +1887,11 @@ session_foreach(void (*fn)(const struct session_info *, void *), void *arg)
 
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i]; s != NULL; s = s->hnext) {
-			session_info_fill(s, &info, identity, sizeof identity, backends, sizeof backends);
-			fn(&info, arg);
-			if (s->successor != NULL) {
-				session_info_fill(s->successor, &info, identity, sizeof identity, backends,
+			struct session *pair[2];
+			size_t n = session_pair(s, pair);
+
+			for (size_t k = n; k-- > 0;) { /* s, then its successor */
+				session_info_fill(pair[k], &info, identity, sizeof identity, backends,
 				    sizeof backends);
 				fn(&info, arg);
 			}
@@ -1883,10 +1905,12 @@ session_find_id(uint32_t id)
 {
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i]; s != NULL; s = s->hnext) {
-			if (s->id == id)
-				return s;
-			if (s->successor != NULL && s->successor->id == id)
-				return s->successor;
+			struct session *pair[2];
+			size_t n = session_pair(s, pair);
+
+			for (size_t k = 0; k < n; k++)
+				if (pair[k]->id == id)
+					return pair[k];
 		}
 	}
 	return NULL;
@@ -1918,9 +1942,7 @@ session_close_identity(const char *glob, const char *reason)
 			(void)session_identity_text(s, id, sizeof id, false);
 			if (!route_identity_match(glob, id))
 				continue;
-			if (s->successor != NULL)
-				session_close(s->successor, reason);
-			session_close(s, reason);
+			session_close_pair(s, reason);
 			n++;
 		}
 	}
