@@ -10,6 +10,7 @@ src_libcoapsproxy_a_SOURCES = \
 	src/log_ring.c src/log_ring.h \
 	src/mid_map.c src/mid_map.h \
 	src/pool.c src/pool.h \
+	src/ratelimit.c src/ratelimit.h \
 	src/route.c src/route.h \
 	src/relay.c src/relay.h \
 	src/session.c src/session.h

@@ -14,6 +14,7 @@
 #include "configuration.h"
 #include "log.h"
 #include "mid_map.h"
+#include "ratelimit.h"
 #include "relay.h"
 #include "route.h"
 #include "session.h"
@@ -162,8 +163,7 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 static struct backend_log {
 	char name[64];
 	bool timeout;         /* 5.04 lines, else 5.02 (refused) */
-	uint64_t second;
-	unsigned long suppressed;
+	struct ratelimit rl;  /* one line a second */
 } backend_logs[BACKEND_LOG_SLOTS];
 
 /*
@@ -176,7 +176,7 @@ relay_log_backend(struct session *s, const char *backend, bool timeout, const ch
 {
 	struct log_event ev = LOG_EVENT_INIT;
 	struct backend_log *bl = NULL, *oldest = &backend_logs[0];
-	uint64_t sec = session_now_ms() / 1000;
+	unsigned long suppressed;
 	char held[24];
 
 	for (int i = 0; i < BACKEND_LOG_SLOTS && bl == NULL; i++) {
@@ -184,29 +184,26 @@ relay_log_backend(struct session *s, const char *backend, bool timeout, const ch
 
 		if (b->name[0] != '\0' && b->timeout == timeout && strcmp(b->name, backend) == 0)
 			bl = b;
-		else if (b->second < oldest->second)
+		else if (b->rl.second < oldest->rl.second)
 			oldest = b;
 	}
 	if (bl == NULL) { /* a slot of its own; the least recently logged one goes */
 		bl = oldest;
 		snprintf(bl->name, sizeof bl->name, "%s", backend);
 		bl->timeout = timeout;
-		bl->suppressed = 0;
-	} else if (bl->second == sec) {
-		bl->suppressed++;
-		return;
+		bl->rl = (struct ratelimit){ 0 };
 	}
+	if (!ratelimit_allow(&bl->rl, session_now_ms(), 1, &suppressed))
+		return;
 	session_event(s, &ev, timeout ? "backend-timeout" : "backend-refused");
 	log_event_add(&ev, "backend", backend, true);
 	log_event_add(&ev, "answer", timeout ? "5.04" : "5.02", false);
-	if (bl->suppressed > 0) {
-		snprintf(held, sizeof held, "%lu", bl->suppressed);
+	if (suppressed > 0) {
+		snprintf(held, sizeof held, "%lu", suppressed);
 		log_event_add(&ev, "suppressed", held, false);
 	}
 	ev.reason = reason;
 	log_event(LOG_LVL_WARNING, &ev);
-	bl->second = sec;
-	bl->suppressed = 0;
 }
 
 /* Sends an RST for mid to the device and counts it. */
@@ -302,18 +299,14 @@ upstream_get(struct session *s, const struct backend_conf *b)
 	u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->fd < 0 || upstream_bind(u->fd, b) < 0 ||
 	    connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
-		static uint64_t warned_s, missed;
-		uint64_t now_s = session_now_ms() / 1000;
+		static struct ratelimit warn_rl;
+		unsigned long missed;
 
 		/* At most one line a second: port exhaustion fails every request. */
-		if (now_s != warned_s) {
+		if (ratelimit_allow(&warn_rl, session_now_ms(), 1, &missed))
 			log_warn("session=%08x peer=%s cannot open a socket to backend %s (%llu more "
 			         "in the last second)", session_id(s), session_peer_str(s), b->name,
 			    (unsigned long long)missed);
-			warned_s = now_s;
-			missed = 0;
-		} else
-			missed++;
 		backend_error(u->bs, false, "cannot open a socket to it");
 		upstream_free(u);
 		return NULL;

@@ -19,6 +19,7 @@
 #include "dtls.h"
 #include "log.h"
 #include "pool.h"
+#include "ratelimit.h"
 #include "route.h"
 #include "session.h"
 
@@ -64,13 +65,6 @@ struct session {
 #define SESSION_MAX_DATAGRAM 2048 /* bytes of CoAP we relay in one datagram */
 
 #define EVENTS_PER_SECOND 20      /* cookie / refusal lines logged per second */
-
-/* A budget of log lines per second, for events a flood could repeat. */
-struct ratelimit {
-	uint64_t second;
-	unsigned count;
-	unsigned long suppressed;
-};
 
 const char *const hs_failure_names[HS_FAIL_COUNT] = { "unknown_identity", "wrong_key",
 	"no_shared_suite", "timeout", "peer_alert", "certificate", "evicted", "other" };
@@ -247,22 +241,15 @@ session_stats_mut(void)
 
 /* Tells whether one more line fits this second's budget; reports what was held back. */
 static bool
-ratelimit_allow(struct ratelimit *rl, const char *what)
+session_log_allow(struct ratelimit *rl, const char *what)
 {
-	uint64_t sec = clock_ms() / 1000;
+	unsigned long held;
+	bool ok = ratelimit_allow(rl, clock_ms(), EVENTS_PER_SECOND, &held);
 
-	if (sec != rl->second) {
-		if (rl->suppressed > 0)
-			log_warnx("event=log-suppressed what=%s count=%lu reason=\"more than %d "
-			          "per second\"", what, rl->suppressed, EVENTS_PER_SECOND);
-		rl->second = sec;
-		rl->count = 0;
-		rl->suppressed = 0;
-	}
-	if (rl->count++ < EVENTS_PER_SECOND)
-		return true;
-	rl->suppressed++;
-	return false;
+	if (held > 0)
+		log_warnx("event=log-suppressed what=%s count=%lu reason=\"more than %d "
+		          "per second\"", what, held, EVENTS_PER_SECOND);
+	return ok;
 }
 
 /* Hashes a listener and peer address with the process's random seed. */
@@ -1367,7 +1354,7 @@ session_refuse(const struct datagram *d, uint32_t id, const char *reason)
 	struct log_event ev = LOG_EVENT_INIT;
 	char peer[64], local[64];
 
-	if (!ratelimit_allow(&refuse_rl, "session-refused"))
+	if (!session_log_allow(&refuse_rl, "session-refused"))
 		return;
 	ev.event = "session-refused";
 	ev.session = id;
@@ -1405,7 +1392,7 @@ session_unknown_record(const struct datagram *d, uint8_t type, uint16_t epoch)
 	stats.records_unknown_session++;
 	if (type == MBEDTLS_SSL_MSG_ALERT && !log_enabled(LOG_LVL_DEBUG))
 		return;
-	if (!ratelimit_allow(&unknown_rl, "record-unknown-session"))
+	if (!session_log_allow(&unknown_rl, "record-unknown-session"))
 		return;
 	ev.event = "record-unknown-session";
 	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
@@ -1452,7 +1439,7 @@ session_hello(const struct datagram *d, struct session *live)
 			return;
 		}
 		stats.cookies_sent++;
-		if (ratelimit_allow(&cookie_rl, "cookie-sent")) {
+		if (session_log_allow(&cookie_rl, "cookie-sent")) {
 			ev.event = "cookie-sent";
 			ev.session = id;
 			ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
@@ -1601,7 +1588,7 @@ session_cid_unknown(const struct datagram *d)
 	const uint8_t *cid;
 
 	stats.cid_unknown++;
-	if (!ratelimit_allow(&cid_rl, "cid-unknown"))
+	if (!session_log_allow(&cid_rl, "cid-unknown"))
 		return;
 	ev.event = "cid-unknown";
 	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
