@@ -13,7 +13,8 @@ src_libcoapsproxy_a_SOURCES = \
 	src/ratelimit.c src/ratelimit.h \
 	src/route.c src/route.h \
 	src/relay.c src/relay.h \
-	src/session.c src/session.h
+	src/session.c src/session.h \
+	src/stats.c src/stats.h
 
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c src/config_job.c src/config_job.h

@@ -31,6 +31,7 @@
 #include "metrics.h"
 #include "relay.h"
 #include "session.h"
+#include "stats.h"
 #include "status.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
@@ -398,7 +399,7 @@ signal_reopen_cb(evutil_socket_t sig, short what, void *arg)
 static void
 status_cb(evutil_socket_t fd, short what, void *arg)
 {
-	const struct session_stats *st = session_stats();
+	const struct proxy_stats *st = stats_get();
 
 	(void)fd;
 	(void)what;
@@ -422,7 +423,7 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 static void
 trim_cb(evutil_socket_t fd, short what, void *arg)
 {
-	const struct session_stats *st = session_stats();
+	const struct proxy_stats *st = stats_get();
 	uint64_t done = st->handshakes_ok + st->handshakes_failed;
 	size_t n = session_count();
 	int64_t gone;

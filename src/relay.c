@@ -18,6 +18,7 @@
 #include "relay.h"
 #include "route.h"
 #include "session.h"
+#include "stats.h"
 
 #define RELAY_MAX_MSG 2048       /* bytes of one CoAP message, each way */
 #define RELAY_UPSTREAMS 8        /* backends one session may use */
@@ -25,9 +26,6 @@
 #define RELAY_BATCH 8            /* backend datagrams read per wake-up */
 #define ORPHAN_LIFETIME_MS 300000 /* how long a gone device's observed upstream waits */
 #define ORPHAN_MAX 4096          /* orphaned upstream sockets at most */
-
-const char *const proxy_answer_names[ANSWER_COUNT] = { "rst_ping", "rst_malformed", "4.00",
-	"4.04", "5.02", "5.04", "5.05", "4.13" };
 
 /* A connected UDP socket from one session to one backend. */
 struct upstream {
@@ -153,7 +151,7 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 	n = coap_msg_build_answer(out, sizeof out, req, code, mid, payload);
 	if (n == 0 || session_send(s, out, n) < 0)
 		return;
-	session_stats_mut()->answers[which]++;
+	stats_mut()->answers[which]++;
 	log_debug("session=%08x peer=%s answered mid=0x%04x with %d.%02d: %s", session_id(s), session_peer_str(s),
 	    req->mid, code >> 5, code & 31, text);
 }
@@ -214,7 +212,7 @@ relay_rst(struct session *s, uint16_t mid, enum proxy_answer which)
 	size_t n = coap_msg_build_rst(out, sizeof out, mid);
 
 	if (n > 0 && session_send(s, out, n) == 0)
-		session_stats_mut()->answers[which]++;
+		stats_mut()->answers[which]++;
 }
 
 /* Closes an upstream socket and frees it (taking it off the orphan list). */
@@ -461,7 +459,7 @@ relay_dropped(struct session *s, const char *why, bool rst)
 {
 	struct log_event ev = LOG_EVENT_INIT;
 
-	session_stats_mut()->coap_malformed++;
+	stats_mut()->coap_malformed++;
 	session_event(s, &ev, "coap-dropped");
 	ev.reason = why;
 	log_event_add(&ev, "answer", rst ? "rst" : "none", false);
@@ -590,14 +588,14 @@ relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t
 			    "backend refused (port unreachable)");
 			relay_log_backend(s, u->name, false, "refused (ICMP port unreachable)");
 		} else
-			session_stats_mut()->backend_dropped++;
+			stats_mut()->backend_dropped++;
 		return;
 	}
 	if (info->has_observe && info->observe == 0)
 		u->observing = true;
 	if (info->type == COAP_MSG_CON && pending_find(rs, info->mid) == NULL)
 		pending_add(rs, info, u->slot, cfg->backend_timeout);
-	session_stats_mut()->msgs_relayed_in++;
+	stats_mut()->msgs_relayed_in++;
 }
 
 void
@@ -643,7 +641,7 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 		if (info.type == COAP_MSG_RST)
 			rs->up[slot]->observing = false;
 		if (send(rs->up[slot]->fd, out, len, 0) >= 0)
-			session_stats_mut()->msgs_relayed_in++;
+			stats_mut()->msgs_relayed_in++;
 		return;
 	}
 	if (info.is_request) {
@@ -653,7 +651,7 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 	/* A response in a CON or NON: goes to the backend that last asked the device. */
 	if (rs->last_slot >= 0 && rs->up[rs->last_slot] != NULL) {
 		if (send(rs->up[rs->last_slot]->fd, buf, len, 0) >= 0)
-			session_stats_mut()->msgs_relayed_in++;
+			stats_mut()->msgs_relayed_in++;
 	}
 }
 
@@ -666,7 +664,7 @@ relay_too_large(struct session *s, const uint8_t *buf, size_t len, size_t size, 
 	const char *answer = "none";
 	unsigned type = len >= 4 ? buf[0] >> 4 & 3 : COAP_MSG_ACK;
 
-	session_stats_mut()->coap_too_large++;
+	stats_mut()->coap_too_large++;
 	snprintf(text, sizeof text, "message of %zu bytes is over the %zu-byte limit", size, limit);
 	memset(&req, 0, sizeof req);
 	if (len >= 4) {
@@ -714,7 +712,7 @@ upstream_too_large(struct upstream *u, const uint8_t *buf, size_t len, size_t si
 	char text[128], size_s[24], limit_s[24];
 	const char *answer = "none";
 
-	session_stats_mut()->backend_too_large++;
+	stats_mut()->backend_too_large++;
 	snprintf(text, sizeof text, "answer of %zu bytes is over the %zu-byte limit", size, limit);
 	memset(&req, 0, sizeof req);
 	if (len >= 4 && buf[0] >> 6 == 1 && (buf[0] & 0x0f) <= 8 && len >= 4u + (buf[0] & 0x0fu)) {
@@ -793,7 +791,7 @@ orphan_input(struct upstream *u, const uint8_t *buf, size_t len)
 	    (info.type == COAP_MSG_CON || info.type == COAP_MSG_NON)) {
 		n = coap_msg_build_rst(out, sizeof out, info.mid);
 		if (n > 0 && send(u->fd, out, n, 0) >= 0)
-			session_stats_mut()->orphan_rst++;
+			stats_mut()->orphan_rst++;
 		log_debug("backend %s sent mid=0x%04x to a device that has gone: RST", u->name,
 		    info.mid);
 	}
@@ -819,7 +817,7 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 	if (coap_msg_inspect(relay_coap, buf, len, &info, &why) < 0) {
 		log_debug("session=%08x backend %s sent malformed CoAP (%s): dropped", session_id(s),
 		    u->name, why);
-		session_stats_mut()->backend_dropped++;
+		stats_mut()->backend_dropped++;
 		return;
 	}
 	if (info.type == COAP_MSG_ACK || info.type == COAP_MSG_RST) {
@@ -828,7 +826,7 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 
 		if (p != NULL && p->slot == u->slot) {
 			if (p->timed_out) {
-				session_stats_mut()->backend_late_dropped++;
+				stats_mut()->backend_late_dropped++;
 				return; /* the device already got 5.04 */
 			}
 			backend_rtt(u->bs, session_now_ms() - p->sent_ms);
@@ -841,14 +839,14 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 		int mid = m != NULL ? mid_map_out(m, u->slot, info.mid, session_now_ms()) : -1;
 
 		if (mid < 0) {
-			session_stats_mut()->backend_dropped++;
+			stats_mut()->backend_dropped++;
 			return;
 		}
 		coap_msg_set_mid(buf, (uint16_t)mid);
 		rs->last_slot = u->slot;
 	}
 	if (session_send(s, buf, len) < 0)
-		session_stats_mut()->backend_dropped++;
+		stats_mut()->backend_dropped++;
 }
 
 /* libevent: datagrams from a backend, up to RELAY_BATCH in one recvmmsg(). */

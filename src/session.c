@@ -66,9 +66,6 @@ struct session {
 
 #define EVENTS_PER_SECOND 20      /* cookie / refusal lines logged per second */
 
-const char *const hs_failure_names[HS_FAIL_COUNT] = { "unknown_identity", "wrong_key",
-	"no_shared_suite", "timeout", "peer_alert", "certificate", "evicted", "other" };
-static const uint64_t hs_ms_bounds[7] = { 10, 50, 100, 500, 1000, 5000, 30000 };
 
 /*
  * Handshakes per second per source address: a fixed table of windows, hashed
@@ -90,7 +87,6 @@ static size_t session_buckets, session_n, session_hs_n, session_parked_n;
 static struct event *session_sweep_ev; /* once a second: idle, park, handshake backstop */
 static struct session *hs_oldest, *hs_newest;
 static uint64_t session_seed;
-static struct session_stats stats;
 static struct session_hooks hooks; /* the layer above */
 static struct ratelimit cookie_rl, refuse_rl, unknown_rl, cid_rl;
 
@@ -233,12 +229,6 @@ session_current_config(void)
 	return session_cfg;
 }
 
-struct session_stats *
-session_stats_mut(void)
-{
-	return &stats;
-}
-
 /* Tells whether one more line fits this second's budget; reports what was held back. */
 static bool
 session_log_allow(struct ratelimit *rl, const char *what)
@@ -338,8 +328,8 @@ table_insert(struct session *s)
 	s->hnext = session_table[h];
 	session_table[h] = s;
 	session_n++;
-	if (session_n > stats.sessions_peak)
-		stats.sessions_peak = session_n;
+	if (session_n > stats_mut()->sessions_peak)
+		stats_mut()->sessions_peak = session_n;
 }
 
 /* Takes a session out of the table, if it is there. */
@@ -872,7 +862,7 @@ session_park(struct session *s)
 	s->parked = buf;
 	s->parked_len = (uint32_t)len;
 	session_parked_n++;
-	stats.parked++;
+	stats_mut()->parked++;
 	if (hooks.parked != NULL)
 		hooks.parked(s);
 	if (log_enabled(LOG_LVL_DEBUG)) {
@@ -915,7 +905,7 @@ session_unpark(struct session *s)
 	s->parked = NULL;
 	s->parked_len = 0;
 	session_parked_n--;
-	stats.unparked++;
+	stats_mut()->unparked++;
 	return true;
 }
 
@@ -978,8 +968,8 @@ session_fail(struct session *s, enum hs_failure why, const char *reason, size_t 
 {
 	struct log_event ev = LOG_EVENT_INIT;
 
-	stats.handshakes_failed++;
-	stats.handshakes_failed_by[why]++;
+	stats_mut()->handshakes_failed++;
+	stats_mut()->handshakes_failed_by[why]++;
 	session_event(s, &ev, "handshake-failed");
 	ev.reason = reason;
 	ev.reason_len = reason_len;
@@ -1101,16 +1091,7 @@ session_established(struct session *s)
 		return false;
 	}
 	s->state = SESSION_ESTABLISHED;
-	stats.handshakes_ok++;
-	{
-		uint64_t ms = s->established_ms - s->created_ms;
-		size_t b = 0;
-
-		while (b < 7 && ms > hs_ms_bounds[b])
-			b++;
-		stats.handshake_ms_buckets[b]++;
-		stats.handshake_ms_sum += ms;
-	}
+	stats_handshake_ok(s->established_ms - s->created_ms);
 	session_event(s, &ev, "handshake-ok");
 	ev.duration_ms = (long)(s->established_ms - s->created_ms);
 	log_event(LOG_LVL_INFO, &ev);
@@ -1142,7 +1123,7 @@ session_send(struct session *s, const uint8_t *buf, size_t len)
 	}
 	s->bytes_out += len;
 	s->msgs_out++;
-	stats.msgs_relayed_out++;
+	stats_mut()->msgs_relayed_out++;
 	s->last_active_ms = clock_ms();
 	return 0;
 }
@@ -1280,7 +1261,7 @@ session_drive(struct session *s)
 		return false;
 	}
 	if (dtls_badmac_count(s->ssl) != s->badmac_seen) {
-		stats.badmac_dropped += dtls_badmac_count(s->ssl) - s->badmac_seen;
+		stats_mut()->badmac_dropped += dtls_badmac_count(s->ssl) - s->badmac_seen;
 		log_debug("session=%08x peer=%s dropped %u record(s) with a bad MAC", s->id,
 		    session_peer_str(s), dtls_badmac_count(s->ssl) - s->badmac_seen);
 		s->badmac_seen = dtls_badmac_count(s->ssl);
@@ -1316,7 +1297,7 @@ session_make_handshake_room(void)
 		return true;
 	if (hs_oldest == NULL)
 		return false;
-	stats.evicted_max_handshakes++;
+	stats_mut()->evicted_max_handshakes++;
 	session_fail(hs_oldest, HS_FAIL_EVICTED,
 	    "evicted: session.max_handshakes handshakes in progress", 0);
 	return session_hs_n < session_cfg->max_handshakes;
@@ -1389,7 +1370,7 @@ session_unknown_record(const struct datagram *d, uint8_t type, uint16_t epoch)
 	struct log_event ev = LOG_EVENT_INIT;
 	char peer[64], local[64], type_s[8], epoch_s[8];
 
-	stats.records_unknown_session++;
+	stats_mut()->records_unknown_session++;
 	if (type == MBEDTLS_SSL_MSG_ALERT && !log_enabled(LOG_LVL_DEBUG))
 		return;
 	if (!session_log_allow(&unknown_rl, "record-unknown-session"))
@@ -1425,7 +1406,7 @@ session_hello(const struct datagram *d, struct session *live)
 			session_unknown_record(d, type, epoch);
 			return;
 		}
-		stats.hellos_dropped++;
+		stats_mut()->hellos_dropped++;
 		if (log_enabled(LOG_LVL_DEBUG))
 			log_debug("peer=%s dropped %zu-byte datagram: not a whole DTLS 1.2 "
 			          "ClientHello", addr_format((const struct sockaddr *)&d->peer, peer,
@@ -1438,7 +1419,7 @@ session_hello(const struct datagram *d, struct session *live)
 			    addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer));
 			return;
 		}
-		stats.cookies_sent++;
+		stats_mut()->cookies_sent++;
 		if (session_log_allow(&cookie_rl, "cookie-sent")) {
 			ev.event = "cookie-sent";
 			ev.session = id;
@@ -1454,14 +1435,14 @@ session_hello(const struct datagram *d, struct session *live)
 	}
 	/* The peer has proven its address: state may be allocated from here on. */
 	if (live == NULL && session_n >= session_cfg->max_sessions) {
-		stats.refused_max_sessions++;
+		stats_mut()->refused_max_sessions++;
 		snprintf(detail, sizeof detail, "session.max_sessions (%u) reached",
 		    session_cfg->max_sessions);
 		session_refuse(d, id, detail);
 		return;
 	}
 	if (!rate_allow((const struct sockaddr *)&d->peer, session_cfg->handshakes_per_source)) {
-		stats.refused_rate++;
+		stats_mut()->refused_rate++;
 		snprintf(detail, sizeof detail,
 		    "session.handshakes_per_source (%u per second) reached for this address",
 		    session_cfg->handshakes_per_source);
@@ -1572,7 +1553,7 @@ session_cid_moved(struct session *s)
 	if (d->local.family != 0)
 		s->link.local = d->local;
 	table_insert(s);
-	stats.peer_address_changes++;
+	stats_mut()->peer_address_changes++;
 	session_event(s, &ev, "peer-address-changed");
 	log_event_add(&ev, "from", from, false);
 	log_event_add(&ev, "to", session_peer_str(s), false);
@@ -1587,7 +1568,7 @@ session_cid_unknown(const struct datagram *d)
 	char peer[64], local[64], hex[2 * DTLS_CID_MAX + 1] = "";
 	const uint8_t *cid;
 
-	stats.cid_unknown++;
+	stats_mut()->cid_unknown++;
 	if (!session_log_allow(&cid_rl, "cid-unknown"))
 		return;
 	ev.event = "cid-unknown";
@@ -1656,7 +1637,7 @@ session_input(const struct datagram *d)
 	uint16_t epoch;
 
 	if (d->len == 0) {
-		stats.hellos_dropped++; /* nothing in it: not even end of connection */
+		stats_mut()->hellos_dropped++; /* nothing in it: not even end of connection */
 		return;
 	}
 	if (dtls_is_cid_record(d->data, d->len)) {
@@ -1692,7 +1673,7 @@ session_input(const struct datagram *d)
 		 * answered statelessly; anything else is a reconnect.
 		 */
 		if (s->state == SESSION_ESTABLISHED && hs == NULL && hello_repeats(s, d)) {
-			stats.hellos_dropped++;
+			stats_mut()->hellos_dropped++;
 			log_debug("session=%08x peer=%s dropped a late duplicate of its ClientHello",
 			    s->id, session_peer_str(s));
 			return;
@@ -1952,12 +1933,6 @@ size_t
 session_handshake_count(void)
 {
 	return session_hs_n;
-}
-
-const struct session_stats *
-session_stats(void)
-{
-	return &stats;
 }
 
 void

@@ -8,64 +8,13 @@
 
 #include "dtls.h"
 #include "listener.h"
+#include "stats.h"
 
 struct event_base;
 struct log_event;
 struct proxy_config;
 /* One device's DTLS session; opaque outside session.c (read it through the functions below). */
 struct session;
-
-/* Why handshakes fail, for counters. */
-enum hs_failure {
-	HS_FAIL_UNKNOWN_IDENTITY, /* PSK identity not configured */
-	HS_FAIL_WRONG_KEY,        /* bad record MAC on the client's Finished */
-	HS_FAIL_NO_SHARED_SUITE,  /* no cipher suite in common */
-	HS_FAIL_TIMEOUT,          /* the client stopped answering */
-	HS_FAIL_PEER_ALERT,       /* the client sent a fatal alert */
-	HS_FAIL_CERTIFICATE,      /* the client certificate was rejected or missing */
-	HS_FAIL_EVICTED,          /* evicted to make room (session.max_handshakes) */
-	HS_FAIL_OTHER,            /* anything else */
-	HS_FAIL_COUNT
-};
-/* Names of enum hs_failure values, for stats output ("unknown_identity", ...). */
-extern const char *const hs_failure_names[HS_FAIL_COUNT];
-
-/* Answers the proxy makes itself, for counters. */
-enum proxy_answer {
-	ANSWER_RST_PING,      /* RST to an empty CON (CoAP ping) */
-	ANSWER_RST_MALFORMED, /* RST to a malformed CON */
-	ANSWER_4_00,          /* Bad Request: a request the proxy cannot rewrite */
-	ANSWER_4_04,          /* Not Found: no route */
-	ANSWER_5_02,          /* Bad Gateway: backend refused, or its answer cannot reach the device */
-	ANSWER_5_04,          /* Gateway Timeout: the backend did not answer */
-	ANSWER_5_05,          /* Proxying Not Supported: a forward-proxy target not configured */
-	ANSWER_4_13,          /* Request Entity Too Large: a record over the message limit */
-	ANSWER_COUNT
-};
-/* Names of enum proxy_answer values ("rst_ping", "4.04", ...). */
-extern const char *const proxy_answer_names[ANSWER_COUNT];
-
-/* Counters for stats, metrics and sd_notify STATUS. */
-struct session_stats {
-	uint64_t handshakes_ok, handshakes_failed;
-	uint64_t handshakes_failed_by[HS_FAIL_COUNT];
-	uint64_t handshake_ms_buckets[8]; /* handshake durations: <=10,50,100,500,1000,5000,30000,+Inf ms */
-	uint64_t handshake_ms_sum;
-	uint64_t cookies_sent, hellos_dropped;
-	uint64_t refused_max_sessions, evicted_max_handshakes, refused_rate;
-	uint64_t msgs_relayed_in, msgs_relayed_out;
-	uint64_t coap_malformed, badmac_dropped, backend_dropped;
-	uint64_t sessions_peak;
-	uint64_t answers[ANSWER_COUNT];
-	uint64_t parked, unparked;     /* sessions parked / brought back */
-	uint64_t backend_late_dropped; /* answers after a 5.04 */
-	uint64_t orphan_rst;           /* RSTs to backends whose device had gone */
-	uint64_t coap_too_large;       /* device messages over the limit (answered 4.13 or RST) */
-	uint64_t backend_too_large;    /* backend messages the device cannot be sent */
-	uint64_t records_unknown_session; /* epoch > 0 records from an address:port without a session */
-	uint64_t peer_address_changes; /* sessions moved to a new address by a CID record */
-	uint64_t cid_unknown;          /* CID records whose CID no session has (dropped) */
-};
 
 /*
  * What the layer above (the relay) is told: decrypted messages and life-cycle
@@ -108,8 +57,6 @@ size_t session_count(void);
 size_t session_parked_count(void);
 /* Number of handshakes in progress. */
 size_t session_handshake_count(void);
-/* The counters. */
-const struct session_stats *session_stats(void);
 /* A read-only view of one session, for the control socket. */
 struct session_info {
 	uint32_t id;
@@ -172,8 +119,6 @@ void session_set_upper(struct session *s, void *upper);
 void session_count_in(struct session *s, size_t len);
 /* Milliseconds on a monotonic clock. */
 uint64_t session_now_ms(void);
-/* The counters, writable. */
-struct session_stats *session_stats_mut(void);
 /* Encrypts one CoAP message to the device (restoring it if parked); counts it. 0 or -1. */
 int session_send(struct session *s, const uint8_t *buf, size_t len);
 /* The most bytes one record to the device carries (dtls.mtu); SIZE_MAX if unknown. */
