@@ -1,6 +1,8 @@
 /* relay.c: the CoAP side of a session: routing, upstream sockets, proxy-made answers. */
 #include "config.h"
 
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +41,7 @@ struct upstream {
 	struct backend_stats *bs;         /* its backend's counters (NULL: out of memory) */
 	bool observing;                   /* an Observe registration went through it */
 	uint64_t orphan_deadline;         /* when an orphan gives up waiting */
-	struct upstream *orphan_prev, *orphan_next;
+	TAILQ_ENTRY(upstream) orphan_entry; /* on the orphan list, oldest first */
 };
 
 /* A CON request forwarded and not yet answered by its backend. */
@@ -63,10 +65,11 @@ struct relay_state {
 
 static struct event_base *relay_base;
 static struct coap_msg_ctx *relay_coap;
-static struct upstream *orphans_oldest, *orphans_newest;
+static TAILQ_HEAD(, upstream) orphans = TAILQ_HEAD_INITIALIZER(orphans);
 static size_t orphans_n;
 static struct event *orphan_sweep;
-static struct backend_stats *backend_stats_list;
+static SLIST_HEAD(, backend_stats) backend_stats_list =
+    SLIST_HEAD_INITIALIZER(backend_stats_list);
 
 const unsigned relay_rtt_bounds_ms[RELAY_RTT_BUCKETS - 1] = { 5, 10, 25, 50, 100, 250, 500,
 	1000, 2500, 5000 };
@@ -79,7 +82,7 @@ backend_stats_get(const char *name)
 {
 	struct backend_stats *bs;
 
-	for (bs = backend_stats_list; bs != NULL; bs = bs->next)
+	SLIST_FOREACH(bs, &backend_stats_list, next)
 		if (strcmp(bs->name, name) == 0)
 			return bs;
 	bs = calloc(1, sizeof *bs);
@@ -87,15 +90,16 @@ backend_stats_get(const char *name)
 		free(bs);
 		return NULL;
 	}
-	bs->next = backend_stats_list;
-	backend_stats_list = bs;
+	SLIST_INSERT_HEAD(&backend_stats_list, bs, next);
 	return bs;
 }
 
 const struct backend_stats *
 relay_backend_stats(const char *name)
 {
-	for (const struct backend_stats *bs = backend_stats_list; bs != NULL; bs = bs->next)
+	const struct backend_stats *bs;
+
+	SLIST_FOREACH(bs, &backend_stats_list, next)
 		if (strcmp(bs->name, name) == 0)
 			return bs;
 	return NULL;
@@ -220,14 +224,7 @@ static void
 upstream_free(struct upstream *u)
 {
 	if (u->s == NULL) {
-		if (u->orphan_prev != NULL)
-			u->orphan_prev->orphan_next = u->orphan_next;
-		else
-			orphans_oldest = u->orphan_next;
-		if (u->orphan_next != NULL)
-			u->orphan_next->orphan_prev = u->orphan_prev;
-		else
-			orphans_newest = u->orphan_prev;
+		TAILQ_REMOVE(&orphans, u, orphan_entry);
 		orphans_n--;
 	}
 	if (u->ev != NULL)
@@ -902,16 +899,10 @@ orphan_add(struct upstream *u)
 {
 	u->s = NULL;
 	u->orphan_deadline = session_now_ms() + ORPHAN_LIFETIME_MS;
-	u->orphan_next = NULL;
-	u->orphan_prev = orphans_newest;
-	if (orphans_newest != NULL)
-		orphans_newest->orphan_next = u;
-	else
-		orphans_oldest = u;
-	orphans_newest = u;
+	TAILQ_INSERT_TAIL(&orphans, u, orphan_entry);
 	orphans_n++;
 	while (orphans_n > ORPHAN_MAX)
-		upstream_free(orphans_oldest);
+		upstream_free(TAILQ_FIRST(&orphans));
 }
 
 /* libevent: closes orphans whose backend stayed silent. */
@@ -923,8 +914,8 @@ orphan_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	while (orphans_oldest != NULL && orphans_oldest->orphan_deadline <= now)
-		upstream_free(orphans_oldest);
+	while (!TAILQ_EMPTY(&orphans) && TAILQ_FIRST(&orphans)->orphan_deadline <= now)
+		upstream_free(TAILQ_FIRST(&orphans));
 }
 
 void
@@ -1051,18 +1042,18 @@ relay_init(struct event_base *base)
 void
 relay_shutdown(void)
 {
-	while (orphans_oldest != NULL)
-		upstream_free(orphans_oldest);
+	while (!TAILQ_EMPTY(&orphans))
+		upstream_free(TAILQ_FIRST(&orphans));
 	if (orphan_sweep != NULL)
 		event_free(orphan_sweep);
 	orphan_sweep = NULL;
 	coap_msg_ctx_free(relay_coap);
 	relay_coap = NULL;
-	while (backend_stats_list != NULL) {
-		struct backend_stats *next = backend_stats_list->next;
+	while (!SLIST_EMPTY(&backend_stats_list)) {
+		struct backend_stats *bs = SLIST_FIRST(&backend_stats_list);
 
-		free(backend_stats_list->name);
-		free(backend_stats_list);
-		backend_stats_list = next;
+		SLIST_REMOVE_HEAD(&backend_stats_list, next);
+		free(bs->name);
+		free(bs);
 	}
 }

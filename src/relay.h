@@ -2,6 +2,8 @@
 #ifndef COAPS_RELAY_H
 #define COAPS_RELAY_H
 
+#include <sys/queue.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,7 +52,7 @@ struct backend_stats {
 	uint64_t rtt_sum_ms;
 	int64_t last_error_time;   /* unix time of the last error or timeout, 0 if none */
 	char last_error[128];      /* what it was, in words */
-	struct backend_stats *next;
+	SLIST_ENTRY(backend_stats) next;
 };
 /* The counters of the backend named name, or NULL if it was never used. */
 const struct backend_stats *relay_backend_stats(const char *name);

@@ -1,6 +1,8 @@
 /* session.c: the session table and each session's life, from cookie to close. */
 #include "config.h"
 
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <malloc.h>
 #include <stddef.h>
@@ -39,7 +41,7 @@ struct session {
 
 	struct session *hnext;                   /* hash chain */
 	struct session *cnext;                   /* CID hash chain */
-	struct session *hs_prev, *hs_next;       /* handshakes in progress, oldest first */
+	TAILQ_ENTRY(session) hs_entry;           /* handshakes in progress, oldest first */
 	struct session *successor, *predecessor; /* a reconnect and the session it replaces */
 
 	uint64_t created_ms, established_ms, last_active_ms;
@@ -85,7 +87,7 @@ static struct proxy_config *session_cfg;
 static struct session **session_table;
 static size_t session_buckets, session_n, session_hs_n, session_parked_n;
 static struct event *session_sweep_ev; /* once a second: idle, park, handshake backstop */
-static struct session *hs_oldest, *hs_newest;
+static TAILQ_HEAD(, session) hs_list = TAILQ_HEAD_INITIALIZER(hs_list);
 static uint64_t session_seed;
 static struct session_hooks hooks; /* the layer above */
 static struct ratelimit cookie_rl, refuse_rl, unknown_rl, cid_rl;
@@ -481,13 +483,7 @@ cid_str(const struct session *s)
 static void
 hs_list_add(struct session *s)
 {
-	s->hs_prev = hs_newest;
-	s->hs_next = NULL;
-	if (hs_newest != NULL)
-		hs_newest->hs_next = s;
-	else
-		hs_oldest = s;
-	hs_newest = s;
+	TAILQ_INSERT_TAIL(&hs_list, s, hs_entry);
 	session_hs_n++;
 }
 
@@ -497,15 +493,7 @@ hs_list_remove(struct session *s)
 {
 	if (s->state != SESSION_HANDSHAKE)
 		return;
-	if (s->hs_prev != NULL)
-		s->hs_prev->hs_next = s->hs_next;
-	else
-		hs_oldest = s->hs_next;
-	if (s->hs_next != NULL)
-		s->hs_next->hs_prev = s->hs_prev;
-	else
-		hs_newest = s->hs_prev;
-	s->hs_prev = s->hs_next = NULL;
+	TAILQ_REMOVE(&hs_list, s, hs_entry);
 	session_hs_n--;
 }
 
@@ -1295,10 +1283,10 @@ session_make_handshake_room(void)
 {
 	if (session_hs_n < session_cfg->max_handshakes)
 		return true;
-	if (hs_oldest == NULL)
+	if (TAILQ_EMPTY(&hs_list))
 		return false;
 	stats_mut()->evicted_max_handshakes++;
-	session_fail(hs_oldest, HS_FAIL_EVICTED,
+	session_fail(TAILQ_FIRST(&hs_list), HS_FAIL_EVICTED,
 	    "evicted: session.max_handshakes handshakes in progress", 0);
 	return session_hs_n < session_cfg->max_handshakes;
 }
