@@ -167,7 +167,7 @@ listeners_update(const struct proxy_config *cfg, char **cause)
 		*pp = l->next;
 		log_info("event=listener-closed address=%s reason=\"removed from the configuration\"",
 		    l->name);
-		session_close_listener(l, "listener removed");
+		session_close_listener(l, CLOSE_LISTENER_REMOVED);
 		listener_close(l);
 	}
 	while (opened != NULL) {

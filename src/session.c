@@ -110,7 +110,8 @@ static struct {
 } cid_move;
 
 static bool session_drive(struct session *s);
-static void session_close(struct session *s, const char *reason);
+static void session_close(struct session *s, enum close_reason why);
+static void session_close_text(struct session *s, enum close_reason why, const char *text);
 static void session_fail(struct session *s, enum hs_failure why, const char *reason,
     size_t reason_len);
 static bool session_park(struct session *s);
@@ -136,13 +137,13 @@ session_pair(struct session *s, struct session *pair[2])
 
 /* Closes session s and its successor, if any, with reason. */
 static void
-session_close_pair(struct session *s, const char *reason)
+session_close_pair(struct session *s, enum close_reason why)
 {
 	struct session *pair[2];
 	size_t n = session_pair(s, pair);
 
 	for (size_t k = 0; k < n; k++)
-		session_close(pair[k], reason);
+		session_close(pair[k], why);
 }
 
 static struct pool session_pool = { .size = (sizeof(struct session) + 15) & ~(size_t)15 };
@@ -588,7 +589,7 @@ session_check(struct session *s, uint64_t now)
 		return false;
 	}
 	if (quiet >= (uint64_t)s->cfg->idle_timeout * 1000) {
-		session_close(s, "idle timeout");
+		session_close(s, CLOSE_IDLE);
 		return false;
 	}
 	return s->cfg->park_after > 0 && s->parked == NULL &&
@@ -897,17 +898,40 @@ session_unpark(struct session *s)
 	return true;
 }
 
+const char *const close_reason_names[CLOSE_REASON_COUNT] = {
+	[CLOSE_NOTIFY] = "close_notify",
+	[CLOSE_PEER_ALERT] = "fatal alert",
+	[CLOSE_DTLS_ERROR] = "DTLS error",
+	[CLOSE_ADDRESS_TAKEN] = "address taken over",
+	[CLOSE_IDLE] = "idle timeout",
+	[CLOSE_HANDSHAKE_FAILED] = "handshake failed",
+	[CLOSE_REPLACED] = "replaced",
+	[CLOSE_RESTORE_FAILED] = "cannot restore the parked session",
+	[CLOSE_REVOKED] = "credentials-revoked",
+	[CLOSE_LISTENER_REMOVED] = "listener removed",
+	[CLOSE_CONTROL] = "closed by coaps-proxyctl",
+	[CLOSE_SHUTDOWN] = "shutdown",
+};
+
+/* Ends a session for a reason whose text is close_reason_names[why]. */
+static void
+session_close(struct session *s, enum close_reason why)
+{
+	session_close_text(s, why, NULL);
+}
+
 /*
  * The one way a session ends: stops its events, says goodbye to an
- * established peer when we are the ones closing, logs once and frees.
+ * established peer when we are the ones closing, logs once (reason text, or
+ * close_reason_names[why] if text is NULL) and frees.
  */
 static void
-session_close(struct session *s, const char *reason)
+session_close_text(struct session *s, enum close_reason why, const char *text)
 {
 	struct log_event ev = LOG_EVENT_INIT;
-	/* The device closed, or sent a fatal alert (dtls_alert_reason: "the device ..."). */
-	bool peer_gone = strcmp(reason, "close_notify") == 0 || strncmp(reason, "the device ", 11) == 0 ||
-	                 strcmp(reason, "address taken over") == 0;
+	const char *reason = text != NULL ? text : close_reason_names[why];
+	/* The device closed, sent a fatal alert, or another device holds its address now. */
+	bool peer_gone = why == CLOSE_NOTIFY || why == CLOSE_PEER_ALERT || why == CLOSE_ADDRESS_TAKEN;
 	struct session *succ = s->successor;
 
 	if (s->state == SESSION_ESTABLISHED && !peer_gone && session_unpark(s))
@@ -963,7 +987,7 @@ session_fail(struct session *s, enum hs_failure why, const char *reason, size_t 
 	ev.reason_len = reason_len;
 	ev.duration_ms = (long)(clock_ms() - s->created_ms);
 	log_event(LOG_LVL_WARNING, &ev);
-	session_close(s, "handshake failed");
+	session_close(s, CLOSE_HANDSHAKE_FAILED);
 }
 
 /*
@@ -1090,7 +1114,7 @@ session_established(struct session *s)
 		/* A reconnect completed: it takes the old session's place. */
 		old->successor = NULL;
 		s->predecessor = NULL;
-		session_close(old, "replaced");
+		session_close(old, CLOSE_REPLACED);
 		table_insert(s);
 	}
 	return true;
@@ -1194,7 +1218,7 @@ session_drive(struct session *s)
 	int r;
 
 	if (!session_unpark(s)) {
-		session_close(s, "cannot restore the parked session");
+		session_close(s, CLOSE_RESTORE_FAILED);
 		return false;
 	}
 	if (s->state == SESSION_HANDSHAKE) {
@@ -1236,16 +1260,19 @@ session_drive(struct session *s)
 		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
 			break;
 		if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
-			session_close(s, "close_notify");
+			session_close(s, CLOSE_NOTIFY);
 			return false;
 		}
 		if (r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
 			dtls_alert_reason(dtls_alert_received(s->ssl), reason, sizeof reason);
-			session_close(s, reason);
+			session_close_text(s, CLOSE_PEER_ALERT, reason);
 			return false;
 		}
 		dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
-		session_close(s, reason);
+		/* dtls_failure_reason words a received alert as dtls_alert_reason does. */
+		session_close_text(s, dtls_error_kind(s->ssl, r) == DTLS_E_PEER_ALERT ? CLOSE_PEER_ALERT
+		                                                                     : CLOSE_DTLS_ERROR,
+		    reason);
 		return false;
 	}
 	if (dtls_badmac_count(s->ssl) != s->badmac_seen) {
@@ -1532,7 +1559,7 @@ session_cid_moved(struct session *s)
 	 */
 	other = table_find(d->listener, (const struct sockaddr *)&d->peer);
 	if (other != NULL && other != s) {
-		session_close_pair(other, "address taken over");
+		session_close_pair(other, CLOSE_ADDRESS_TAKEN);
 	}
 	table_remove(s);
 	memcpy(&s->link.peer, &d->peer, d->peerlen);
@@ -1601,7 +1628,7 @@ session_cid_input(const struct datagram *d)
 		return;
 	}
 	if (!session_unpark(s)) {
-		session_close(s, "cannot restore the parked session");
+		session_close(s, CLOSE_RESTORE_FAILED);
 		return;
 	}
 	cid_move.s = s;
@@ -1674,7 +1701,7 @@ session_input(const struct datagram *d)
 		unsigned badmac;
 
 		if (!session_unpark(s)) {
-			session_close(s, "cannot restore the parked session");
+			session_close(s, CLOSE_RESTORE_FAILED);
 			return;
 		}
 		badmac = dtls_badmac_count(s->ssl);
@@ -1731,26 +1758,26 @@ session_set_config(struct proxy_config *cfg)
 }
 
 void
-session_close_all(const char *reason)
+session_close_all(enum close_reason why)
 {
 	for (size_t i = 0; i < session_buckets; i++) {
 		while (session_table[i] != NULL) {
 			struct session *s = session_table[i];
 
-			session_close_pair(s, reason);
+			session_close_pair(s, why);
 		}
 	}
 }
 
 void
-session_close_listener(struct listener *l, const char *reason)
+session_close_listener(struct listener *l, enum close_reason why)
 {
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i], *next; s != NULL; s = next) {
 			next = s->hnext;
 			if (s->link.listener != l)
 				continue;
-			session_close_pair(s, reason);
+			session_close_pair(s, why);
 		}
 	}
 }
@@ -1765,7 +1792,7 @@ session_revalidate(struct proxy_config *cfg)
 			next = s->hnext;
 			if (s->state != SESSION_ESTABLISHED || session_credentials_hold(s, cfg))
 				continue;
-			session_close_pair(s, "credentials-revoked");
+			session_close_pair(s, CLOSE_REVOKED);
 			n++;
 		}
 	}
@@ -1873,18 +1900,18 @@ session_find_id(uint32_t id)
 }
 
 bool
-session_close_id(uint32_t id, const char *reason)
+session_close_id(uint32_t id, enum close_reason why)
 {
 	struct session *s = session_find_id(id);
 
 	if (s == NULL)
 		return false;
-	session_close(s, reason);
+	session_close(s, why);
 	return true;
 }
 
 size_t
-session_close_identity(const char *glob, const char *reason)
+session_close_identity(const char *glob, enum close_reason why)
 {
 	size_t n = 0;
 
@@ -1898,7 +1925,7 @@ session_close_identity(const char *glob, const char *reason)
 			(void)session_identity_text(s, id, sizeof id, false);
 			if (!route_identity_match(glob, id))
 				continue;
-			session_close_pair(s, reason);
+			session_close_pair(s, why);
 			n++;
 		}
 	}
@@ -1926,7 +1953,7 @@ session_handshake_count(void)
 void
 session_shutdown(void)
 {
-	session_close_all("shutdown");
+	session_close_all(CLOSE_SHUTDOWN);
 	free(session_table);
 	session_table = NULL;
 	free(cid_table);

@@ -41,6 +41,25 @@ struct session_hooks {
 /* Sets the hooks (copied). */
 void session_set_hooks(const struct session_hooks *hooks);
 
+/* Why a session ended (the log's reason=, close_reason_names[]). */
+enum close_reason {
+	CLOSE_NOTIFY,           /* the device sent close_notify */
+	CLOSE_PEER_ALERT,       /* the device sent a fatal alert (its text is given) */
+	CLOSE_DTLS_ERROR,       /* any other DTLS error (its text is given) */
+	CLOSE_ADDRESS_TAKEN,    /* another device proved itself from the session's address */
+	CLOSE_IDLE,             /* session.idle_timeout */
+	CLOSE_HANDSHAKE_FAILED, /* the handshake failed (logged before) */
+	CLOSE_REPLACED,         /* a reconnect from the same device completed */
+	CLOSE_RESTORE_FAILED,   /* a parked session could not be brought back */
+	CLOSE_REVOKED,          /* a reload removed or changed its credentials */
+	CLOSE_LISTENER_REMOVED, /* a reload removed its listener */
+	CLOSE_CONTROL,          /* coaps-proxyctl close */
+	CLOSE_SHUTDOWN,         /* the daemon is stopping */
+	CLOSE_REASON_COUNT
+};
+/* The log text of each enum close_reason ("close_notify", "idle timeout", ...). */
+extern const char *const close_reason_names[CLOSE_REASON_COUNT];
+
 /* Sets up the table; base runs every session's events. 0, or -1 with *cause set. */
 int session_init(struct event_base *base, char **cause) __attribute__((warn_unused_result));
 /* Makes cfg the configuration of new sessions. */
@@ -48,9 +67,9 @@ void session_set_config(struct proxy_config *cfg);
 /* Handles one datagram from a listener (listener_input_fn). */
 void session_input(const struct datagram *d);
 /* Closes every session with reason (close_notify to established ones). */
-void session_close_all(const char *reason);
+void session_close_all(enum close_reason why);
 /* Closes the sessions of a listener that is going away. */
-void session_close_listener(struct listener *l, const char *reason);
+void session_close_listener(struct listener *l, enum close_reason why);
 /* Number of sessions (established and handshaking). */
 size_t session_count(void);
 /* Number of parked sessions. */
@@ -87,9 +106,9 @@ size_t session_revalidate(struct proxy_config *cfg);
 /* Calls fn for every session (established and handshaking), in no order. */
 void session_foreach(void (*fn)(const struct session_info *, void *), void *arg);
 /* Closes the session with this id; false if there is none. */
-bool session_close_id(uint32_t id, const char *reason);
+bool session_close_id(uint32_t id, enum close_reason why);
 /* Closes every session whose identity matches an fnmatch glob; returns how many. */
-size_t session_close_identity(const char *glob, const char *reason);
+size_t session_close_identity(const char *glob, enum close_reason why);
 /* Frees the table. */
 void session_shutdown(void);
 

@@ -639,7 +639,7 @@ fuzz_proxy_advance(uint64_t ms)
 void
 fuzz_proxy_end(void)
 {
-	session_close_all("end of fuzz input");
+	session_close_all(CLOSE_SHUTDOWN);
 	relay_shutdown();
 	if (relay_init(fuzz_base) < 0)
 		fuzz_die("relay_init", NULL);
