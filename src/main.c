@@ -25,6 +25,7 @@
 #include "configuration.h"
 #include "control.h"
 #include "dtls.h"
+#include "frontdoor.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
@@ -142,7 +143,7 @@ listeners_update(const struct proxy_config *cfg, char **cause)
 			l->keep = true;
 			continue;
 		}
-		l = listener_open(base, &cfg->listens[i], session_input, cause);
+		l = listener_open(base, &cfg->listens[i], frontdoor_input, cause);
 		if (l == NULL) {
 			while (opened != NULL) {
 				struct listener *next = opened->next;
@@ -555,6 +556,7 @@ main(int argc, char **argv)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	session_set_config(current);
 	session_set_hooks(&relay_hooks);
+	frontdoor_init();
 	if (relay_init(base) < 0)
 		fatalx("cannot set up the CoAP relay");
 	if (listeners_update(current, &cause) < 0 || config_job_init(base, load, &cause) < 0)

@@ -66,22 +66,6 @@ struct session {
 
 #define SESSION_MAX_DATAGRAM 2048 /* bytes of CoAP we relay in one datagram */
 
-#define EVENTS_PER_SECOND 20      /* cookie / refusal lines logged per second */
-
-
-/*
- * Handshakes per second per source address: a fixed table of windows, hashed
- * by address (not port) with the process's seed. Two addresses may share a
- * slot and then share its budget; nothing is allocated.
- */
-#define RATE_SLOTS 16384
-struct rate_slot {
-	uint8_t addr[16];
-	uint64_t second;
-	uint32_t count;
-};
-static struct rate_slot rate_table[RATE_SLOTS];
-
 static struct event_base *session_base;
 static struct proxy_config *session_cfg;
 static struct session **session_table;
@@ -90,7 +74,6 @@ static struct event *session_sweep_ev; /* once a second: idle, park, handshake b
 static TAILQ_HEAD(, session) hs_list = TAILQ_HEAD_INITIALIZER(hs_list);
 static uint64_t session_seed;
 static struct session_hooks hooks; /* the layer above */
-static struct ratelimit cookie_rl, refuse_rl, unknown_rl, cid_rl;
 
 /*
  * The Connection ID table (RFC 9146): every session that has a CID of the
@@ -230,19 +213,6 @@ struct proxy_config *
 session_current_config(void)
 {
 	return session_cfg;
-}
-
-/* Tells whether one more line fits this second's budget; reports what was held back. */
-static bool
-session_log_allow(struct ratelimit *rl, const char *what)
-{
-	unsigned long held;
-	bool ok = ratelimit_allow(rl, clock_ms(), EVENTS_PER_SECOND, &held);
-
-	if (held > 0)
-		log_warnx("event=log-suppressed what=%s count=%lu reason=\"more than %d "
-		          "per second\"", what, held, EVENTS_PER_SECOND);
-	return ok;
 }
 
 /* Hashes a listener and peer address with the process's random seed. */
@@ -1284,8 +1254,7 @@ session_drive(struct session *s)
 	return true;
 }
 
-/* Feeds one datagram to a session's mbedTLS context. */
-static bool
+bool
 session_feed(struct session *s, const struct datagram *d)
 {
 	s->link.rx = d->data;
@@ -1302,236 +1271,6 @@ session_feed(struct session *s, const struct datagram *d)
 	s->link.rx = NULL;
 	s->link.rx_len = 0;
 	return true;
-}
-
-/* Evicts the oldest handshake in progress to make room for a new one. */
-static bool
-session_make_handshake_room(void)
-{
-	if (session_hs_n < session_cfg->max_handshakes)
-		return true;
-	if (TAILQ_EMPTY(&hs_list))
-		return false;
-	stats_mut()->evicted_max_handshakes++;
-	session_fail(TAILQ_FIRST(&hs_list), HS_FAIL_EVICTED,
-	    "evicted: session.max_handshakes handshakes in progress", 0);
-	return session_hs_n < session_cfg->max_handshakes;
-}
-
-/* Counts a handshake from a peer's address; false when over the per-second limit. */
-static bool
-rate_allow(const struct sockaddr *peer, uint32_t limit)
-{
-	uint8_t addr[16] = { 0 };
-	uint64_t h = session_seed, sec = clock_ms() / 1000;
-	struct rate_slot *slot;
-
-	if (limit == 0)
-		return true;
-	if (peer->sa_family == AF_INET)
-		memcpy(addr, (const char *)peer + offsetof(struct sockaddr_in, sin_addr), 4);
-	else
-		memcpy(addr, (const char *)peer + offsetof(struct sockaddr_in6, sin6_addr), 16);
-	for (size_t i = 0; i < sizeof addr; i++)
-		h = (h ^ addr[i]) * 0x100000001b3ULL;
-	slot = &rate_table[(h ^ h >> 32) % RATE_SLOTS];
-	if (slot->second != sec) {
-		memcpy(slot->addr, addr, sizeof addr);
-		slot->second = sec;
-		slot->count = 0;
-	}
-	return ++slot->count <= limit;
-}
-
-/* Logs a refusal of a peer whose cookie was valid (rate-limited). */
-static void
-session_refuse(const struct datagram *d, uint32_t id, const char *reason)
-{
-	struct log_event ev = LOG_EVENT_INIT;
-	char peer[64], local[64];
-
-	if (!session_log_allow(&refuse_rl, "session-refused"))
-		return;
-	ev.event = "session-refused";
-	ev.session = id;
-	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
-	ev.local = local_format(d->listener, &d->local, local, sizeof local);
-	ev.reason = reason;
-	log_event(LOG_LVL_WARNING, &ev);
-}
-
-/* Names a DTLS record content type for the log. */
-static const char *
-record_type_name(uint8_t type, char *buf, size_t len)
-{
-	switch (type) {
-	case MBEDTLS_SSL_MSG_CHANGE_CIPHER_SPEC: return "change_cipher_spec";
-	case MBEDTLS_SSL_MSG_ALERT: return "alert";
-	case MBEDTLS_SSL_MSG_HANDSHAKE: return "handshake";
-	case MBEDTLS_SSL_MSG_APPLICATION_DATA: return "application_data";
-	default: snprintf(buf, len, "%u", type); return buf;
-	}
-}
-
-/*
- * Counts and logs (rate-limited) an encrypted record (epoch > 0) from an
- * address:port that has no session: one that ended, or that a restarted
- * proxy never knew. An alert (the device's answer to our close_notify) only
- * at debug level.
- */
-static void
-session_unknown_record(const struct datagram *d, uint8_t type, uint16_t epoch)
-{
-	struct log_event ev = LOG_EVENT_INIT;
-	char peer[64], local[64], type_s[8], epoch_s[8];
-
-	stats_mut()->records_unknown_session++;
-	if (type == MBEDTLS_SSL_MSG_ALERT && !log_enabled(LOG_LVL_DEBUG))
-		return;
-	if (!session_log_allow(&unknown_rl, "record-unknown-session"))
-		return;
-	ev.event = "record-unknown-session";
-	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
-	ev.local = local_format(d->listener, &d->local, local, sizeof local);
-	log_event_add(&ev, "type", record_type_name(type, type_s, sizeof type_s), false);
-	snprintf(epoch_s, sizeof epoch_s, "%u", epoch);
-	log_event_add(&ev, "epoch", epoch_s, false);
-	ev.reason = "no session for this address:port (it ended, or the proxy restarted): "
-	            "dropped; the device must start a new handshake";
-	log_event(type == MBEDTLS_SSL_MSG_ALERT ? LOG_LVL_DEBUG : LOG_LVL_WARNING, &ev);
-}
-
-/*
- * A ClientHello from a peer without a session (live == NULL) or from one
- * whose session is established (a reconnect): cookie first, state after.
- */
-static void
-session_hello(const struct datagram *d, struct session *live)
-{
-	struct log_event ev = LOG_EVENT_INIT;
-	struct client_hello ch;
-	struct session *s;
-	char peer[64], local[64], offered[1024], detail[128], n_offered[16], other[16];
-	uint32_t id;
-	uint8_t type;
-	uint16_t epoch;
-
-	if (!dtls_parse_client_hello(d->data, d->len, &ch)) {
-		if (live == NULL && dtls_record_peek(d->data, d->len, &type, &epoch) && epoch > 0) {
-			session_unknown_record(d, type, epoch);
-			return;
-		}
-		stats_mut()->hellos_dropped++;
-		if (log_enabled(LOG_LVL_DEBUG))
-			log_debug("peer=%s dropped %zu-byte datagram: not a whole DTLS 1.2 "
-			          "ClientHello", addr_format((const struct sockaddr *)&d->peer, peer,
-			                             sizeof peer), d->len);
-		return;
-	}
-	if (!dtls_cookie_valid(&ch, (const struct sockaddr *)&d->peer, d->peerlen, &id)) {
-		if (dtls_send_hello_verify(d, &ch, &id) < 0) {
-			log_warn("peer=%s cannot send HelloVerifyRequest",
-			    addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer));
-			return;
-		}
-		stats_mut()->cookies_sent++;
-		if (session_log_allow(&cookie_rl, "cookie-sent")) {
-			ev.event = "cookie-sent";
-			ev.session = id;
-			ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
-			ev.local = local_format(d->listener, &d->local, local, sizeof local);
-			if (live != NULL) {
-				snprintf(other, sizeof other, "%08x", live->id);
-				log_event_add(&ev, "live_session", other, false);
-			}
-			log_event(LOG_LVL_INFO, &ev);
-		}
-		return;
-	}
-	/* The peer has proven its address: state may be allocated from here on. */
-	if (live == NULL && session_n >= session_cfg->max_sessions) {
-		stats_mut()->refused_max_sessions++;
-		snprintf(detail, sizeof detail, "session.max_sessions (%u) reached",
-		    session_cfg->max_sessions);
-		session_refuse(d, id, detail);
-		return;
-	}
-	if (!rate_allow((const struct sockaddr *)&d->peer, session_cfg->handshakes_per_source)) {
-		stats_mut()->refused_rate++;
-		snprintf(detail, sizeof detail,
-		    "session.handshakes_per_source (%u per second) reached for this address",
-		    session_cfg->handshakes_per_source);
-		session_refuse(d, id, detail);
-		return;
-	}
-	if (!session_make_handshake_room()) {
-		session_refuse(d, id, "session.max_handshakes reached");
-		return;
-	}
-	s = session_new(d, id);
-	if (s == NULL) {
-		session_refuse(d, id, "out of memory");
-		return;
-	}
-	memcpy(s->hello_random, ch.random, sizeof s->hello_random);
-	if (live != NULL) {
-		s->predecessor = live;
-		live->successor = s;
-	} else
-		table_insert(s);
-
-	session_event(s, &ev, "session-new");
-	if (live != NULL) {
-		snprintf(other, sizeof other, "%08x", live->id);
-		log_event_add(&ev, "replaces", other, false);
-	}
-	log_event(LOG_LVL_INFO, &ev);
-	ev = (struct log_event)LOG_EVENT_INIT;
-	session_event(s, &ev, "handshake-start");
-	snprintf(n_offered, sizeof n_offered, "%zu", ch.n_suites);
-	log_event_add(&ev, "offered_suites", n_offered, false);
-	if (log_enabled(LOG_LVL_DEBUG)) {
-		dtls_offered_suites(&ch, offered, sizeof offered);
-		log_event_add(&ev, "offered", offered, true);
-	}
-	log_event(LOG_LVL_INFO, &ev);
-
-	s->hello = &ch;
-	if (session_feed(s, d))
-		s->hello = NULL;
-}
-
-/* How a ClientHello relates to a handshake in progress from the same address:port. */
-enum hello_match {
-	HELLO_OTHER, /* no valid cookie: only the stateless stage may answer it */
-	HELLO_SAME,  /* valid cookie, same client random: a retransmission */
-	HELLO_NEW,   /* valid cookie, new client random: the client started over */
-};
-
-/* Compares a ClientHello with the handshake in progress of session s. */
-static enum hello_match
-hello_match(const struct session *s, const struct datagram *d)
-{
-	struct client_hello ch;
-	uint32_t id;
-
-	if (!dtls_parse_client_hello(d->data, d->len, &ch) ||
-	    !dtls_cookie_valid(&ch, (const struct sockaddr *)&d->peer, d->peerlen, &id))
-		return HELLO_OTHER;
-	if (!dtls_handshake_pending(s->ssl) ||
-	    memcmp(ch.random, s->hello_random, sizeof s->hello_random) == 0)
-		return HELLO_SAME;
-	return HELLO_NEW;
-}
-
-/* Tells whether a ClientHello repeats the one that set up session s (a late duplicate). */
-static bool
-hello_repeats(const struct session *s, const struct datagram *d)
-{
-	struct client_hello ch;
-
-	return dtls_parse_client_hello(d->data, d->len, &ch) &&
-	       memcmp(ch.random, s->hello_random, sizeof s->hello_random) == 0;
 }
 
 /*
@@ -1575,47 +1314,9 @@ session_cid_moved(struct session *s)
 	log_event(LOG_LVL_INFO, &ev);
 }
 
-/* Logs a CID record that no session owns (rate-limited); it is only counted and dropped. */
-static void
-session_cid_unknown(const struct datagram *d)
+void
+session_cid_input(struct session *s, const struct datagram *d)
 {
-	struct log_event ev = LOG_EVENT_INIT;
-	char peer[64], local[64], hex[2 * DTLS_CID_MAX + 1] = "";
-	const uint8_t *cid;
-
-	stats_mut()->cid_unknown++;
-	if (!session_log_allow(&cid_rl, "cid-unknown"))
-		return;
-	ev.event = "cid-unknown";
-	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
-	ev.local = local_format(d->listener, &d->local, local, sizeof local);
-	/* The CID as new sessions' length reads it (hex: safe to log whatever it is). */
-	if (dtls_cid_record(d->data, d->len, session_cfg->cid_length, &cid)) {
-		for (size_t i = 0; i < session_cfg->cid_length; i++)
-			snprintf(hex + 2 * i, 3, "%02x", cid[i]);
-		log_event_add(&ev, "cid", hex, false);
-	}
-	ev.reason = "record with a Connection ID no session has: dropped";
-	log_event(LOG_LVL_INFO, &ev);
-}
-
-/*
- * A tls12_cid record (RFC 9146): it belongs to the session with its CID,
- * wherever it comes from. From the session's own address it is fed as any
- * record; from another one, the session moves there only if the record
- * authenticates and is the newest yet (session_cid_moved), and nothing is
- * sent to the new address before that. Unknown CIDs are dropped: such a
- * record is never taken for the start of a handshake.
- */
-static void
-session_cid_input(const struct datagram *d)
-{
-	struct session *s = cid_find_record(d);
-
-	if (s == NULL) {
-		session_cid_unknown(d);
-		return;
-	}
 	if (s->link.listener == d->listener &&
 	    peer_equal(&s->link.peer.sa, (const struct sockaddr *)&d->peer)) {
 		session_feed(s, d);
@@ -1644,58 +1345,105 @@ session_cid_input(const struct datagram *d)
 	cid_move.s = NULL;
 }
 
-void
-session_input(const struct datagram *d)
+struct session *
+session_find(const struct datagram *d)
 {
-	struct session *s;
+	return table_find(d->listener, (const struct sockaddr *)&d->peer);
+}
+
+struct session *
+session_find_cid(const struct datagram *d)
+{
+	return cid_find_record(d);
+}
+
+struct session *
+session_handshake_at(struct session *s)
+{
+	if (s->successor != NULL)
+		return s->successor;
+	return s->state == SESSION_HANDSHAKE ? s : NULL;
+}
+
+bool
+session_is_established(const struct session *s)
+{
+	return s->state == SESSION_ESTABLISHED;
+}
+
+bool
+session_hello_same(const struct session *s, const struct client_hello *ch)
+{
+	return !dtls_handshake_pending(s->ssl) ||
+	       memcmp(ch->random, s->hello_random, sizeof s->hello_random) == 0;
+}
+
+bool
+session_hello_repeats(const struct session *s, const struct client_hello *ch)
+{
+	return memcmp(ch->random, s->hello_random, sizeof s->hello_random) == 0;
+}
+
+void
+session_handshake_abort(struct session *s, enum hs_failure why, const char *reason)
+{
+	session_fail(s, why, reason, 0);
+}
+
+bool
+session_evict_oldest_handshake(const char *reason)
+{
+	if (TAILQ_EMPTY(&hs_list))
+		return false;
+	session_fail(TAILQ_FIRST(&hs_list), HS_FAIL_EVICTED, reason, 0);
+	return true;
+}
+
+bool
+session_start(const struct datagram *d, uint32_t id, const struct client_hello *ch,
+    struct session *live)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	struct session *s = session_new(d, id);
+	char offered[1024], n_offered[16], other[16];
+
+	if (s == NULL)
+		return false;
+	memcpy(s->hello_random, ch->random, sizeof s->hello_random);
+	if (live != NULL) {
+		s->predecessor = live;
+		live->successor = s;
+	} else
+		table_insert(s);
+
+	session_event(s, &ev, "session-new");
+	if (live != NULL) {
+		snprintf(other, sizeof other, "%08x", live->id);
+		log_event_add(&ev, "replaces", other, false);
+	}
+	log_event(LOG_LVL_INFO, &ev);
+	ev = (struct log_event)LOG_EVENT_INIT;
+	session_event(s, &ev, "handshake-start");
+	snprintf(n_offered, sizeof n_offered, "%zu", ch->n_suites);
+	log_event_add(&ev, "offered_suites", n_offered, false);
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		dtls_offered_suites(ch, offered, sizeof offered);
+		log_event_add(&ev, "offered", offered, true);
+	}
+	log_event(LOG_LVL_INFO, &ev);
+
+	s->hello = ch;
+	if (session_feed(s, d))
+		s->hello = NULL;
+	return true;
+}
+
+void
+session_input(struct session *s, const struct datagram *d)
+{
 	uint8_t type;
 	uint16_t epoch;
 
-	if (d->len == 0) {
-		stats_mut()->hellos_dropped++; /* nothing in it: not even end of connection */
-		return;
-	}
-	if (dtls_is_cid_record(d->data, d->len)) {
-		session_cid_input(d);
-		return;
-	}
-	s = table_find(d->listener, (const struct sockaddr *)&d->peer);
-
-	if (s == NULL) {
-		session_hello(d, NULL);
-		return;
-	}
-	if (dtls_is_client_hello(d->data, d->len)) {
-		struct session *hs = s->successor != NULL            ? s->successor
-		                     : s->state == SESSION_HANDSHAKE ? s
-		                                                     : NULL;
-
-		switch (hs != NULL ? hello_match(hs, d) : HELLO_OTHER) {
-		case HELLO_SAME:
-			session_feed(hs, d); /* mbedTLS resends its flight */
-			return;
-		case HELLO_NEW:
-			session_fail(hs, HS_FAIL_OTHER, "client restarted the handshake", 0);
-			session_input(d);
-			return;
-		case HELLO_OTHER:
-			break;
-		}
-		/*
-		 * A late duplicate of the hello that made an established session
-		 * (its last flight may have been lost: the client's retransmitted
-		 * Finished must still reach it) is dropped; a cookieless hello is
-		 * answered statelessly; anything else is a reconnect.
-		 */
-		if (s->state == SESSION_ESTABLISHED && hs == NULL && hello_repeats(s, d)) {
-			stats_mut()->hellos_dropped++;
-			log_debug("session=%08x peer=%s dropped a late duplicate of its ClientHello",
-			    s->id, session_peer_str(s));
-			return;
-		}
-		session_hello(d, s->state == SESSION_ESTABLISHED ? s : NULL);
-		return;
-	}
 	if (s->successor != NULL && dtls_record_peek(d->data, d->len, &type, &epoch)) {
 		struct session *succ = s->successor;
 		unsigned badmac;

@@ -64,8 +64,44 @@ extern const char *const close_reason_names[CLOSE_REASON_COUNT];
 int session_init(struct event_base *base, char **cause) __attribute__((warn_unused_result));
 /* Makes cfg the configuration of new sessions. */
 void session_set_config(struct proxy_config *cfg);
-/* Handles one datagram from a listener (listener_input_fn). */
-void session_input(const struct datagram *d);
+
+/* What the front door (frontdoor.c) asks of the sessions it hands datagrams to. */
+/* The session at a datagram's listener and source address, or NULL. */
+struct session *session_find(const struct datagram *d);
+/* The session whose Connection ID a tls12_cid record carries, or NULL. */
+struct session *session_find_cid(const struct datagram *d);
+/* The handshake in progress at s's address: its successor, s itself, or NULL. */
+struct session *session_handshake_at(struct session *s);
+/* Tells whether s finished its handshake. */
+bool session_is_established(const struct session *s);
+/*
+ * Tells whether a ClientHello with a valid cookie continues the handshake of
+ * s (same client random, or mbedTLS is past the hello): a retransmission.
+ */
+bool session_hello_same(const struct session *s, const struct client_hello *ch);
+/* Tells whether a ClientHello repeats the one that set up s (a late duplicate). */
+bool session_hello_repeats(const struct session *s, const struct client_hello *ch);
+/* Fails the handshake of s (logged, counted as why) and closes it. */
+void session_handshake_abort(struct session *s, enum hs_failure why, const char *reason);
+/* Fails the oldest handshake in progress with reason; false if there is none. */
+bool session_evict_oldest_handshake(const char *reason);
+/*
+ * Starts the session of a peer whose cookie (session id) is valid, from its
+ * ClientHello in d, as a reconnect of live (or NULL); logs session-new and
+ * handshake-start and feeds the hello. False when out of memory.
+ */
+bool session_start(const struct datagram *d, uint32_t id, const struct client_hello *ch,
+    struct session *live);
+/* Feeds one datagram to s (or to its reconnect in progress, by epoch). */
+void session_input(struct session *s, const struct datagram *d);
+/* Feeds one datagram to s's DTLS context; false if that closed s. */
+bool session_feed(struct session *s, const struct datagram *d);
+/*
+ * A tls12_cid record for s (RFC 9146): from s's own address it is fed as any
+ * record; from another one, s moves there only if the record authenticates
+ * and is the newest yet, and nothing is sent to the new address before that.
+ */
+void session_cid_input(struct session *s, const struct datagram *d);
 /* Closes every session with reason (close_notify to established ones). */
 void session_close_all(enum close_reason why);
 /* Closes the sessions of a listener that is going away. */
