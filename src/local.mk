@@ -1,6 +1,7 @@
 # src/local.mk: the daemon, its convenience library and the control CLI.
 noinst_LIBRARIES += src/libcoapsproxy.a
 src_libcoapsproxy_a_SOURCES = \
+	src/certcheck.c src/certcheck.h \
 	src/clock.c src/clock.h \
 	src/coap_msg.c src/coap_msg.h \
 	src/config.c src/configuration.h \

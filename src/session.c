@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <mbedtls/oid.h>
 #include <mbedtls/ssl.h>
 
+#include "certcheck.h"
 #include "clock.h"
 #include "configuration.h"
 #include "dtls.h"
@@ -56,8 +56,7 @@ struct session {
 	unsigned badmac_seen;
 	const struct client_hello *hello; /* while the first ClientHello is fed */
 	uint8_t hello_random[32];         /* client random of the handshake that made it */
-	char *cert_problem;               /* what verification found, in words (may quote a CN raw) */
-	size_t cert_problem_len;          /* its bytes (a CN may hold NUL) */
+	struct cert_problem cert_problem; /* what verification found, in words (may quote a CN raw) */
 	struct session_cert *cert;        /* the client certificate, for `show`; NULL if none */
 	const char *cipher;
 	uint8_t cid[DTLS_CID_MAX]; /* the proxy's Connection ID for this session */
@@ -594,93 +593,6 @@ session_sweep_cb(evutil_socket_t fd, short what, void *arg)
 		malloc_trim(0);
 }
 
-/*
- * Finds the first CN of a certificate name: its raw bytes (which may hold
- * anything, NUL included) in *p and *len. False, with "?", if it has none.
- */
-static bool
-name_cn(const mbedtls_x509_name *name, const unsigned char **p, size_t *len)
-{
-	for (; name != NULL; name = name->next) {
-		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &name->oid) == 0) {
-			*p = name->val.p;
-			*len = name->val.len;
-			return true;
-		}
-	}
-	*p = (const unsigned char *)"?";
-	*len = 1;
-	return false;
-}
-
-/* Appends n raw bytes to the session's certificate problem (cut past 1 KB). */
-static void
-problem_append(struct session *s, const void *bytes, size_t n)
-{
-	char *p;
-
-	if (s->cert_problem_len + n > 1024)
-		n = s->cert_problem_len < 1024 ? 1024 - s->cert_problem_len : 0;
-	p = realloc(s->cert_problem, s->cert_problem_len + n + 1);
-	if (p == NULL)
-		return;
-	memcpy(p + s->cert_problem_len, bytes, n);
-	s->cert_problem = p;
-	s->cert_problem_len += n;
-	p[s->cert_problem_len] = '\0';
-}
-
-/* Appends a C string to the session's certificate problem. */
-static void
-problem_text(struct session *s, const char *text)
-{
-	problem_append(s, text, strlen(text));
-}
-
-/* Starts a new problem (after "; " if there is one already) with text. */
-static void
-problem_start(struct session *s, const char *text)
-{
-	if (s->cert_problem_len > 0)
-		problem_text(s, "; ");
-	problem_text(s, text);
-}
-
-/*
- * Checks that the leaf's subject CN can be an identity: present, not empty,
- * no NUL (a check that stops at NUL would see another name), and whole in
- * the identity buffer (a cut would let two CNs collide). Adds the problem.
- */
-static bool
-session_cn_ok(struct session *s, const mbedtls_x509_crt *crt)
-{
-	const unsigned char *cn;
-	size_t n;
-	char words[96];
-
-	if (!name_cn(&crt->subject, &cn, &n)) {
-		problem_start(s, "the subject has no CN");
-		return false;
-	}
-	if (n == 0) {
-		problem_start(s, "the subject CN is empty");
-		return false;
-	}
-	if (memchr(cn, '\0', n) != NULL) {
-		problem_start(s, "the subject CN holds a NUL byte ('");
-		problem_append(s, cn, n);
-		problem_text(s, "')");
-		return false;
-	}
-	if (n > CONFIG_PSK_IDENTITY_MAX) {
-		snprintf(words, sizeof words, "the subject CN is %zu bytes (at most %d)", n,
-		    CONFIG_PSK_IDENTITY_MAX);
-		problem_start(s, words);
-		return false;
-	}
-	return true;
-}
-
 /* mbedTLS verify callback: logs each certificate the client presents. */
 static int
 session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
@@ -691,8 +603,8 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	size_t subject_len, issuer_len;
 	char depth_s[16], until[32], why[256];
 
-	name_cn(&crt->subject, &subject, &subject_len);
-	name_cn(&crt->issuer, &issuer, &issuer_len);
+	cert_name_cn(&crt->subject, &subject, &subject_len);
+	cert_name_cn(&crt->issuer, &issuer, &issuer_len);
 	snprintf(depth_s, sizeof depth_s, "%d", depth);
 	snprintf(until, sizeof until, "%04d-%02d-%02dT%02d:%02d:%02dZ", crt->valid_to.year,
 	    crt->valid_to.mon, crt->valid_to.day, crt->valid_to.hour, crt->valid_to.min,
@@ -702,21 +614,9 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	log_event_add_bytes(&ev, "subject", subject, subject_len);
 	log_event_add_bytes(&ev, "issuer", issuer, issuer_len);
 	log_event_add(&ev, "valid_until", until, true);
-	if (*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED && s->cfg->x509 != NULL) {
-		/* Tell "nobody we trust issued it" from "the issuer's signature is wrong". */
-		for (const mbedtls_x509_crt *ca = &s->cfg->x509->client_ca; ca != NULL; ca = ca->next) {
-			if (ca->subject_raw.len == crt->issuer_raw.len &&
-			    memcmp(ca->subject_raw.p, crt->issuer_raw.p, ca->subject_raw.len) == 0) {
-				problem_start(s, "bad signature (the issuer name '");
-				problem_append(s, issuer, issuer_len);
-				problem_text(s, "' is a trusted CA, but its signature on '");
-				problem_append(s, subject, subject_len);
-				problem_text(s, "' does not verify)");
-				break;
-			}
-		}
-	}
-	if (depth == 0 && !session_cn_ok(s, crt))
+	if (*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED && s->cfg->x509 != NULL)
+		cert_check_issuer(&s->cert_problem, crt, &s->cfg->x509->client_ca);
+	if (depth == 0 && !cert_cn_ok(&s->cert_problem, crt))
 		*flags |= MBEDTLS_X509_BADCERT_OTHER;
 	else if (depth == 0 && !s->link.psk_identity_seen) {
 		/* The name it claims, for the log of a handshake that fails from here on. */
@@ -725,32 +625,13 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	}
 	if (*flags != 0) {
 		dtls_verify_reason(*flags, why, sizeof why);
-		if (s->cert_problem != NULL)
-			log_event_add_bytes(&ev, "problem", s->cert_problem, s->cert_problem_len);
+		if (s->cert_problem.text != NULL)
+			log_event_add_bytes(&ev, "problem", s->cert_problem.text, s->cert_problem.len);
 		else
 			log_event_add(&ev, "problem", why, true);
 	}
 	log_event(LOG_LVL_INFO, &ev);
 	return 0;
-}
-
-/* Writes "client certificate rejected: " and the problem into buf; returns its length. */
-static size_t
-session_cert_reason(const struct session *s, const char *why, char *buf, size_t len)
-{
-	int o = snprintf(buf, len, "client certificate rejected: ");
-	size_t n;
-
-	if (o < 0 || (size_t)o >= len)
-		return strlen(buf);
-	if (s->cert_problem == NULL) {
-		snprintf(buf + o, len - (size_t)o, "%s", why);
-		return strlen(buf);
-	}
-	n = s->cert_problem_len < len - (size_t)o - 1 ? s->cert_problem_len : len - (size_t)o - 1;
-	memcpy(buf + o, s->cert_problem, n);
-	buf[(size_t)o + n] = '\0';
-	return (size_t)o + n;
 }
 
 /* Allocates a session for a peer whose cookie is valid. */
@@ -938,7 +819,7 @@ session_close_text(struct session *s, enum close_reason why, const char *text)
 		session_parked_n--;
 		pool_blob_free(s->parked, s->parked_len);
 	}
-	free(s->cert_problem);
+	cert_problem_free(&s->cert_problem);
 	free(s->cert);
 	config_unref(s->cfg);
 	pool_free(&session_pool, s);
@@ -962,7 +843,7 @@ session_fail(struct session *s, enum hs_failure why, const char *reason, size_t 
 
 /*
  * Records how the peer authenticated and as whom: PSK identity, certificate
- * subject CN (session_cn_ok refused any that is not a whole, NUL-free
+ * subject CN (cert_cn_ok refused any that is not a whole, NUL-free
  * name), or anonymous with no identity at all: "anonymous" is a kind, never
  * a name, so no certificate can claim it.
  */
@@ -983,7 +864,7 @@ session_set_identity(struct session *s)
 		return;
 	}
 	s->link.auth = LINK_AUTH_X509;
-	if (name_cn(&peer->subject, &cn, &n) && n <= sizeof s->link.identity &&
+	if (cert_name_cn(&peer->subject, &cn, &n) && n <= sizeof s->link.identity &&
 	    memchr(cn, '\0', n) == NULL) {
 		memcpy(s->link.identity, cn, n);
 		s->link.identity_len = (uint16_t)n;
@@ -1056,7 +937,7 @@ session_established(struct session *s)
 		size_t n;
 
 		dtls_verify_reason(flags, why, sizeof why);
-		n = session_cert_reason(s, why, reason, sizeof reason);
+		n = cert_problem_reason(&s->cert_problem, why, reason, sizeof reason);
 		mbedtls_ssl_send_alert_message(s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
 		    MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
 		s->state = SESSION_ESTABLISHED;
@@ -1203,8 +1084,8 @@ session_drive(struct session *s)
 		if (r != 0) {
 			if (dtls_error_kind(s->ssl, r) == DTLS_E_NO_SHARED_SUITE && s->hello != NULL)
 				session_no_shared_suite(s, reason, sizeof reason);
-			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem != NULL)
-				reason_len = session_cert_reason(s, "", reason, sizeof reason);
+			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem.text != NULL)
+				reason_len = cert_problem_reason(&s->cert_problem, "", reason, sizeof reason);
 			else
 				reason_len = dtls_failure_reason(s->ssl, &s->link, r, reason,
 				    sizeof reason);
