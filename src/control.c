@@ -25,8 +25,6 @@
 #include "session.h"
 #include "status.h"
 
-#define CONTROL_CLOSE_REASON "closed by coaps-proxyctl"
-
 /* One connected coaps-proxyctl: reads one line, then writes the answer and goes. */
 struct control_client {
 	struct bufferevent *bev;
@@ -591,14 +589,14 @@ control_execute(struct control_client *c, const struct control_request *req,
 		break;
 	}
 	case CONTROL_CLOSE_IDENTITY:
-		n = session_close_identity(req->arg, CONTROL_CLOSE_REASON);
+		n = session_close_identity(req->arg, CLOSE_CONTROL);
 		if (req->json)
 			evbuffer_add_printf(out, "{\"closed\":%zu}\nOK\n", n);
 		else
 			evbuffer_add_printf(out, "closed %zu session%s\nOK\n", n, n == 1 ? "" : "s");
 		break;
 	case CONTROL_CLOSE:
-		if (!session_close_id(req->id, CONTROL_CLOSE_REASON))
+		if (!session_close_id(req->id, CLOSE_CONTROL))
 			evbuffer_add_printf(out, "ERR no session %08x\n", req->id);
 		else if (req->json)
 			evbuffer_add_printf(out, "{\"closed\":1,\"id\":\"%08x\"}\nOK\n", req->id);

@@ -11,9 +11,11 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "configuration.h"
 #include "listener.h"
 #include "log.h"
+#include "ratelimit.h"
 
 #define LISTENER_BATCH 64          /* datagrams read per wake-up before yielding */
 #define LISTENER_RX_SLOTS 16       /* datagrams read per recvmmsg() */
@@ -289,12 +291,11 @@ listener_flush(struct listener *l)
 		if (n < 0 && send_error_is_loss(errno))
 			break; /* the socket buffer is full: the rest is lost like on the wire */
 		if (n < 0) {
-			static time_t warned;
+			static struct ratelimit send_rl;
 			char peer[INET6_ADDRSTRLEN + 8];
 
 			/* One datagram the kernel refuses: say so (once a second), skip it. */
-			if (time(NULL) != warned) {
-				warned = time(NULL);
+			if (ratelimit_allow(&send_rl, clock_ms(), 1, NULL)) {
 				log_warn("listener %s: send to %s", l->name,
 				    addr_format(&ob->peer[done].sa, peer, sizeof peer));
 			}

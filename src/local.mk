@@ -1,18 +1,22 @@
 # src/local.mk: the daemon, its convenience library and the control CLI.
 noinst_LIBRARIES += src/libcoapsproxy.a
 src_libcoapsproxy_a_SOURCES = \
+	src/certcheck.c src/certcheck.h \
 	src/clock.c src/clock.h \
 	src/coap_msg.c src/coap_msg.h \
 	src/config.c src/configuration.h \
 	src/dtls.c src/dtls.h src/dtls_compat.h \
+	src/frontdoor.c src/frontdoor.h \
 	src/listener.c src/listener.h \
 	src/log.c src/log.h \
 	src/log_ring.c src/log_ring.h \
 	src/mid_map.c src/mid_map.h \
 	src/pool.c src/pool.h \
+	src/ratelimit.c src/ratelimit.h \
 	src/route.c src/route.h \
 	src/relay.c src/relay.h \
-	src/session.c src/session.h src/session_priv.h
+	src/session.c src/session.h \
+	src/stats.c src/stats.h
 
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c src/config_job.c src/config_job.h

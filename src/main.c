@@ -25,11 +25,14 @@
 #include "configuration.h"
 #include "control.h"
 #include "dtls.h"
+#include "frontdoor.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
 #include "metrics.h"
+#include "relay.h"
 #include "session.h"
+#include "stats.h"
 #include "status.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
@@ -140,7 +143,7 @@ listeners_update(const struct proxy_config *cfg, char **cause)
 			l->keep = true;
 			continue;
 		}
-		l = listener_open(base, &cfg->listens[i], session_input, cause);
+		l = listener_open(base, &cfg->listens[i], frontdoor_input, cause);
 		if (l == NULL) {
 			while (opened != NULL) {
 				struct listener *next = opened->next;
@@ -165,7 +168,7 @@ listeners_update(const struct proxy_config *cfg, char **cause)
 		*pp = l->next;
 		log_info("event=listener-closed address=%s reason=\"removed from the configuration\"",
 		    l->name);
-		session_close_listener(l, "listener removed");
+		session_close_listener(l, CLOSE_LISTENER_REMOVED);
 		listener_close(l);
 	}
 	while (opened != NULL) {
@@ -397,7 +400,7 @@ signal_reopen_cb(evutil_socket_t sig, short what, void *arg)
 static void
 status_cb(evutil_socket_t fd, short what, void *arg)
 {
-	const struct session_stats *st = session_stats();
+	const struct proxy_stats *st = stats_get();
 
 	(void)fd;
 	(void)what;
@@ -421,7 +424,7 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 static void
 trim_cb(evutil_socket_t fd, short what, void *arg)
 {
-	const struct session_stats *st = session_stats();
+	const struct proxy_stats *st = stats_get();
 	uint64_t done = st->handshakes_ok + st->handshakes_failed;
 	size_t n = session_count();
 	int64_t gone;
@@ -549,8 +552,13 @@ main(int argc, char **argv)
 	base = event_base_new();
 	if (base == NULL)
 		fatalx("cannot create the event loop");
-	session_init(base);
+	if (session_init(base, &cause) < 0)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 	session_set_config(current);
+	session_set_hooks(&relay_hooks);
+	frontdoor_init();
+	if (relay_init(base) < 0)
+		fatalx("cannot set up the CoAP relay");
 	if (listeners_update(current, &cause) < 0 || config_job_init(base, load, &cause) < 0)
 		fatalx("%s", cause);
 	/* A control socket that was asked for must work; the default one is best effort. */
@@ -586,6 +594,7 @@ main(int argc, char **argv)
 	config_job_free(); /* after control_free: its clients' requests are cancelled */
 	metrics_free();
 	session_shutdown();
+	relay_shutdown();
 	while (listeners != NULL) {
 		struct listener *next = listeners->next;
 

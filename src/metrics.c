@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "relay.h"
 #include "session.h"
+#include "stats.h"
 #include "status.h"
 
 enum metric_kind {
@@ -35,7 +36,7 @@ enum metric_kind {
 
 /* What the table points into: the session counters and the gauges read now. */
 struct metrics_view {
-	struct session_stats s;
+	struct proxy_stats s;
 	uint64_t sessions, handshakes, parked, orphans;
 };
 
@@ -131,15 +132,14 @@ static const struct metric_def metric_defs[] = {
 #undef V
 #undef S
 
-/* Upper bounds of session_stats.handshake_ms_buckets[0..6] (the last is +Inf). */
-static const unsigned hs_bucket_ms[7] = { 10, 50, 100, 500, 1000, 5000, 30000 };
-#define HS_BUCKETS 8
+/* The handshake-duration buckets (stats_hs_bounds_ms, the last is +Inf). */
+#define HS_BUCKETS STATS_HS_BUCKETS
 
 /* Reads the counters and gauges now. */
 static void
 metrics_view_read(struct metrics_view *v)
 {
-	v->s = *session_stats();
+	v->s = *stats_get();
 	v->sessions = session_count();
 	v->handshakes = session_handshake_count();
 	v->parked = session_parked_count();
@@ -386,7 +386,7 @@ metrics_render_text(struct evbuffer *out)
 	}
 	for (size_t b = 0; b < HS_BUCKETS; b++) {
 		if (b < HS_BUCKETS - 1)
-			snprintf(name, sizeof name, "handshake_ms.le_%u", hs_bucket_ms[b]);
+			snprintf(name, sizeof name, "handshake_ms.le_%u", stats_hs_bounds_ms[b]);
 		else
 			snprintf(name, sizeof name, "handshake_ms.le_inf");
 		evbuffer_add_printf(out, "%-40s %llu\n", name,
@@ -423,7 +423,7 @@ metrics_render_json(struct evbuffer *out)
 	evbuffer_add_printf(out, "\"handshake_ms\":{\"buckets\":{");
 	for (size_t b = 0; b < HS_BUCKETS; b++) {
 		if (b < HS_BUCKETS - 1)
-			evbuffer_add_printf(out, "%s\"%u\":", b ? "," : "", hs_bucket_ms[b]);
+			evbuffer_add_printf(out, "%s\"%u\":", b ? "," : "", stats_hs_bounds_ms[b]);
 		else
 			evbuffer_add_printf(out, ",\"+Inf\":");
 		evbuffer_add_printf(out, "%llu", (unsigned long long)v.s.handshake_ms_buckets[b]);
@@ -468,7 +468,7 @@ metrics_render_prometheus(struct evbuffer *out)
 		cum += v.s.handshake_ms_buckets[b];
 		if (b < HS_BUCKETS - 1)
 			evbuffer_add_printf(out, "coaps_handshake_duration_seconds_bucket{le=\"%g\"} %llu\n",
-			    hs_bucket_ms[b] / 1000.0, (unsigned long long)cum);
+			    stats_hs_bounds_ms[b] / 1000.0, (unsigned long long)cum);
 		else
 			evbuffer_add_printf(out,
 			    "coaps_handshake_duration_seconds_bucket{le=\"+Inf\"} %llu\n",

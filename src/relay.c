@@ -1,6 +1,8 @@
 /* relay.c: the CoAP side of a session: routing, upstream sockets, proxy-made answers. */
 #include "config.h"
 
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +16,11 @@
 #include "configuration.h"
 #include "log.h"
 #include "mid_map.h"
+#include "ratelimit.h"
 #include "relay.h"
 #include "route.h"
-#include "session_priv.h"
+#include "session.h"
+#include "stats.h"
 
 #define RELAY_MAX_MSG 2048       /* bytes of one CoAP message, each way */
 #define RELAY_UPSTREAMS 8        /* backends one session may use */
@@ -24,9 +28,6 @@
 #define RELAY_BATCH 8            /* backend datagrams read per wake-up */
 #define ORPHAN_LIFETIME_MS 300000 /* how long a gone device's observed upstream waits */
 #define ORPHAN_MAX 4096          /* orphaned upstream sockets at most */
-
-const char *const proxy_answer_names[ANSWER_COUNT] = { "rst_ping", "rst_malformed", "4.00",
-	"4.04", "5.02", "5.04", "5.05", "4.13" };
 
 /* A connected UDP socket from one session to one backend. */
 struct upstream {
@@ -40,7 +41,7 @@ struct upstream {
 	struct backend_stats *bs;         /* its backend's counters (NULL: out of memory) */
 	bool observing;                   /* an Observe registration went through it */
 	uint64_t orphan_deadline;         /* when an orphan gives up waiting */
-	struct upstream *orphan_prev, *orphan_next;
+	TAILQ_ENTRY(upstream) orphan_entry; /* on the orphan list, oldest first */
 };
 
 /* A CON request forwarded and not yet answered by its backend. */
@@ -64,10 +65,11 @@ struct relay_state {
 
 static struct event_base *relay_base;
 static struct coap_msg_ctx *relay_coap;
-static struct upstream *orphans_oldest, *orphans_newest;
+static TAILQ_HEAD(, upstream) orphans = TAILQ_HEAD_INITIALIZER(orphans);
 static size_t orphans_n;
 static struct event *orphan_sweep;
-static struct backend_stats *backend_stats_list;
+static SLIST_HEAD(, backend_stats) backend_stats_list =
+    SLIST_HEAD_INITIALIZER(backend_stats_list);
 
 const unsigned relay_rtt_bounds_ms[RELAY_RTT_BUCKETS - 1] = { 5, 10, 25, 50, 100, 250, 500,
 	1000, 2500, 5000 };
@@ -80,7 +82,7 @@ backend_stats_get(const char *name)
 {
 	struct backend_stats *bs;
 
-	for (bs = backend_stats_list; bs != NULL; bs = bs->next)
+	SLIST_FOREACH(bs, &backend_stats_list, next)
 		if (strcmp(bs->name, name) == 0)
 			return bs;
 	bs = calloc(1, sizeof *bs);
@@ -88,15 +90,16 @@ backend_stats_get(const char *name)
 		free(bs);
 		return NULL;
 	}
-	bs->next = backend_stats_list;
-	backend_stats_list = bs;
+	SLIST_INSERT_HEAD(&backend_stats_list, bs, next);
 	return bs;
 }
 
 const struct backend_stats *
 relay_backend_stats(const char *name)
 {
-	for (const struct backend_stats *bs = backend_stats_list; bs != NULL; bs = bs->next)
+	const struct backend_stats *bs;
+
+	SLIST_FOREACH(bs, &backend_stats_list, next)
 		if (strcmp(bs->name, name) == 0)
 			return bs;
 	return NULL;
@@ -144,15 +147,16 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 	size_t n;
 
 	if (req->type == COAP_MSG_NON) {
-		int m = s->relay->mids != NULL ? mid_map_alloc(s->relay->mids, session_now_ms()) : -1;
+		struct relay_state *rs = session_upper(s);
+		int m = rs != NULL && rs->mids != NULL ? mid_map_alloc(rs->mids, session_now_ms()) : -1;
 
 		mid = m >= 0 ? (uint16_t)m : (uint16_t)(req->mid ^ 0x8000);
 	}
 	n = coap_msg_build_answer(out, sizeof out, req, code, mid, payload);
 	if (n == 0 || session_send(s, out, n) < 0)
 		return;
-	session_stats_mut()->answers[which]++;
-	log_debug("session=%08x peer=%s answered mid=0x%04x with %d.%02d: %s", s->id, session_peer_str(s),
+	stats_mut()->answers[which]++;
+	log_debug("session=%08x peer=%s answered mid=0x%04x with %d.%02d: %s", session_id(s), session_peer_str(s),
 	    req->mid, code >> 5, code & 31, text);
 }
 
@@ -161,8 +165,7 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 static struct backend_log {
 	char name[64];
 	bool timeout;         /* 5.04 lines, else 5.02 (refused) */
-	uint64_t second;
-	unsigned long suppressed;
+	struct ratelimit rl;  /* one line a second */
 } backend_logs[BACKEND_LOG_SLOTS];
 
 /*
@@ -175,7 +178,7 @@ relay_log_backend(struct session *s, const char *backend, bool timeout, const ch
 {
 	struct log_event ev = LOG_EVENT_INIT;
 	struct backend_log *bl = NULL, *oldest = &backend_logs[0];
-	uint64_t sec = session_now_ms() / 1000;
+	unsigned long suppressed;
 	char held[24];
 
 	for (int i = 0; i < BACKEND_LOG_SLOTS && bl == NULL; i++) {
@@ -183,29 +186,26 @@ relay_log_backend(struct session *s, const char *backend, bool timeout, const ch
 
 		if (b->name[0] != '\0' && b->timeout == timeout && strcmp(b->name, backend) == 0)
 			bl = b;
-		else if (b->second < oldest->second)
+		else if (b->rl.second < oldest->rl.second)
 			oldest = b;
 	}
 	if (bl == NULL) { /* a slot of its own; the least recently logged one goes */
 		bl = oldest;
 		snprintf(bl->name, sizeof bl->name, "%s", backend);
 		bl->timeout = timeout;
-		bl->suppressed = 0;
-	} else if (bl->second == sec) {
-		bl->suppressed++;
-		return;
+		bl->rl = (struct ratelimit){ 0 };
 	}
+	if (!ratelimit_allow(&bl->rl, session_now_ms(), 1, &suppressed))
+		return;
 	session_event(s, &ev, timeout ? "backend-timeout" : "backend-refused");
 	log_event_add(&ev, "backend", backend, true);
 	log_event_add(&ev, "answer", timeout ? "5.04" : "5.02", false);
-	if (bl->suppressed > 0) {
-		snprintf(held, sizeof held, "%lu", bl->suppressed);
+	if (suppressed > 0) {
+		snprintf(held, sizeof held, "%lu", suppressed);
 		log_event_add(&ev, "suppressed", held, false);
 	}
 	ev.reason = reason;
 	log_event(LOG_LVL_WARNING, &ev);
-	bl->second = sec;
-	bl->suppressed = 0;
 }
 
 /* Sends an RST for mid to the device and counts it. */
@@ -216,7 +216,7 @@ relay_rst(struct session *s, uint16_t mid, enum proxy_answer which)
 	size_t n = coap_msg_build_rst(out, sizeof out, mid);
 
 	if (n > 0 && session_send(s, out, n) == 0)
-		session_stats_mut()->answers[which]++;
+		stats_mut()->answers[which]++;
 }
 
 /* Closes an upstream socket and frees it (taking it off the orphan list). */
@@ -224,14 +224,7 @@ static void
 upstream_free(struct upstream *u)
 {
 	if (u->s == NULL) {
-		if (u->orphan_prev != NULL)
-			u->orphan_prev->orphan_next = u->orphan_next;
-		else
-			orphans_oldest = u->orphan_next;
-		if (u->orphan_next != NULL)
-			u->orphan_next->orphan_prev = u->orphan_prev;
-		else
-			orphans_newest = u->orphan_prev;
+		TAILQ_REMOVE(&orphans, u, orphan_entry);
 		orphans_n--;
 	}
 	if (u->ev != NULL)
@@ -270,7 +263,7 @@ upstream_bind(int fd, const struct backend_conf *b)
 static struct upstream *
 upstream_get(struct session *s, const struct backend_conf *b)
 {
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	struct upstream *u;
 	int free_slot = -1;
 
@@ -285,7 +278,7 @@ upstream_get(struct session *s, const struct backend_conf *b)
 			return u;
 	}
 	if (free_slot < 0) {
-		log_warnx("session=%08x peer=%s uses more than %d backends: request dropped", s->id,
+		log_warnx("session=%08x peer=%s uses more than %d backends: request dropped", session_id(s),
 		    session_peer_str(s), RELAY_UPSTREAMS);
 		return NULL;
 	}
@@ -301,18 +294,14 @@ upstream_get(struct session *s, const struct backend_conf *b)
 	u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->fd < 0 || upstream_bind(u->fd, b) < 0 ||
 	    connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
-		static uint64_t warned_s, missed;
-		uint64_t now_s = session_now_ms() / 1000;
+		static struct ratelimit warn_rl;
+		unsigned long missed;
 
 		/* At most one line a second: port exhaustion fails every request. */
-		if (now_s != warned_s) {
+		if (ratelimit_allow(&warn_rl, session_now_ms(), 1, &missed))
 			log_warn("session=%08x peer=%s cannot open a socket to backend %s (%llu more "
-			         "in the last second)", s->id, session_peer_str(s), b->name,
+			         "in the last second)", session_id(s), session_peer_str(s), b->name,
 			    (unsigned long long)missed);
-			warned_s = now_s;
-			missed = 0;
-		} else
-			missed++;
 		backend_error(u->bs, false, "cannot open a socket to it");
 		upstream_free(u);
 		return NULL;
@@ -397,7 +386,7 @@ static void
 relay_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	uint64_t now = session_now_ms();
 
 	(void)fd;
@@ -412,12 +401,12 @@ relay_timer_cb(evutil_socket_t fd, short what, void *arg)
 		p->timed_out = true;
 		pending_request(p, &req);
 		snprintf(text, sizeof text, "backend %s did not answer within %u s",
-		    rs->up[p->slot] ? rs->up[p->slot]->name : "?", s->cfg->backend_timeout);
+		    rs->up[p->slot] ? rs->up[p->slot]->name : "?", session_config(s)->backend_timeout);
 		if (rs->up[p->slot] != NULL)
 			backend_error(rs->up[p->slot]->bs, true, "a request timed out (5.04 sent)");
 		relay_answer(s, &req, COAP_MSG_CODE(5, 4), ANSWER_5_04, text);
 		snprintf(text, sizeof text, "did not answer within %u s (backend_timeout)",
-		    s->cfg->backend_timeout);
+		    session_config(s)->backend_timeout);
 		relay_log_backend(s, rs->up[p->slot] ? rs->up[p->slot]->name : "?", true, text);
 	}
 	pending_arm(rs);
@@ -427,18 +416,21 @@ relay_timer_cb(evutil_socket_t fd, short what, void *arg)
 static struct relay_state *
 relay_state_get(struct session *s)
 {
-	if (s->relay != NULL)
-		return s->relay;
-	s->relay = calloc(1, sizeof *s->relay);
-	if (s->relay == NULL)
+	struct relay_state *rs = session_upper(s);
+
+	if (rs != NULL)
+		return rs;
+	rs = calloc(1, sizeof *rs);
+	if (rs == NULL)
 		return NULL;
-	s->relay->last_slot = -1;
-	s->relay->timer = evtimer_new(relay_base, relay_timer_cb, s);
-	if (s->relay->timer == NULL) {
-		free(s->relay);
-		s->relay = NULL;
+	rs->last_slot = -1;
+	rs->timer = evtimer_new(relay_base, relay_timer_cb, s);
+	if (rs->timer == NULL) {
+		free(rs);
+		return NULL;
 	}
-	return s->relay;
+	session_set_upper(s, rs);
+	return rs;
 }
 
 /* Allocates the MID map for backend-started messages on first use. */
@@ -458,36 +450,13 @@ relay_mids(struct relay_state *rs)
 	return rs->mids;
 }
 
-/*
- * The identity the backends are told: "psk:ID", "x509:CN" or "anonymous"
- * (the kind of the session, never its name: a certificate whose CN is
- * "anonymous" is "x509:anonymous").
- */
-static size_t
-relay_identity(const struct session *s, char *buf, size_t len)
-{
-	const char *kind = dtls_auth_name(s->link.auth);
-	size_t n;
-
-	if (s->link.auth != LINK_AUTH_PSK && s->link.auth != LINK_AUTH_X509) {
-		snprintf(buf, len, "anonymous");
-		return strlen(buf);
-	}
-	n = (size_t)snprintf(buf, len, "%s:", kind);
-	if (n + s->link.identity_len >= len)
-		return 0;
-	memcpy(buf + n, s->link.identity, s->link.identity_len);
-	buf[n + s->link.identity_len] = '\0';
-	return n + s->link.identity_len;
-}
-
 /* Logs a message from the device that was not relayed, with the reason. */
 static void
 relay_dropped(struct session *s, const char *why, bool rst)
 {
 	struct log_event ev = LOG_EVENT_INIT;
 
-	session_stats_mut()->coap_malformed++;
+	stats_mut()->coap_malformed++;
 	session_event(s, &ev, "coap-dropped");
 	ev.reason = why;
 	log_event_add(&ev, "answer", rst ? "rst" : "none", false);
@@ -496,12 +465,14 @@ relay_dropped(struct session *s, const char *why, bool rst)
 
 /*
  * Tells whether the session proved no identity: a certificate session without
- * a client certificate (the rule relay_identity() writes "anonymous" by).
+ * a client certificate (the rule session_identity_text() writes "anonymous" by).
  */
 static bool
 relay_anonymous(const struct session *s)
 {
-	return s->link.auth != LINK_AUTH_PSK && s->link.auth != LINK_AUTH_X509;
+	enum link_auth auth = session_auth(s);
+
+	return auth != LINK_AUTH_PSK && auth != LINK_AUTH_X509;
 }
 
 /*
@@ -547,12 +518,12 @@ relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_i
 		snprintf(path, sizeof path, "/");
 		host[0] = '\0';
 	}
-	relay_identity(s, id, sizeof id);
+	(void)session_identity_text(s, id, sizeof id, false);
 	r = route_find(cfg->routes, cfg->n_routes, id, relay_anonymous(s), path, host);
 	if (proxy && (r == NULL || !r->forward_proxy || r->backend != target)) {
 		/* The same answer as for an unknown target: it tells the device nothing more. */
 		log_debug("session=%08x peer=%s no route allows forward proxying of %.100s to "
-		          "backend %s", s->id, session_peer_str(s), path, cfg->backends[target].name);
+		          "backend %s", session_id(s), session_peer_str(s), path, cfg->backends[target].name);
 		relay_answer(s, info, COAP_MSG_CODE(5, 5), ANSWER_5_05, text);
 		return -1;
 	}
@@ -570,7 +541,7 @@ relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t
     size_t len)
 {
 	struct proxy_config *cfg = session_current_config();
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	bool proxy = info->has_proxy_uri || info->has_proxy_scheme;
 	uint8_t out[RELAY_MAX_MSG + 512];
 	char identity[CONFIG_PSK_IDENTITY_MAX + 16], text[128];
@@ -594,7 +565,7 @@ relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t
 	if (b < 0)
 		return;
 	n = coap_msg_rewrite_request(relay_coap, buf, len, out, sizeof out, cfg->identity_option,
-	    identity, relay_identity(s, identity, sizeof identity), proxy, &why);
+	    identity, session_identity_text(s, identity, sizeof identity, false), proxy, &why);
 	if (n == 0) {
 		snprintf(text, sizeof text, "cannot forward: %s", why ? why : "rewrite failed");
 		relay_answer(s, info, COAP_MSG_CODE(4, 0), ANSWER_4_00, text);
@@ -614,14 +585,14 @@ relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t
 			    "backend refused (port unreachable)");
 			relay_log_backend(s, u->name, false, "refused (ICMP port unreachable)");
 		} else
-			session_stats_mut()->backend_dropped++;
+			stats_mut()->backend_dropped++;
 		return;
 	}
 	if (info->has_observe && info->observe == 0)
 		u->observing = true;
 	if (info->type == COAP_MSG_CON && pending_find(rs, info->mid) == NULL)
 		pending_add(rs, info, u->slot, cfg->backend_timeout);
-	session_stats_mut()->msgs_relayed_in++;
+	stats_mut()->msgs_relayed_in++;
 }
 
 void
@@ -641,8 +612,7 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 			relay_rst(s, mid, ANSWER_RST_MALFORMED);
 		return;
 	}
-	s->bytes_in += len;
-	s->msgs_in++;
+	session_count_in(s, len);
 	rs = relay_state_get(s);
 	if (rs == NULL)
 		return;
@@ -659,7 +629,7 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 		if (rs->mids == NULL ||
 		    mid_map_in(rs->mids, info.mid, session_now_ms(), &slot, &bmid) < 0 ||
 		    slot < 0 || slot >= RELAY_UPSTREAMS || rs->up[slot] == NULL || len > sizeof out) {
-			log_debug("session=%08x %s mid=0x%04x matches nothing a backend sent", s->id,
+			log_debug("session=%08x %s mid=0x%04x matches nothing a backend sent", session_id(s),
 			    info.type == COAP_MSG_ACK ? "ACK" : "RST", info.mid);
 			return;
 		}
@@ -668,7 +638,7 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 		if (info.type == COAP_MSG_RST)
 			rs->up[slot]->observing = false;
 		if (send(rs->up[slot]->fd, out, len, 0) >= 0)
-			session_stats_mut()->msgs_relayed_in++;
+			stats_mut()->msgs_relayed_in++;
 		return;
 	}
 	if (info.is_request) {
@@ -678,7 +648,7 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 	/* A response in a CON or NON: goes to the backend that last asked the device. */
 	if (rs->last_slot >= 0 && rs->up[rs->last_slot] != NULL) {
 		if (send(rs->up[rs->last_slot]->fd, buf, len, 0) >= 0)
-			session_stats_mut()->msgs_relayed_in++;
+			stats_mut()->msgs_relayed_in++;
 	}
 }
 
@@ -691,7 +661,7 @@ relay_too_large(struct session *s, const uint8_t *buf, size_t len, size_t size, 
 	const char *answer = "none";
 	unsigned type = len >= 4 ? buf[0] >> 4 & 3 : COAP_MSG_ACK;
 
-	session_stats_mut()->coap_too_large++;
+	stats_mut()->coap_too_large++;
 	snprintf(text, sizeof text, "message of %zu bytes is over the %zu-byte limit", size, limit);
 	memset(&req, 0, sizeof req);
 	if (len >= 4) {
@@ -733,13 +703,13 @@ upstream_too_large(struct upstream *u, const uint8_t *buf, size_t len, size_t si
     size_t limit)
 {
 	struct session *s = u->s;
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	struct log_event ev = LOG_EVENT_INIT;
 	struct coap_msg_info req;
 	char text[128], size_s[24], limit_s[24];
 	const char *answer = "none";
 
-	session_stats_mut()->backend_too_large++;
+	stats_mut()->backend_too_large++;
 	snprintf(text, sizeof text, "answer of %zu bytes is over the %zu-byte limit", size, limit);
 	memset(&req, 0, sizeof req);
 	if (len >= 4 && buf[0] >> 6 == 1 && (buf[0] & 0x0f) <= 8 && len >= 4u + (buf[0] & 0x0fu)) {
@@ -787,7 +757,7 @@ upstream_too_large(struct upstream *u, const uint8_t *buf, size_t len, size_t si
 static void
 upstream_refused(struct upstream *u)
 {
-	struct relay_state *rs = u->s->relay;
+	struct relay_state *rs = session_upper(u->s);
 
 	for (int i = 0; i < RELAY_PENDING; i++) {
 		struct pending *p = &rs->pend[i];
@@ -818,7 +788,7 @@ orphan_input(struct upstream *u, const uint8_t *buf, size_t len)
 	    (info.type == COAP_MSG_CON || info.type == COAP_MSG_NON)) {
 		n = coap_msg_build_rst(out, sizeof out, info.mid);
 		if (n > 0 && send(u->fd, out, n, 0) >= 0)
-			session_stats_mut()->orphan_rst++;
+			stats_mut()->orphan_rst++;
 		log_debug("backend %s sent mid=0x%04x to a device that has gone: RST", u->name,
 		    info.mid);
 	}
@@ -830,7 +800,7 @@ static void
 upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 {
 	struct session *s = u->s;
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	struct coap_msg_info info;
 	const char *why = NULL;
 	size_t limit = session_send_max(s);
@@ -842,9 +812,9 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 		return;
 	}
 	if (coap_msg_inspect(relay_coap, buf, len, &info, &why) < 0) {
-		log_debug("session=%08x backend %s sent malformed CoAP (%s): dropped", s->id,
+		log_debug("session=%08x backend %s sent malformed CoAP (%s): dropped", session_id(s),
 		    u->name, why);
-		session_stats_mut()->backend_dropped++;
+		stats_mut()->backend_dropped++;
 		return;
 	}
 	if (info.type == COAP_MSG_ACK || info.type == COAP_MSG_RST) {
@@ -853,7 +823,7 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 
 		if (p != NULL && p->slot == u->slot) {
 			if (p->timed_out) {
-				session_stats_mut()->backend_late_dropped++;
+				stats_mut()->backend_late_dropped++;
 				return; /* the device already got 5.04 */
 			}
 			backend_rtt(u->bs, session_now_ms() - p->sent_ms);
@@ -866,14 +836,14 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 		int mid = m != NULL ? mid_map_out(m, u->slot, info.mid, session_now_ms()) : -1;
 
 		if (mid < 0) {
-			session_stats_mut()->backend_dropped++;
+			stats_mut()->backend_dropped++;
 			return;
 		}
 		coap_msg_set_mid(buf, (uint16_t)mid);
 		rs->last_slot = u->slot;
 	}
 	if (session_send(s, buf, len) < 0)
-		session_stats_mut()->backend_dropped++;
+		stats_mut()->backend_dropped++;
 }
 
 /* libevent: datagrams from a backend, up to RELAY_BATCH in one recvmmsg(). */
@@ -929,16 +899,10 @@ orphan_add(struct upstream *u)
 {
 	u->s = NULL;
 	u->orphan_deadline = session_now_ms() + ORPHAN_LIFETIME_MS;
-	u->orphan_next = NULL;
-	u->orphan_prev = orphans_newest;
-	if (orphans_newest != NULL)
-		orphans_newest->orphan_next = u;
-	else
-		orphans_oldest = u;
-	orphans_newest = u;
+	TAILQ_INSERT_TAIL(&orphans, u, orphan_entry);
 	orphans_n++;
 	while (orphans_n > ORPHAN_MAX)
-		upstream_free(orphans_oldest);
+		upstream_free(TAILQ_FIRST(&orphans));
 }
 
 /* libevent: closes orphans whose backend stayed silent. */
@@ -950,14 +914,14 @@ orphan_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
-	while (orphans_oldest != NULL && orphans_oldest->orphan_deadline <= now)
-		upstream_free(orphans_oldest);
+	while (!TAILQ_EMPTY(&orphans) && TAILQ_FIRST(&orphans)->orphan_deadline <= now)
+		upstream_free(TAILQ_FIRST(&orphans));
 }
 
 void
 relay_session_end(struct session *s)
 {
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 
 	if (rs == NULL)
 		return;
@@ -974,13 +938,13 @@ relay_session_end(struct session *s)
 	event_free(rs->timer);
 	free(rs->mids);
 	free(rs);
-	s->relay = NULL;
+	session_set_upper(s, NULL);
 }
 
 void
 relay_session_park(struct session *s)
 {
-	struct relay_state *rs = s->relay;
+	struct relay_state *rs = session_upper(s);
 	bool live = false;
 
 	if (rs == NULL)
@@ -997,6 +961,9 @@ relay_session_park(struct session *s)
 			live = true;
 			continue;
 		}
+		/* The slot may go to another backend: its MID mappings must not. */
+		if (rs->mids != NULL)
+			mid_map_forget_backend(rs->mids, u->slot);
 		upstream_free(u);
 		rs->up[i] = NULL;
 	}
@@ -1004,10 +971,11 @@ relay_session_park(struct session *s)
 		relay_session_end(s);
 }
 
-const char *
+/* Name of the backend the session used last ("" if none). */
+static const char *
 relay_backend_name(const struct session *s)
 {
-	const struct relay_state *rs = s->relay;
+	const struct relay_state *rs = session_upper(s);
 
 	if (rs == NULL)
 		return "";
@@ -1024,14 +992,15 @@ relay_orphan_count(void)
 }
 
 void
-relay_describe(const struct session *s, char *buf, size_t len, unsigned *observing,
-    unsigned *pending)
+relay_describe(const struct session *s, struct session_info *info, char *buf, size_t len)
 {
-	const struct relay_state *rs = s->relay;
+	const struct relay_state *rs = session_upper(s);
 	size_t o = 0;
 
 	buf[0] = '\0';
-	*observing = *pending = 0;
+	info->backend = relay_backend_name(s);
+	info->backends = buf;
+	info->observing = info->pending = 0;
 	if (rs == NULL)
 		return;
 	for (int i = 0; i < RELAY_UPSTREAMS; i++) {
@@ -1040,14 +1009,22 @@ relay_describe(const struct session *s, char *buf, size_t len, unsigned *observi
 
 		if (u == NULL)
 			continue;
-		*observing += u->observing;
+		info->observing += u->observing;
 		n = snprintf(buf + o, len - o, "%s%s", o > 0 ? "," : "", u->name);
 		if (n > 0 && (size_t)n < len - o)
 			o += (size_t)n;
 	}
 	for (int i = 0; i < RELAY_PENDING; i++)
-		*pending += rs->pend[i].used && !rs->pend[i].timed_out;
+		info->pending += rs->pend[i].used && !rs->pend[i].timed_out;
 }
+
+const struct session_hooks relay_hooks = {
+	.message = relay_from_device,
+	.too_large = relay_too_large,
+	.parked = relay_session_park,
+	.ended = relay_session_end,
+	.describe = relay_describe,
+};
 
 int
 relay_init(struct event_base *base)
@@ -1065,18 +1042,18 @@ relay_init(struct event_base *base)
 void
 relay_shutdown(void)
 {
-	while (orphans_oldest != NULL)
-		upstream_free(orphans_oldest);
+	while (!TAILQ_EMPTY(&orphans))
+		upstream_free(TAILQ_FIRST(&orphans));
 	if (orphan_sweep != NULL)
 		event_free(orphan_sweep);
 	orphan_sweep = NULL;
 	coap_msg_ctx_free(relay_coap);
 	relay_coap = NULL;
-	while (backend_stats_list != NULL) {
-		struct backend_stats *next = backend_stats_list->next;
+	while (!SLIST_EMPTY(&backend_stats_list)) {
+		struct backend_stats *bs = SLIST_FIRST(&backend_stats_list);
 
-		free(backend_stats_list->name);
-		free(backend_stats_list);
-		backend_stats_list = next;
+		SLIST_REMOVE_HEAD(&backend_stats_list, next);
+		free(bs->name);
+		free(bs);
 	}
 }

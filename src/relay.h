@@ -2,11 +2,14 @@
 #ifndef COAPS_RELAY_H
 #define COAPS_RELAY_H
 
+#include <sys/queue.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
+#include "session.h"
+
 struct event_base;
-struct session;
 
 /* Sets up the relay (parser state, the sweep of orphaned upstream sockets). */
 int relay_init(struct event_base *base) __attribute__((warn_unused_result));
@@ -32,8 +35,6 @@ void relay_session_end(struct session *s);
  * Observe under way, and frees the CoAP state if nothing is left.
  */
 void relay_session_park(struct session *s);
-/* Name of the backend the session used last ("" if none). */
-const char *relay_backend_name(const struct session *s);
 /* Number of orphaned upstream sockets waiting to RST a backend. */
 size_t relay_orphan_count(void);
 
@@ -51,17 +52,19 @@ struct backend_stats {
 	uint64_t rtt_sum_ms;
 	int64_t last_error_time;   /* unix time of the last error or timeout, 0 if none */
 	char last_error[128];      /* what it was, in words */
-	struct backend_stats *next;
+	SLIST_ENTRY(backend_stats) next;
 };
 /* The counters of the backend named name, or NULL if it was never used. */
 const struct backend_stats *relay_backend_stats(const char *name);
 
 /*
- * Describes what session s has open: the backends in use (names, comma
- * separated, into buf; "" if none), Observe relations and requests awaiting
- * an answer.
+ * Describes what session s has open, into info: the backend used last, the
+ * backends in use (names, comma separated, into buf; "" if none), Observe
+ * relations and requests awaiting an answer.
  */
-void relay_describe(const struct session *s, char *buf, size_t len, unsigned *observing,
-    unsigned *pending);
+void relay_describe(const struct session *s, struct session_info *info, char *buf, size_t len);
+
+/* The relay as the session layer's upper layer (for session_set_hooks). */
+extern const struct session_hooks relay_hooks;
 
 #endif

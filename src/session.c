@@ -1,6 +1,8 @@
 /* session.c: the session table and each session's life, from cookie to close. */
 #include "config.h"
 
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <malloc.h>
 #include <stddef.h>
@@ -11,56 +13,66 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <mbedtls/oid.h>
 #include <mbedtls/ssl.h>
 
+#include "certcheck.h"
 #include "clock.h"
 #include "configuration.h"
 #include "dtls.h"
 #include "log.h"
 #include "pool.h"
-#include "relay.h"
+#include "ratelimit.h"
 #include "route.h"
 #include "session.h"
-#include "session_priv.h"
+
+enum session_state {
+	SESSION_HANDSHAKE,   /* cookie valid, handshake in progress */
+	SESSION_ESTABLISHED, /* relaying CoAP */
+};
+
+struct session {
+	struct dtls_link link; /* what mbedTLS's callbacks see */
+	uint32_t id;
+	enum session_state state;
+	struct proxy_config *cfg; /* the snapshot the session was born with */
+	mbedtls_ssl_context *ssl;   /* NULL while parked */
+	unsigned char *parked;      /* mbedtls_ssl_context_save() of a parked session */
+	uint32_t parked_len;
+
+	struct session *hnext;                   /* hash chain */
+	struct session *cnext;                   /* CID hash chain */
+	TAILQ_ENTRY(session) hs_entry;           /* handshakes in progress, oldest first */
+	struct session *successor, *predecessor; /* a reconnect and the session it replaces */
+
+	uint64_t created_ms, established_ms, last_active_ms;
+	struct event *dtls_timer;
+	uint64_t timer_start_ms;
+	uint32_t timer_int_ms, timer_fin_ms;
+	bool timer_fired; /* the libevent timer for fin_ms went off */
+
+	void *upper; /* the relay's state (upstreams, CoAP); NULL until first used */
+
+	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
+	unsigned badmac_seen;
+	const struct client_hello *hello; /* while the first ClientHello is fed */
+	uint8_t hello_random[32];         /* client random of the handshake that made it */
+	struct cert_problem cert_problem; /* what verification found, in words (may quote a CN raw) */
+	struct session_cert *cert;        /* the client certificate, for `show`; NULL if none */
+	const char *cipher;
+	uint8_t cid[DTLS_CID_MAX]; /* the proxy's Connection ID for this session */
+	uint8_t cid_len;           /* 0: none (not offered, or the client did not ask) */
+};
 
 #define SESSION_MAX_DATAGRAM 2048 /* bytes of CoAP we relay in one datagram */
-
-#define EVENTS_PER_SECOND 20      /* cookie / refusal lines logged per second */
-
-/* A budget of log lines per second, for events a flood could repeat. */
-struct ratelimit {
-	uint64_t second;
-	unsigned count;
-	unsigned long suppressed;
-};
-
-const char *const hs_failure_names[HS_FAIL_COUNT] = { "unknown_identity", "wrong_key",
-	"no_shared_suite", "timeout", "peer_alert", "certificate", "evicted", "other" };
-static const uint64_t hs_ms_bounds[7] = { 10, 50, 100, 500, 1000, 5000, 30000 };
-
-/*
- * Handshakes per second per source address: a fixed table of windows, hashed
- * by address (not port) with the process's seed. Two addresses may share a
- * slot and then share its budget; nothing is allocated.
- */
-#define RATE_SLOTS 16384
-struct rate_slot {
-	uint8_t addr[16];
-	uint64_t second;
-	uint32_t count;
-};
-static struct rate_slot rate_table[RATE_SLOTS];
 
 static struct event_base *session_base;
 static struct proxy_config *session_cfg;
 static struct session **session_table;
 static size_t session_buckets, session_n, session_hs_n, session_parked_n;
 static struct event *session_sweep_ev; /* once a second: idle, park, handshake backstop */
-static struct session *hs_oldest, *hs_newest;
+static TAILQ_HEAD(, session) hs_list = TAILQ_HEAD_INITIALIZER(hs_list);
 static uint64_t session_seed;
-static struct session_stats stats;
-static struct ratelimit cookie_rl, refuse_rl, unknown_rl, cid_rl;
+static struct session_hooks hooks; /* the layer above */
 
 /*
  * The Connection ID table (RFC 9146): every session that has a CID of the
@@ -80,13 +92,41 @@ static struct {
 } cid_move;
 
 static bool session_drive(struct session *s);
-static void session_close(struct session *s, const char *reason);
+static void session_close(struct session *s, enum close_reason why);
+static void session_close_text(struct session *s, enum close_reason why, const char *text);
 static void session_fail(struct session *s, enum hs_failure why, const char *reason,
     size_t reason_len);
 static bool session_park(struct session *s);
 static void session_cid_moved(struct session *s);
 static bool session_unpark(struct session *s);
 
+
+/*
+ * Puts session s and its successor (a reconnect in progress, if any) in
+ * pair, the successor first: closing it leaves s in place, and closing s
+ * would re-file its successor. Returns how many (1 or 2).
+ */
+static size_t
+session_pair(struct session *s, struct session *pair[2])
+{
+	size_t n = 0;
+
+	if (s->successor != NULL)
+		pair[n++] = s->successor;
+	pair[n++] = s;
+	return n;
+}
+
+/* Closes session s and its successor, if any, with reason. */
+static void
+session_close_pair(struct session *s, enum close_reason why)
+{
+	struct session *pair[2];
+	size_t n = session_pair(s, pair);
+
+	for (size_t k = 0; k < n; k++)
+		session_close(pair[k], why);
+}
 
 static struct pool session_pool = { .size = (sizeof(struct session) + 15) & ~(size_t)15 };
 
@@ -112,6 +152,56 @@ session_local_str(const struct session *s)
 	return local_format(s->link.listener, &s->link.local, addr_buf(), 64);
 }
 
+void
+session_set_hooks(const struct session_hooks *h)
+{
+	hooks = *h;
+}
+
+uint32_t
+session_id(const struct session *s)
+{
+	return s->id;
+}
+
+enum link_auth
+session_auth(const struct session *s)
+{
+	return s->link.auth;
+}
+
+const uint8_t *
+session_identity(const struct session *s, size_t *len)
+{
+	*len = s->link.identity_len;
+	return s->link.identity;
+}
+
+struct proxy_config *
+session_config(const struct session *s)
+{
+	return s->cfg;
+}
+
+void *
+session_upper(const struct session *s)
+{
+	return s->upper;
+}
+
+void
+session_set_upper(struct session *s, void *upper)
+{
+	s->upper = upper;
+}
+
+void
+session_count_in(struct session *s, size_t len)
+{
+	s->bytes_in += len;
+	s->msgs_in++;
+}
+
 uint64_t
 session_now_ms(void)
 {
@@ -122,32 +212,6 @@ struct proxy_config *
 session_current_config(void)
 {
 	return session_cfg;
-}
-
-struct session_stats *
-session_stats_mut(void)
-{
-	return &stats;
-}
-
-/* Tells whether one more line fits this second's budget; reports what was held back. */
-static bool
-ratelimit_allow(struct ratelimit *rl, const char *what)
-{
-	uint64_t sec = clock_ms() / 1000;
-
-	if (sec != rl->second) {
-		if (rl->suppressed > 0)
-			log_warnx("event=log-suppressed what=%s count=%lu reason=\"more than %d "
-			          "per second\"", what, rl->suppressed, EVENTS_PER_SECOND);
-		rl->second = sec;
-		rl->count = 0;
-		rl->suppressed = 0;
-	}
-	if (rl->count++ < EVENTS_PER_SECOND)
-		return true;
-	rl->suppressed++;
-	return false;
 }
 
 /* Hashes a listener and peer address with the process's random seed. */
@@ -236,8 +300,8 @@ table_insert(struct session *s)
 	s->hnext = session_table[h];
 	session_table[h] = s;
 	session_n++;
-	if (session_n > stats.sessions_peak)
-		stats.sessions_peak = session_n;
+	if (session_n > stats_mut()->sessions_peak)
+		stats_mut()->sessions_peak = session_n;
 }
 
 /* Takes a session out of the table, if it is there. */
@@ -389,13 +453,7 @@ cid_str(const struct session *s)
 static void
 hs_list_add(struct session *s)
 {
-	s->hs_prev = hs_newest;
-	s->hs_next = NULL;
-	if (hs_newest != NULL)
-		hs_newest->hs_next = s;
-	else
-		hs_oldest = s;
-	hs_newest = s;
+	TAILQ_INSERT_TAIL(&hs_list, s, hs_entry);
 	session_hs_n++;
 }
 
@@ -405,15 +463,7 @@ hs_list_remove(struct session *s)
 {
 	if (s->state != SESSION_HANDSHAKE)
 		return;
-	if (s->hs_prev != NULL)
-		s->hs_prev->hs_next = s->hs_next;
-	else
-		hs_oldest = s->hs_next;
-	if (s->hs_next != NULL)
-		s->hs_next->hs_prev = s->hs_prev;
-	else
-		hs_newest = s->hs_prev;
-	s->hs_prev = s->hs_next = NULL;
+	TAILQ_REMOVE(&hs_list, s, hs_entry);
 	session_hs_n--;
 }
 
@@ -508,7 +558,7 @@ session_check(struct session *s, uint64_t now)
 		return false;
 	}
 	if (quiet >= (uint64_t)s->cfg->idle_timeout * 1000) {
-		session_close(s, "idle timeout");
+		session_close(s, CLOSE_IDLE);
 		return false;
 	}
 	return s->cfg->park_after > 0 && s->parked == NULL &&
@@ -531,101 +581,16 @@ session_sweep_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i], *next; s != NULL; s = next) {
+			struct session *pair[2];
+			size_t n = session_pair(s, pair);
+
 			next = s->hnext;
-			if (s->successor != NULL)
-				session_check(s->successor, now);
-			parked |= session_check(s, now);
+			for (size_t k = 0; k < n; k++)
+				parked |= session_check(pair[k], now);
 		}
 	}
 	if (parked)
 		malloc_trim(0);
-}
-
-/*
- * Finds the first CN of a certificate name: its raw bytes (which may hold
- * anything, NUL included) in *p and *len. False, with "?", if it has none.
- */
-static bool
-name_cn(const mbedtls_x509_name *name, const unsigned char **p, size_t *len)
-{
-	for (; name != NULL; name = name->next) {
-		if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &name->oid) == 0) {
-			*p = name->val.p;
-			*len = name->val.len;
-			return true;
-		}
-	}
-	*p = (const unsigned char *)"?";
-	*len = 1;
-	return false;
-}
-
-/* Appends n raw bytes to the session's certificate problem (cut past 1 KB). */
-static void
-problem_append(struct session *s, const void *bytes, size_t n)
-{
-	char *p;
-
-	if (s->cert_problem_len + n > 1024)
-		n = s->cert_problem_len < 1024 ? 1024 - s->cert_problem_len : 0;
-	p = realloc(s->cert_problem, s->cert_problem_len + n + 1);
-	if (p == NULL)
-		return;
-	memcpy(p + s->cert_problem_len, bytes, n);
-	s->cert_problem = p;
-	s->cert_problem_len += n;
-	p[s->cert_problem_len] = '\0';
-}
-
-/* Appends a C string to the session's certificate problem. */
-static void
-problem_text(struct session *s, const char *text)
-{
-	problem_append(s, text, strlen(text));
-}
-
-/* Starts a new problem (after "; " if there is one already) with text. */
-static void
-problem_start(struct session *s, const char *text)
-{
-	if (s->cert_problem_len > 0)
-		problem_text(s, "; ");
-	problem_text(s, text);
-}
-
-/*
- * Checks that the leaf's subject CN can be an identity: present, not empty,
- * no NUL (a check that stops at NUL would see another name), and whole in
- * the identity buffer (a cut would let two CNs collide). Adds the problem.
- */
-static bool
-session_cn_ok(struct session *s, const mbedtls_x509_crt *crt)
-{
-	const unsigned char *cn;
-	size_t n;
-	char words[96];
-
-	if (!name_cn(&crt->subject, &cn, &n)) {
-		problem_start(s, "the subject has no CN");
-		return false;
-	}
-	if (n == 0) {
-		problem_start(s, "the subject CN is empty");
-		return false;
-	}
-	if (memchr(cn, '\0', n) != NULL) {
-		problem_start(s, "the subject CN holds a NUL byte ('");
-		problem_append(s, cn, n);
-		problem_text(s, "')");
-		return false;
-	}
-	if (n > CONFIG_PSK_IDENTITY_MAX) {
-		snprintf(words, sizeof words, "the subject CN is %zu bytes (at most %d)", n,
-		    CONFIG_PSK_IDENTITY_MAX);
-		problem_start(s, words);
-		return false;
-	}
-	return true;
 }
 
 /* mbedTLS verify callback: logs each certificate the client presents. */
@@ -638,8 +603,8 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	size_t subject_len, issuer_len;
 	char depth_s[16], until[32], why[256];
 
-	name_cn(&crt->subject, &subject, &subject_len);
-	name_cn(&crt->issuer, &issuer, &issuer_len);
+	cert_name_cn(&crt->subject, &subject, &subject_len);
+	cert_name_cn(&crt->issuer, &issuer, &issuer_len);
 	snprintf(depth_s, sizeof depth_s, "%d", depth);
 	snprintf(until, sizeof until, "%04d-%02d-%02dT%02d:%02d:%02dZ", crt->valid_to.year,
 	    crt->valid_to.mon, crt->valid_to.day, crt->valid_to.hour, crt->valid_to.min,
@@ -649,21 +614,9 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	log_event_add_bytes(&ev, "subject", subject, subject_len);
 	log_event_add_bytes(&ev, "issuer", issuer, issuer_len);
 	log_event_add(&ev, "valid_until", until, true);
-	if (*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED && s->cfg->x509 != NULL) {
-		/* Tell "nobody we trust issued it" from "the issuer's signature is wrong". */
-		for (const mbedtls_x509_crt *ca = &s->cfg->x509->client_ca; ca != NULL; ca = ca->next) {
-			if (ca->subject_raw.len == crt->issuer_raw.len &&
-			    memcmp(ca->subject_raw.p, crt->issuer_raw.p, ca->subject_raw.len) == 0) {
-				problem_start(s, "bad signature (the issuer name '");
-				problem_append(s, issuer, issuer_len);
-				problem_text(s, "' is a trusted CA, but its signature on '");
-				problem_append(s, subject, subject_len);
-				problem_text(s, "' does not verify)");
-				break;
-			}
-		}
-	}
-	if (depth == 0 && !session_cn_ok(s, crt))
+	if (*flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED && s->cfg->x509 != NULL)
+		cert_check_issuer(&s->cert_problem, crt, &s->cfg->x509->client_ca);
+	if (depth == 0 && !cert_cn_ok(&s->cert_problem, crt))
 		*flags |= MBEDTLS_X509_BADCERT_OTHER;
 	else if (depth == 0 && !s->link.psk_identity_seen) {
 		/* The name it claims, for the log of a handshake that fails from here on. */
@@ -672,32 +625,13 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	}
 	if (*flags != 0) {
 		dtls_verify_reason(*flags, why, sizeof why);
-		if (s->cert_problem != NULL)
-			log_event_add_bytes(&ev, "problem", s->cert_problem, s->cert_problem_len);
+		if (s->cert_problem.text != NULL)
+			log_event_add_bytes(&ev, "problem", s->cert_problem.text, s->cert_problem.len);
 		else
 			log_event_add(&ev, "problem", why, true);
 	}
 	log_event(LOG_LVL_INFO, &ev);
 	return 0;
-}
-
-/* Writes "client certificate rejected: " and the problem into buf; returns its length. */
-static size_t
-session_cert_reason(const struct session *s, const char *why, char *buf, size_t len)
-{
-	int o = snprintf(buf, len, "client certificate rejected: ");
-	size_t n;
-
-	if (o < 0 || (size_t)o >= len)
-		return strlen(buf);
-	if (s->cert_problem == NULL) {
-		snprintf(buf + o, len - (size_t)o, "%s", why);
-		return strlen(buf);
-	}
-	n = s->cert_problem_len < len - (size_t)o - 1 ? s->cert_problem_len : len - (size_t)o - 1;
-	memcpy(buf + o, s->cert_problem, n);
-	buf[(size_t)o + n] = '\0';
-	return (size_t)o + n;
 }
 
 /* Allocates a session for a peer whose cookie is valid. */
@@ -768,8 +702,9 @@ session_park(struct session *s)
 	s->parked = buf;
 	s->parked_len = (uint32_t)len;
 	session_parked_n++;
-	stats.parked++;
-	relay_session_park(s);
+	stats_mut()->parked++;
+	if (hooks.parked != NULL)
+		hooks.parked(s);
 	if (log_enabled(LOG_LVL_DEBUG)) {
 		struct log_event ev = LOG_EVENT_INIT;
 		char bytes[24], state[24];
@@ -810,21 +745,44 @@ session_unpark(struct session *s)
 	s->parked = NULL;
 	s->parked_len = 0;
 	session_parked_n--;
-	stats.unparked++;
+	stats_mut()->unparked++;
 	return true;
+}
+
+const char *const close_reason_names[CLOSE_REASON_COUNT] = {
+	[CLOSE_NOTIFY] = "close_notify",
+	[CLOSE_PEER_ALERT] = "fatal alert",
+	[CLOSE_DTLS_ERROR] = "DTLS error",
+	[CLOSE_ADDRESS_TAKEN] = "address taken over",
+	[CLOSE_IDLE] = "idle timeout",
+	[CLOSE_HANDSHAKE_FAILED] = "handshake failed",
+	[CLOSE_REPLACED] = "replaced",
+	[CLOSE_RESTORE_FAILED] = "cannot restore the parked session",
+	[CLOSE_REVOKED] = "credentials-revoked",
+	[CLOSE_LISTENER_REMOVED] = "listener removed",
+	[CLOSE_CONTROL] = "closed by coaps-proxyctl",
+	[CLOSE_SHUTDOWN] = "shutdown",
+};
+
+/* Ends a session for a reason whose text is close_reason_names[why]. */
+static void
+session_close(struct session *s, enum close_reason why)
+{
+	session_close_text(s, why, NULL);
 }
 
 /*
  * The one way a session ends: stops its events, says goodbye to an
- * established peer when we are the ones closing, logs once and frees.
+ * established peer when we are the ones closing, logs once (reason text, or
+ * close_reason_names[why] if text is NULL) and frees.
  */
 static void
-session_close(struct session *s, const char *reason)
+session_close_text(struct session *s, enum close_reason why, const char *text)
 {
 	struct log_event ev = LOG_EVENT_INIT;
-	/* The device closed, or sent a fatal alert (dtls_alert_reason: "the device ..."). */
-	bool peer_gone = strcmp(reason, "close_notify") == 0 || strncmp(reason, "the device ", 11) == 0 ||
-	                 strcmp(reason, "address taken over") == 0;
+	const char *reason = text != NULL ? text : close_reason_names[why];
+	/* The device closed, sent a fatal alert, or another device holds its address now. */
+	bool peer_gone = why == CLOSE_NOTIFY || why == CLOSE_PEER_ALERT || why == CLOSE_ADDRESS_TAKEN;
 	struct session *succ = s->successor;
 
 	if (s->state == SESSION_ESTABLISHED && !peer_gone && session_unpark(s))
@@ -852,7 +810,8 @@ session_close(struct session *s, const char *reason)
 	cid_remove(s);
 	if (cid_move.s == s)
 		cid_move.s = NULL;
-	relay_session_end(s);
+	if (hooks.ended != NULL)
+		hooks.ended(s);
 	if (s->dtls_timer != NULL)
 		event_free(s->dtls_timer);
 	dtls_free(s->ssl);
@@ -860,7 +819,7 @@ session_close(struct session *s, const char *reason)
 		session_parked_n--;
 		pool_blob_free(s->parked, s->parked_len);
 	}
-	free(s->cert_problem);
+	cert_problem_free(&s->cert_problem);
 	free(s->cert);
 	config_unref(s->cfg);
 	pool_free(&session_pool, s);
@@ -872,19 +831,19 @@ session_fail(struct session *s, enum hs_failure why, const char *reason, size_t 
 {
 	struct log_event ev = LOG_EVENT_INIT;
 
-	stats.handshakes_failed++;
-	stats.handshakes_failed_by[why]++;
+	stats_mut()->handshakes_failed++;
+	stats_mut()->handshakes_failed_by[why]++;
 	session_event(s, &ev, "handshake-failed");
 	ev.reason = reason;
 	ev.reason_len = reason_len;
 	ev.duration_ms = (long)(clock_ms() - s->created_ms);
 	log_event(LOG_LVL_WARNING, &ev);
-	session_close(s, "handshake failed");
+	session_close(s, CLOSE_HANDSHAKE_FAILED);
 }
 
 /*
  * Records how the peer authenticated and as whom: PSK identity, certificate
- * subject CN (session_cn_ok refused any that is not a whole, NUL-free
+ * subject CN (cert_cn_ok refused any that is not a whole, NUL-free
  * name), or anonymous with no identity at all: "anonymous" is a kind, never
  * a name, so no certificate can claim it.
  */
@@ -905,7 +864,7 @@ session_set_identity(struct session *s)
 		return;
 	}
 	s->link.auth = LINK_AUTH_X509;
-	if (name_cn(&peer->subject, &cn, &n) && n <= sizeof s->link.identity &&
+	if (cert_name_cn(&peer->subject, &cn, &n) && n <= sizeof s->link.identity &&
 	    memchr(cn, '\0', n) == NULL) {
 		memcpy(s->link.identity, cn, n);
 		s->link.identity_len = (uint16_t)n;
@@ -978,7 +937,7 @@ session_established(struct session *s)
 		size_t n;
 
 		dtls_verify_reason(flags, why, sizeof why);
-		n = session_cert_reason(s, why, reason, sizeof reason);
+		n = cert_problem_reason(&s->cert_problem, why, reason, sizeof reason);
 		mbedtls_ssl_send_alert_message(s->ssl, MBEDTLS_SSL_ALERT_LEVEL_FATAL,
 		    MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
 		s->state = SESSION_ESTABLISHED;
@@ -995,16 +954,7 @@ session_established(struct session *s)
 		return false;
 	}
 	s->state = SESSION_ESTABLISHED;
-	stats.handshakes_ok++;
-	{
-		uint64_t ms = s->established_ms - s->created_ms;
-		size_t b = 0;
-
-		while (b < 7 && ms > hs_ms_bounds[b])
-			b++;
-		stats.handshake_ms_buckets[b]++;
-		stats.handshake_ms_sum += ms;
-	}
+	stats_handshake_ok(s->established_ms - s->created_ms);
 	session_event(s, &ev, "handshake-ok");
 	ev.duration_ms = (long)(s->established_ms - s->created_ms);
 	log_event(LOG_LVL_INFO, &ev);
@@ -1015,7 +965,7 @@ session_established(struct session *s)
 		/* A reconnect completed: it takes the old session's place. */
 		old->successor = NULL;
 		s->predecessor = NULL;
-		session_close(old, "replaced");
+		session_close(old, CLOSE_REPLACED);
 		table_insert(s);
 	}
 	return true;
@@ -1036,7 +986,7 @@ session_send(struct session *s, const uint8_t *buf, size_t len)
 	}
 	s->bytes_out += len;
 	s->msgs_out++;
-	stats.msgs_relayed_out++;
+	stats_mut()->msgs_relayed_out++;
 	s->last_active_ms = clock_ms();
 	return 0;
 }
@@ -1071,7 +1021,8 @@ session_record_too_large(struct session *s, uint8_t *buf, size_t len)
 			break;
 		size += (size_t)r;
 	}
-	relay_too_large(s, head, hlen, size, len);
+	if (hooks.too_large != NULL)
+		hooks.too_large(s, head, hlen, size, len);
 }
 
 /* Classifies a handshake error (dtls_error_kind) for the counters. */
@@ -1118,7 +1069,7 @@ session_drive(struct session *s)
 	int r;
 
 	if (!session_unpark(s)) {
-		session_close(s, "cannot restore the parked session");
+		session_close(s, CLOSE_RESTORE_FAILED);
 		return false;
 	}
 	if (s->state == SESSION_HANDSHAKE) {
@@ -1133,8 +1084,8 @@ session_drive(struct session *s)
 		if (r != 0) {
 			if (dtls_error_kind(s->ssl, r) == DTLS_E_NO_SHARED_SUITE && s->hello != NULL)
 				session_no_shared_suite(s, reason, sizeof reason);
-			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem != NULL)
-				reason_len = session_cert_reason(s, "", reason, sizeof reason);
+			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem.text != NULL)
+				reason_len = cert_problem_reason(&s->cert_problem, "", reason, sizeof reason);
 			else
 				reason_len = dtls_failure_reason(s->ssl, &s->link, r, reason,
 				    sizeof reason);
@@ -1153,27 +1104,30 @@ session_drive(struct session *s)
 			s->last_active_ms = clock_ms();
 			if (mbedtls_ssl_get_bytes_avail(s->ssl) > 0)
 				session_record_too_large(s, buf, sizeof buf);
-			else
-				relay_from_device(s, buf, (size_t)r);
+			else if (hooks.message != NULL)
+				hooks.message(s, buf, (size_t)r);
 			continue;
 		}
 		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
 			break;
 		if (r == 0 || r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
-			session_close(s, "close_notify");
+			session_close(s, CLOSE_NOTIFY);
 			return false;
 		}
 		if (r == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
 			dtls_alert_reason(dtls_alert_received(s->ssl), reason, sizeof reason);
-			session_close(s, reason);
+			session_close_text(s, CLOSE_PEER_ALERT, reason);
 			return false;
 		}
 		dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
-		session_close(s, reason);
+		/* dtls_failure_reason words a received alert as dtls_alert_reason does. */
+		session_close_text(s, dtls_error_kind(s->ssl, r) == DTLS_E_PEER_ALERT ? CLOSE_PEER_ALERT
+		                                                                     : CLOSE_DTLS_ERROR,
+		    reason);
 		return false;
 	}
 	if (dtls_badmac_count(s->ssl) != s->badmac_seen) {
-		stats.badmac_dropped += dtls_badmac_count(s->ssl) - s->badmac_seen;
+		stats_mut()->badmac_dropped += dtls_badmac_count(s->ssl) - s->badmac_seen;
 		log_debug("session=%08x peer=%s dropped %u record(s) with a bad MAC", s->id,
 		    session_peer_str(s), dtls_badmac_count(s->ssl) - s->badmac_seen);
 		s->badmac_seen = dtls_badmac_count(s->ssl);
@@ -1181,8 +1135,7 @@ session_drive(struct session *s)
 	return true;
 }
 
-/* Feeds one datagram to a session's mbedTLS context. */
-static bool
+bool
 session_feed(struct session *s, const struct datagram *d)
 {
 	s->link.rx = d->data;
@@ -1199,236 +1152,6 @@ session_feed(struct session *s, const struct datagram *d)
 	s->link.rx = NULL;
 	s->link.rx_len = 0;
 	return true;
-}
-
-/* Evicts the oldest handshake in progress to make room for a new one. */
-static bool
-session_make_handshake_room(void)
-{
-	if (session_hs_n < session_cfg->max_handshakes)
-		return true;
-	if (hs_oldest == NULL)
-		return false;
-	stats.evicted_max_handshakes++;
-	session_fail(hs_oldest, HS_FAIL_EVICTED,
-	    "evicted: session.max_handshakes handshakes in progress", 0);
-	return session_hs_n < session_cfg->max_handshakes;
-}
-
-/* Counts a handshake from a peer's address; false when over the per-second limit. */
-static bool
-rate_allow(const struct sockaddr *peer, uint32_t limit)
-{
-	uint8_t addr[16] = { 0 };
-	uint64_t h = session_seed, sec = clock_ms() / 1000;
-	struct rate_slot *slot;
-
-	if (limit == 0)
-		return true;
-	if (peer->sa_family == AF_INET)
-		memcpy(addr, (const char *)peer + offsetof(struct sockaddr_in, sin_addr), 4);
-	else
-		memcpy(addr, (const char *)peer + offsetof(struct sockaddr_in6, sin6_addr), 16);
-	for (size_t i = 0; i < sizeof addr; i++)
-		h = (h ^ addr[i]) * 0x100000001b3ULL;
-	slot = &rate_table[(h ^ h >> 32) % RATE_SLOTS];
-	if (slot->second != sec) {
-		memcpy(slot->addr, addr, sizeof addr);
-		slot->second = sec;
-		slot->count = 0;
-	}
-	return ++slot->count <= limit;
-}
-
-/* Logs a refusal of a peer whose cookie was valid (rate-limited). */
-static void
-session_refuse(const struct datagram *d, uint32_t id, const char *reason)
-{
-	struct log_event ev = LOG_EVENT_INIT;
-	char peer[64], local[64];
-
-	if (!ratelimit_allow(&refuse_rl, "session-refused"))
-		return;
-	ev.event = "session-refused";
-	ev.session = id;
-	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
-	ev.local = local_format(d->listener, &d->local, local, sizeof local);
-	ev.reason = reason;
-	log_event(LOG_LVL_WARNING, &ev);
-}
-
-/* Names a DTLS record content type for the log. */
-static const char *
-record_type_name(uint8_t type, char *buf, size_t len)
-{
-	switch (type) {
-	case MBEDTLS_SSL_MSG_CHANGE_CIPHER_SPEC: return "change_cipher_spec";
-	case MBEDTLS_SSL_MSG_ALERT: return "alert";
-	case MBEDTLS_SSL_MSG_HANDSHAKE: return "handshake";
-	case MBEDTLS_SSL_MSG_APPLICATION_DATA: return "application_data";
-	default: snprintf(buf, len, "%u", type); return buf;
-	}
-}
-
-/*
- * Counts and logs (rate-limited) an encrypted record (epoch > 0) from an
- * address:port that has no session: one that ended, or that a restarted
- * proxy never knew. An alert (the device's answer to our close_notify) only
- * at debug level.
- */
-static void
-session_unknown_record(const struct datagram *d, uint8_t type, uint16_t epoch)
-{
-	struct log_event ev = LOG_EVENT_INIT;
-	char peer[64], local[64], type_s[8], epoch_s[8];
-
-	stats.records_unknown_session++;
-	if (type == MBEDTLS_SSL_MSG_ALERT && !log_enabled(LOG_LVL_DEBUG))
-		return;
-	if (!ratelimit_allow(&unknown_rl, "record-unknown-session"))
-		return;
-	ev.event = "record-unknown-session";
-	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
-	ev.local = local_format(d->listener, &d->local, local, sizeof local);
-	log_event_add(&ev, "type", record_type_name(type, type_s, sizeof type_s), false);
-	snprintf(epoch_s, sizeof epoch_s, "%u", epoch);
-	log_event_add(&ev, "epoch", epoch_s, false);
-	ev.reason = "no session for this address:port (it ended, or the proxy restarted): "
-	            "dropped; the device must start a new handshake";
-	log_event(type == MBEDTLS_SSL_MSG_ALERT ? LOG_LVL_DEBUG : LOG_LVL_WARNING, &ev);
-}
-
-/*
- * A ClientHello from a peer without a session (live == NULL) or from one
- * whose session is established (a reconnect): cookie first, state after.
- */
-static void
-session_hello(const struct datagram *d, struct session *live)
-{
-	struct log_event ev = LOG_EVENT_INIT;
-	struct client_hello ch;
-	struct session *s;
-	char peer[64], local[64], offered[1024], detail[128], n_offered[16], other[16];
-	uint32_t id;
-	uint8_t type;
-	uint16_t epoch;
-
-	if (!dtls_parse_client_hello(d->data, d->len, &ch)) {
-		if (live == NULL && dtls_record_peek(d->data, d->len, &type, &epoch) && epoch > 0) {
-			session_unknown_record(d, type, epoch);
-			return;
-		}
-		stats.hellos_dropped++;
-		if (log_enabled(LOG_LVL_DEBUG))
-			log_debug("peer=%s dropped %zu-byte datagram: not a whole DTLS 1.2 "
-			          "ClientHello", addr_format((const struct sockaddr *)&d->peer, peer,
-			                             sizeof peer), d->len);
-		return;
-	}
-	if (!dtls_cookie_valid(&ch, (const struct sockaddr *)&d->peer, d->peerlen, &id)) {
-		if (dtls_send_hello_verify(d, &ch, &id) < 0) {
-			log_warn("peer=%s cannot send HelloVerifyRequest",
-			    addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer));
-			return;
-		}
-		stats.cookies_sent++;
-		if (ratelimit_allow(&cookie_rl, "cookie-sent")) {
-			ev.event = "cookie-sent";
-			ev.session = id;
-			ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
-			ev.local = local_format(d->listener, &d->local, local, sizeof local);
-			if (live != NULL) {
-				snprintf(other, sizeof other, "%08x", live->id);
-				log_event_add(&ev, "live_session", other, false);
-			}
-			log_event(LOG_LVL_INFO, &ev);
-		}
-		return;
-	}
-	/* The peer has proven its address: state may be allocated from here on. */
-	if (live == NULL && session_n >= session_cfg->max_sessions) {
-		stats.refused_max_sessions++;
-		snprintf(detail, sizeof detail, "session.max_sessions (%u) reached",
-		    session_cfg->max_sessions);
-		session_refuse(d, id, detail);
-		return;
-	}
-	if (!rate_allow((const struct sockaddr *)&d->peer, session_cfg->handshakes_per_source)) {
-		stats.refused_rate++;
-		snprintf(detail, sizeof detail,
-		    "session.handshakes_per_source (%u per second) reached for this address",
-		    session_cfg->handshakes_per_source);
-		session_refuse(d, id, detail);
-		return;
-	}
-	if (!session_make_handshake_room()) {
-		session_refuse(d, id, "session.max_handshakes reached");
-		return;
-	}
-	s = session_new(d, id);
-	if (s == NULL) {
-		session_refuse(d, id, "out of memory");
-		return;
-	}
-	memcpy(s->hello_random, ch.random, sizeof s->hello_random);
-	if (live != NULL) {
-		s->predecessor = live;
-		live->successor = s;
-	} else
-		table_insert(s);
-
-	session_event(s, &ev, "session-new");
-	if (live != NULL) {
-		snprintf(other, sizeof other, "%08x", live->id);
-		log_event_add(&ev, "replaces", other, false);
-	}
-	log_event(LOG_LVL_INFO, &ev);
-	ev = (struct log_event)LOG_EVENT_INIT;
-	session_event(s, &ev, "handshake-start");
-	snprintf(n_offered, sizeof n_offered, "%zu", ch.n_suites);
-	log_event_add(&ev, "offered_suites", n_offered, false);
-	if (log_enabled(LOG_LVL_DEBUG)) {
-		dtls_offered_suites(&ch, offered, sizeof offered);
-		log_event_add(&ev, "offered", offered, true);
-	}
-	log_event(LOG_LVL_INFO, &ev);
-
-	s->hello = &ch;
-	if (session_feed(s, d))
-		s->hello = NULL;
-}
-
-/* How a ClientHello relates to a handshake in progress from the same address:port. */
-enum hello_match {
-	HELLO_OTHER, /* no valid cookie: only the stateless stage may answer it */
-	HELLO_SAME,  /* valid cookie, same client random: a retransmission */
-	HELLO_NEW,   /* valid cookie, new client random: the client started over */
-};
-
-/* Compares a ClientHello with the handshake in progress of session s. */
-static enum hello_match
-hello_match(const struct session *s, const struct datagram *d)
-{
-	struct client_hello ch;
-	uint32_t id;
-
-	if (!dtls_parse_client_hello(d->data, d->len, &ch) ||
-	    !dtls_cookie_valid(&ch, (const struct sockaddr *)&d->peer, d->peerlen, &id))
-		return HELLO_OTHER;
-	if (!dtls_handshake_pending(s->ssl) ||
-	    memcmp(ch.random, s->hello_random, sizeof s->hello_random) == 0)
-		return HELLO_SAME;
-	return HELLO_NEW;
-}
-
-/* Tells whether a ClientHello repeats the one that set up session s (a late duplicate). */
-static bool
-hello_repeats(const struct session *s, const struct datagram *d)
-{
-	struct client_hello ch;
-
-	return dtls_parse_client_hello(d->data, d->len, &ch) &&
-	       memcmp(ch.random, s->hello_random, sizeof s->hello_random) == 0;
 }
 
 /*
@@ -1456,9 +1179,7 @@ session_cid_moved(struct session *s)
 	 */
 	other = table_find(d->listener, (const struct sockaddr *)&d->peer);
 	if (other != NULL && other != s) {
-		if (other->successor != NULL)
-			session_close(other->successor, "address taken over");
-		session_close(other, "address taken over");
+		session_close_pair(other, CLOSE_ADDRESS_TAKEN);
 	}
 	table_remove(s);
 	memcpy(&s->link.peer, &d->peer, d->peerlen);
@@ -1467,54 +1188,16 @@ session_cid_moved(struct session *s)
 	if (d->local.family != 0)
 		s->link.local = d->local;
 	table_insert(s);
-	stats.peer_address_changes++;
+	stats_mut()->peer_address_changes++;
 	session_event(s, &ev, "peer-address-changed");
 	log_event_add(&ev, "from", from, false);
 	log_event_add(&ev, "to", session_peer_str(s), false);
 	log_event(LOG_LVL_INFO, &ev);
 }
 
-/* Logs a CID record that no session owns (rate-limited); it is only counted and dropped. */
-static void
-session_cid_unknown(const struct datagram *d)
+void
+session_cid_input(struct session *s, const struct datagram *d)
 {
-	struct log_event ev = LOG_EVENT_INIT;
-	char peer[64], local[64], hex[2 * DTLS_CID_MAX + 1] = "";
-	const uint8_t *cid;
-
-	stats.cid_unknown++;
-	if (!ratelimit_allow(&cid_rl, "cid-unknown"))
-		return;
-	ev.event = "cid-unknown";
-	ev.peer = addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer);
-	ev.local = local_format(d->listener, &d->local, local, sizeof local);
-	/* The CID as new sessions' length reads it (hex: safe to log whatever it is). */
-	if (dtls_cid_record(d->data, d->len, session_cfg->cid_length, &cid)) {
-		for (size_t i = 0; i < session_cfg->cid_length; i++)
-			snprintf(hex + 2 * i, 3, "%02x", cid[i]);
-		log_event_add(&ev, "cid", hex, false);
-	}
-	ev.reason = "record with a Connection ID no session has: dropped";
-	log_event(LOG_LVL_INFO, &ev);
-}
-
-/*
- * A tls12_cid record (RFC 9146): it belongs to the session with its CID,
- * wherever it comes from. From the session's own address it is fed as any
- * record; from another one, the session moves there only if the record
- * authenticates and is the newest yet (session_cid_moved), and nothing is
- * sent to the new address before that. Unknown CIDs are dropped: such a
- * record is never taken for the start of a handshake.
- */
-static void
-session_cid_input(const struct datagram *d)
-{
-	struct session *s = cid_find_record(d);
-
-	if (s == NULL) {
-		session_cid_unknown(d);
-		return;
-	}
 	if (s->link.listener == d->listener &&
 	    peer_equal(&s->link.peer.sa, (const struct sockaddr *)&d->peer)) {
 		session_feed(s, d);
@@ -1527,7 +1210,7 @@ session_cid_input(const struct datagram *d)
 		return;
 	}
 	if (!session_unpark(s)) {
-		session_close(s, "cannot restore the parked session");
+		session_close(s, CLOSE_RESTORE_FAILED);
 		return;
 	}
 	cid_move.s = s;
@@ -1543,64 +1226,111 @@ session_cid_input(const struct datagram *d)
 	cid_move.s = NULL;
 }
 
-void
-session_input(const struct datagram *d)
+struct session *
+session_find(const struct datagram *d)
 {
-	struct session *s;
+	return table_find(d->listener, (const struct sockaddr *)&d->peer);
+}
+
+struct session *
+session_find_cid(const struct datagram *d)
+{
+	return cid_find_record(d);
+}
+
+struct session *
+session_handshake_at(struct session *s)
+{
+	if (s->successor != NULL)
+		return s->successor;
+	return s->state == SESSION_HANDSHAKE ? s : NULL;
+}
+
+bool
+session_is_established(const struct session *s)
+{
+	return s->state == SESSION_ESTABLISHED;
+}
+
+bool
+session_hello_same(const struct session *s, const struct client_hello *ch)
+{
+	return !dtls_handshake_pending(s->ssl) ||
+	       memcmp(ch->random, s->hello_random, sizeof s->hello_random) == 0;
+}
+
+bool
+session_hello_repeats(const struct session *s, const struct client_hello *ch)
+{
+	return memcmp(ch->random, s->hello_random, sizeof s->hello_random) == 0;
+}
+
+void
+session_handshake_abort(struct session *s, enum hs_failure why, const char *reason)
+{
+	session_fail(s, why, reason, 0);
+}
+
+bool
+session_evict_oldest_handshake(const char *reason)
+{
+	if (TAILQ_EMPTY(&hs_list))
+		return false;
+	session_fail(TAILQ_FIRST(&hs_list), HS_FAIL_EVICTED, reason, 0);
+	return true;
+}
+
+bool
+session_start(const struct datagram *d, uint32_t id, const struct client_hello *ch,
+    struct session *live)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	struct session *s = session_new(d, id);
+	char offered[1024], n_offered[16], other[16];
+
+	if (s == NULL)
+		return false;
+	memcpy(s->hello_random, ch->random, sizeof s->hello_random);
+	if (live != NULL) {
+		s->predecessor = live;
+		live->successor = s;
+	} else
+		table_insert(s);
+
+	session_event(s, &ev, "session-new");
+	if (live != NULL) {
+		snprintf(other, sizeof other, "%08x", live->id);
+		log_event_add(&ev, "replaces", other, false);
+	}
+	log_event(LOG_LVL_INFO, &ev);
+	ev = (struct log_event)LOG_EVENT_INIT;
+	session_event(s, &ev, "handshake-start");
+	snprintf(n_offered, sizeof n_offered, "%zu", ch->n_suites);
+	log_event_add(&ev, "offered_suites", n_offered, false);
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		dtls_offered_suites(ch, offered, sizeof offered);
+		log_event_add(&ev, "offered", offered, true);
+	}
+	log_event(LOG_LVL_INFO, &ev);
+
+	s->hello = ch;
+	if (session_feed(s, d))
+		s->hello = NULL;
+	return true;
+}
+
+void
+session_input(struct session *s, const struct datagram *d)
+{
 	uint8_t type;
 	uint16_t epoch;
 
-	if (d->len == 0) {
-		stats.hellos_dropped++; /* nothing in it: not even end of connection */
-		return;
-	}
-	if (dtls_is_cid_record(d->data, d->len)) {
-		session_cid_input(d);
-		return;
-	}
-	s = table_find(d->listener, (const struct sockaddr *)&d->peer);
-
-	if (s == NULL) {
-		session_hello(d, NULL);
-		return;
-	}
-	if (dtls_is_client_hello(d->data, d->len)) {
-		struct session *hs = s->successor != NULL            ? s->successor
-		                     : s->state == SESSION_HANDSHAKE ? s
-		                                                     : NULL;
-
-		switch (hs != NULL ? hello_match(hs, d) : HELLO_OTHER) {
-		case HELLO_SAME:
-			session_feed(hs, d); /* mbedTLS resends its flight */
-			return;
-		case HELLO_NEW:
-			session_fail(hs, HS_FAIL_OTHER, "client restarted the handshake", 0);
-			session_input(d);
-			return;
-		case HELLO_OTHER:
-			break;
-		}
-		/*
-		 * A late duplicate of the hello that made an established session
-		 * (its last flight may have been lost: the client's retransmitted
-		 * Finished must still reach it) is dropped; a cookieless hello is
-		 * answered statelessly; anything else is a reconnect.
-		 */
-		if (s->state == SESSION_ESTABLISHED && hs == NULL && hello_repeats(s, d)) {
-			stats.hellos_dropped++;
-			log_debug("session=%08x peer=%s dropped a late duplicate of its ClientHello",
-			    s->id, session_peer_str(s));
-			return;
-		}
-		session_hello(d, s->state == SESSION_ESTABLISHED ? s : NULL);
-		return;
-	}
 	if (s->successor != NULL && dtls_record_peek(d->data, d->len, &type, &epoch)) {
 		struct session *succ = s->successor;
 		unsigned badmac;
 
 		if (!session_unpark(s)) {
-			session_close(s, "cannot restore the parked session");
+			session_close(s, CLOSE_RESTORE_FAILED);
 			return;
 		}
 		badmac = dtls_badmac_count(s->ssl);
@@ -1623,25 +1353,29 @@ session_input(const struct datagram *d)
 	session_feed(s, d);
 }
 
-void
-session_init(struct event_base *base)
+int
+session_init(struct event_base *base, char **cause)
 {
+	struct timeval second = { .tv_sec = 1 };
+
 	session_base = base;
 	session_buckets = 1024;
 	session_table = calloc(session_buckets, sizeof *session_table);
 	cid_buckets = 1024;
 	cid_table = calloc(cid_buckets, sizeof *cid_table);
-	if (session_table == NULL || cid_table == NULL)
-		fatal("session table");
+	if (session_table == NULL || cid_table == NULL) {
+		if (asprintf(cause, "session table: %s", strerror(errno)) < 0)
+			*cause = NULL;
+		return -1;
+	}
 	if (getentropy(&session_seed, sizeof session_seed) < 0)
 		session_seed = (uint64_t)clock_ms() ^ (uint64_t)getpid();
-	if (relay_init(base) < 0)
-		fatalx("cannot set up the CoAP relay");
-	struct timeval second = { .tv_sec = 1 };
-
 	session_sweep_ev = event_new(base, -1, EV_PERSIST, session_sweep_cb, NULL);
-	if (session_sweep_ev == NULL || event_add(session_sweep_ev, &second) < 0)
-		fatalx("cannot set up the session timers");
+	if (session_sweep_ev == NULL || event_add(session_sweep_ev, &second) < 0) {
+		*cause = strdup("cannot set up the session timers");
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -1653,30 +1387,26 @@ session_set_config(struct proxy_config *cfg)
 }
 
 void
-session_close_all(const char *reason)
+session_close_all(enum close_reason why)
 {
 	for (size_t i = 0; i < session_buckets; i++) {
 		while (session_table[i] != NULL) {
 			struct session *s = session_table[i];
 
-			if (s->successor != NULL)
-				session_close(s->successor, reason);
-			session_close(s, reason);
+			session_close_pair(s, why);
 		}
 	}
 }
 
 void
-session_close_listener(struct listener *l, const char *reason)
+session_close_listener(struct listener *l, enum close_reason why)
 {
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i], *next; s != NULL; s = next) {
 			next = s->hnext;
 			if (s->link.listener != l)
 				continue;
-			if (s->successor != NULL)
-				session_close(s->successor, reason);
-			session_close(s, reason);
+			session_close_pair(s, why);
 		}
 	}
 }
@@ -1691,42 +1421,45 @@ session_revalidate(struct proxy_config *cfg)
 			next = s->hnext;
 			if (s->state != SESSION_ESTABLISHED || session_credentials_hold(s, cfg))
 				continue;
-			if (s->successor != NULL)
-				session_close(s->successor, "credentials-revoked");
-			session_close(s, "credentials-revoked");
+			session_close_pair(s, CLOSE_REVOKED);
 			n++;
 		}
 	}
 	return n;
 }
 
-/*
- * Writes a session's identity as "psk:ID", "x509:CN", "anonymous" or ""
- * (not established), as routes match it; name: only ID or CN ("" else).
- */
-static void
-session_identity_str(const struct session *s, char *buf, size_t len, bool name)
+size_t
+session_identity_text(const struct session *s, char *buf, size_t len, bool name)
 {
+	size_t n = 0;
+
+	buf[0] = '\0';
 	if (s->state != SESSION_ESTABLISHED || s->link.auth == LINK_AUTH_NONE ||
 	    (name && s->link.auth == LINK_AUTH_ANONYMOUS))
-		buf[0] = '\0';
-	else if (s->link.auth == LINK_AUTH_ANONYMOUS)
+		return 0;
+	if (s->link.auth == LINK_AUTH_ANONYMOUS) {
 		snprintf(buf, len, "anonymous");
-	else
-		snprintf(buf, len, "%s%s%.*s", name ? "" : dtls_auth_name(s->link.auth),
-		    name ? "" : ":", (int)s->link.identity_len, (const char *)s->link.identity);
+		return strlen(buf);
+	}
+	if (!name)
+		n = (size_t)snprintf(buf, len, "%s:", dtls_auth_name(s->link.auth));
+	if (n + s->link.identity_len >= len) {
+		buf[0] = '\0';
+		return 0;
+	}
+	memcpy(buf + n, s->link.identity, s->link.identity_len);
+	buf[n + s->link.identity_len] = '\0';
+	return n + s->link.identity_len;
 }
 
-/* Fills a read-only view of session s; text lives in buf and backends. */
+/* Fills a read-only view of session s; text lives in buf and backends (the layer above's part). */
 static void
 session_info_fill(const struct session *s, struct session_info *info, char *buf, size_t len,
     char *backends, size_t backends_len)
 {
 	uint64_t now = clock_ms();
-	unsigned observing, pending;
 
-	session_identity_str(s, buf, len, true);
-	relay_describe(s, backends, backends_len, &observing, &pending);
+	(void)session_identity_text(s, buf, len, true);
 	*info = (struct session_info){
 		.id = s->id,
 		.peer = session_peer_str(s),
@@ -1739,7 +1472,7 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		.state = s->state == SESSION_HANDSHAKE ? "handshake"
 		         : s->parked != NULL             ? "parked"
 		                                         : "established",
-		.backend = relay_backend_name(s),
+		.backend = "",
 		.cid = cid_str(s),
 		.age_ms = now - s->created_ms,
 		.idle_ms = now - s->last_active_ms,
@@ -1752,10 +1485,10 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		.cert_subject = s->cert != NULL ? s->cert->subject : "",
 		.cert_issuer = s->cert != NULL ? s->cert->issuer : "",
 		.cert_not_after = s->cert != NULL ? s->cert->not_after : 0,
-		.backends = backends,
-		.observing = observing,
-		.pending = pending,
+		.backends = "",
 	};
+	if (hooks.describe != NULL)
+		hooks.describe(s, info, backends, backends_len);
 }
 
 void
@@ -1766,10 +1499,11 @@ session_foreach(void (*fn)(const struct session_info *, void *), void *arg)
 
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i]; s != NULL; s = s->hnext) {
-			session_info_fill(s, &info, identity, sizeof identity, backends, sizeof backends);
-			fn(&info, arg);
-			if (s->successor != NULL) {
-				session_info_fill(s->successor, &info, identity, sizeof identity, backends,
+			struct session *pair[2];
+			size_t n = session_pair(s, pair);
+
+			for (size_t k = n; k-- > 0;) { /* s, then its successor */
+				session_info_fill(pair[k], &info, identity, sizeof identity, backends,
 				    sizeof backends);
 				fn(&info, arg);
 			}
@@ -1783,28 +1517,30 @@ session_find_id(uint32_t id)
 {
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i]; s != NULL; s = s->hnext) {
-			if (s->id == id)
-				return s;
-			if (s->successor != NULL && s->successor->id == id)
-				return s->successor;
+			struct session *pair[2];
+			size_t n = session_pair(s, pair);
+
+			for (size_t k = 0; k < n; k++)
+				if (pair[k]->id == id)
+					return pair[k];
 		}
 	}
 	return NULL;
 }
 
 bool
-session_close_id(uint32_t id, const char *reason)
+session_close_id(uint32_t id, enum close_reason why)
 {
 	struct session *s = session_find_id(id);
 
 	if (s == NULL)
 		return false;
-	session_close(s, reason);
+	session_close(s, why);
 	return true;
 }
 
 size_t
-session_close_identity(const char *glob, const char *reason)
+session_close_identity(const char *glob, enum close_reason why)
 {
 	size_t n = 0;
 
@@ -1815,12 +1551,10 @@ session_close_identity(const char *glob, const char *reason)
 			next = s->hnext;
 			if (s->state != SESSION_ESTABLISHED)
 				continue;
-			session_identity_str(s, id, sizeof id, false);
+			(void)session_identity_text(s, id, sizeof id, false);
 			if (!route_identity_match(glob, id))
 				continue;
-			if (s->successor != NULL)
-				session_close(s->successor, reason);
-			session_close(s, reason);
+			session_close_pair(s, why);
 			n++;
 		}
 	}
@@ -1845,21 +1579,14 @@ session_handshake_count(void)
 	return session_hs_n;
 }
 
-const struct session_stats *
-session_stats(void)
-{
-	return &stats;
-}
-
 void
 session_shutdown(void)
 {
-	session_close_all("shutdown");
+	session_close_all(CLOSE_SHUTDOWN);
 	free(session_table);
 	session_table = NULL;
 	free(cid_table);
 	cid_table = NULL;
-	relay_shutdown();
 	if (session_sweep_ev != NULL)
 		event_free(session_sweep_ev);
 	session_sweep_ev = NULL;

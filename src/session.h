@@ -6,81 +6,112 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dtls.h"
 #include "listener.h"
+#include "stats.h"
 
 struct event_base;
+struct log_event;
 struct proxy_config;
+/* One device's DTLS session; opaque outside session.c (read it through the functions below). */
+struct session;
 
-/* Why handshakes fail, for counters. */
-enum hs_failure {
-	HS_FAIL_UNKNOWN_IDENTITY, /* PSK identity not configured */
-	HS_FAIL_WRONG_KEY,        /* bad record MAC on the client's Finished */
-	HS_FAIL_NO_SHARED_SUITE,  /* no cipher suite in common */
-	HS_FAIL_TIMEOUT,          /* the client stopped answering */
-	HS_FAIL_PEER_ALERT,       /* the client sent a fatal alert */
-	HS_FAIL_CERTIFICATE,      /* the client certificate was rejected or missing */
-	HS_FAIL_EVICTED,          /* evicted to make room (session.max_handshakes) */
-	HS_FAIL_OTHER,            /* anything else */
-	HS_FAIL_COUNT
+/*
+ * What the layer above (the relay) is told: decrypted messages and life-cycle
+ * events. Set once with session_set_hooks before the first datagram; a NULL
+ * member is not called.
+ */
+struct session_info;
+struct session_hooks {
+	/* A decrypted CoAP message from the device (one record). */
+	void (*message)(struct session *s, const uint8_t *buf, size_t len);
+	/*
+	 * A record from the device held a message of size bytes, over limit;
+	 * head holds its first len bytes.
+	 */
+	void (*too_large)(struct session *s, const uint8_t *head, size_t len, size_t size,
+	    size_t limit);
+	/* The session is being parked (its DTLS context saved and freed). */
+	void (*parked)(struct session *s);
+	/* The session is ending: free what session_upper holds. */
+	void (*ended)(struct session *s);
+	/* Fills the upper layer's part of info (backend, backends, observing, pending) into buf. */
+	void (*describe)(const struct session *s, struct session_info *info, char *buf, size_t len);
 };
-/* Names of enum hs_failure values, for stats output ("unknown_identity", ...). */
-extern const char *const hs_failure_names[HS_FAIL_COUNT];
+/* Sets the hooks (copied). */
+void session_set_hooks(const struct session_hooks *hooks);
 
-/* Answers the proxy makes itself, for counters. */
-enum proxy_answer {
-	ANSWER_RST_PING,      /* RST to an empty CON (CoAP ping) */
-	ANSWER_RST_MALFORMED, /* RST to a malformed CON */
-	ANSWER_4_00,          /* Bad Request: a request the proxy cannot rewrite */
-	ANSWER_4_04,          /* Not Found: no route */
-	ANSWER_5_02,          /* Bad Gateway: backend refused, or its answer cannot reach the device */
-	ANSWER_5_04,          /* Gateway Timeout: the backend did not answer */
-	ANSWER_5_05,          /* Proxying Not Supported: a forward-proxy target not configured */
-	ANSWER_4_13,          /* Request Entity Too Large: a record over the message limit */
-	ANSWER_COUNT
+/* Why a session ended (the log's reason=, close_reason_names[]). */
+enum close_reason {
+	CLOSE_NOTIFY,           /* the device sent close_notify */
+	CLOSE_PEER_ALERT,       /* the device sent a fatal alert (its text is given) */
+	CLOSE_DTLS_ERROR,       /* any other DTLS error (its text is given) */
+	CLOSE_ADDRESS_TAKEN,    /* another device proved itself from the session's address */
+	CLOSE_IDLE,             /* session.idle_timeout */
+	CLOSE_HANDSHAKE_FAILED, /* the handshake failed (logged before) */
+	CLOSE_REPLACED,         /* a reconnect from the same device completed */
+	CLOSE_RESTORE_FAILED,   /* a parked session could not be brought back */
+	CLOSE_REVOKED,          /* a reload removed or changed its credentials */
+	CLOSE_LISTENER_REMOVED, /* a reload removed its listener */
+	CLOSE_CONTROL,          /* coaps-proxyctl close */
+	CLOSE_SHUTDOWN,         /* the daemon is stopping */
+	CLOSE_REASON_COUNT
 };
-/* Names of enum proxy_answer values ("rst_ping", "4.04", ...). */
-extern const char *const proxy_answer_names[ANSWER_COUNT];
+/* The log text of each enum close_reason ("close_notify", "idle timeout", ...). */
+extern const char *const close_reason_names[CLOSE_REASON_COUNT];
 
-/* Counters for stats, metrics and sd_notify STATUS. */
-struct session_stats {
-	uint64_t handshakes_ok, handshakes_failed;
-	uint64_t handshakes_failed_by[HS_FAIL_COUNT];
-	uint64_t handshake_ms_buckets[8]; /* handshake durations: <=10,50,100,500,1000,5000,30000,+Inf ms */
-	uint64_t handshake_ms_sum;
-	uint64_t cookies_sent, hellos_dropped;
-	uint64_t refused_max_sessions, evicted_max_handshakes, refused_rate;
-	uint64_t msgs_relayed_in, msgs_relayed_out;
-	uint64_t coap_malformed, badmac_dropped, backend_dropped;
-	uint64_t sessions_peak;
-	uint64_t answers[ANSWER_COUNT];
-	uint64_t parked, unparked;     /* sessions parked / brought back */
-	uint64_t backend_late_dropped; /* answers after a 5.04 */
-	uint64_t orphan_rst;           /* RSTs to backends whose device had gone */
-	uint64_t coap_too_large;       /* device messages over the limit (answered 4.13 or RST) */
-	uint64_t backend_too_large;    /* backend messages the device cannot be sent */
-	uint64_t records_unknown_session; /* epoch > 0 records from an address:port without a session */
-	uint64_t peer_address_changes; /* sessions moved to a new address by a CID record */
-	uint64_t cid_unknown;          /* CID records whose CID no session has (dropped) */
-};
-
-/* Sets up the table; base runs every session's events. */
-void session_init(struct event_base *base);
+/* Sets up the table; base runs every session's events. 0, or -1 with *cause set. */
+int session_init(struct event_base *base, char **cause) __attribute__((warn_unused_result));
 /* Makes cfg the configuration of new sessions. */
 void session_set_config(struct proxy_config *cfg);
-/* Handles one datagram from a listener (listener_input_fn). */
-void session_input(const struct datagram *d);
+
+/* What the front door (frontdoor.c) asks of the sessions it hands datagrams to. */
+/* The session at a datagram's listener and source address, or NULL. */
+struct session *session_find(const struct datagram *d);
+/* The session whose Connection ID a tls12_cid record carries, or NULL. */
+struct session *session_find_cid(const struct datagram *d);
+/* The handshake in progress at s's address: its successor, s itself, or NULL. */
+struct session *session_handshake_at(struct session *s);
+/* Tells whether s finished its handshake. */
+bool session_is_established(const struct session *s);
+/*
+ * Tells whether a ClientHello with a valid cookie continues the handshake of
+ * s (same client random, or mbedTLS is past the hello): a retransmission.
+ */
+bool session_hello_same(const struct session *s, const struct client_hello *ch);
+/* Tells whether a ClientHello repeats the one that set up s (a late duplicate). */
+bool session_hello_repeats(const struct session *s, const struct client_hello *ch);
+/* Fails the handshake of s (logged, counted as why) and closes it. */
+void session_handshake_abort(struct session *s, enum hs_failure why, const char *reason);
+/* Fails the oldest handshake in progress with reason; false if there is none. */
+bool session_evict_oldest_handshake(const char *reason);
+/*
+ * Starts the session of a peer whose cookie (session id) is valid, from its
+ * ClientHello in d, as a reconnect of live (or NULL); logs session-new and
+ * handshake-start and feeds the hello. False when out of memory.
+ */
+bool session_start(const struct datagram *d, uint32_t id, const struct client_hello *ch,
+    struct session *live);
+/* Feeds one datagram to s (or to its reconnect in progress, by epoch). */
+void session_input(struct session *s, const struct datagram *d);
+/* Feeds one datagram to s's DTLS context; false if that closed s. */
+bool session_feed(struct session *s, const struct datagram *d);
+/*
+ * A tls12_cid record for s (RFC 9146): from s's own address it is fed as any
+ * record; from another one, s moves there only if the record authenticates
+ * and is the newest yet, and nothing is sent to the new address before that.
+ */
+void session_cid_input(struct session *s, const struct datagram *d);
 /* Closes every session with reason (close_notify to established ones). */
-void session_close_all(const char *reason);
+void session_close_all(enum close_reason why);
 /* Closes the sessions of a listener that is going away. */
-void session_close_listener(struct listener *l, const char *reason);
+void session_close_listener(struct listener *l, enum close_reason why);
 /* Number of sessions (established and handshaking). */
 size_t session_count(void);
 /* Number of parked sessions. */
 size_t session_parked_count(void);
 /* Number of handshakes in progress. */
 size_t session_handshake_count(void);
-/* The counters. */
-const struct session_stats *session_stats(void);
 /* A read-only view of one session, for the control socket. */
 struct session_info {
 	uint32_t id;
@@ -111,10 +142,47 @@ size_t session_revalidate(struct proxy_config *cfg);
 /* Calls fn for every session (established and handshaking), in no order. */
 void session_foreach(void (*fn)(const struct session_info *, void *), void *arg);
 /* Closes the session with this id; false if there is none. */
-bool session_close_id(uint32_t id, const char *reason);
+bool session_close_id(uint32_t id, enum close_reason why);
 /* Closes every session whose identity matches an fnmatch glob; returns how many. */
-size_t session_close_identity(const char *glob, const char *reason);
+size_t session_close_identity(const char *glob, enum close_reason why);
 /* Frees the table. */
 void session_shutdown(void);
+
+/* What the layer above reads and does, for one session. */
+/* The session's id (as logged: session=%08x). */
+uint32_t session_id(const struct session *s);
+/* How the session authenticated. */
+enum link_auth session_auth(const struct session *s);
+/* The PSK identity or certificate CN (not NUL-terminated); its length in *len. */
+const uint8_t *session_identity(const struct session *s, size_t *len);
+/*
+ * Writes the session's identity as routes and backends see it: "psk:ID",
+ * "x509:CN" or "anonymous" ("" before the handshake ends); name: only the ID
+ * or CN ("" if anonymous). Returns its length (a PSK identity may hold NUL
+ * bytes); 0 and "" if it does not fit in len.
+ */
+size_t session_identity_text(const struct session *s, char *buf, size_t len, bool name);
+/* The configuration snapshot the session was born with. */
+struct proxy_config *session_config(const struct session *s);
+/* The configuration new handshakes and routing decisions use. */
+struct proxy_config *session_current_config(void);
+/* The layer above's state of this session (NULL until set). */
+void *session_upper(const struct session *s);
+/* Sets it. */
+void session_set_upper(struct session *s, void *upper);
+/* Counts one message of len bytes from the device as relayed. */
+void session_count_in(struct session *s, size_t len);
+/* Milliseconds on a monotonic clock. */
+uint64_t session_now_ms(void);
+/* Encrypts one CoAP message to the device (restoring it if parked); counts it. 0 or -1. */
+int session_send(struct session *s, const uint8_t *buf, size_t len);
+/* The most bytes one record to the device carries (dtls.mtu); SIZE_MAX if unknown. */
+size_t session_send_max(struct session *s);
+/* The device's address:port as text (one of a few rotating buffers). */
+const char *session_peer_str(const struct session *s);
+/* The local address:port the device sends to, as text (rotating buffers). */
+const char *session_local_str(const struct session *s);
+/* Fills the common fields of a log event for session s. */
+void session_event(const struct session *s, struct log_event *ev, const char *event);
 
 #endif

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "relay.h"
 #include "session.h"
+#include "stats.h"
 #include "status.h"
 
 static struct daemon_status st;
@@ -173,7 +174,7 @@ status_render(struct evbuffer *out, bool json)
 {
 	uint64_t up = (clock_ms() - st.started_ms) / 1000;
 	size_t n = session_count(), hs = session_handshake_count(), parked = session_parked_count();
-	unsigned long long peak = (unsigned long long)session_stats()->sessions_peak;
+	unsigned long long peak = (unsigned long long)stats_get()->sessions_peak;
 	unsigned max = st.cfg != NULL ? st.cfg->max_sessions : 0;
 	char started[40], reloaded[40], why[160], esc[1100];
 	bool ready = status_ready(why, sizeof why);

@@ -21,6 +21,7 @@ FORWARD_TESTS = \
 	tests/forward/test-backend-failures.sh \
 	tests/forward/test-forward-proxy.sh \
 	tests/forward/test-mid-remap.sh \
+	tests/forward/test-mid-slot-reuse.sh \
 	tests/forward/test-route-config.sh \
 	tests/forward/test-upstream-sources.sh \
 	tests/forward/test-message-size.sh \

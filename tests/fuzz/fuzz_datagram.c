@@ -30,13 +30,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct session_stats before = *session_stats();
-	const struct session_stats *after;
+	struct proxy_stats before = *stats_get();
+	const struct proxy_stats *after;
 
 	fuzz_proxy_run(data, size);
 	if (fuzz_debug) {
 		/* Shows how deep an input got, to check the seed corpus. */
-		after = session_stats();
+		after = stats_get();
 		fprintf(stderr, "fuzz_datagram: cookies_sent=%llu handshakes_ok=%llu "
 		                "handshakes_failed=%llu msgs_relayed_in=%llu msgs_relayed_out=%llu "
 		                "answers_5.02=%llu\n",

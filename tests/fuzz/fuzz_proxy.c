@@ -20,6 +20,7 @@
 #include "dtls.h"
 #include "listener.h"
 #include "log.h"
+#include "frontdoor.h"
 #include "relay.h"
 #include "session.h"
 
@@ -256,7 +257,7 @@ fuzz_socket(const char *ip, struct sockaddr_storage *ss, socklen_t *len)
 #define FUZZ_CLIENT_KIND(ctl) CLIENT_PSK
 #endif
 
-/* Hands a datagram from any address to session_input. */
+/* Hands a datagram from any address to frontdoor_input. */
 static void
 fuzz_feed_from(const struct sockaddr_storage *from, socklen_t fromlen, const uint8_t *data,
     size_t len)
@@ -264,7 +265,7 @@ fuzz_feed_from(const struct sockaddr_storage *from, socklen_t fromlen, const uin
 	struct datagram d = { .listener = fuzz_listener, .peer = *from, .peerlen = fromlen,
 		.data = data, .len = len };
 
-	session_input(&d);
+	frontdoor_input(&d);
 }
 
 /* Reads what the proxy relayed to backend a; remembers who sent it and how it began. */
@@ -314,7 +315,7 @@ backend_send(const uint8_t *data, size_t len, bool mid)
 	client_read();
 }
 
-/* mbedTLS send of the client: straight into session_input. */
+/* mbedTLS send of the client: straight into frontdoor_input. */
 static int
 client_send_cb(void *ctx, const unsigned char *buf, size_t len)
 {
@@ -537,15 +538,20 @@ fuzz_proxy_init(void)
 	fuzz_base = event_base_new();
 	if (fuzz_base == NULL)
 		fuzz_die("event_base_new", NULL);
-	session_init(fuzz_base);
+	if (session_init(fuzz_base, &cause) < 0)
+		fuzz_die("session_init", cause);
 	session_set_config(fuzz_cfg);
+	session_set_hooks(&relay_hooks);
+	frontdoor_init();
+	if (relay_init(fuzz_base) < 0)
+		fuzz_die("relay_init", NULL);
 	/* Our own listener: 127.0.0.1 and a port of the kernel's choosing. */
 	memset(&lc, 0, sizeof lc);
 	lc.address = (char *)(uintptr_t)"127.0.0.1";
 	in->sin_family = AF_INET;
 	in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	lc.addrlen = sizeof *in;
-	fuzz_listener = listener_open(fuzz_base, &lc, session_input, &cause);
+	fuzz_listener = listener_open(fuzz_base, &lc, frontdoor_input, &cause);
 	if (fuzz_listener == NULL)
 		fuzz_die("listener_open", cause);
 	client_init();
@@ -635,7 +641,7 @@ fuzz_proxy_advance(uint64_t ms)
 void
 fuzz_proxy_end(void)
 {
-	session_close_all("end of fuzz input");
+	session_close_all(CLOSE_SHUTDOWN);
 	relay_shutdown();
 	if (relay_init(fuzz_base) < 0)
 		fuzz_die("relay_init", NULL);

@@ -59,7 +59,7 @@ const char *fuzz_workdir(bool *certs);
 void fuzz_proxy_init(void);
 /* Makes each input start alike: clock, RNG and cookie key back to their start. */
 void fuzz_proxy_begin(void);
-/* Feeds one datagram from peer (0 to FUZZ_PEERS - 1) to session_input. */
+/* Feeds one datagram from peer (0 to FUZZ_PEERS - 1) to frontdoor_input. */
 void fuzz_proxy_feed(unsigned peer, const uint8_t *data, size_t len);
 /* Runs the event loop once without blocking (upstream answers, ICMP errors). */
 void fuzz_proxy_loop(void);

@@ -151,8 +151,8 @@ main(int argc, char **argv)
 	mbedtls_ssl_context ssl;
 	mbedtls_ssl_config conf;
 	mbedtls_ctr_drbg_context drbg;
-	struct session_stats before;
-	const struct session_stats *st;
+	struct proxy_stats before;
+	const struct proxy_stats *st;
 	unsigned long requests = 1;
 	bool loop = false, close_notify = false, ecdhe = false;
 	uint8_t msg[64], answer[256];
@@ -200,7 +200,7 @@ main(int argc, char **argv)
 
 	fuzz_proxy_init();
 	fuzz_proxy_begin();
-	before = *session_stats();
+	before = *stats_get();
 	fuzz_peer(rec.peer, &ss, &sslen);
 	rec.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	fuzz_proxy_local(&local, &locallen);
@@ -262,7 +262,7 @@ main(int argc, char **argv)
 	rec.ctl = 0;
 	if (close_notify)
 		(void)mbedtls_ssl_close_notify(&ssl);
-	st = session_stats();
+	st = stats_get();
 	printf("recorded: %zu bytes, handshakes_ok=%llu msgs_relayed_in=%llu\n", rec.out_len,
 	    (unsigned long long)(st->handshakes_ok - before.handshakes_ok),
 	    (unsigned long long)(st->msgs_relayed_in - before.msgs_relayed_in));
@@ -274,9 +274,9 @@ main(int argc, char **argv)
 		goto done;
 	}
 	/* The seed must replay: same cookie, same ServerHello random, same keys. */
-	before = *session_stats();
+	before = *stats_get();
 	fuzz_proxy_run(rec.out, rec.out_len);
-	st = session_stats();
+	st = stats_get();
 	printf("replayed: handshakes_ok=%llu msgs_relayed_in=%llu\n",
 	    (unsigned long long)(st->handshakes_ok - before.handshakes_ok),
 	    (unsigned long long)(st->msgs_relayed_in - before.msgs_relayed_in));

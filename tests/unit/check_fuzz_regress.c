@@ -167,7 +167,7 @@ START_TEST(test_datagram_stale_rx_foreign)
 	/* A plaintext fatal alert (handshake_failure), epoch 0, a fresh sequence number. */
 	static const uint8_t alert[15] = { 0x15, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 2, 2,
 		                           0x28 };
-	const struct session_stats *st = session_stats();
+	const struct proxy_stats *st = stats_get();
 	uint64_t alerts = st->handshakes_failed_by[HS_FAIL_PEER_ALERT];
 	size_t len, off = 0;
 	uint8_t *seed = read_source("tests/fuzz/corpus/datagram/psk-request-502.bin", &len);

@@ -27,6 +27,14 @@ tests_unit_check_log_SOURCES = tests/unit/check_log.c
 tests_unit_check_log_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_log_LDADD = $(UNIT_LIBS)
 
+# The relay against a fake session layer (no DTLS) and a real UDP backend on 127.0.0.1.
+check_PROGRAMS += tests/unit/check_relay
+TESTS += tests/unit/check_relay
+tests_unit_check_relay_SOURCES = tests/unit/check_relay.c tests/unit/fake_session.c \
+	tests/unit/fake_session.h src/relay.c
+tests_unit_check_relay_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_relay_LDADD = $(UNIT_LIBS)
+
 # Inputs the fuzz targets (tests/fuzz) found trouble with, replayed in every build.
 check_PROGRAMS += tests/unit/check_fuzz_regress
 TESTS += tests/unit/check_fuzz_regress
