@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "dtls_client.h"
+#include "text.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
 #define DEFAULT_SOCKET RUNSTATEDIR "/coaps-proxy/control.sock"
@@ -396,23 +397,6 @@ ask(const char *sockpath, const char *request, bool quiet, char **answer, char *
 	die(EXIT_ERR, "unexpected answer from %s: %s", sockpath, *status);
 }
 
-/* Decodes hex text into out; the byte count or -1. */
-static int
-hex_decode(const char *hex, uint8_t *out, size_t cap)
-{
-	size_t n = strlen(hex);
-
-	if (n == 0 || n % 2 != 0 || n / 2 > cap || strspn(hex, "0123456789abcdefABCDEF") != n)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v;
-
-		sscanf(hex + 2 * i, "%2x", &v);
-		out[i] = (uint8_t)v;
-	}
-	return (int)(n / 2);
-}
-
 /* Picks the first listener the daemon has, as host and port a client can reach. */
 static void
 probe_target(const char *sockpath, char *host, size_t hlen, char *port, size_t plen)
@@ -489,7 +473,7 @@ test_psk(const char *sockpath, int argc, char **argv)
 	if (argc - i == 3)
 		path = argv[i + 2];
 	if (key_hex)
-		key_len = hex_decode(key, keybuf, sizeof keybuf);
+		key_len = text_hex_decode(key, keybuf, sizeof keybuf);
 	else if ((key_len = (int)strlen(key)) <= (int)sizeof keybuf)
 		memcpy(keybuf, key, (size_t)key_len);
 	if (key_len <= 0 || key_len > (int)sizeof keybuf)

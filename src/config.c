@@ -26,6 +26,7 @@
 #include "configuration.h"
 #include "dtls.h"
 #include "log.h"
+#include "text.h"
 
 /* One file of the configuration as read: the main one or an @include. */
 struct conf_file {
@@ -366,35 +367,6 @@ get_port(struct loader *ld, const config_setting_t *group, uint16_t *port)
 		return -1;
 	*port = (uint16_t)v;
 	return 0;
-}
-
-int
-config_hex_decode(const char *hex, unsigned char *out, size_t outlen)
-{
-	size_t n = strlen(hex);
-
-	if (n == 0 || n % 2 != 0 || n / 2 > outlen)
-		return -1;
-	for (size_t i = 0; i < n; i += 2) {
-		int v = 0;
-
-		for (size_t j = i; j < i + 2; j++) {
-			char c = hex[j];
-			int d;
-
-			if (c >= '0' && c <= '9')
-				d = c - '0';
-			else if (c >= 'a' && c <= 'f')
-				d = c - 'a' + 10;
-			else if (c >= 'A' && c <= 'F')
-				d = c - 'A' + 10;
-			else
-				return -1;
-			v = v * 16 + d;
-		}
-		out[i / 2] = (unsigned char)v;
-	}
-	return (int)(n / 2);
 }
 
 /* Names a kind of file that is not a regular file. */
@@ -1152,7 +1124,7 @@ psk_list_add(struct loader *ld, struct proxy_config *cfg, const config_setting_t
 				return load_fail(ld, config_setting_get_member(g, "key_hex"), NULL,
 				    "%zu bytes is longer than mbedTLS's PSK limit of %d bytes",
 				    n / 2, CONFIG_PSK_KEY_MAX);
-			r = config_hex_decode(hex, p->key, sizeof p->key);
+			r = text_hex_decode(hex, p->key, sizeof p->key);
 			if (r < 0)
 				return load_fail(ld, config_setting_get_member(g, "key_hex"), NULL,
 				    "not valid hex: an even number of 0-9 a-f digits is needed");

@@ -152,7 +152,5 @@ const struct psk_conf *config_psk_find(const struct proxy_config *cfg, const uns
  * or as the configured address string, and port); -1 if none.
  */
 int config_backend_for_target(const struct proxy_config *cfg, const char *host, uint16_t port);
-/* Decodes hex text into out; returns the byte count or -1 if not valid hex. */
-int config_hex_decode(const char *hex, unsigned char *out, size_t outlen);
 
 #endif

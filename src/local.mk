@@ -12,7 +12,8 @@ src_libcoapsproxy_a_SOURCES = \
 	src/pool.c src/pool.h \
 	src/route.c src/route.h \
 	src/relay.c src/relay.h \
-	src/session.c src/session.h src/session_priv.h
+	src/session.c src/session.h src/session_priv.h \
+	src/text.c src/text.h
 
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c src/config_job.c src/config_job.h

@@ -18,7 +18,6 @@
 #include <event2/listener.h>
 
 #include "configuration.h"
-#include "control.h"
 #include "dtls.h"
 #include "fdlimit.h"
 #include "log.h"
@@ -26,6 +25,7 @@
 #include "relay.h"
 #include "session.h"
 #include "status.h"
+#include "text.h"
 
 enum metric_kind {
 	METRIC_GAUGE,      /* a value now */
@@ -199,7 +199,7 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 			for (size_t k = 0; k < RELAY_RTT_BUCKETS; k++)
 				count += bs->rtt_buckets[k];
 			evbuffer_add_printf(out, "%s\"", i > 0 ? "," : "");
-			control_json_escape(out, b[i].name, strlen(b[i].name));
+			text_json_evbuffer(out, b[i].name, strlen(b[i].name));
 			evbuffer_add_printf(out, "\":{\"requests\":%llu,\"errors\":%llu,\"timeouts\":%llu,"
 			                         "\"rtt_ms_sum\":%llu,\"rtt_count\":%llu}",
 			    (unsigned long long)bs->requests, (unsigned long long)bs->errors,
