@@ -1814,21 +1814,12 @@ load_control_metrics(struct loader *ld, struct proxy_config *cfg)
 static int
 load_crosscheck(struct loader *ld, struct proxy_config *cfg)
 {
-	bool psk_suite = false, cert_suite = false;
+	bool psk_suite, cert_suite;
 
 	if (cfg->n_psks == 0 && cfg->x509 == NULL)
 		return load_fail(ld, config_root_setting(&ld->lc), NULL,
 		    "no credentials: configure psk = ( ... ) and/or x509 = { ... }");
-	for (const int *s = cfg->ciphersuites; *s != 0; s++) {
-		enum dtls_suite_kind kind = dtls_suite_kind((uint16_t)*s);
-
-		if (kind == DTLS_SUITE_UNKNOWN)
-			continue;
-		if (kind == DTLS_SUITE_PSK)
-			psk_suite = true;
-		else
-			cert_suite = true;
-	}
+	dtls_suites_usable(cfg->ciphersuites, &psk_suite, &cert_suite);
 	if (cfg->n_psks > 0 && !psk_suite)
 		log_warnx("%s: psk entries are configured but dtls.ciphersuites enables no PSK "
 		          "suite: PSK devices cannot connect", ld->path);

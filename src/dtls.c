@@ -758,11 +758,23 @@ dtls_suite_kind(uint16_t id)
 	case MBEDTLS_KEY_EXCHANGE_ECDHE_PSK:
 		return DTLS_SUITE_PSK;
 	case MBEDTLS_KEY_EXCHANGE_RSA_PSK:
-		return DTLS_SUITE_PSK_CERT;
+		return DTLS_SUITE_RSA_PSK;
 	case MBEDTLS_KEY_EXCHANGE_ECJPAKE:
 		return DTLS_SUITE_ECJPAKE;
 	default:
 		return DTLS_SUITE_CERT;
+	}
+}
+
+void
+dtls_suites_usable(const int *suites, bool *psk, bool *cert)
+{
+	*psk = *cert = false;
+	for (const int *s = suites; *s != 0; s++) {
+		enum dtls_suite_kind kind = dtls_suite_kind((uint16_t)*s);
+
+		*psk = *psk || kind == DTLS_SUITE_PSK;
+		*cert = *cert || kind == DTLS_SUITE_CERT;
 	}
 }
 
@@ -775,7 +787,6 @@ dtls_missing_credential(const struct client_hello *ch, const struct proxy_config
 	for (size_t i = 0; i < ch->n_suites; i++) {
 		switch (dtls_suite_kind((uint16_t)get_be(ch->suites + 2 * i, 2))) {
 		case DTLS_SUITE_PSK:
-		case DTLS_SUITE_PSK_CERT:
 			psk = true;
 			break;
 		case DTLS_SUITE_CERT:
@@ -784,6 +795,7 @@ dtls_missing_credential(const struct client_hello *ch, const struct proxy_config
 		case DTLS_SUITE_ECJPAKE:
 			jpake = true;
 			break;
+		case DTLS_SUITE_RSA_PSK:
 		case DTLS_SUITE_UNKNOWN:
 			break;
 		}

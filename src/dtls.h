@@ -196,13 +196,19 @@ unsigned char dtls_alert_received(const mbedtls_ssl_context *ssl);
 /* The credential a cipher suite needs. */
 enum dtls_suite_kind {
 	DTLS_SUITE_PSK,      /* PSK, DHE-PSK, ECDHE-PSK */
-	DTLS_SUITE_PSK_CERT, /* RSA-PSK: a PSK and a server certificate */
+	DTLS_SUITE_RSA_PSK,  /* RSA-PSK: needs an RSA server key, which the proxy never has */
 	DTLS_SUITE_CERT,     /* certificate suites */
 	DTLS_SUITE_ECJPAKE,  /* EC-JPAKE (Thread commissioning) */
 	DTLS_SUITE_UNKNOWN,  /* not known to mbedTLS */
 };
 /* Classifies a cipher suite id by the credential it needs. */
 enum dtls_suite_kind dtls_suite_kind(uint16_t id);
+/*
+ * Tells which credentials a 0-terminated list of suite ids lets devices use:
+ * *psk for a PSK suite, *cert for a certificate suite. RSA-PSK, EC-JPAKE and
+ * unknown suites count as neither: the proxy cannot complete them.
+ */
+void dtls_suites_usable(const int *suites, bool *psk, bool *cert);
 
 /* Reads a private key file (no password); 0 or an mbedTLS error code. */
 int dtls_key_parse_file(mbedtls_pk_context *key, const char *path);
