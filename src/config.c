@@ -1910,6 +1910,7 @@ config_load(const char *path, char **cause)
 		return NULL;
 	}
 	cfg->refs = 1;
+	cfg->psk_find = config_psk_find;
 	cfg->path = strdup(path);
 	cfg->handshake_timeout_min = 8000;
 	cfg->handshake_timeout_max = 60000;

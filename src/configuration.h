@@ -99,6 +99,9 @@ struct proxy_config {
 	bool diagnostic_payloads; /* proxy-made answers say why in their payload */
 	struct psk_conf *psks; /* sorted by (identity_len, identity) */
 	size_t n_psks;
+	/* config_psk_find, set by config_load: the DTLS layer looks PSKs up through it. */
+	const struct psk_conf *(*psk_find)(const struct proxy_config *cfg,
+	    const unsigned char *id, size_t id_len);
 	struct x509_conf *x509; /* NULL when not configured */
 
 	int ciphersuites[CONFIG_MAX_SUITES + 1]; /* 0-terminated */

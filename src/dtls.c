@@ -483,6 +483,7 @@ static int
 dtls_psk_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *id, size_t id_len)
 {
 	struct dtls_link *link = ssl->MBEDTLS_PRIVATE(p_bio);
+	const struct proxy_config *cfg;
 	const struct psk_conf *psk;
 
 	(void)p;
@@ -490,8 +491,8 @@ dtls_psk_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *id, size_t i
 	link->identity_sent_len = id_len;
 	link->identity_len = (uint16_t)(id_len < sizeof link->identity ? id_len : sizeof link->identity);
 	memcpy(link->identity, id, link->identity_len);
-	psk = id_len <= CONFIG_PSK_IDENTITY_MAX ? config_psk_find(config_of(ssl->MBEDTLS_PRIVATE(conf)), id, id_len)
-	                                        : NULL;
+	cfg = config_of(ssl->MBEDTLS_PRIVATE(conf));
+	psk = id_len <= CONFIG_PSK_IDENTITY_MAX ? cfg->psk_find(cfg, id, id_len) : NULL;
 	if (psk == NULL) {
 		link->psk_identity_unknown = true;
 		return -1;
