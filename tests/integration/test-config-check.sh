@@ -95,6 +95,10 @@ fi
 step "usage"
 "$proxyd" -h | grep -q 'usage: coaps-proxyd' || fail "-h"
 "$proxyd" -V | grep -q 'coaps-proxyd 0' || fail "-V"
+# -f changed nothing (the daemon never forks): accepted for old command lines, no longer documented.
+"$proxyd" -h | grep -qE '(-f|\[-[a-zA-Z]*f)' && fail "-h documents -f, which does nothing: $("$proxyd" -h)"
+out=$("$proxyd" -f -t -c "$tmp/names.conf" 2>&1) || fail "-f is no longer accepted: $out"
+echo "$out" | grep -q "configuration OK" || fail "-f -t: $out"
 rc=0
 "$proxyd" -x >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "bad flag should exit 2"
