@@ -25,7 +25,8 @@
 
 #define COOKIE_VERSION 1
 #define COOKIE_MAC_LEN 16
-#define COOKIE_LEN (1 + 4 + 4 + COOKIE_MAC_LEN) /* version, id, time, mac */
+#define COOKIE_LEN DTLS_COOKIE_LEN /* version, id, time, mac */
+_Static_assert(COOKIE_LEN == 1 + 4 + 4 + COOKIE_MAC_LEN, "DTLS_COOKIE_LEN in dtls.h");
 #define COOKIE_LIFETIME 60                      /* seconds a cookie stays valid */
 
 #define REC_HDR 13 /* DTLS record header */
@@ -168,11 +169,17 @@ cookie_mac(const uint8_t head[9], const uint8_t *cli_id, size_t cli_id_len,
 	memcpy(mac, full, COOKIE_MAC_LEN);
 }
 
-/* Writes the transport id of a peer (family, address, port) into out. */
+/* Bytes of a transport id: family, IPv6 address, port, scope. */
+#define TRANSPORT_ID_MAX (1 + 16 + 2 + 4)
+
+/*
+ * Writes the transport id of a peer (family, address, port; IPv6: scope too)
+ * into out; 0 if peerlen bytes hold no IPv4 or IPv6 address.
+ */
 static size_t
-peer_transport_id(const struct sockaddr *peer, uint8_t out[19])
+peer_transport_id(const struct sockaddr *peer, socklen_t peerlen, uint8_t out[TRANSPORT_ID_MAX])
 {
-	if (peer->sa_family == AF_INET) {
+	if (peer->sa_family == AF_INET && peerlen >= (socklen_t)sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)peer;
 
 		out[0] = 4;
@@ -180,12 +187,16 @@ peer_transport_id(const struct sockaddr *peer, uint8_t out[19])
 		memcpy(out + 5, &in->sin_port, 2);
 		return 7;
 	}
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)peer;
+	if (peer->sa_family == AF_INET6 && peerlen >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)peer;
 
-	out[0] = 6;
-	memcpy(out + 1, &in6->sin6_addr, 16);
-	memcpy(out + 17, &in6->sin6_port, 2);
-	return 19;
+		out[0] = 6;
+		memcpy(out + 1, &in6->sin6_addr, 16);
+		memcpy(out + 17, &in6->sin6_port, 2);
+		memcpy(out + 19, &in6->sin6_scope_id, 4);
+		return 23;
+	}
+	return 0;
 }
 
 /* Writes a cookie for session id and peer transport id into out. */
@@ -400,24 +411,37 @@ bool
 dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr *peer,
     socklen_t peerlen, uint32_t *id)
 {
-	uint8_t cli_id[19];
+	uint8_t cli_id[TRANSPORT_ID_MAX];
 	size_t n;
 
-	(void)peerlen;
-	if (ch->cookie_len == 0)
+	if (ch->cookie_len == 0 || (n = peer_transport_id(peer, peerlen, cli_id)) == 0)
 		return false;
-	n = peer_transport_id(peer, cli_id);
 	return cookie_check(ch->cookie, ch->cookie_len, cli_id, n, id);
+}
+
+bool
+dtls_cookie_make(const struct sockaddr *peer, socklen_t peerlen, uint32_t id,
+    uint8_t out[DTLS_COOKIE_LEN])
+{
+	uint8_t cli_id[TRANSPORT_ID_MAX];
+	size_t n = peer_transport_id(peer, peerlen, cli_id);
+
+	if (n == 0)
+		return false;
+	cookie_make(out, id, cli_id, n);
+	return true;
 }
 
 int
 dtls_send_hello_verify(const struct datagram *d, const struct client_hello *ch, uint32_t *id)
 {
-	uint8_t out[REC_HDR + HS_HDR + 3 + COOKIE_LEN], cli_id[19];
-	size_t body = 3 + COOKIE_LEN, n;
+	uint8_t out[REC_HDR + HS_HDR + 3 + COOKIE_LEN];
+	size_t body = 3 + COOKIE_LEN;
 
 	*id = dtls_next_id();
-	n = peer_transport_id((const struct sockaddr *)&d->peer, cli_id);
+	if (!dtls_cookie_make((const struct sockaddr *)&d->peer, d->peerlen, *id,
+	        out + REC_HDR + HS_HDR + 3))
+		return -1;
 	/* Record: handshake, DTLS 1.2, epoch 0, the client's record sequence. */
 	out[0] = MBEDTLS_SSL_MSG_HANDSHAKE;
 	out[1] = 0xfe;
@@ -435,7 +459,6 @@ dtls_send_hello_verify(const struct datagram *d, const struct client_hello *ch, 
 	out[REC_HDR + HS_HDR] = 0xfe;
 	out[REC_HDR + HS_HDR + 1] = 0xff;
 	out[REC_HDR + HS_HDR + 2] = COOKIE_LEN;
-	cookie_make(out + REC_HDR + HS_HDR + 3, *id, cli_id, n);
 	return listener_send(d->listener, (const struct sockaddr *)&d->peer, d->peerlen, &d->local,
 	    out, sizeof out);
 }
@@ -589,7 +612,7 @@ dtls_new_context(struct proxy_config *cfg, struct dtls_link *link, const uint8_t
     size_t cid_len)
 {
 	mbedtls_ssl_context *ssl = malloc(sizeof *ssl);
-	uint8_t cli_id[19];
+	uint8_t cli_id[TRANSPORT_ID_MAX];
 	size_t n;
 
 	if (ssl == NULL)
@@ -599,8 +622,8 @@ dtls_new_context(struct proxy_config *cfg, struct dtls_link *link, const uint8_t
 		dtls_free(ssl);
 		return NULL;
 	}
-	n = peer_transport_id(&link->peer.sa, cli_id);
-	if (mbedtls_ssl_set_client_transport_id(ssl, cli_id, n) != 0) {
+	n = peer_transport_id(&link->peer.sa, link->peerlen, cli_id);
+	if (n == 0 || mbedtls_ssl_set_client_transport_id(ssl, cli_id, n) != 0) {
 		dtls_free(ssl);
 		return NULL;
 	}

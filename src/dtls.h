@@ -73,6 +73,14 @@ bool dtls_parse_client_hello(const uint8_t *buf, size_t len, struct client_hello
  */
 bool dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr *peer,
     socklen_t peerlen, uint32_t *id);
+/* Bytes of a cookie: version, session id, time, MAC. */
+#define DTLS_COOKIE_LEN (1 + 4 + 4 + 16)
+/*
+ * Writes the cookie for session id and the peer (peerlen bytes of address)
+ * into out; false if peer is no IPv4 or IPv6 address of that length.
+ */
+bool dtls_cookie_make(const struct sockaddr *peer, socklen_t peerlen, uint32_t id,
+    uint8_t out[DTLS_COOKIE_LEN]);
 /*
  * Answers a ClientHello with a HelloVerifyRequest (smaller than the hello)
  * carrying a cookie for a new session id, returned in *id. No state is kept.
