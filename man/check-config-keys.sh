@@ -1,5 +1,5 @@
 #!/bin/sh
-# check-config-keys.sh: fails when a key that src/config.c accepts is missing
+# check-config-keys.sh: fails when a key that src/config*.c accept is missing
 # from man/coaps-proxy.conf.5.in or conf/coaps-proxy.conf.
 #
 # Usage: check-config-keys.sh [SRCDIR]
@@ -7,9 +7,10 @@
 # which automake passes as $0, so out-of-tree builds work).
 #
 # The keys are the strings of the `static const char *const NAME_keys[]`
-# tables in src/config.c. root_keys are top-level names; every other table
-# holds the keys of the top-level group named NAME or NAME + "s" (backend_keys
-# -> backends.KEY). A key is documented when
+# tables in src/config*.c (each table sits in the piece that reads its
+# group). root_keys are top-level names; every other table holds the keys
+# of the top-level group named NAME or NAME + "s" (backend_keys ->
+# backends.KEY). A key is documented when
 #   - the man page has the line ".B GROUP.KEY" (root keys: ".B KEY"), and
 #   - the example has a comment "# GROUP.KEY:" and an assignment "KEY =",
 #     possibly commented out.
@@ -45,10 +46,10 @@ pairs=$(awk '
 		}
 		if ($0 ~ /}/)
 			intable = 0
-	}' "$config_c")
+	}' "$srcdir"/src/config*.c)
 
 if test -z "$pairs"; then
-	echo "check-config-keys: no *_keys[] tables found in $config_c" >&2
+	echo "check-config-keys: no *_keys[] tables found in $srcdir/src/config*.c" >&2
 	exit 99
 fi
 roots=$(printf '%s\n' "$pairs" | awk '$1 == "root" { print $2 }')
@@ -104,5 +105,5 @@ if test "$missing" -gt 0; then
 	echo "check-config-keys: $missing missing of $checked keys: document them"
 	exit 1
 fi
-echo "check-config-keys: all $checked keys of src/config.c are documented"
+echo "check-config-keys: all $checked keys of src/config*.c are documented"
 exit 0

@@ -13,7 +13,7 @@ failures=0
 fresh_tree() {
 	rm -rf "$tmp/t"
 	mkdir -p "$tmp/t/src" "$tmp/t/man" "$tmp/t/conf"
-	cp "$srcdir/src/config.c" "$tmp/t/src/"
+	cp "$srcdir"/src/config*.c "$tmp/t/src/"
 	cp "$srcdir/man/coaps-proxy.conf.5.in" "$srcdir/man/check-config-keys.sh" "$tmp/t/man/"
 	cp "$srcdir/conf/coaps-proxy.conf" "$tmp/t/conf/"
 }
@@ -44,7 +44,7 @@ expect() {
 }
 
 fresh_tree
-expect 0 "keys of src/config.c are documented"
+expect 0 "keys of src/config*.c are documented"
 
 # A new key in a group table: missing from both files.
 fresh_tree
@@ -59,7 +59,7 @@ expect 1 "man/coaps-proxy.conf.5.in: bogus" "conf/coaps-proxy.conf: bogus"
 # A key of a table whose group is plural (backend_keys -> backends).
 fresh_tree
 sed -i 's/"name", "address", "port", "sources", NULL/"name", "address", "port", "sources", "weight", NULL/' \
-	"$tmp/t/src/config.c"
+	"$tmp/t/src/config_net.c"
 expect 1 "backends.weight"
 
 # A key whose man page entry was deleted.
