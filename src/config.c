@@ -182,7 +182,7 @@ load_control_metrics(struct loader *ld, struct proxy_config *cfg)
 {
 	config_setting_t *g;
 	const char *sock = NULL, *addr = NULL;
-	uint32_t port = 9684;
+	uint32_t port = CONFIG_DEFAULT_METRICS_PORT;
 
 	if (get_group(ld, config_root_setting(&ld->lc), "control", &g) < 0)
 		return -1;
@@ -215,7 +215,7 @@ load_control_metrics(struct loader *ld, struct proxy_config *cfg)
 	    get_uint(ld, g, "port", 1, 65535, &port) < 0)
 		return -1;
 	if (addr == NULL)
-		addr = "127.0.0.1";
+		addr = CONFIG_DEFAULT_METRICS_ADDRESS;
 	else {
 		struct addrinfo hints = { .ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM };
 		struct addrinfo *ai;
@@ -307,18 +307,21 @@ config_load(const char *path, char **cause)
 	cfg->refs = 1;
 	cfg->psk_find = config_psk_find;
 	cfg->path = strdup(path);
-	cfg->handshake_timeout_min = 8000;
-	cfg->handshake_timeout_max = 60000;
-	cfg->mtu = 1232;
-	cfg->max_handshake_message = 880;
+	cfg->handshake_timeout_min = CONFIG_DEFAULT_DTLS_HANDSHAKE_TIMEOUT_MIN;
+	cfg->handshake_timeout_max = CONFIG_DEFAULT_DTLS_HANDSHAKE_TIMEOUT_MAX;
+	cfg->mtu = CONFIG_DEFAULT_DTLS_MTU;
+	cfg->badmac_limit = CONFIG_DEFAULT_DTLS_BADMAC_LIMIT;
+	cfg->max_handshake_message = CONFIG_DEFAULT_DTLS_MAX_HANDSHAKE_MESSAGE;
 	cfg->connection_id = dtls_cid_supported();
-	cfg->cid_length = 8;
-	cfg->idle_timeout = 300;
-	cfg->park_after = 30;
-	cfg->max_sessions = 10000;
-	cfg->max_handshakes = 1000;
-	cfg->handshakes_per_source = 0;
-	cfg->log_level = LOG_LVL_INFO;
+	cfg->cid_length = CONFIG_DEFAULT_DTLS_CID_LENGTH;
+	cfg->idle_timeout = CONFIG_DEFAULT_SESSION_IDLE_TIMEOUT;
+	cfg->park_after = CONFIG_DEFAULT_SESSION_PARK_AFTER;
+	cfg->max_sessions = CONFIG_DEFAULT_SESSION_MAX_SESSIONS;
+	cfg->max_handshakes = CONFIG_DEFAULT_SESSION_MAX_HANDSHAKES;
+	cfg->handshakes_per_source = CONFIG_DEFAULT_SESSION_HANDSHAKES_PER_SOURCE;
+	cfg->diagnostic_payloads = CONFIG_DEFAULT_DIAGNOSTIC_PAYLOADS;
+	cfg->log_level = log_level_parse(CONFIG_DEFAULT_LOG_LEVEL);
+	cfg->log_syslog = CONFIG_DEFAULT_LOG_SYSLOG;
 
 	slash = strrchr(path, '/');
 	if (slash == NULL)

@@ -222,7 +222,7 @@ int
 load_routes(struct loader *ld, struct proxy_config *cfg)
 {
 	config_setting_t *list, *diag, *root = config_root_setting(&ld->lc);
-	uint32_t opt = 65000, timeout = 5;
+	uint32_t opt = CONFIG_DEFAULT_IDENTITY_OPTION, timeout = CONFIG_DEFAULT_BACKEND_TIMEOUT;
 
 	if (get_uint(ld, root, "identity_option", 0, 65535, &opt) < 0 ||
 	    get_uint(ld, root, "backend_timeout", 1, 3600, &timeout) < 0)

@@ -118,7 +118,7 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 	config_setting_t *g, *s;
 	struct x509_conf *x;
 	const char *cert, *key, *ca, *crl, *verify;
-	uint32_t warn_days = 30;
+	uint32_t warn_days = CONFIG_DEFAULT_X509_EXPIRY_WARNING;
 	char err[160];
 	struct stat st;
 	int r;
@@ -142,18 +142,17 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 	mbedtls_x509_crt_init(&x->client_ca);
 	mbedtls_x509_crl_init(&x->crl);
 
-	x->verify_client = VERIFY_CLIENT_REQUIRED;
-	if (verify != NULL) {
-		if (strcmp(verify, "required") == 0)
-			x->verify_client = VERIFY_CLIENT_REQUIRED;
-		else if (strcmp(verify, "optional") == 0)
-			x->verify_client = VERIFY_CLIENT_OPTIONAL;
-		else if (strcmp(verify, "none") == 0)
-			x->verify_client = VERIFY_CLIENT_NONE;
-		else
-			return load_fail(ld, config_setting_get_member(g, "verify_client"), NULL,
-			    "\"%s\" is not one of required, optional, none", verify);
-	}
+	if (verify == NULL)
+		verify = CONFIG_DEFAULT_X509_VERIFY_CLIENT;
+	if (strcmp(verify, "required") == 0)
+		x->verify_client = VERIFY_CLIENT_REQUIRED;
+	else if (strcmp(verify, "optional") == 0)
+		x->verify_client = VERIFY_CLIENT_OPTIONAL;
+	else if (strcmp(verify, "none") == 0)
+		x->verify_client = VERIFY_CLIENT_NONE;
+	else
+		return load_fail(ld, config_setting_get_member(g, "verify_client"), NULL,
+		    "\"%s\" is not one of required, optional, none", verify);
 
 	resolve_path(ld, cert, &x->certificate_path);
 	s = config_setting_get_member(g, "certificate");

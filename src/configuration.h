@@ -12,11 +12,11 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "defaults.h"
 #include "route.h"
 
 #define CONFIG_PSK_IDENTITY_MAX 128 /* bytes of a PSK identity */
 #define CONFIG_MAX_SUITES 32        /* cipher suites in dtls.ciphersuites */
-#define CONFIG_CONTROL_SOCKET_DEFAULT RUNSTATEDIR "/coaps-proxy/control.sock"
 /*
  * Bytes of the configuration file and its @include files together, and how
  * many files: libconfig's parse time grows with the square of a token's

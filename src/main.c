@@ -32,7 +32,7 @@
 #include "session.h"
 #include "status.h"
 
-#define DEFAULT_CONFIG SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
+#define DEFAULT_CONFIG CONFIG_PATH_DEFAULT /* defaults.h, through configuration.h */
 
 /* Process-wide state set up in main(): the loop, the current snapshot, the listeners, -v, -c. */
 static struct event_base *base;
