@@ -20,7 +20,6 @@
 
 #include <mbedtls/error.h>
 #include <mbedtls/platform_util.h>
-#include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/version.h>
 
 #include "configuration.h"
@@ -46,19 +45,7 @@ static const char *const metrics_keys[] = { "address", "port", NULL };
 static void
 default_suites(struct proxy_config *cfg)
 {
-	static const int both[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
-		MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-		MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256, 0 };
-	static const int psk[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8,
-		MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256, 0 };
-	static const int x509[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
-		MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0 };
-	const int *src = cfg->x509 == NULL ? psk : cfg->n_psks == 0 ? x509 : both;
-	size_t i = 0;
-
-	for (; src[i] != 0; i++)
-		cfg->ciphersuites[i] = src[i];
-	cfg->ciphersuites[i] = 0;
+	dtls_default_suites(cfg->n_psks > 0, cfg->x509 != NULL, cfg->ciphersuites);
 	cfg->ciphersuites_default = true;
 }
 
@@ -117,7 +104,7 @@ load_dtls(struct loader *ld, struct proxy_config *cfg)
 			if (config_setting_type(e) != CONFIG_TYPE_STRING)
 				return load_fail(ld, e, NULL, "must be a string");
 			name = config_setting_get_string(e);
-			id = mbedtls_ssl_get_ciphersuite_id(name);
+			id = dtls_suite_id(name);
 			if (id == 0)
 				return load_fail(ld, e, NULL,
 				    "unknown cipher suite \"%s\" (use mbedTLS names such as "

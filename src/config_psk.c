@@ -20,7 +20,6 @@
 
 #include <mbedtls/error.h>
 #include <mbedtls/platform_util.h>
-#include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/version.h>
 
 #include "config_priv.h"

@@ -790,6 +790,30 @@ dtls_suite_kind(uint16_t id)
 	}
 }
 
+int
+dtls_suite_id(const char *name)
+{
+	return mbedtls_ssl_get_ciphersuite_id(name);
+}
+
+void
+dtls_default_suites(bool psk, bool x509, int *out)
+{
+	static const int both[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+		MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256, 0 };
+	static const int psk_only[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8,
+		MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256, 0 };
+	static const int x509_only[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+		MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0 };
+	const int *src = !x509 ? psk_only : !psk ? x509_only : both;
+	size_t i = 0;
+
+	for (; src[i] != 0; i++)
+		out[i] = src[i];
+	out[i] = 0;
+}
+
 void
 dtls_suites_usable(const int *suites, bool *psk, bool *cert)
 {

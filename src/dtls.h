@@ -211,6 +211,13 @@ enum dtls_suite_kind {
 };
 /* Classifies a cipher suite id by the credential it needs. */
 enum dtls_suite_kind dtls_suite_kind(uint16_t id);
+/* The mbedTLS id of a cipher suite name ("TLS-PSK-WITH-AES-128-CCM-8"), or 0 if unknown. */
+int dtls_suite_id(const char *name);
+/*
+ * Writes the default suites for the credentials configured into out (at most
+ * 4 ids and the terminating 0): CCM-8 first, as Thread devices use it.
+ */
+void dtls_default_suites(bool psk, bool x509, int *out);
 /*
  * Tells which credentials a 0-terminated list of suite ids lets devices use:
  * *psk for a PSK suite, *cert for a certificate suite. RSA-PSK, EC-JPAKE and
