@@ -14,7 +14,7 @@ src_libcoapsproxy_a_SOURCES = \
 	src/route.c src/route.h \
 	src/relay.c src/relay.h \
 	src/session.c src/session.h src/session_priv.h \
-	src/text.c src/text.h
+	src/text.c src/text.h src/text_evbuffer.c
 
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c src/config_job.c src/config_job.h

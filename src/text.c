@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <event2/buffer.h>
-
 #include "text.h"
 
 /* Length of the valid UTF-8 sequence (2-4 bytes) at p and its code point, or 0. */
@@ -74,26 +72,6 @@ text_json_unit(const unsigned char *p, size_t len, char *u, size_t *used)
 	}
 	snprintf(u, 7, "\\u%04x", c);
 	return 6;
-}
-
-void
-text_json_evbuffer(struct evbuffer *out, const void *src, size_t len)
-{
-	const unsigned char *p = src;
-	char buf[256];
-	size_t o = 0;
-
-	for (size_t i = 0; i < len;) {
-		size_t used;
-
-		if (o > sizeof buf - TEXT_JSON_UNIT_MAX) {
-			evbuffer_add(out, buf, o);
-			o = 0;
-		}
-		o += text_json_unit(p + i, len - i, buf + o, &used);
-		i += used;
-	}
-	evbuffer_add(out, buf, o);
 }
 
 int

@@ -19,7 +19,7 @@
 size_t text_json_unit(const unsigned char *p, size_t len, char *u, size_t *used);
 
 struct evbuffer;
-/* Appends len bytes of src to out as the inside of a JSON string (text_json_unit). */
+/* Appends len bytes of src to out as the inside of a JSON string (text_json_unit; text_evbuffer.c). */
 void text_json_evbuffer(struct evbuffer *out, const void *src, size_t len);
 
 /* The value of one hex digit (0-9, a-f, A-F), or -1. */
