@@ -13,7 +13,7 @@ failures=0
 fresh_tree() {
 	rm -rf "$tmp/t"
 	mkdir -p "$tmp/t/src" "$tmp/t/man" "$tmp/t/conf"
-	cp "$srcdir/src/config.c" "$tmp/t/src/"
+	cp "$srcdir"/src/config*.c "$srcdir/src/defaults.h" "$tmp/t/src/"
 	cp "$srcdir/man/coaps-proxy.conf.5.in" "$srcdir/man/check-config-keys.sh" "$tmp/t/man/"
 	cp "$srcdir/conf/coaps-proxy.conf" "$tmp/t/conf/"
 }
@@ -44,7 +44,7 @@ expect() {
 }
 
 fresh_tree
-expect 0 "keys of src/config.c are documented"
+expect 0 "keys of src/config*.c are documented"
 
 # A new key in a group table: missing from both files.
 fresh_tree
@@ -59,7 +59,7 @@ expect 1 "man/coaps-proxy.conf.5.in: bogus" "conf/coaps-proxy.conf: bogus"
 # A key of a table whose group is plural (backend_keys -> backends).
 fresh_tree
 sed -i 's/"name", "address", "port", "sources", NULL/"name", "address", "port", "sources", "weight", NULL/' \
-	"$tmp/t/src/config.c"
+	"$tmp/t/src/config_net.c"
 expect 1 "backends.weight"
 
 # A key whose man page entry was deleted.
@@ -71,6 +71,20 @@ expect 1 "man/coaps-proxy.conf.5.in: log.level"
 fresh_tree
 sed -i '/^\tmtu = /d' "$tmp/t/conf/coaps-proxy.conf"
 expect 1 "conf/coaps-proxy.conf: dtls.mtu (want an assignment"
+
+# A default changed in src/defaults.h but not in the docs.
+fresh_tree
+sed -i 's/^#define CONFIG_DEFAULT_DTLS_MTU 1232 /#define CONFIG_DEFAULT_DTLS_MTU 1280 /' "$tmp/t/src/defaults.h"
+expect 1 "man/coaps-proxy.conf.5.in: dtls.mtu says Default: 1232, src/defaults.h says 1280" \
+	"conf/coaps-proxy.conf: dtls.mtu says default: 1232, src/defaults.h says 1280"
+
+# A documented default that is not the code's (a macro on the line after "Default:").
+fresh_tree
+sed -i '/^\.B log\.level$/,/^\.TP/s/^\.BR info \.$/.BR warning ./' "$tmp/t/man/coaps-proxy.conf.5.in"
+expect 1 "man/coaps-proxy.conf.5.in: log.level says Default: warning, src/defaults.h says info"
+fresh_tree
+sed -i 's/type: string, default: "required"/type: string, default: "optional"/' "$tmp/t/conf/coaps-proxy.conf"
+expect 1 "conf/coaps-proxy.conf: x509.verify_client says default: optional"
 
 # A table that belongs to no top-level key is an error of the check itself.
 fresh_tree

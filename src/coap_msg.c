@@ -10,6 +10,7 @@
 #include <coap3/coap.h>
 
 #include "coap_msg.h"
+#include "text.h"
 
 /*
  * Why our own validator and not coap_pdu_parse(): libcoap 4.3.1 copies the
@@ -341,19 +342,6 @@ coap_msg_set_mid(uint8_t *buf, uint16_t mid)
 	buf[3] = (uint8_t)(mid & 0xff);
 }
 
-/* Returns the value of one hex digit, or -1. */
-static int
-hex_value(uint8_t ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 /* Reserves n bytes of scratch space; NULL when it is used up. */
 static uint8_t *
 scratch_take(struct coap_msg_ctx *c, size_t n)
@@ -385,8 +373,8 @@ pct_decode(struct coap_msg_ctx *c, const uint8_t *s, size_t n, const uint8_t **o
 		}
 		if (n - i < 3)
 			return -1;
-		hi = hex_value(s[i + 1]);
-		lo = hex_value(s[i + 2]);
+		hi = text_hex_digit(s[i + 1]);
+		lo = text_hex_digit(s[i + 2]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		d[k++] = (uint8_t)(hi << 4 | lo);

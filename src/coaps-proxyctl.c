@@ -17,11 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control.h"
+#include "defaults.h"
 #include "dtls_client.h"
+#include "text.h"
 
-#define DEFAULT_CONFIG SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
-#define DEFAULT_SOCKET RUNSTATEDIR "/coaps-proxy/control.sock"
-#define REQUEST_MAX 1024        /* the daemon's limit on a request line */
 #define ANSWER_TIMEOUT_MS 60000 /* reload may take a while: files, keys, names */
 #define ANSWER_MAX (1024UL * 1024 * 1024)
 
@@ -64,7 +64,7 @@ usage(int status)
 	    "                          log lines for that session\n"
 	    "exit status: 0 OK, 1 the daemon reported an error (test-psk: the test failed),\n"
 	    "2 usage, 3 daemon not reachable\n",
-	    DEFAULT_SOCKET, DEFAULT_CONFIG);
+	    CONFIG_CONTROL_SOCKET_DEFAULT, CONFIG_PATH_DEFAULT);
 	exit(status);
 }
 
@@ -102,7 +102,7 @@ socket_from_config(const char *path, bool explicit)
 		else
 			fprintf(stderr, "%s: warning: %s:%d: %s; trying %s\n", progname,
 			    config_error_file(&lc) ? config_error_file(&lc) : path,
-			    config_error_line(&lc), config_error_text(&lc), DEFAULT_SOCKET);
+			    config_error_line(&lc), config_error_text(&lc), CONFIG_CONTROL_SOCKET_DEFAULT);
 		config_destroy(&lc);
 		return NULL;
 	}
@@ -176,8 +176,8 @@ build_request(int argc, char **argv, char *req, size_t len, bool *table)
 		die(EXIT_USAGE, "unknown command \"%s\" (try -h)", cmd);
 	if (n >= 0 && json && (size_t)n + 7 < len)
 		n += snprintf(req + n, len - (size_t)n, " --json");
-	if (n < 0 || (size_t)n >= len || n > REQUEST_MAX)
-		die(EXIT_USAGE, "arguments too long (a request is at most %d bytes)", REQUEST_MAX);
+	if (n < 0 || (size_t)n >= len || n > CONTROL_LINE_MAX)
+		die(EXIT_USAGE, "arguments too long (a request is at most %d bytes)", CONTROL_LINE_MAX);
 	for (const char *p = req; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			die(EXIT_USAGE, "control characters in the arguments");
@@ -359,7 +359,7 @@ static int
 ask(const char *sockpath, const char *request, bool quiet, char **answer, char **body,
     char **status)
 {
-	char line[REQUEST_MAX + 64];
+	char line[CONTROL_LINE_MAX + 64];
 	char *last;
 	size_t len;
 	int fd, send_errno = 0;
@@ -394,23 +394,6 @@ ask(const char *sockpath, const char *request, bool quiet, char **answer, char *
 	if (strncmp(*status, "ERR ", 4) == 0)
 		return strncmp(*status + 4, "permission denied", 17) == 0 ? EXIT_NODAEMON : EXIT_ERR;
 	die(EXIT_ERR, "unexpected answer from %s: %s", sockpath, *status);
-}
-
-/* Decodes hex text into out; the byte count or -1. */
-static int
-hex_decode(const char *hex, uint8_t *out, size_t cap)
-{
-	size_t n = strlen(hex);
-
-	if (n == 0 || n % 2 != 0 || n / 2 > cap || strspn(hex, "0123456789abcdefABCDEF") != n)
-		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v;
-
-		sscanf(hex + 2 * i, "%2x", &v);
-		out[i] = (uint8_t)v;
-	}
-	return (int)(n / 2);
 }
 
 /* Picks the first listener the daemon has, as host and port a client can reach. */
@@ -489,7 +472,7 @@ test_psk(const char *sockpath, int argc, char **argv)
 	if (argc - i == 3)
 		path = argv[i + 2];
 	if (key_hex)
-		key_len = hex_decode(key, keybuf, sizeof keybuf);
+		key_len = text_hex_decode(key, keybuf, sizeof keybuf);
 	else if ((key_len = (int)strlen(key)) <= (int)sizeof keybuf)
 		memcpy(keybuf, key, (size_t)key_len);
 	if (key_len <= 0 || key_len > (int)sizeof keybuf)
@@ -558,7 +541,7 @@ int
 main(int argc, char **argv)
 {
 	const char *config = NULL, *sockpath = NULL;
-	char req[REQUEST_MAX + 64], *answer, *status, *body;
+	char req[CONTROL_LINE_MAX + 64], *answer, *status, *body;
 	char *from_config = NULL;
 	bool table = false;
 	int c, code, n = 1;
@@ -596,8 +579,8 @@ main(int argc, char **argv)
 	if (strcmp(argv[optind], "test-psk") != 0)
 		build_request(argc - optind, argv + optind, req, sizeof req, &table);
 	if (sockpath == NULL) {
-		from_config = socket_from_config(config ? config : DEFAULT_CONFIG, config != NULL);
-		sockpath = from_config != NULL ? from_config : DEFAULT_SOCKET;
+		from_config = socket_from_config(config ? config : CONFIG_PATH_DEFAULT, config != NULL);
+		sockpath = from_config != NULL ? from_config : CONFIG_CONTROL_SOCKET_DEFAULT;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (strcmp(argv[optind], "test-psk") == 0) {

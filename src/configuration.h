@@ -12,11 +12,11 @@
 #include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "defaults.h"
 #include "route.h"
 
 #define CONFIG_PSK_IDENTITY_MAX 128 /* bytes of a PSK identity */
 #define CONFIG_MAX_SUITES 32        /* cipher suites in dtls.ciphersuites */
-#define CONFIG_CONTROL_SOCKET_DEFAULT RUNSTATEDIR "/coaps-proxy/control.sock"
 /*
  * Bytes of the configuration file and its @include files together, and how
  * many files: libconfig's parse time grows with the square of a token's
@@ -99,6 +99,9 @@ struct proxy_config {
 	bool diagnostic_payloads; /* proxy-made answers say why in their payload */
 	struct psk_conf *psks; /* sorted by (identity_len, identity) */
 	size_t n_psks;
+	/* config_psk_find, set by config_load: the DTLS layer looks PSKs up through it. */
+	const struct psk_conf *(*psk_find)(const struct proxy_config *cfg,
+	    const unsigned char *id, size_t id_len);
 	struct x509_conf *x509; /* NULL when not configured */
 
 	int ciphersuites[CONFIG_MAX_SUITES + 1]; /* 0-terminated */
@@ -152,7 +155,5 @@ const struct psk_conf *config_psk_find(const struct proxy_config *cfg, const uns
  * or as the configured address string, and port); -1 if none.
  */
 int config_backend_for_target(const struct proxy_config *cfg, const char *host, uint16_t port);
-/* Decodes hex text into out; returns the byte count or -1 if not valid hex. */
-int config_hex_decode(const char *hex, unsigned char *out, size_t outlen);
 
 #endif

@@ -24,6 +24,7 @@
 #include "metrics.h"
 #include "session.h"
 #include "status.h"
+#include "text.h"
 
 /* One connected coaps-proxyctl: reads one line, then writes the answer and goes. */
 struct control_client {
@@ -53,77 +54,12 @@ struct control {
 
 static struct control *ctl;
 
-/* Length of the valid UTF-8 sequence (2-4 bytes) at p, or 0 if it is not one. */
-static size_t
-control_utf8_len(const unsigned char *p, size_t len)
-{
-	uint32_t cp;
-	size_t n;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-		cp = p[0] & 0x1fu;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		cp = p[0] & 0x0fu;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		cp = p[0] & 0x07u;
-	} else
-		return 0;
-	if (n > len)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
-void
-control_json_escape(struct evbuffer *out, const void *src, size_t len)
-{
-	const unsigned char *p = src;
-	char buf[256];
-	size_t o = 0;
-
-	for (size_t i = 0; i < len;) {
-		unsigned char c = p[i];
-		size_t n;
-
-		if (o > sizeof buf - 8) {
-			evbuffer_add(out, buf, o);
-			o = 0;
-		}
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)c;
-			i++;
-		} else if (c >= 0x20 && c < 0x7f) {
-			buf[o++] = (char)c;
-			i++;
-		} else if (c >= 0x80 && (n = control_utf8_len(p + i, len - i)) > 0) {
-			memcpy(buf + o, p + i, n);
-			o += n;
-			i += n;
-		} else {
-			o += (size_t)snprintf(buf + o, sizeof buf - o, "\\u%04x", c);
-			i++;
-		}
-	}
-	evbuffer_add(out, buf, o);
-}
-
 /* Appends "key":"value" (value JSON-escaped) and a comma unless last. */
 static void
 control_json_str(struct evbuffer *out, const char *key, const char *value, bool last)
 {
 	evbuffer_add_printf(out, "\"%s\":\"", key);
-	control_json_escape(out, value, strlen(value));
+	text_json_evbuffer(out, value, strlen(value));
 	evbuffer_add_printf(out, last ? "\"" : "\",");
 }
 
@@ -385,7 +321,7 @@ control_reply_cb(void *token, int r, char *cause)
 		if (c->json) {
 			evbuffer_add_printf(out, "{\"result\":\"%s\",\"message\":\"",
 			    c->check ? "configuration OK" : "reloaded");
-			control_json_escape(out, text, strlen(text));
+			text_json_evbuffer(out, text, strlen(text));
 			evbuffer_add_printf(out, "\"}\n");
 		} else
 			evbuffer_add_printf(out, "%s\n", text);
@@ -515,7 +451,7 @@ control_log_cb(const char *line, void *arg)
 
 	if (cl->json) {
 		evbuffer_add_printf(cl->out, "%s\"", cl->first ? "" : ",\n");
-		control_json_escape(cl->out, line, strlen(line));
+		text_json_evbuffer(cl->out, line, strlen(line));
 		evbuffer_add_printf(cl->out, "\"");
 	} else
 		evbuffer_add_printf(cl->out, "%s\n", line);
@@ -533,7 +469,7 @@ control_listeners(struct evbuffer *out, bool json)
 	for (l = status_get()->listeners; l != NULL; l = l->next) {
 		if (json) {
 			evbuffer_add_printf(out, "%s\"", l != status_get()->listeners ? "," : "");
-			control_json_escape(out, l->name, strlen(l->name));
+			text_json_evbuffer(out, l->name, strlen(l->name));
 			evbuffer_add_printf(out, "\"");
 		} else
 			evbuffer_add_printf(out, "%s\n", l->name);

@@ -108,11 +108,4 @@ const char *control_socket_path(void);
 /* Closes every client and the socket, and removes the socket file. */
 void control_free(void);
 
-/*
- * Appends len bytes of src to out as the inside of a JSON string: '"', '\\'
- * and control characters escaped, valid UTF-8 kept, other bytes as \u00XX.
- */
-struct evbuffer;
-void control_json_escape(struct evbuffer *out, const void *src, size_t len);
-
 #endif

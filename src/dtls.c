@@ -25,7 +25,8 @@
 
 #define COOKIE_VERSION 1
 #define COOKIE_MAC_LEN 16
-#define COOKIE_LEN (1 + 4 + 4 + COOKIE_MAC_LEN) /* version, id, time, mac */
+#define COOKIE_LEN DTLS_COOKIE_LEN /* version, id, time, mac */
+_Static_assert(COOKIE_LEN == 1 + 4 + 4 + COOKIE_MAC_LEN, "DTLS_COOKIE_LEN in dtls.h");
 #define COOKIE_LIFETIME 60                      /* seconds a cookie stays valid */
 
 #define REC_HDR 13 /* DTLS record header */
@@ -168,11 +169,17 @@ cookie_mac(const uint8_t head[9], const uint8_t *cli_id, size_t cli_id_len,
 	memcpy(mac, full, COOKIE_MAC_LEN);
 }
 
-/* Writes the transport id of a peer (family, address, port) into out. */
+/* Bytes of a transport id: family, IPv6 address, port, scope. */
+#define TRANSPORT_ID_MAX (1 + 16 + 2 + 4)
+
+/*
+ * Writes the transport id of a peer (family, address, port; IPv6: scope too)
+ * into out; 0 if peerlen bytes hold no IPv4 or IPv6 address.
+ */
 static size_t
-peer_transport_id(const struct sockaddr *peer, uint8_t out[19])
+peer_transport_id(const struct sockaddr *peer, socklen_t peerlen, uint8_t out[TRANSPORT_ID_MAX])
 {
-	if (peer->sa_family == AF_INET) {
+	if (peer->sa_family == AF_INET && peerlen >= (socklen_t)sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)peer;
 
 		out[0] = 4;
@@ -180,12 +187,16 @@ peer_transport_id(const struct sockaddr *peer, uint8_t out[19])
 		memcpy(out + 5, &in->sin_port, 2);
 		return 7;
 	}
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)peer;
+	if (peer->sa_family == AF_INET6 && peerlen >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)peer;
 
-	out[0] = 6;
-	memcpy(out + 1, &in6->sin6_addr, 16);
-	memcpy(out + 17, &in6->sin6_port, 2);
-	return 19;
+		out[0] = 6;
+		memcpy(out + 1, &in6->sin6_addr, 16);
+		memcpy(out + 17, &in6->sin6_port, 2);
+		memcpy(out + 19, &in6->sin6_scope_id, 4);
+		return 23;
+	}
+	return 0;
 }
 
 /* Writes a cookie for session id and peer transport id into out. */
@@ -400,24 +411,37 @@ bool
 dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr *peer,
     socklen_t peerlen, uint32_t *id)
 {
-	uint8_t cli_id[19];
+	uint8_t cli_id[TRANSPORT_ID_MAX];
 	size_t n;
 
-	(void)peerlen;
-	if (ch->cookie_len == 0)
+	if (ch->cookie_len == 0 || (n = peer_transport_id(peer, peerlen, cli_id)) == 0)
 		return false;
-	n = peer_transport_id(peer, cli_id);
 	return cookie_check(ch->cookie, ch->cookie_len, cli_id, n, id);
+}
+
+bool
+dtls_cookie_make(const struct sockaddr *peer, socklen_t peerlen, uint32_t id,
+    uint8_t out[DTLS_COOKIE_LEN])
+{
+	uint8_t cli_id[TRANSPORT_ID_MAX];
+	size_t n = peer_transport_id(peer, peerlen, cli_id);
+
+	if (n == 0)
+		return false;
+	cookie_make(out, id, cli_id, n);
+	return true;
 }
 
 int
 dtls_send_hello_verify(const struct datagram *d, const struct client_hello *ch, uint32_t *id)
 {
-	uint8_t out[REC_HDR + HS_HDR + 3 + COOKIE_LEN], cli_id[19];
-	size_t body = 3 + COOKIE_LEN, n;
+	uint8_t out[REC_HDR + HS_HDR + 3 + COOKIE_LEN];
+	size_t body = 3 + COOKIE_LEN;
 
 	*id = dtls_next_id();
-	n = peer_transport_id((const struct sockaddr *)&d->peer, cli_id);
+	if (!dtls_cookie_make((const struct sockaddr *)&d->peer, d->peerlen, *id,
+	        out + REC_HDR + HS_HDR + 3))
+		return -1;
 	/* Record: handshake, DTLS 1.2, epoch 0, the client's record sequence. */
 	out[0] = MBEDTLS_SSL_MSG_HANDSHAKE;
 	out[1] = 0xfe;
@@ -435,7 +459,6 @@ dtls_send_hello_verify(const struct datagram *d, const struct client_hello *ch, 
 	out[REC_HDR + HS_HDR] = 0xfe;
 	out[REC_HDR + HS_HDR + 1] = 0xff;
 	out[REC_HDR + HS_HDR + 2] = COOKIE_LEN;
-	cookie_make(out + REC_HDR + HS_HDR + 3, *id, cli_id, n);
 	return listener_send(d->listener, (const struct sockaddr *)&d->peer, d->peerlen, &d->local,
 	    out, sizeof out);
 }
@@ -483,6 +506,7 @@ static int
 dtls_psk_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *id, size_t id_len)
 {
 	struct dtls_link *link = ssl->MBEDTLS_PRIVATE(p_bio);
+	const struct proxy_config *cfg;
 	const struct psk_conf *psk;
 
 	(void)p;
@@ -490,8 +514,8 @@ dtls_psk_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *id, size_t i
 	link->identity_sent_len = id_len;
 	link->identity_len = (uint16_t)(id_len < sizeof link->identity ? id_len : sizeof link->identity);
 	memcpy(link->identity, id, link->identity_len);
-	psk = id_len <= CONFIG_PSK_IDENTITY_MAX ? config_psk_find(config_of(ssl->MBEDTLS_PRIVATE(conf)), id, id_len)
-	                                        : NULL;
+	cfg = config_of(ssl->MBEDTLS_PRIVATE(conf));
+	psk = id_len <= CONFIG_PSK_IDENTITY_MAX ? cfg->psk_find(cfg, id, id_len) : NULL;
 	if (psk == NULL) {
 		link->psk_identity_unknown = true;
 		return -1;
@@ -588,7 +612,7 @@ dtls_new_context(struct proxy_config *cfg, struct dtls_link *link, const uint8_t
     size_t cid_len)
 {
 	mbedtls_ssl_context *ssl = malloc(sizeof *ssl);
-	uint8_t cli_id[19];
+	uint8_t cli_id[TRANSPORT_ID_MAX];
 	size_t n;
 
 	if (ssl == NULL)
@@ -598,8 +622,8 @@ dtls_new_context(struct proxy_config *cfg, struct dtls_link *link, const uint8_t
 		dtls_free(ssl);
 		return NULL;
 	}
-	n = peer_transport_id(&link->peer.sa, cli_id);
-	if (mbedtls_ssl_set_client_transport_id(ssl, cli_id, n) != 0) {
+	n = peer_transport_id(&link->peer.sa, link->peerlen, cli_id);
+	if (n == 0 || mbedtls_ssl_set_client_transport_id(ssl, cli_id, n) != 0) {
 		dtls_free(ssl);
 		return NULL;
 	}
@@ -758,11 +782,47 @@ dtls_suite_kind(uint16_t id)
 	case MBEDTLS_KEY_EXCHANGE_ECDHE_PSK:
 		return DTLS_SUITE_PSK;
 	case MBEDTLS_KEY_EXCHANGE_RSA_PSK:
-		return DTLS_SUITE_PSK_CERT;
+		return DTLS_SUITE_RSA_PSK;
 	case MBEDTLS_KEY_EXCHANGE_ECJPAKE:
 		return DTLS_SUITE_ECJPAKE;
 	default:
 		return DTLS_SUITE_CERT;
+	}
+}
+
+int
+dtls_suite_id(const char *name)
+{
+	return mbedtls_ssl_get_ciphersuite_id(name);
+}
+
+void
+dtls_default_suites(bool psk, bool x509, int *out)
+{
+	static const int both[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+		MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256, 0 };
+	static const int psk_only[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8,
+		MBEDTLS_TLS_PSK_WITH_AES_128_GCM_SHA256, 0 };
+	static const int x509_only[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8,
+		MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, 0 };
+	const int *src = !x509 ? psk_only : !psk ? x509_only : both;
+	size_t i = 0;
+
+	for (; src[i] != 0; i++)
+		out[i] = src[i];
+	out[i] = 0;
+}
+
+void
+dtls_suites_usable(const int *suites, bool *psk, bool *cert)
+{
+	*psk = *cert = false;
+	for (const int *s = suites; *s != 0; s++) {
+		enum dtls_suite_kind kind = dtls_suite_kind((uint16_t)*s);
+
+		*psk = *psk || kind == DTLS_SUITE_PSK;
+		*cert = *cert || kind == DTLS_SUITE_CERT;
 	}
 }
 
@@ -775,7 +835,6 @@ dtls_missing_credential(const struct client_hello *ch, const struct proxy_config
 	for (size_t i = 0; i < ch->n_suites; i++) {
 		switch (dtls_suite_kind((uint16_t)get_be(ch->suites + 2 * i, 2))) {
 		case DTLS_SUITE_PSK:
-		case DTLS_SUITE_PSK_CERT:
 			psk = true;
 			break;
 		case DTLS_SUITE_CERT:
@@ -784,6 +843,7 @@ dtls_missing_credential(const struct client_hello *ch, const struct proxy_config
 		case DTLS_SUITE_ECJPAKE:
 			jpake = true;
 			break;
+		case DTLS_SUITE_RSA_PSK:
 		case DTLS_SUITE_UNKNOWN:
 			break;
 		}

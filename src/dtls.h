@@ -73,6 +73,14 @@ bool dtls_parse_client_hello(const uint8_t *buf, size_t len, struct client_hello
  */
 bool dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr *peer,
     socklen_t peerlen, uint32_t *id);
+/* Bytes of a cookie: version, session id, time, MAC. */
+#define DTLS_COOKIE_LEN (1 + 4 + 4 + 16)
+/*
+ * Writes the cookie for session id and the peer (peerlen bytes of address)
+ * into out; false if peer is no IPv4 or IPv6 address of that length.
+ */
+bool dtls_cookie_make(const struct sockaddr *peer, socklen_t peerlen, uint32_t id,
+    uint8_t out[DTLS_COOKIE_LEN]);
 /*
  * Answers a ClientHello with a HelloVerifyRequest (smaller than the hello)
  * carrying a cookie for a new session id, returned in *id. No state is kept.
@@ -196,13 +204,26 @@ unsigned char dtls_alert_received(const mbedtls_ssl_context *ssl);
 /* The credential a cipher suite needs. */
 enum dtls_suite_kind {
 	DTLS_SUITE_PSK,      /* PSK, DHE-PSK, ECDHE-PSK */
-	DTLS_SUITE_PSK_CERT, /* RSA-PSK: a PSK and a server certificate */
+	DTLS_SUITE_RSA_PSK,  /* RSA-PSK: needs an RSA server key, which the proxy never has */
 	DTLS_SUITE_CERT,     /* certificate suites */
 	DTLS_SUITE_ECJPAKE,  /* EC-JPAKE (Thread commissioning) */
 	DTLS_SUITE_UNKNOWN,  /* not known to mbedTLS */
 };
 /* Classifies a cipher suite id by the credential it needs. */
 enum dtls_suite_kind dtls_suite_kind(uint16_t id);
+/* The mbedTLS id of a cipher suite name ("TLS-PSK-WITH-AES-128-CCM-8"), or 0 if unknown. */
+int dtls_suite_id(const char *name);
+/*
+ * Writes the default suites for the credentials configured into out (at most
+ * 4 ids and the terminating 0): CCM-8 first, as Thread devices use it.
+ */
+void dtls_default_suites(bool psk, bool x509, int *out);
+/*
+ * Tells which credentials a 0-terminated list of suite ids lets devices use:
+ * *psk for a PSK suite, *cert for a certificate suite. RSA-PSK, EC-JPAKE and
+ * unknown suites count as neither: the proxy cannot complete them.
+ */
+void dtls_suites_usable(const int *suites, bool *psk, bool *cert);
 
 /* Reads a private key file (no password); 0 or an mbedTLS error code. */
 int dtls_key_parse_file(mbedtls_pk_context *key, const char *path);

@@ -4,7 +4,8 @@ src_libcoapsproxy_a_SOURCES = \
 	src/certcheck.c src/certcheck.h \
 	src/clock.c src/clock.h \
 	src/coap_msg.c src/coap_msg.h \
-	src/config.c src/configuration.h \
+	src/config.c src/configuration.h src/config_priv.h src/config_get.c src/config_file.c \
+	src/config_net.c src/config_psk.c src/config_x509.c src/defaults.h \
 	src/dtls.c src/dtls.h src/dtls_compat.h \
 	src/frontdoor.c src/frontdoor.h \
 	src/listener.c src/listener.h \
@@ -16,7 +17,8 @@ src_libcoapsproxy_a_SOURCES = \
 	src/route.c src/route.h \
 	src/relay.c src/relay.h \
 	src/session.c src/session.h \
-	src/stats.c src/stats.h
+	src/stats.c src/stats.h \
+	src/text.c src/text.h src/text_evbuffer.c
 
 sbin_PROGRAMS += src/coaps-proxyd
 src_coaps_proxyd_SOURCES = src/main.c src/config_job.c src/config_job.h

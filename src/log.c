@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "log_ring.h"
+#include "text.h"
 
 static enum log_level log_level = LOG_LVL_INFO;
 static bool log_timestamps = true;
@@ -279,9 +280,9 @@ fatalx(const char *fmt, ...)
 enum esc_style { ESC_QUOTED, ESC_WORD, ESC_JSON };
 
 /*
- * Writes the escape of byte c into u (at least 7 bytes); returns its length.
- * Printable ASCII stays, except '"' and '\\' (\" \\); the rest becomes \xNN
- * (JSON: \u00NN, so the file stays valid UTF-8). A word has no ' ' or '"'.
+ * Writes the text escape of byte c into u (at least 5 bytes); returns its
+ * length. Printable ASCII stays, except '"' and '\\' (\" \\); the rest
+ * becomes \xNN. A word has no ' ' or '"'. (JSON escapes: text_json_unit.)
  */
 static size_t
 esc_unit(unsigned char c, enum esc_style style, char *u)
@@ -294,10 +295,6 @@ esc_unit(unsigned char c, enum esc_style style, char *u)
 	if (c >= 0x20 && c < 0x7f && !((c == ' ' || c == '"') && style == ESC_WORD)) {
 		u[0] = (char)c;
 		return 1;
-	}
-	if (style == ESC_JSON) {
-		snprintf(u, 7, "\\u%04x", c);
-		return 6;
 	}
 	snprintf(u, 5, "\\x%02x", c);
 	return 4;
@@ -401,9 +398,10 @@ line_escape(struct line *l, const void *v, size_t len, enum esc_style style)
 	}
 	if (quote)
 		l->buf[l->o++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		char u[8];
-		size_t n = esc_unit(p[i], style, u);
+	for (size_t i = 0, used = 1; i < len; i += used) {
+		char u[TEXT_JSON_UNIT_MAX];
+		size_t n = style == ESC_JSON ? text_json_unit(p + i, len - i, u, &used) :
+		    esc_unit(p[i], style, u);
 
 		if (l->o + n + 3 + (quote ? 1 : 0) > end) {
 			memcpy(l->buf + l->o, "...", 3);

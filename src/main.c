@@ -35,9 +35,9 @@
 #include "stats.h"
 #include "status.h"
 
-#define DEFAULT_CONFIG SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
+#define DEFAULT_CONFIG CONFIG_PATH_DEFAULT /* defaults.h, through configuration.h */
 
-/* The only mutable globals: the loop, the current snapshot, the listeners. */
+/* Process-wide state set up in main(): the loop, the current snapshot, the listeners, -v, -c. */
 static struct event_base *base;
 static struct proxy_config *current;
 static struct listener *listeners;
@@ -61,9 +61,8 @@ static void __attribute__((noreturn))
 usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-	    "usage: coaps-proxyd [-fhtvV] [-c FILE]\n"
+	    "usage: coaps-proxyd [-htvV] [-c FILE]\n"
 	    "  -c FILE  configuration file (default %s)\n"
-	    "  -f       stay in the foreground, log to stderr\n"
 	    "  -t       check the configuration, print \"configuration OK\" or the error, exit\n"
 	    "  -v       more verbose (debug level; twice: mbedTLS debug too)\n"
 	    "  -h       this help\n"
@@ -485,7 +484,7 @@ main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONFIG;
 	const struct control_hooks hooks = { control_reload, control_check_config, control_cancel };
-	bool check_only = false, foreground = false;
+	bool check_only = false;
 	struct event *sigint, *sigterm, *sighup, *sigusr1, *status, *trim;
 	struct timeval status_tv = { .tv_sec = STATUS_INTERVAL };
 	struct timeval trim_tv = { .tv_sec = TRIM_INTERVAL };
@@ -507,7 +506,7 @@ main(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'f':
-			foreground = true;
+			/* Old command lines: the daemon never forks, so it changes nothing. */
 			break;
 		case 't':
 			check_only = true;
@@ -528,7 +527,6 @@ main(int argc, char **argv)
 		usage(2);
 	config_path = path;
 	status_init(path);
-	(void)foreground; /* the daemon never forks: systemd or the shell supervise it */
 
 	if (dtls_init(&cause) < 0)
 		fatalx("%s", cause);

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,7 +19,6 @@
 #include <event2/listener.h>
 
 #include "configuration.h"
-#include "control.h"
 #include "dtls.h"
 #include "fdlimit.h"
 #include "log.h"
@@ -27,6 +27,7 @@
 #include "session.h"
 #include "stats.h"
 #include "status.h"
+#include "text.h"
 
 enum metric_kind {
 	METRIC_GAUGE,      /* a value now */
@@ -199,7 +200,7 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 			for (size_t k = 0; k < RELAY_RTT_BUCKETS; k++)
 				count += bs->rtt_buckets[k];
 			evbuffer_add_printf(out, "%s\"", i > 0 ? "," : "");
-			control_json_escape(out, b[i].name, strlen(b[i].name));
+			text_json_evbuffer(out, b[i].name, strlen(b[i].name));
 			evbuffer_add_printf(out, "\":{\"requests\":%llu,\"errors\":%llu,\"timeouts\":%llu,"
 			                         "\"rtt_ms_sum\":%llu,\"rtt_count\":%llu}",
 			    (unsigned long long)bs->requests, (unsigned long long)bs->errors,
@@ -500,7 +501,7 @@ metrics_render_prometheus(struct evbuffer *out)
 struct metrics_client {
 	struct bufferevent *bev;
 	struct event *deadline;
-	struct metrics_client *prev, *next;
+	LIST_ENTRY(metrics_client) entry; /* in srv->clients */
 	bool answered;
 };
 
@@ -509,7 +510,7 @@ struct metrics_server {
 	struct event_base *base;
 	struct evconnlistener *lev;
 	struct event *resume; /* re-enables accepting after a pause */
-	struct metrics_client *clients;
+	LIST_HEAD(, metrics_client) clients;
 	size_t n_clients;
 	uint64_t refused;     /* connections closed at once for the descriptor reserve */
 };
@@ -538,12 +539,7 @@ metrics_pause(void)
 static void
 metrics_client_free(struct metrics_client *c)
 {
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		srv->clients = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, entry);
 	srv->n_clients--;
 	event_free(c->deadline);
 	bufferevent_free(c->bev);
@@ -739,10 +735,7 @@ metrics_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockadd
 		evutil_closesocket(fd);
 		return;
 	}
-	c->next = srv->clients;
-	if (c->next != NULL)
-		c->next->prev = c;
-	srv->clients = c;
+	LIST_INSERT_HEAD(&srv->clients, c, entry);
 	if (++srv->n_clients >= METRICS_CLIENTS_MAX)
 		evconnlistener_disable(srv->lev); /* the rest wait in the backlog */
 	bufferevent_setcb(c->bev, metrics_read_cb, NULL, metrics_event_cb, c);
@@ -837,6 +830,7 @@ metrics_replace(struct event_base *base, int fd, const char *address, uint16_t p
 			return;
 		}
 		srv->base = base;
+		LIST_INIT(&srv->clients);
 	}
 	lev = evconnlistener_new(base, metrics_accept_cb, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
@@ -879,8 +873,8 @@ metrics_free(void)
 {
 	if (srv == NULL)
 		return;
-	while (srv->clients != NULL)
-		metrics_client_free(srv->clients);
+	while (!LIST_EMPTY(&srv->clients))
+		metrics_client_free(LIST_FIRST(&srv->clients));
 	if (srv->lev != NULL)
 		evconnlistener_free(srv->lev);
 	if (srv->resume != NULL)

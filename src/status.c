@@ -9,13 +9,13 @@
 
 #include "clock.h"
 #include "configuration.h"
-#include "control.h"
 #include "listener.h"
 #include "log.h"
 #include "relay.h"
 #include "session.h"
 #include "stats.h"
 #include "status.h"
+#include "text.h"
 
 static struct daemon_status st;
 
@@ -99,7 +99,7 @@ static void
 status_json_str(struct evbuffer *out, const char *key, const char *value)
 {
 	evbuffer_add_printf(out, "\"%s\":\"", key);
-	control_json_escape(out, value, strlen(value));
+	text_json_evbuffer(out, value, strlen(value));
 	evbuffer_add_printf(out, "\"");
 }
 
@@ -114,7 +114,7 @@ status_listeners(struct evbuffer *out, bool json)
 	for (const struct listener *l = st.listeners; l != NULL; l = l->next) {
 		if (json) {
 			evbuffer_add_printf(out, "%s\"", first ? "" : ",");
-			control_json_escape(out, l->name, strlen(l->name));
+			text_json_evbuffer(out, l->name, strlen(l->name));
 			evbuffer_add_printf(out, "\"");
 		} else
 			evbuffer_add_printf(out, "listener       %s\n", l->name);

@@ -54,6 +54,26 @@ sed -i 's/^x509 = {/dtls = { max_handshake_message = 2000; };\nx509 = {/' "$tmp/
 out=$("$proxyd" -t -c "$tmp/big.conf" 2>&1)
 echo "$out" | grep -q "Certificate handshake message" && fail "warned although under the limit: $out"
 
+step "an RSA-PSK suite counts as neither PSK nor certificate suite (the proxy has no RSA key)"
+cat >"$tmp/rsapsk.conf" <<CONF
+listen = ( { address = "::"; port = 5684; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = 5683; } );
+psk = ( { identity = "a"; key = "k"; } );
+x509 = { certificate = "$certs/server-cert.pem"; private_key = "$certs/server-key.pem";
+         client_ca = "$certs/ca-cert.pem"; };
+dtls = { ciphersuites = [ "TLS-RSA-PSK-WITH-AES-128-GCM-SHA256" ]; };
+CONF
+chmod 0600 "$tmp/rsapsk.conf"
+out=$("$proxyd" -t -c "$tmp/rsapsk.conf" 2>&1) || true
+if echo "$out" | grep -q "unknown cipher suite"; then
+	echo "this mbedTLS has no RSA-PSK suites: step skipped"
+else
+	echo "$out" | grep -qF "psk entries are configured but dtls.ciphersuites enables no PSK suite" ||
+		fail "RSA-PSK counted as a PSK suite: $out"
+	echo "$out" | grep -qF "x509 is configured but dtls.ciphersuites enables no certificate suite" ||
+		fail "RSA-PSK counted as a certificate suite: $out"
+fi
+
 step "a backend name with several addresses: the first is used, and the check says so"
 cat >"$tmp/names.conf" <<'CONF'
 listen = ( { address = "127.0.0.1"; port = 5684; } );
@@ -75,6 +95,10 @@ fi
 step "usage"
 "$proxyd" -h | grep -q 'usage: coaps-proxyd' || fail "-h"
 "$proxyd" -V | grep -q 'coaps-proxyd 0' || fail "-V"
+# -f changed nothing (the daemon never forks): accepted for old command lines, no longer documented.
+"$proxyd" -h | grep -qE '(-f|\[-[a-zA-Z]*f)' && fail "-h documents -f, which does nothing: $("$proxyd" -h)"
+out=$("$proxyd" -f -t -c "$tmp/names.conf" 2>&1) || fail "-f is no longer accepted: $out"
+echo "$out" | grep -q "configuration OK" || fail "-f -t: $out"
 rc=0
 "$proxyd" -x >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "bad flag should exit 2"

@@ -9,6 +9,7 @@
 
 #include "configuration.h"
 #include "log.h"
+#include "text.h"
 
 static char dir[] = "/tmp/check_config.XXXXXX";
 static char path[512];
@@ -111,13 +112,13 @@ START_TEST(test_hex_decode)
 {
 	unsigned char out[4];
 
-	ck_assert_int_eq(config_hex_decode("00ff7A", out, sizeof out), 3);
+	ck_assert_int_eq(text_hex_decode("00ff7A", out, sizeof out), 3);
 	ck_assert_uint_eq(out[1], 0xff);
 	ck_assert_uint_eq(out[2], 0x7a);
-	ck_assert_int_eq(config_hex_decode("abc", out, sizeof out), -1);    /* odd */
-	ck_assert_int_eq(config_hex_decode("zz", out, sizeof out), -1);     /* not hex */
-	ck_assert_int_eq(config_hex_decode("", out, sizeof out), -1);       /* empty */
-	ck_assert_int_eq(config_hex_decode("0011223344", out, sizeof out), -1); /* too long */
+	ck_assert_int_eq(text_hex_decode("abc", out, sizeof out), -1);    /* odd */
+	ck_assert_int_eq(text_hex_decode("zz", out, sizeof out), -1);     /* not hex */
+	ck_assert_int_eq(text_hex_decode("", out, sizeof out), -1);       /* empty */
+	ck_assert_int_eq(text_hex_decode("0011223344", out, sizeof out), -1); /* too long */
 }
 END_TEST
 

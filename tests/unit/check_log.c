@@ -107,6 +107,25 @@ START_TEST(test_json)
 }
 END_TEST
 
+/* JSON log values: valid UTF-8 as its code points, other bytes as \u00NN, all ASCII. */
+START_TEST(test_json_utf8)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	char line[1024];
+
+	ev.event = "handshake-failed";
+	ev.auth = "psk";
+	/* é, U+009B (a C1 control: CSI), U+202E (bidi override), U+1F600, then 0xff and a cut sequence. */
+	ev.identity = "\xc3\xa9\xc2\x9b\xe2\x80\xae\xf0\x9f\x98\x80\xff\xc3";
+	ev.identity_len = 13;
+	log_event_json_line(LOG_LVL_INFO, &ev, line, sizeof line);
+	ck_assert_ptr_nonnull(strstr(line,
+	    "\"identity\":\"\\u00e9\\u009b\\u202e\\ud83d\\ude00\\u00ff\\u00c3\""));
+	for (const char *p = line; *p != '\0'; p++)
+		ck_assert_int_lt((unsigned char)*p, 0x80);
+}
+END_TEST
+
 START_TEST(test_json_full_line)
 {
 	struct log_event ev = LOG_EVENT_INIT;
@@ -191,6 +210,7 @@ log_suite(void)
 	tcase_add_test(tc, test_text_bytes_with_nul);
 	tcase_add_test(tc, test_text_full_line);
 	tcase_add_test(tc, test_json);
+	tcase_add_test(tc, test_json_utf8);
 	tcase_add_test(tc, test_json_full_line);
 	tcase_add_test(tc, test_stderr_one_line_each);
 	suite_add_tcase(s, tc);

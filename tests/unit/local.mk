@@ -3,7 +3,8 @@ UNIT_LIBS = $(PROXY_LIBS) $(CHECK_LIBS)
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
 UNIT_TESTS = tests/unit/check_config tests/unit/check_coap_msg tests/unit/check_mid_map \
-	tests/unit/check_route tests/unit/check_log
+	tests/unit/check_route tests/unit/check_log tests/unit/check_text \
+	tests/unit/check_dtls_cookie
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -34,6 +35,14 @@ tests_unit_check_relay_SOURCES = tests/unit/check_relay.c tests/unit/fake_sessio
 	tests/unit/fake_session.h src/relay.c
 tests_unit_check_relay_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_relay_LDADD = $(UNIT_LIBS)
+
+tests_unit_check_text_SOURCES = tests/unit/check_text.c
+tests_unit_check_text_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_text_LDADD = $(UNIT_LIBS)
+
+tests_unit_check_dtls_cookie_SOURCES = tests/unit/check_dtls_cookie.c
+tests_unit_check_dtls_cookie_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_dtls_cookie_LDADD = $(UNIT_LIBS)
 
 # Inputs the fuzz targets (tests/fuzz) found trouble with, replayed in every build.
 check_PROGRAMS += tests/unit/check_fuzz_regress
