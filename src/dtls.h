@@ -39,6 +39,10 @@ struct dtls_link {
 	bool psk_identity_unknown;
 	bool psk_identity_seen;
 	enum link_auth auth;
+	/* Session resumption (dtls_ticket.c): the kind of session a ticket or
+	 * cache entry offered, and the first bytes of its master secret. */
+	uint8_t resume;
+	uint8_t resume_tag[8];
 };
 
 /* Names an auth kind for logs: "psk", "x509", "anonymous"; NULL for none. */
@@ -203,6 +207,25 @@ enum dtls_suite_kind {
 };
 /* Classifies a cipher suite id by the credential it needs. */
 enum dtls_suite_kind dtls_suite_kind(uint16_t id);
+
+/*
+ * Session resumption (dtls_ticket.c): RFC 5077 tickets and a session-ID
+ * cache. Both seal the session with the credential it was made with, and
+ * both are checked against the current snapshot when a client offers them:
+ * a revoked PSK identity or client certificate gets a full handshake.
+ */
+/* Sets up tickets and the cache on cfg->ssl (from dtls_config_build). */
+int dtls_resume_conf(struct proxy_config *cfg, int (*f_rng)(void *, unsigned char *, size_t),
+    void *p_rng, char **cause) __attribute__((warn_unused_result));
+/* Notes the link whose datagram mbedTLS reads (the callbacks get no context); NULL: none. */
+void dtls_resume_link(struct dtls_link *link);
+/*
+ * After a completed handshake on ssl: true if it was abbreviated (resumed);
+ * then a PSK session's link gets back the identity the session was made with.
+ */
+bool dtls_resume_finish(mbedtls_ssl_context *ssl, struct dtls_link *link);
+/* Frees the session cache and forgets the process's ticket secret. */
+void dtls_resume_shutdown(void);
 
 /* Reads a private key file (no password); 0 or an mbedTLS error code. */
 int dtls_key_parse_file(mbedtls_pk_context *key, const char *path);

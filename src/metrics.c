@@ -66,6 +66,8 @@ static const struct metric_def metric_defs[] = {
 	    S(handshakes_ok), "Handshakes finished, by result." },
 	{ "handshakes_failed", "coaps_handshakes_total", "result=\"failed\"", METRIC_COUNTER,
 	    S(handshakes_failed), NULL },
+	{ "handshakes_resumed", "coaps_handshakes_resumed_total", NULL, METRIC_COUNTER,
+	    S(handshakes_resumed), "Handshakes abbreviated by session resumption (ticket or session ID), of those that finished ok." },
 	{ "handshakes_failed_by", "coaps_handshakes_failed_total", "reason", METRIC_PER_REASON,
 	    S(handshakes_failed_by), "Failed handshakes, by reason." },
 	{ "cookies_sent", "coaps_cookies_sent_total", NULL, METRIC_COUNTER, S(cookies_sent),

@@ -965,6 +965,7 @@ session_established(struct session *s)
 	struct log_event ev = LOG_EVENT_INIT;
 	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(s->ssl);
 	uint32_t flags = mbedtls_ssl_get_verify_result(s->ssl);
+	bool resumed;
 
 	hs_list_remove(s);
 	if (s->cid_len > 0 && !dtls_cid_in_use(s->ssl))
@@ -985,6 +986,7 @@ session_established(struct session *s)
 		session_fail(s, HS_FAIL_CERTIFICATE, reason, n);
 		return false;
 	}
+	resumed = dtls_resume_finish(s->ssl, &s->link);
 	session_set_identity(s);
 	session_keep_cert(s, peer);
 	/* A handshake that began before a reload must satisfy the new credentials too. */
@@ -996,6 +998,7 @@ session_established(struct session *s)
 	}
 	s->state = SESSION_ESTABLISHED;
 	stats.handshakes_ok++;
+	stats.handshakes_resumed += resumed;
 	{
 		uint64_t ms = s->established_ms - s->created_ms;
 		size_t b = 0;
@@ -1006,6 +1009,7 @@ session_established(struct session *s)
 		stats.handshake_ms_sum += ms;
 	}
 	session_event(s, &ev, "handshake-ok");
+	log_event_add(&ev, "resumed", resumed ? "yes" : "no", false);
 	ev.duration_ms = (long)(s->established_ms - s->created_ms);
 	log_event(LOG_LVL_INFO, &ev);
 

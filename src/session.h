@@ -44,6 +44,7 @@ extern const char *const proxy_answer_names[ANSWER_COUNT];
 /* Counters for stats, metrics and sd_notify STATUS. */
 struct session_stats {
 	uint64_t handshakes_ok, handshakes_failed;
+	uint64_t handshakes_resumed; /* of handshakes_ok: abbreviated (session resumption) */
 	uint64_t handshakes_failed_by[HS_FAIL_COUNT];
 	uint64_t handshake_ms_buckets[8]; /* handshake durations: <=10,50,100,500,1000,5000,30000,+Inf ms */
 	uint64_t handshake_ms_sum;
