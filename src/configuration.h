@@ -117,6 +117,7 @@ struct proxy_config {
 	unsigned char ticket_secret[32]; /* SHA-256 of the key file's key */
 	bool has_ticket_secret;
 	uint32_t session_cache;    /* session-ID cache entries, 0 = none */
+	unsigned char trust_digest[16]; /* of client_ca, crl, verify_client (dtls_resume_conf) */
 
 	uint32_t idle_timeout; /* s */
 	uint32_t park_after;   /* s idle before a session is parked, 0 = never */

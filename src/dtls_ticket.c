@@ -10,6 +10,8 @@
 #include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/x509_crl.h>
+#include <mbedtls/x509_crt.h>
 
 #include "dtls.h"
 #include "dtls_compat.h"
@@ -20,7 +22,11 @@
  *   version (1) | key epoch (4) | nonce (12) | AES-256-GCM ciphertext | tag (16)
  * over the plain text
  *   issued, unix seconds (8) | kind (1) | identity length (1) | identity |
- *   first 16 bytes of SHA-256 of the PSK (PSK sessions) | mbedtls_ssl_session_save bytes.
+ *   digest (16) | mbedtls_ssl_session_save bytes
+ * where digest is the first 16 bytes of SHA-256 of the PSK (PSK sessions) or
+ * of the trust settings (client_ca, crl, verify_client) the client
+ * certificate was verified with (certificate sessions): while those are
+ * unchanged, resuming checks only the certificate's expiry, not its chain.
  * The key of epoch E (E = unix time / dtls.ticket_lifetime) is
  * HMAC-SHA-256(secret, "coaps-proxy ticket key" | E); the secret is the
  * SHA-256 of dtls.ticket_key_file's key, or 32 random bytes made once per
@@ -121,7 +127,7 @@ tk_seal(const struct proxy_config *cfg, const mbedtls_ssl_session *session, unsi
 		if (psk == NULL || idlen > 255)
 			return -1;
 	}
-	if (size < TK_HEAD + 8 + 2 + idlen + TK_KEY_DIGEST + TK_TAG)
+	if (size < TK_HEAD + 8 + 2 + idlen + TK_KEY_DIGEST + TK_TAG + 1)
 		return -1;
 	buf[0] = TK_VERSION;
 	buf[1] = (unsigned char)(epoch >> 24);
@@ -140,8 +146,9 @@ tk_seal(const struct proxy_config *cfg, const mbedtls_ssl_session *session, unsi
 		p += idlen;
 		if (tk_psk_digest(psk, p) < 0)
 			return -1;
-		p += TK_KEY_DIGEST;
-	}
+	} else
+		memcpy(p, cfg->trust_digest, TK_KEY_DIGEST);
+	p += TK_KEY_DIGEST;
 	if (mbedtls_ssl_session_save(session, p, (size_t)(buf + size - TK_TAG - p), &n) != 0)
 		return -1;
 	plain = (size_t)(p - (buf + TK_HEAD)) + n;
@@ -216,6 +223,10 @@ tk_still_valid(const struct proxy_config *cfg, unsigned kind, const unsigned cha
 		*why = "it has no client certificate and one is now required";
 		return false;
 	}
+	/* Verified when the session was made, against the same trust settings. */
+	if (memcmp(digest, cfg->trust_digest, TK_KEY_DIGEST) == 0 &&
+	    session->MBEDTLS_PRIVATE(verify_result) == 0 && !mbedtls_x509_time_is_past(&peer->valid_to))
+		return true;
 	if (!cfg->x509->has_client_ca ||
 	    mbedtls_x509_crt_verify((mbedtls_x509_crt *)(uintptr_t)peer, &cfg->x509->client_ca,
 	        cfg->x509->has_crl ? &cfg->x509->crl : NULL, NULL, &flags, NULL, NULL) != 0) {
@@ -268,13 +279,11 @@ tk_open(const struct proxy_config *cfg, unsigned char *buf, size_t len,
 	kind = *p++;
 	idlen = *p++;
 	id = p;
-	if (kind == TK_PSK) {
-		if ((size_t)(end - p) < idlen + TK_KEY_DIGEST || idlen > CONFIG_PSK_IDENTITY_MAX)
-			return -1;
-		digest = p + idlen;
-		p += idlen + TK_KEY_DIGEST;
-	} else if (kind != TK_CERT || idlen != 0)
+	if ((kind != TK_PSK && kind != TK_CERT) || (kind == TK_CERT && idlen != 0) ||
+	    idlen > CONFIG_PSK_IDENTITY_MAX || (size_t)(end - p) < idlen + TK_KEY_DIGEST)
 		return -1;
+	digest = p + idlen;
+	p += idlen + TK_KEY_DIGEST;
 	if (issued > now + TK_SKEW || now - issued >= cfg->ticket_lifetime)
 		return -1;
 	if (mbedtls_ssl_session_load(session, p, (size_t)(end - p)) != 0)
@@ -453,6 +462,38 @@ cache_get_cb(void *p, mbedtls_ssl_session *session)
 }
 #endif
 
+/* Digests what a client certificate is verified with under cfg into cfg->trust_digest. */
+static int
+tk_trust_digest(struct proxy_config *cfg)
+{
+	mbedtls_md_context_t md;
+	unsigned char d[32];
+	int r;
+
+	mbedtls_md_init(&md);
+	r = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 0);
+	if (r == 0)
+		r = mbedtls_md_starts(&md);
+	if (r == 0 && cfg->x509 != NULL) {
+		const struct x509_conf *x = cfg->x509;
+		unsigned char mode = (unsigned char)x->verify_client;
+
+		r = mbedtls_md_update(&md, &mode, 1);
+		for (const mbedtls_x509_crt *c = &x->client_ca; r == 0 && x->has_client_ca && c != NULL;
+		     c = c->next)
+			r = mbedtls_md_update(&md, c->raw.p, c->raw.len);
+		r = r != 0 ? r : mbedtls_md_update(&md, (const unsigned char *)"|", 1);
+		for (const mbedtls_x509_crl *c = &x->crl; r == 0 && x->has_crl && c != NULL;
+		     c = c->next)
+			r = mbedtls_md_update(&md, c->raw.p, c->raw.len);
+	}
+	if (r == 0)
+		r = mbedtls_md_finish(&md, d);
+	mbedtls_md_free(&md);
+	memcpy(cfg->trust_digest, d, sizeof cfg->trust_digest);
+	return r == 0 ? 0 : -1;
+}
+
 int
 dtls_resume_conf(struct proxy_config *cfg, int (*f_rng)(void *, unsigned char *, size_t),
     void *p_rng, char **cause)
@@ -465,6 +506,10 @@ dtls_resume_conf(struct proxy_config *cfg, int (*f_rng)(void *, unsigned char *,
 			return -1;
 		}
 		tk_random_ready = true;
+	}
+	if (tk_trust_digest(cfg) < 0) {
+		*cause = strdup("cannot digest the client certificate settings");
+		return -1;
 	}
 	/* A reload that changes the cache size starts an empty cache. */
 	if (tk_cache != NULL && tk_cache_size != cfg->session_cache)
