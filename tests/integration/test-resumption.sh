@@ -151,4 +151,18 @@ out=$(spsk -sess_in "$tmp/t1")
 echo "$out" | grep -q '^Reused, ' && fail "resumed with tickets and cache off: $out"
 
 stop_proxy
+
+step "ticket_key_file: world-writable refused, too short refused, readable warned about"
+chmod 666 "$tmp/other.key"
+conf "ticket_key_file = \"$tmp/other.key\";"
+out=$("$proxyd" -t -c "$tmp/proxy.conf" 2>&1) && fail "a world-writable key file was accepted"
+echo "$out" | grep -q 'world-writable' || fail "no world-writable complaint: $out"
+chmod 644 "$tmp/other.key"
+out=$("$proxyd" -t -c "$tmp/proxy.conf" 2>&1) || fail "a readable key file was refused: $out"
+echo "$out" | grep -q 'other.key: the private key is readable' || fail "no warning for a readable key file: $out"
+printf 'abc' >"$tmp/short.key"
+chmod 600 "$tmp/short.key"
+conf "ticket_key_file = \"$tmp/short.key\";"
+out=$("$proxyd" -t -c "$tmp/proxy.conf" 2>&1) && fail "a 3-byte key file was accepted"
+echo "$out" | grep -q 'must hold 32 to 2048 bytes' || fail "no length complaint: $out"
 echo "PASS"
