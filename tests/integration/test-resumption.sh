@@ -94,9 +94,33 @@ if command -v gnutls-cli >/dev/null; then
 	wait_log "event=handshake-ok .*resumed=yes" 5
 fi
 
-step "a ticket from this proxy is accepted by a second proxy sharing the key file"
+step "a ticket from proxy A is accepted by proxy B, running at the same time with the same key file"
 out=$(spsk -sess_out "$tmp/s3")
 expect_new "$out"
+port_a=$proxy_port
+proxy_port=$(free_port)
+conf "ticket_key_file = \"$tmp/ticket.key\";"
+sed "s|$ctl_sock|$tmp/ctlb.sock|" "$tmp/proxy.conf" >"$tmp/proxyb.conf"
+start_bg proxyb "$proxyd" -f -c "$tmp/proxyb.conf"
+i=0
+while ! grep -q 'event=started' "$tmp/proxyb.err"; do
+	[ $i -lt 100 ] || fail "proxy B did not start: $(cat "$tmp/proxyb.err")"
+	sleep 0.1
+	i=$((i + 1))
+done
+out=$(spsk -sess_in "$tmp/s3")
+echo "$out" | grep -q '^Reused, ' || fail "proxy B did not resume proxy A's ticket: $out"
+i=0
+while ! grep -q 'event=handshake-ok .*identity="my_identity".*resumed=yes' "$tmp/proxyb.err"; do
+	[ $i -lt 50 ] || fail "proxy B logged no resumed=yes: $(cat "$tmp/proxyb.err")"
+	sleep 0.1
+	i=$((i + 1))
+done
+kill -TERM "$(cat "$tmp/proxyb.pid")"
+proxy_port=$port_a
+conf "ticket_key_file = \"$tmp/ticket.key\";"
+
+step "... and by proxy A after a restart"
 stop_proxy
 : >"$proxy_log"
 start_proxy "$tmp/proxy.conf"
