@@ -40,9 +40,12 @@ struct dtls_link {
 	bool psk_identity_seen;
 	enum link_auth auth;
 	/* Session resumption (dtls_ticket.c): the kind of session a ticket or
-	 * cache entry offered, and the first bytes of its master secret. */
+	 * cache entry offered, the first bytes of its master secret and the
+	 * length of its PSK identity (in identity, with identity_len 0 until
+	 * the abbreviated handshake completes). */
 	uint8_t resume;
 	uint8_t resume_tag[8];
+	uint8_t resume_identity_len;
 };
 
 /* Names an auth kind for logs: "psk", "x509", "anonymous"; NULL for none. */

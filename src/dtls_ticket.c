@@ -118,11 +118,15 @@ tk_seal(const struct proxy_config *cfg, const mbedtls_ssl_session *session, unsi
 	int r;
 
 	/* A PSK session: a full handshake's identity, or that of the session it resumes. */
-	if (link != NULL && ((link->psk_identity_seen && !link->psk_identity_unknown) ||
-	                        (link->resume == RESUME_PSK &&
-	                            memcmp(session->MBEDTLS_PRIVATE(master), link->resume_tag,
-	                                sizeof link->resume_tag) == 0))) {
+	if (link != NULL && link->psk_identity_seen && !link->psk_identity_unknown)
 		idlen = link->identity_len;
+	else if (link != NULL && link->resume == RESUME_PSK &&
+	         memcmp(session->MBEDTLS_PRIVATE(master), link->resume_tag,
+	             sizeof link->resume_tag) == 0)
+		idlen = link->resume_identity_len;
+	else
+		link = NULL; /* not a PSK session */
+	if (link != NULL) {
 		psk = config_psk_find(cfg, link->identity, idlen);
 		if (psk == NULL || idlen > 255)
 			return -1;
@@ -298,10 +302,11 @@ tk_open(const struct proxy_config *cfg, unsigned char *buf, size_t len,
 
 		link->resume = kind == TK_PSK ? RESUME_PSK : RESUME_CERT;
 		memcpy(link->resume_tag, master, sizeof link->resume_tag);
+		link->resume_identity_len = 0;
 		if (kind == TK_PSK) {
+			/* Unproven until the abbreviated handshake completes: no length yet. */
 			memcpy(link->identity, id, idlen);
-			link->identity_len = (uint16_t)idlen;
-			link->identity_sent_len = idlen;
+			link->resume_identity_len = (uint8_t)idlen;
 		}
 	}
 	return 0;
@@ -451,8 +456,10 @@ cache_get_cb(void *p, mbedtls_ssl_session *session)
 	if (cache_get(p, session->id, session->id_len, &tmp) < 0 ||
 	    (session->ciphersuite != 0 && tmp.ciphersuite != session->ciphersuite) ||
 	    tmp.id_len != session->id_len) {
-		if (tk_link != NULL)
+		if (tk_link != NULL) {
 			tk_link->resume = RESUME_NONE;
+			tk_link->resume_identity_len = 0;
+		}
 		mbedtls_ssl_session_free(&tmp);
 		return 1;
 	}
@@ -538,7 +545,10 @@ dtls_resume_finish(mbedtls_ssl_context *ssl, struct dtls_link *link)
 	if (resumed && link->resume == RESUME_PSK) {
 		link->psk_identity_seen = true;
 		link->psk_identity_unknown = false;
+		link->identity_len = link->resume_identity_len;
+		link->identity_sent_len = link->resume_identity_len;
 	}
+	link->resume_identity_len = 0;
 	link->resume = RESUME_NONE;
 	mbedtls_platform_zeroize(link->resume_tag, sizeof link->resume_tag);
 	return resumed;
