@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <mbedtls/error.h>
+#include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/version.h>
 
@@ -34,7 +35,7 @@ static const char *const root_keys[] = { "listen", "backends", "routes", "identi
 	"diagnostic_payloads", NULL };
 static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min",
 	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", "connection_id",
-	"cid_length", NULL };
+	"cid_length", "session_tickets", "ticket_lifetime", "ticket_key_file", "session_cache", NULL };
 static const char *const session_keys[] = { "idle_timeout", "park_after", "max_sessions",
 	"max_handshakes", "handshakes_per_source", NULL };
 static const char *const log_keys[] = { "level", "json_file", "syslog", NULL };
@@ -47,6 +48,74 @@ default_suites(struct proxy_config *cfg)
 {
 	dtls_default_suites(cfg->n_psks > 0, cfg->x509 != NULL, cfg->ciphersuites);
 	cfg->ciphersuites_default = true;
+}
+
+/*
+ * Parses the session resumption keys of dtls = { ... }: session_tickets,
+ * ticket_lifetime, ticket_key_file (read here: hex or raw bytes, at least 32
+ * bytes of key, kept as its SHA-256) and session_cache.
+ */
+static int
+load_dtls_resumption(struct loader *ld, const config_setting_t *g, struct proxy_config *cfg)
+{
+	unsigned char raw[4096], key[2048];
+	const char *path;
+	config_setting_t *s;
+	size_t n = 0, k = 0, hex = 0;
+	ssize_t r;
+	int fd;
+
+	if (get_route_bool(ld, g, "session_tickets", &cfg->session_tickets) < 0 ||
+	    get_uint(ld, g, "ticket_lifetime", 60, 604800, &cfg->ticket_lifetime) < 0 ||
+	    get_uint(ld, g, "session_cache", 0, 1000000, &cfg->session_cache) < 0 ||
+	    get_string(ld, g, "ticket_key_file", false, &path) < 0)
+		return -1;
+	if (path == NULL)
+		return 0;
+	s = config_setting_get_member(g, "ticket_key_file");
+	resolve_path(ld, path, &cfg->ticket_key_file);
+	if (cfg->ticket_key_file == NULL)
+		return load_fail(ld, s, NULL, "out of memory");
+	if (check_regular_file(ld, s, cfg->ticket_key_file, true) < 0)
+		return -1;
+	if ((fd = open(cfg->ticket_key_file, O_RDONLY | O_CLOEXEC)) < 0)
+		return load_fail(ld, s, NULL, "cannot read %s: %s", cfg->ticket_key_file,
+		    strerror(errno));
+	while (n < sizeof raw && (r = read(fd, raw + n, sizeof raw - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	/* Hex (whitespace ignored) when every byte is a hex digit or space; else binary. */
+	for (size_t i = 0; i < n; i++)
+		if (isxdigit(raw[i]))
+			hex++;
+		else if (!isspace(raw[i]))
+			hex = SIZE_MAX / 2;
+	if (hex < SIZE_MAX / 2) {
+		size_t j = 0;
+		int d;
+
+		for (size_t i = 0; i < n; i++)
+			if (!isspace(raw[i]))
+				raw[j++] = raw[i];
+		raw[j < sizeof raw ? j : sizeof raw - 1] = '\0';
+		d = config_hex_decode((const char *)raw, key, sizeof key);
+		k = d > 0 ? (size_t)d : 0;
+	} else {
+		k = n < sizeof key ? n : sizeof key;
+		memcpy(key, raw, k);
+	}
+	mbedtls_platform_zeroize(raw, sizeof raw);
+	if (n >= sizeof raw || k < 32) {
+		mbedtls_platform_zeroize(key, sizeof key);
+		return load_fail(ld, s, NULL, "%s must hold 32 to 2048 bytes of key, binary or hex "
+		    "(e.g. made by: head -c 48 /dev/urandom > FILE)", cfg->ticket_key_file);
+	}
+	r = mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, k, cfg->ticket_secret);
+	mbedtls_platform_zeroize(key, sizeof key);
+	if (r != 0)
+		return load_fail(ld, s, NULL, "cannot hash the ticket key");
+	cfg->has_ticket_secret = true;
+	return 0;
 }
 
 /* Parses dtls = { ... }. */
@@ -73,6 +142,8 @@ load_dtls(struct loader *ld, struct proxy_config *cfg)
 	cfg->mtu = (uint16_t)v;
 	if (get_uint(ld, g, "cid_length", DTLS_CID_MIN, DTLS_CID_MAX, &cfg->cid_length) < 0 ||
 	    get_route_bool(ld, g, "connection_id", &cfg->connection_id) < 0)
+		return -1;
+	if (load_dtls_resumption(ld, g, cfg) < 0)
 		return -1;
 	if (cfg->connection_id && !dtls_cid_supported())
 		return load_fail(ld, config_setting_get_member(g, "connection_id"), NULL,
@@ -301,6 +372,9 @@ config_load(const char *path, char **cause)
 	cfg->max_handshake_message = CONFIG_DEFAULT_DTLS_MAX_HANDSHAKE_MESSAGE;
 	cfg->connection_id = dtls_cid_supported();
 	cfg->cid_length = CONFIG_DEFAULT_DTLS_CID_LENGTH;
+	cfg->session_tickets = CONFIG_DEFAULT_DTLS_SESSION_TICKETS;
+	cfg->ticket_lifetime = CONFIG_DEFAULT_DTLS_TICKET_LIFETIME;
+	cfg->session_cache = CONFIG_DEFAULT_DTLS_SESSION_CACHE;
 	cfg->idle_timeout = CONFIG_DEFAULT_SESSION_IDLE_TIMEOUT;
 	cfg->park_after = CONFIG_DEFAULT_SESSION_PARK_AFTER;
 	cfg->max_sessions = CONFIG_DEFAULT_SESSION_MAX_SESSIONS;
@@ -401,6 +475,8 @@ config_unref(struct proxy_config *cfg)
 	}
 	if (cfg->ssl_built)
 		mbedtls_ssl_config_free(&cfg->ssl);
+	free(cfg->ticket_key_file);
+	mbedtls_platform_zeroize(cfg->ticket_secret, sizeof cfg->ticket_secret);
 	free(cfg->log_json_file);
 	free(cfg->control_socket);
 	free(cfg->metrics_address);

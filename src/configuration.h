@@ -113,6 +113,14 @@ struct proxy_config {
 	uint32_t max_handshake_message;
 	bool connection_id;   /* offer RFC 9146 Connection IDs to clients that ask */
 	uint32_t cid_length;  /* bytes of the proxy's own CIDs */
+	/* Session resumption (dtls_ticket.c). */
+	bool session_tickets;      /* issue and accept RFC 5077 tickets */
+	uint32_t ticket_lifetime;  /* s a ticket is good for; its key rotates as often */
+	char *ticket_key_file;     /* NULL: a random key of this process */
+	unsigned char ticket_secret[32]; /* SHA-256 of the key file's key */
+	bool has_ticket_secret;
+	uint32_t session_cache;    /* session-ID cache entries, 0 = none */
+	unsigned char trust_digest[16]; /* of client_ca, crl, verify_client (dtls_resume_conf) */
 
 	uint32_t idle_timeout; /* s */
 	uint32_t park_after;   /* s idle before a session is parked, 0 = never */

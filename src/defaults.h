@@ -24,6 +24,9 @@
 #define CONFIG_DEFAULT_DTLS_BADMAC_LIMIT 0             /* dtls.badmac_limit */
 #define CONFIG_DEFAULT_DTLS_MAX_HANDSHAKE_MESSAGE 880  /* dtls.max_handshake_message */
 #define CONFIG_DEFAULT_DTLS_CID_LENGTH 8               /* dtls.cid_length */
+#define CONFIG_DEFAULT_DTLS_SESSION_TICKETS true      /* dtls.session_tickets */
+#define CONFIG_DEFAULT_DTLS_TICKET_LIFETIME 86400     /* dtls.ticket_lifetime */
+#define CONFIG_DEFAULT_DTLS_SESSION_CACHE 1024        /* dtls.session_cache */
 #define CONFIG_DEFAULT_SESSION_IDLE_TIMEOUT 300        /* session.idle_timeout */
 #define CONFIG_DEFAULT_SESSION_PARK_AFTER 30           /* session.park_after */
 #define CONFIG_DEFAULT_SESSION_MAX_SESSIONS 10000      /* session.max_sessions */

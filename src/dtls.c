@@ -142,6 +142,7 @@ dtls_shutdown(void)
 	if (!dtls_ready)
 		return;
 	mbedtls_md_free(&dtls_cookie_hmac);
+	dtls_resume_shutdown();
 	mbedtls_ctr_drbg_free(&dtls_drbg);
 	mbedtls_entropy_free(&dtls_entropy);
 	dtls_ready = false;
@@ -481,6 +482,7 @@ dtls_recv_cb(void *ctx, unsigned char *buf, size_t len)
 	struct dtls_link *link = ctx;
 	size_t n;
 
+	dtls_resume_link(link);
 	if (link->rx == NULL || link->rx_len == 0) {
 		/* 0 bytes would read as end of connection: never hand that over. */
 		link->rx = NULL;
@@ -598,7 +600,7 @@ dtls_config_build(struct proxy_config *cfg, char **cause)
 		mbedtls_ssl_conf_authmode(c, mode);
 	} else
 		mbedtls_ssl_conf_authmode(c, MBEDTLS_SSL_VERIFY_NONE);
-	return 0;
+	return dtls_resume_conf(cfg, mbedtls_ctr_drbg_random, &dtls_drbg, cause);
 }
 
 void
@@ -666,6 +668,8 @@ dtls_free(mbedtls_ssl_context *ssl)
 {
 	if (ssl == NULL)
 		return;
+	if (ssl->MBEDTLS_PRIVATE(p_bio) != NULL)
+		dtls_resume_link(NULL); /* no callback may reach a link that is going away */
 	mbedtls_ssl_free(ssl);
 	free(ssl);
 }

@@ -39,6 +39,13 @@ struct dtls_link {
 	bool psk_identity_unknown;
 	bool psk_identity_seen;
 	enum link_auth auth;
+	/* Session resumption (dtls_ticket.c): the kind of session a ticket or
+	 * cache entry offered, the first bytes of its master secret and the
+	 * length of its PSK identity (in identity, with identity_len 0 until
+	 * the abbreviated handshake completes). */
+	uint8_t resume;
+	uint8_t resume_tag[8];
+	uint8_t resume_identity_len;
 };
 
 /* Names an auth kind for logs: "psk", "x509", "anonymous"; NULL for none. */
@@ -224,6 +231,25 @@ void dtls_default_suites(bool psk, bool x509, int *out);
  * unknown suites count as neither: the proxy cannot complete them.
  */
 void dtls_suites_usable(const int *suites, bool *psk, bool *cert);
+
+/*
+ * Session resumption (dtls_ticket.c): RFC 5077 tickets and a session-ID
+ * cache. Both seal the session with the credential it was made with, and
+ * both are checked against the current snapshot when a client offers them:
+ * a revoked PSK identity or client certificate gets a full handshake.
+ */
+/* Sets up tickets and the cache on cfg->ssl (from dtls_config_build). */
+int dtls_resume_conf(struct proxy_config *cfg, int (*f_rng)(void *, unsigned char *, size_t),
+    void *p_rng, char **cause) __attribute__((warn_unused_result));
+/* Notes the link whose datagram mbedTLS reads (the callbacks get no context); NULL: none. */
+void dtls_resume_link(struct dtls_link *link);
+/*
+ * After a completed handshake on ssl: true if it was abbreviated (resumed);
+ * then a PSK session's link gets back the identity the session was made with.
+ */
+bool dtls_resume_finish(mbedtls_ssl_context *ssl, struct dtls_link *link);
+/* Frees the session cache and forgets the process's ticket secret. */
+void dtls_resume_shutdown(void);
 
 /* Reads a private key file (no password); 0 or an mbedTLS error code. */
 int dtls_key_parse_file(mbedtls_pk_context *key, const char *path);

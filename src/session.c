@@ -924,6 +924,7 @@ session_established(struct session *s)
 	struct log_event ev = LOG_EVENT_INIT;
 	const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(s->ssl);
 	uint32_t flags = mbedtls_ssl_get_verify_result(s->ssl);
+	bool resumed;
 
 	hs_list_remove(s);
 	if (s->cid_len > 0 && !dtls_cid_in_use(s->ssl))
@@ -944,6 +945,7 @@ session_established(struct session *s)
 		session_fail(s, HS_FAIL_CERTIFICATE, reason, n);
 		return false;
 	}
+	resumed = dtls_resume_finish(s->ssl, &s->link);
 	session_set_identity(s);
 	session_keep_cert(s, peer);
 	/* A handshake that began before a reload must satisfy the new credentials too. */
@@ -955,7 +957,9 @@ session_established(struct session *s)
 	}
 	s->state = SESSION_ESTABLISHED;
 	stats_handshake_ok(s->established_ms - s->created_ms);
+	stats_mut()->handshakes_resumed += resumed;
 	session_event(s, &ev, "handshake-ok");
+	log_event_add(&ev, "resumed", resumed ? "yes" : "no", false);
 	ev.duration_ms = (long)(s->established_ms - s->created_ms);
 	log_event(LOG_LVL_INFO, &ev);
 

@@ -40,6 +40,7 @@ enum proxy_answer {
 /* Counters for stats, metrics and sd_notify STATUS. */
 struct proxy_stats {
 	uint64_t handshakes_ok, handshakes_failed;
+	uint64_t handshakes_resumed; /* of handshakes_ok: abbreviated (session resumption) */
 	uint64_t handshakes_failed_by[HS_FAIL_COUNT];
 	uint64_t handshake_ms_buckets[STATS_HS_BUCKETS]; /* by stats_hs_bounds_ms, then +Inf */
 	uint64_t handshake_ms_sum;

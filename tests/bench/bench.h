@@ -36,6 +36,7 @@ struct bench_opts {
 	unsigned size;
 	const char *path;
 	bool handshake_only;
+	bool resume;			/* --handshake-only: resume each session's previous one */
 	const char *proxy_uri;
 	long server_pid;
 	const char *json;
@@ -67,6 +68,7 @@ struct bench_result {
 	const char *mode;
 	unsigned sessions;
 	uint64_t handshakes;
+	uint64_t resumed;		/* of handshakes: abbreviated (--resume) */
 	double handshakes_per_s;
 	uint64_t requests;
 	double requests_per_s;

@@ -52,6 +52,8 @@ struct session {
 	bool ssl_ready;		/* ssl set up (reset before reuse) */
 	struct event *ev_read, *ev_timer;
 	mbedtls_ssl_context ssl;
+	mbedtls_ssl_session saved;	/* --resume: the session offered to the next handshake */
+	bool have_saved;
 	uint64_t t_int, t_fin;	/* mbedTLS timer deadlines (ns), t_fin 0: off */
 	uint64_t t_hs;		/* handshake start */
 	uint16_t next_mid;
@@ -371,6 +373,33 @@ static void session_start(struct session *s)
 	session_open(s);
 }
 
+#if TC_MBEDTLS3
+#define SESSION_MASTER(x) ((x)->MBEDTLS_PRIVATE(master))
+#else
+#define SESSION_MASTER(x) ((x)->master)
+#endif
+
+/* --resume: counts a resumed handshake (same master secret), else keeps the new session. */
+static void session_keep(struct session *s)
+{
+	mbedtls_ssl_session now;
+
+	mbedtls_ssl_session_init(&now);
+	if (mbedtls_ssl_get_session(&s->ssl, &now) != 0) {
+		mbedtls_ssl_session_free(&now);
+		return;
+	}
+	if (s->have_saved && memcmp(SESSION_MASTER(&now), SESSION_MASTER(&s->saved), 48) == 0) {
+		s->c->r.resumed++;
+		mbedtls_ssl_session_free(&now);
+		return;
+	}
+	if (s->have_saved)
+		mbedtls_ssl_session_free(&s->saved);
+	s->saved = now;
+	s->have_saved = true;
+}
+
 /* Advance the handshake; on success start sending. */
 static void session_handshake(struct session *s)
 {
@@ -392,6 +421,8 @@ static void session_handshake(struct session *s)
 	s->st = S_READY;
 	c->hs_active--;
 	c->r.handshakes++;
+	if (c->o->resume)
+		session_keep(s);
 	c->t_last_hs = stats_now();
 	hist_add(&c->r.hs_lat, (stats_now_ns() - s->t_hs) / 1000u);
 	client_ramp(c);
@@ -609,6 +640,8 @@ static void session_open(struct session *s)
 		}
 		s->ssl_ready = true;
 	}
+	if (s->have_saved)
+		(void)mbedtls_ssl_set_session(&s->ssl, &s->saved); /* a full handshake if refused */
 	mbedtls_ssl_set_bio(&s->ssl, s, bio_send, bio_recv, NULL);
 	mbedtls_ssl_set_timer_cb(&s->ssl, s, timer_set, timer_get);
 	if (c->o->server_name != NULL)
@@ -866,6 +899,8 @@ static void client_cleanup(struct client *c)
 				close(s->fd);
 			if (s->ssl_ready)
 				mbedtls_ssl_free(&s->ssl);
+			if (s->have_saved)
+				mbedtls_ssl_session_free(&s->saved);
 			if (s->ev_read)
 				event_free(s->ev_read);
 			if (s->ev_timer)
@@ -915,7 +950,7 @@ int client_run(const struct bench_opts *o)
 	c->r.server_rss_kb = -1;
 	c->r.sessions = o->sessions;
 	snprintf(c->mode, sizeof(c->mode), "%s%s%s", o->plain ? "plain" : o->cert ? "ecdsa" : "psk",
-	    o->handshake_only ? "+handshake-only" : "", o->proxy_uri ? "+proxy-uri" : "");
+	    o->handshake_only ? o->resume ? "+resume" : "+handshake-only" : "", o->proxy_uri ? "+proxy-uri" : "");
 	c->r.mode = c->mode;
 	if (tls_parse_addr(o->target, &c->target, &c->target_len) != 0) {
 		fprintf(stderr, "coaps-bench: bad --target %s\n", o->target);

@@ -45,6 +45,8 @@ static void usage(FILE *f)
 "  --path /x                Uri-Path (default /echo)\n"
 "  --proxy-uri URI          send Proxy-Uri URI instead of Uri-Path\n"
 "  --handshake-only         new session, one request, close, repeat\n"
+"  --resume                 with --handshake-only: each session offers its previous\n"
+"                           session (ticket, or session ID) to the next handshake\n"
 "  --ramp N                 at most N handshakes in progress (default 0: no limit)\n"
 "  --src-addrs A,B,...      bind sessions round-robin to these source addresses\n"
 "  --hold SEC               keep sessions open SEC s after the run, then read RSS\n"
@@ -90,7 +92,7 @@ static bool parse_num(const char *s, unsigned long long lo, unsigned long long h
 enum {
 	OPT_TARGET = 256, OPT_PLAIN, OPT_PSK_ID, OPT_PSK, OPT_PSK_HEX, OPT_CERT, OPT_KEY, OPT_CA,
 	OPT_SESSIONS, OPT_INFLIGHT, OPT_DURATION, OPT_COUNT, OPT_METHOD, OPT_SIZE, OPT_PATH,
-	OPT_HS_ONLY, OPT_PROXY_URI, OPT_PID, OPT_JSON, OPT_SUITE, OPT_SRC, OPT_RAMP, OPT_BACKEND,
+	OPT_HS_ONLY, OPT_RESUME, OPT_PROXY_URI, OPT_PID, OPT_JSON, OPT_SUITE, OPT_SRC, OPT_RAMP, OPT_BACKEND,
 	OPT_RELAY, OPT_LISTEN, OPT_TO, OPT_INPROC, OPT_CCERT, OPT_CKEY, OPT_HOLD, OPT_WAKE, OPT_LABEL,
 	OPT_SNAME, OPT_PER_SESSION,
 };
@@ -114,6 +116,7 @@ static const struct option longopts[] = {
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "path", required_argument, NULL, OPT_PATH },
 	{ "handshake-only", no_argument, NULL, OPT_HS_ONLY },
+	{ "resume", no_argument, NULL, OPT_RESUME },
 	{ "proxy-uri", required_argument, NULL, OPT_PROXY_URI },
 	{ "server-pid", required_argument, NULL, OPT_PID },
 	{ "json", required_argument, NULL, OPT_JSON },
@@ -238,6 +241,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PATH: o.path = optarg; break;
 		case OPT_HS_ONLY: o.handshake_only = true; break;
+		case OPT_RESUME: o.resume = true; break;
 		case OPT_PROXY_URI:
 			if (strlen(optarg) >= BENCH_MAX_URI)
 				goto bad;
@@ -304,6 +308,10 @@ int main(int argc, char **argv)
 	}
 	if (o.wake_rate > 0 && (o.hold <= 0 || o.handshake_only)) {
 		fprintf(stderr, "coaps-bench: --wake-rate needs --hold and no --handshake-only\n");
+		return 2;
+	}
+	if (o.resume && !o.handshake_only) {
+		fprintf(stderr, "coaps-bench: --resume needs --handshake-only\n");
 		return 2;
 	}
 	if (o.plain && o.handshake_only) {

@@ -161,7 +161,7 @@ done
 # (HS_SESSIONS) that the daemon's core, not the round trips, sets the ECDSA rate; the
 # client skips the server's chain check (no --ca) so that it is cheaper than the server.
 HS_SESSIONS=${BENCH_HS_SESSIONS:-64}
-echo "run-bench: handshakes ($ROUNDS rounds: PSK, ECDHE-ECDSA with $HS_SESSIONS sessions, in-process floors)"
+echo "run-bench: handshakes ($ROUNDS rounds: PSK, ECDHE-ECDSA with $HS_SESSIONS sessions, ECDHE-ECDSA resumed, in-process floors)"
 CERTS="--cert $TMP/client-cert.pem --key $TMP/client-key.pem"
 r=1
 while [ $r -le "$ROUNDS" ]; do
@@ -170,6 +170,9 @@ while [ $r -le "$ROUNDS" ]; do
 			--duration 4 --server-pid "$PX_PID"
 		run "hs-ecdsa-$r" --target 127.0.0.1:$PX $CERTS --handshake-only \
 			--sessions "$HS_SESSIONS" --duration 6 --server-pid "$PX_PID"
+		# Each session resumes its previous one (ticket): abbreviated handshakes.
+		run "hs-resume-$r" --target 127.0.0.1:$PX $CERTS --handshake-only --resume \
+			--sessions 8 --duration 4 --server-pid "$PX_PID"
 	fi
 	timeout 120 $SRV "$BENCH" -q --json "$TMP/floor-ecdsa-$r.json" --inprocess-handshakes 300 \
 		--cert "$TMP/server-cert.pem" --key "$TMP/server-key.pem" --ca "$TMP/ca-cert.pem" \
@@ -256,6 +259,8 @@ handshakes = {"psk": median_of("hs-psk", "handshakes_per_s"),
               "psk_inprocess_floor": median_of("floor-psk", "handshakes_per_s")}
 ratios["handshakes_ecdsa_over_floor"] = ratio(handshakes["ecdsa"],
                                               handshakes["ecdsa_inprocess_floor"])
+handshakes["ecdsa_resumed"] = median_of("hs-resume", "handshakes_per_s")
+ratios["handshakes_resumed_over_ecdsa"] = ratio(handshakes["ecdsa_resumed"], handshakes["ecdsa"])
 
 def per_cpu(name):
     """Handshakes per second of the daemon's CPU time: its one core's capacity."""
@@ -276,9 +281,11 @@ print("in-process floor (server side only, median): ECDSA %s/s (%s us)  PSK %s/s
     fmt(median_of("floor-psk", "server_us_per_handshake"))))
 print("ratio: ECDSA handshakes coaps-proxyd / in-process floor %s" % (
     ratios["handshakes_ecdsa_over_floor"],))
+print("resumed ECDHE-ECDSA handshakes (session ticket, median) %s/s: %s x the full ones" % (
+    fmt(handshakes["ecdsa_resumed"]), ratios["handshakes_resumed_over_ecdsa"]))
 print("per second of coaps-proxyd CPU (its one core's capacity): PSK %s  ECDSA %s" % (
     fmt(handshakes["psk_per_daemon_cpu_s"]), fmt(handshakes["ecdsa_per_daemon_cpu_s"])))
-for n in ("hs-psk", "hs-ecdsa"):
+for n in ("hs-psk", "hs-ecdsa", "hs-resume"):
     for r in range(1, rounds + 1):
         d = load("%s-%d" % (n, r))
         if d:

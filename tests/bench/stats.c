@@ -172,8 +172,9 @@ static void stats_json(FILE *f, const struct bench_result *r, const struct bench
 		json_str(f, o->label);
 	}
 	fprintf(f, ",\"sessions\":%u,\"handshakes\":%" PRIu64 ",\"handshakes_per_s\":%.1f"
-	    ",\"requests\":%" PRIu64 ",\"requests_per_s\":%.1f",
-	    r->sessions, r->handshakes, r->handshakes_per_s, r->requests, r->requests_per_s);
+	    ",\"resumed\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"requests_per_s\":%.1f",
+	    r->sessions, r->handshakes, r->handshakes_per_s, r->resumed, r->requests,
+	    r->requests_per_s);
 	fprintf(f, ",\"latency_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
 	    ",\"max\":%" PRIu64 "}",
 	    hist_pct(&r->lat, 50), hist_pct(&r->lat, 90), hist_pct(&r->lat, 99), r->lat.max);
@@ -213,6 +214,8 @@ int stats_report(const struct bench_result *r, const struct bench_opts *o)
 		printf("%-22s %u\n", "sessions", r->sessions);
 		printf("%-22s %" PRIu64 " (%.1f/s)\n", "handshakes", r->handshakes,
 		    r->handshakes_per_s);
+		if (o->resume)
+			printf("%-22s %" PRIu64 "\n", "resumed", r->resumed);
 		printf("%-22s %" PRIu64 " (%.1f/s)\n", "requests", r->requests, r->requests_per_s);
 		printf("%-22s p50 %" PRIu64 "  p90 %" PRIu64 "  p99 %" PRIu64 "  max %" PRIu64 "\n",
 		    "latency (us)", hist_pct(&r->lat, 50), hist_pct(&r->lat, 90),

@@ -1,6 +1,7 @@
 #!/bin/sh
 # test-bench-smoke.sh: a few seconds of coaps-bench (plain against its own echo
-# backend, then PSK DTLS against coap-server-openssl): requests succeed, JSON parses.
+# backend, then PSK DTLS against coap-server-openssl, then resumed handshakes):
+# requests succeed, JSON parses.
 # Figures are not checked here; `make bench` measures them.
 set -u
 
@@ -73,4 +74,14 @@ timeout 20 "$BENCH" --target 127.0.0.1:$((port + 1)) --psk-identity smoke --psk 
 check_run psk "$TMP/psk.json"
 hs=$(json_get "$TMP/psk.json" handshakes)
 [ "$hs" -ge 2 ] || { echo "FAIL: psk: handshakes=$hs"; exit 1; }
+
+# 3. --handshake-only --resume: after each session's first handshake, the next ones resume.
+timeout 20 "$BENCH" --target 127.0.0.1:$((port + 1)) --psk-identity smoke --psk smokekey123 \
+	--path /time --handshake-only --resume --sessions 2 --duration 1 -q \
+	--json "$TMP/resume.json" || { echo "FAIL: coaps-bench --resume exited with $?"; exit 1; }
+hs=$(json_get "$TMP/resume.json" handshakes)
+res=$(json_get "$TMP/resume.json" resumed)
+[ "$hs" -ge 4 ] && [ "$res" -ge $((hs - 2)) ] || {
+	echo "FAIL: resume: handshakes=$hs resumed=$res"; cat "$TMP/resume.json"; exit 1; }
+echo "ok: resume: $res of $hs handshakes resumed"
 exit 0

@@ -14,6 +14,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test-x509-expiry.sh \
 	tests/integration/test-reconnect.sh \
 	tests/integration/test-reload.sh \
+	tests/integration/test-resumption.sh \
 	tests/integration/test-reload-atomic.sh \
 	tests/integration/test-json-log.sh \
 	tests/integration/test-park.sh \
