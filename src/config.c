@@ -98,7 +98,7 @@ load_dtls_resumption(struct loader *ld, const config_setting_t *g, struct proxy_
 			if (!isspace(raw[i]))
 				raw[j++] = raw[i];
 		raw[j < sizeof raw ? j : sizeof raw - 1] = '\0';
-		d = config_hex_decode((const char *)raw, key, sizeof key);
+		d = text_hex_decode((const char *)raw, key, sizeof key);
 		k = d > 0 ? (size_t)d : 0;
 	} else {
 		k = n < sizeof key ? n : sizeof key;
