@@ -5,6 +5,7 @@ src_libcoapsproxy_a_SOURCES = \
 	src/coap_msg.c src/coap_msg.h \
 	src/config.c src/configuration.h \
 	src/dtls.c src/dtls.h src/dtls_compat.h \
+	src/fdstore.c src/fdstore.h \
 	src/listener.c src/listener.h \
 	src/log.c src/log.h \
 	src/log_ring.c src/log_ring.h \
