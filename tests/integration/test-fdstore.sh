@@ -82,4 +82,27 @@ hello "$other_port" && fail "the socket for the unconfigured port $other_port an
 wait "$(cat "$tmp/early.pid")" && fail "the unconfigured port $other_port answered the early ClientHello"
 hello "$proxy_port" || fail "no HelloVerifyRequest on the configured port"
 stop_proxy
+
+step "an inherited IPv6 socket with IPV6_V6ONLY on (ours is off) is refused"
+command -v python3 >/dev/null || { echo "PASS (python3 missing: IPv6 step skipped)"; exit 0; }
+python3 -c 'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.bind(("::1", 0))' \
+	2>/dev/null || { echo "PASS (no ::1: IPv6 step skipped)"; exit 0; }
+sed -i 's/address = "127.0.0.1"; port = '"$proxy_port"'/address = "::1"; port = '"$proxy_port"'/' "$tmp/proxy.conf"
+# Passes one socket the way systemd does (fd 3, LISTEN_PID, LISTEN_FDS), then
+# execs the daemon: bound to [::1]:PORT with IPV6_V6ONLY set.
+start_bg proxy python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind(("::1", int(sys.argv[1])))
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="1", LISTEN_FDNAMES="listen-v6")
+os.execv(sys.argv[2], sys.argv[2:])' "$proxy_port" "$proxyd" -f -c "$tmp/proxy.conf"
+wait_log 'event=started'
+wait_log "event=fdstore-dropped address=\[::1\]:$proxy_port reason=\"inherited socket is IPv6-only\""
+wait_log "event=listening address=\[::1\]:$proxy_port socket=new"
+"$probe" hello ::1 "$proxy_port" --timeout-ms 2000 2>&1 | grep -q hello-verify-request ||
+	fail "no HelloVerifyRequest on the newly bound [::1]:$proxy_port"
+stop_proxy
 echo "PASS"
