@@ -163,17 +163,24 @@ listener_store_name(const struct listener *l, char *buf, size_t len)
 			*p = '_';
 }
 
-/* Tells whether the inherited fd is a UDP socket bound to the address lc (arg) asks for. */
+/* What listener_adopt looks for, and the name under which it found it. */
+struct listener_adopt_arg {
+	const struct listen_conf *lc;
+	char name[256];
+};
+
+/* Tells whether the inherited fd is a UDP socket bound to the address arg->lc asks for. */
 static bool
 listener_inherited_match(int fd, const char *name, void *arg)
 {
-	const struct listen_conf *lc = arg;
+	struct listener_adopt_arg *aa = arg;
+	const struct listen_conf *lc = aa->lc;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	int type = 0, domain = 0;
 	socklen_t ol = sizeof type;
 
-	(void)name;
+	snprintf(aa->name, sizeof aa->name, "%s", name);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ol) < 0 || type != SOCK_DGRAM)
 		return false;
 	ol = sizeof domain;
@@ -205,9 +212,9 @@ listener_inherited_match(int fd, const char *name, void *arg)
 static int
 listener_adopt(const struct listener *l, const struct listen_conf *lc)
 {
-	int fd = fdstore_take("", listener_inherited_match, (void *)lc), v6only = 0, fl;
+	struct listener_adopt_arg aa = { .lc = lc };
+	int fd = fdstore_take("", listener_inherited_match, &aa), v6only = 0, fl;
 	socklen_t ol = sizeof v6only;
-	char name[128];
 
 	if (fd < 0)
 		return -1;
@@ -216,8 +223,7 @@ listener_adopt(const struct listener *l, const struct listen_conf *lc)
 		log_warnx("event=fdstore-dropped address=%s reason=\"inherited socket is IPv6-only\"",
 		    l->name);
 		close(fd);
-		listener_store_name(l, name, sizeof name);
-		fdstore_remove(name);
+		fdstore_remove(aa.name);
 		return -1;
 	}
 	fl = fcntl(fd, F_GETFL);
