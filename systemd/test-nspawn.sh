@@ -22,7 +22,7 @@
 # dependencies, for a release other than this machine's).
 # Needs root, systemd-nspawn (systemd-container), nsenter and debootstrap;
 # network for the Debian mirror. Only loopback traffic in the containers
-# (they share this machine's network: UDP ports 25683/25684 and 26683/26684).
+# (they share this machine's network: UDP ports 25683-25685 and 26683-26685).
 # Prints PASS:/FAIL: lines; exit 0 when all passed, 1 otherwise, 77 skip.
 set -u
 
@@ -231,10 +231,10 @@ while (time() < $end && ! -e "/run/stop-sender") {
 select(undef, undef, undef, 1); drain();
 print "sent=$sent hvr=$hvr refused=$refused\n";'
 
-# Prints the inode of the UDP socket bound to 127.0.0.1:$pport (/proc/net/udp
+# Prints the inode of the UDP socket bound to 127.0.0.1:${1:-$pport} (/proc/net/udp
 # of the container, which shares this machine's network), or nothing.
 udp_inode() {
-	in_ct "awk -v a=$(printf '0100007F:%04X' "$pport") '\$2 == a {print \$10; exit}' /proc/net/udp"
+	in_ct "awk -v a=$(printf '0100007F:%04X' "${1:-$pport}") '\$2 == a {print \$10; exit}' /proc/net/udp"
 }
 
 # Restart with a real systemd: the listening socket waits in the fd store.
@@ -374,6 +374,22 @@ scenario() {
 	pid2=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
 	check "reload by SIGHUP: reloaded, active, same process ($out, $pid1 -> $pid2)" \
 		test "$out/$pid1/$((n2 > n1))" = "active/$pid2/1"
+
+	# Reload: a listener added goes into the fd store, one removed leaves it
+	# (its port closes at once, as systemd held no other copy).
+	local xport=$((pport + 1)) xinode
+	in_ct "sed -i 's/^listen = ( { address = \"127.0.0.1\"; port = $pport; } );/listen = ( { address = \"127.0.0.1\"; port = $pport; }, { address = \"127.0.0.1\"; port = $xport; } );/' /etc/coaps-proxy/coaps-proxy.conf"
+	check "reload adding the listener 127.0.0.1:$xport" in_ct 'systemctl reload coaps-proxyd'
+	xinode=$(udp_inode "$xport")
+	check "the added listener is bound (inode ${xinode:-none})" test -n "$xinode"
+	in_ct 'cp -p /root/good.conf /etc/coaps-proxy/coaps-proxy.conf'
+	check "reload removing it" in_ct 'systemctl reload coaps-proxyd'
+	for _ in $(seq 20); do
+		xinode=$(udp_inode "$xport")
+		[ -z "$xinode" ] && break
+		sleep 0.2
+	done
+	check "the removed listener left the fd store: port $xport closed (inode ${xinode:-none})" test -z "$xinode"
 
 	# Restart, stop.
 	restart_check
