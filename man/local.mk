@@ -8,6 +8,7 @@
 coaps_subst = sed \
 	-e 's|@PACKAGE_VERSION[@]|$(PACKAGE_VERSION)|g' \
 	-e 's|@SERVICE_TYPE[@]|$(SERVICE_TYPE)|g' \
+	-e 's|@FDSTORE_PRESERVE[@]|$(FDSTORE_PRESERVE)|g' \
 	-e 's|@bindir[@]|$(bindir)|g' \
 	-e 's|@sbindir[@]|$(sbindir)|g' \
 	-e 's|@sysconfdir[@]|$(sysconfdir)|g' \

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "configuration.h"
+#include "fdstore.h"
 #include "listener.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -154,12 +155,95 @@ addr_is_wildcard(const struct sockaddr_storage *addr)
 	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)addr)->sin6_addr);
 }
 
+/* Writes the name of l's socket in systemd's fd store ("listen-" and the address, ':' as '_'). */
+static void
+listener_store_name(const struct listener *l, char *buf, size_t len)
+{
+	snprintf(buf, len, "listen-%s", l->name);
+	for (char *p = buf; *p != '\0'; p++)
+		if (*p == ':')
+			*p = '_';
+}
+
+/* What listener_adopt looks for, and the name under which it found it. */
+struct listener_adopt_arg {
+	const struct listen_conf *lc;
+	char name[256];
+};
+
+/* Tells whether the inherited fd is a UDP socket bound to the address arg->lc asks for. */
+static bool
+listener_inherited_match(int fd, const char *name, void *arg)
+{
+	struct listener_adopt_arg *aa = arg;
+	const struct listen_conf *lc = aa->lc;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	int type = 0, domain = 0;
+	socklen_t ol = sizeof type;
+
+	snprintf(aa->name, sizeof aa->name, "%s", name);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ol) < 0 || type != SOCK_DGRAM)
+		return false;
+	ol = sizeof domain;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &ol) < 0 ||
+	    domain != lc->addr.ss_family)
+		return false;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 || ss.ss_family != lc->addr.ss_family)
+		return false;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+		const struct sockaddr_in *b = (const struct sockaddr_in *)&lc->addr;
+
+		return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+	const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&lc->addr;
+
+	return a->sin6_port == b->sin6_port &&
+	    IN6_ARE_ADDR_EQUAL(&a->sin6_addr, &b->sin6_addr) &&
+	    a->sin6_scope_id == b->sin6_scope_id;
+}
+
+/*
+ * Takes the socket systemd kept for lc's address (fd store, or a socket
+ * passed at start), or -1. An IPv6 one whose IPV6_V6ONLY differs from ours
+ * (off: "::" takes IPv4 too), which a bound socket cannot change, is closed
+ * and dropped from the store: the caller then binds a new one.
+ */
+static int
+listener_adopt(const struct listener *l, const struct listen_conf *lc)
+{
+	struct listener_adopt_arg aa = { .lc = lc };
+	int fd = fdstore_take("", listener_inherited_match, &aa), v6only = 0, fl;
+	socklen_t ol = sizeof v6only;
+
+	if (fd < 0)
+		return -1;
+	if (lc->addr.ss_family == AF_INET6 &&
+	    (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol) < 0 || v6only != 0)) {
+		log_warnx("event=fdstore-dropped address=%s reason=\"inherited socket is IPv6-only\"",
+		    l->name);
+		close(fd);
+		fdstore_remove(aa.name);
+		return -1;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 struct listener *
 listener_open(struct event_base *base, const struct listen_conf *lc, listener_input_fn *input,
     char **cause)
 {
 	struct listener *l = calloc(1, sizeof *l);
 	int on = 1, off = 0, sz = LISTENER_SOCKBUF;
+	char store[128];
 
 	listener_input = input;
 	if (l == NULL) {
@@ -170,19 +254,23 @@ listener_open(struct event_base *base, const struct listen_conf *lc, listener_in
 	l->addrlen = lc->addrlen;
 	l->wildcard = addr_is_wildcard(&lc->addr);
 	addr_format((struct sockaddr *)&lc->addr, l->name, sizeof l->name);
-	l->fd = socket(lc->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	l->fd = listener_adopt(l, lc);
+	l->adopted = l->fd >= 0;
+	if (!l->adopted)
+		l->fd = socket(lc->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0)
 		goto fail;
 	setsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
 	setsockopt(l->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
 	if (lc->addr.ss_family == AF_INET6) {
 		/* "::" takes IPv4 too, as v4-mapped addresses. */
-		if (setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0 ||
+		if ((!l->adopted &&
+			setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) ||
 		    setsockopt(l->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on) < 0)
 			goto fail;
 	} else if (setsockopt(l->fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) < 0)
 		goto fail;
-	if (bind(l->fd, (struct sockaddr *)&lc->addr, lc->addrlen) < 0)
+	if (!l->adopted && bind(l->fd, (struct sockaddr *)&lc->addr, lc->addrlen) < 0)
 		goto fail;
 	for (unsigned i = 0; i < LISTENER_RX_SLOTS; i++) {
 		struct msghdr *msg = &rx.m[i].msg_hdr;
@@ -201,6 +289,10 @@ listener_open(struct event_base *base, const struct listen_conf *lc, listener_in
 	l->ev = event_new(base, l->fd, EV_READ | EV_PERSIST, listener_read_cb, l);
 	if (l->ev == NULL || event_add(l->ev, NULL) < 0)
 		goto fail;
+	/* systemd keeps a copy: the port stays bound while the daemon restarts. */
+	listener_store_name(l, store, sizeof store);
+	if (fdstore_put(store, l->fd) < 0 && errno != ENOSYS)
+		log_warnx("event=fdstore-failed address=%s reason=\"%s\"", l->name, strerror(errno));
 	return l;
 
 fail:
@@ -225,6 +317,18 @@ listener_close(struct listener *l)
 		close(l->fd);
 	free(l->out);
 	free(l);
+}
+
+void
+listener_drop(struct listener *l)
+{
+	char name[128];
+
+	if (l == NULL)
+		return;
+	listener_store_name(l, name, sizeof name);
+	fdstore_remove(name);
+	listener_close(l);
 }
 
 /* Puts one control message (level, type, data) into msg, whose buffer is control. */

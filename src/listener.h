@@ -37,6 +37,7 @@ struct listener {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	bool wildcard;
+	bool adopted;  /* the socket came from systemd (fd store), not from bind() */
 	char name[64]; /* address:port as configured */
 	struct listener *next;
 	bool keep; /* reload bookkeeping */
@@ -55,11 +56,20 @@ struct datagram {
 /* Called for every datagram a listener receives. */
 typedef void listener_input_fn(const struct datagram *d);
 
-/* Opens (binds) a listener; NULL with *cause set on failure. */
+/*
+ * Opens a listener: takes the socket for its address from the fds systemd
+ * passed at start (fd store, see fdstore.h) or binds a new one, and puts it
+ * into systemd's store. NULL with *cause set on failure.
+ */
 struct listener *listener_open(struct event_base *base, const struct listen_conf *lc,
     listener_input_fn *input, char **cause) __attribute__((warn_unused_result));
-/* Closes a listener and frees it. */
+/*
+ * Closes a listener and frees it. Its socket stays in systemd's fd store (for
+ * the next start when the daemon stops).
+ */
 void listener_close(struct listener *l);
+/* Closes a listener for good: drops its socket from systemd's fd store too. */
+void listener_drop(struct listener *l);
 /*
  * Sends buf to peer from the local address the peer used. Datagrams are queued
  * and leave together in one sendmmsg() once the current pass of the event loop

@@ -25,6 +25,7 @@
 #include "configuration.h"
 #include "control.h"
 #include "dtls.h"
+#include "fdstore.h"
 #include "frontdoor.h"
 #include "listener.h"
 #include "log.h"
@@ -147,7 +148,7 @@ listeners_update(const struct proxy_config *cfg, char **cause)
 			while (opened != NULL) {
 				struct listener *next = opened->next;
 
-				listener_close(opened);
+				listener_drop(opened);
 				opened = next;
 			}
 			return -1;
@@ -155,7 +156,7 @@ listeners_update(const struct proxy_config *cfg, char **cause)
 		l->keep = true;
 		l->next = opened;
 		opened = l;
-		log_info("event=listening address=%s", l->name);
+		log_info("event=listening address=%s socket=%s", l->name, l->adopted ? "kept" : "new");
 	}
 	for (pp = &listeners; *pp != NULL;) {
 		struct listener *l = *pp;
@@ -168,7 +169,7 @@ listeners_update(const struct proxy_config *cfg, char **cause)
 		log_info("event=listener-closed address=%s reason=\"removed from the configuration\"",
 		    l->name);
 		session_close_listener(l, CLOSE_LISTENER_REMOVED);
-		listener_close(l);
+		listener_drop(l);
 	}
 	while (opened != NULL) {
 		struct listener *next = opened->next;
@@ -557,8 +558,10 @@ main(int argc, char **argv)
 	frontdoor_init();
 	if (relay_init(base) < 0)
 		fatalx("cannot set up the CoAP relay");
+	fdstore_init(); /* the listening sockets systemd kept across a restart */
 	if (listeners_update(current, &cause) < 0 || config_job_init(base, load, &cause) < 0)
 		fatalx("%s", cause);
+	fdstore_close_unused();
 	/* A control socket that was asked for must work; the default one is best effort. */
 	if (control_init(base, current->control_socket, &hooks, &cause) < 0) {
 		if (!current->control_socket_default)

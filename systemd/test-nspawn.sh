@@ -8,8 +8,11 @@
 # COAPS_EVENT on every event in the journal, coaps-proxyctl as root, as a
 # member of the group coaps-proxyd and (refused) as another user, reload of a
 # good and of a broken configuration (systemctl reload fails, the old one
-# keeps working), reload by SIGHUP, logrotate of the JSON log, restart,
-# stop, and purge (nothing left).
+# keeps working), reload by SIGHUP, restart with a sender on loopback (the
+# listening socket waits in systemd's fd store: no ICMP port unreachable, a
+# ClientHello sent while no daemon runs is answered after the start, the same
+# socket before and after), logrotate of the JSON log, restart, stop (what
+# happens to the stored socket), and purge (nothing left).
 #
 # Usage: systemd/test-nspawn.sh [12] [13]      (`make check-systemd` runs it)
 # Environment: ROOTS, the directory of the root file systems (default
@@ -19,7 +22,7 @@
 # dependencies, for a release other than this machine's).
 # Needs root, systemd-nspawn (systemd-container), nsenter and debootstrap;
 # network for the Debian mirror. Only loopback traffic in the containers
-# (they share this machine's network: UDP ports 25683/25684 and 26683/26684).
+# (they share this machine's network: UDP ports 25683-25685 and 26683-26685).
 # Prints PASS:/FAIL: lines; exit 0 when all passed, 1 otherwise, 77 skip.
 set -u
 
@@ -185,6 +188,112 @@ check_journal_fields() {
 	printf '%s' "$missing"
 }
 
+# A UDP sender for the restart check, in Perl (perl-base is in every
+# Debian): sends a DTLS ClientHello to 127.0.0.1:PORT from a connected
+# socket, which the proxy answers with a HelloVerifyRequest, and counts the
+# ICMP port unreachable the kernel reports (ECONNREFUSED on send or recv).
+#   stream PORT SECS: one every 20 ms until /run/stop-sender exists (SECS at
+#     most); prints "sent=N hvr=N refused=N".
+#   once PORT SECS: one; waits SECS for the answer; prints "answered",
+#     "refused" or "timeout".
+hello_pl='use strict; use IO::Socket::INET;
+my ($mode, $port, $secs) = @ARGV;
+my $hello = pack("H*", "16fefd0000000000000000004e010000420000000000000042fefd6f1be04d65f141f9" .
+	"9822e8dbce9498974fe302a2e9f6e483cba58dd98d994e7700000002c0a801000016000a000400020017000b00020100000d000400020403");
+my $s = IO::Socket::INET->new(Proto => "udp", PeerAddr => "127.0.0.1", PeerPort => $port) or die "socket: $!";
+$s->blocking(0);
+my ($sent, $hvr, $refused) = (0, 0, 0);
+my $end = time() + $secs;
+sub drain {
+	my $buf;
+	while (1) {
+		my $r = $s->recv($buf, 4096, 0);
+		if (!defined $r) { if ($!{ECONNREFUSED}) { $refused++; next; } return; }
+		$hvr++ if length($buf) > 13 && ord($buf) == 22 && ord(substr($buf, 13, 1)) == 3;
+	}
+}
+if ($mode eq "once") {
+	defined(send($s, $hello, 0)) or do { print "refused\n"; exit 0; };
+	while (time() < $end) {
+		my $rin = ""; vec($rin, fileno($s), 1) = 1;
+		select($rin, undef, undef, 0.2);
+		drain();
+		if ($hvr) { print "answered\n"; exit 0; }
+		if ($refused) { print "refused\n"; exit 0; }
+	}
+	print "timeout\n"; exit 0;
+}
+while (time() < $end && ! -e "/run/stop-sender") {
+	if (defined(send($s, $hello, 0))) { $sent++; } elsif ($!{ECONNREFUSED}) { $refused++; }
+	select(undef, undef, undef, 0.02);
+	drain();
+}
+select(undef, undef, undef, 1); drain();
+print "sent=$sent hvr=$hvr refused=$refused\n";'
+
+# Prints the inode of the UDP socket bound to 127.0.0.1:${1:-$pport} (/proc/net/udp
+# of the container, which shares this machine's network), or nothing.
+udp_inode() {
+	in_ct "awk -v a=$(printf '0100007F:%04X' "${1:-$pport}") '\$2 == a {print \$10; exit}' /proc/net/udp"
+}
+
+# Restart with a real systemd: the listening socket waits in the fd store.
+# A drop-in makes the restart take 3 s (ExecStartPre=sleep) so that a
+# ClientHello surely arrives while no daemon runs.
+restart_check() {
+	local inode1 inode2 inode_mid pid1 pid2 stream once state
+	in_ct 'mkdir -p /run/systemd/system/coaps-proxyd.service.d &&
+		printf "[Service]\nExecStartPre=/bin/sleep 3\n" >/run/systemd/system/coaps-proxyd.service.d/slow.conf &&
+		systemctl daemon-reload && rm -f /run/stop-sender'
+	printf '%s\n' "$hello_pl" | in_ct 'cat >/run/hello.pl'
+	pid1=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
+	inode1=$(udp_inode)
+	check "listening socket bound before the restart (inode ${inode1:-none})" test -n "$inode1"
+	in_ct "perl /run/hello.pl stream $pport 30 >/run/stream.out 2>&1 &"
+	sleep 1
+	in_ct 'systemctl restart --no-block coaps-proxyd'
+	state=
+	for _ in $(seq 50); do
+		state=$(in_ct 'systemctl show -P ActiveState,SubState coaps-proxyd | paste -sd/')
+		[ "$state" = activating/start-pre ] && break
+		sleep 0.1
+	done
+	inode_mid=$(udp_inode)
+	once=$(in_ct "perl /run/hello.pl once $pport 20")
+	for _ in $(seq 100); do
+		in_ct 'systemctl is-active --quiet coaps-proxyd' && break
+		sleep 0.2
+	done
+	sleep 1
+	in_ct 'touch /run/stop-sender'
+	for _ in $(seq 50); do
+		stream=$(in_ct 'cat /run/stream.out')
+		[ -n "$stream" ] && break
+		sleep 0.2
+	done
+	pid2=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
+	inode2=$(udp_inode)
+	echo "note: $rel: restart ($state, $pid1 -> $pid2): socket inode $inode1, during ${inode_mid:-none}, after $inode2;" \
+		"ClientHello while down: $once; every 20 ms: $stream"
+	in_ct 'journalctl -u coaps-proxyd --no-pager -o cat | grep -E "event=(listening|fdstore)" | tail -3' | sed 's/^/  | /'
+	check "restart: a new process ($pid1 -> $pid2)" test "$pid2" != "$pid1" -a "$pid2" != 0
+	check "sender saw HelloVerifyRequests around the restart ($stream)" \
+		test "$(echo "$stream" | sed -n 's/.*hvr=\([0-9]*\).*/\1/p')" -gt 0
+	# Measured: systemd 252 keeps the store across `systemctl restart` too
+	# (one job: the store is released only when the unit is inactive with
+	# no job queued), so the same holds on Debian 12 and 13.
+	check "restart: no ICMP port unreachable ($stream)" \
+		test "$(echo "$stream" | sed -n 's/.*refused=\([0-9]*\).*/\1/p')" = 0
+	check "restart: the socket stayed bound while no daemon ran (inode ${inode_mid:-none})" \
+		test "$inode_mid" = "$inode1"
+	check "restart: a ClientHello sent while no daemon ran is answered after the start ($once)" \
+		test "$once" = answered
+	check "restart: the same listening socket ($inode1 -> $inode2)" test "$inode2" = "$inode1"
+	check "journal: the new process kept the socket (socket=kept)" in_ct \
+		"journalctl -u coaps-proxyd _PID=$pid2 -o cat --no-pager | grep -q 'event=listening .*socket=kept'"
+	in_ct 'rm -rf /run/systemd/system/coaps-proxyd.service.d && systemctl daemon-reload'
+}
+
 # The whole scenario for one release in the booted container.
 scenario() {
 	local out pid1 pid2 ev missing
@@ -266,7 +375,25 @@ scenario() {
 	check "reload by SIGHUP: reloaded, active, same process ($out, $pid1 -> $pid2)" \
 		test "$out/$pid1/$((n2 > n1))" = "active/$pid2/1"
 
+	# Reload: a listener added goes into the fd store, one removed leaves it
+	# (its port closes at once, as systemd held no other copy).
+	local xport=$((pport + 1)) xinode
+	in_ct "sed -i 's/^listen = ( { address = \"127.0.0.1\"; port = $pport; } );/listen = ( { address = \"127.0.0.1\"; port = $pport; }, { address = \"127.0.0.1\"; port = $xport; } );/' /etc/coaps-proxy/coaps-proxy.conf"
+	check "reload adding the listener 127.0.0.1:$xport" in_ct 'systemctl reload coaps-proxyd'
+	xinode=$(udp_inode "$xport")
+	check "the added listener is bound (inode ${xinode:-none})" test -n "$xinode"
+	in_ct 'cp -p /root/good.conf /etc/coaps-proxy/coaps-proxy.conf'
+	check "reload removing it" in_ct 'systemctl reload coaps-proxyd'
+	for _ in $(seq 20); do
+		xinode=$(udp_inode "$xport")
+		[ -z "$xinode" ] && break
+		sleep 0.2
+	done
+	check "the removed listener left the fd store: port $xport closed (inode ${xinode:-none})" test -z "$xinode"
+
 	# Restart, stop.
+	restart_check
+	pid1=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
 	check "systemctl restart" in_ct 'systemctl restart coaps-proxyd'
 	pid2=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
 	check "restart: a new process ($pid1 -> $pid2)" test "$pid2" != "$pid1" -a "$pid2" != 0
@@ -291,6 +418,18 @@ scenario() {
 	fi
 	check "systemctl stop" in_ct 'systemctl stop coaps-proxyd && ! systemctl is-active --quiet coaps-proxyd'
 	check "control socket removed at stop" in_ct '! test -e /run/coaps-proxy/control.sock'
+	# After a stop: systemd 254+ with FileDescriptorStorePreserve=yes keeps the
+	# socket (bound, datagrams queue) until `systemctl clean --what=fdstore`;
+	# 252 empties the store, so the port is closed.
+	out=$(udp_inode)
+	if [ "$sysv" -ge 254 ]; then
+		check "stop: the socket stays in the store (inode ${out:-none})" test -n "$out"
+		check "systemctl clean --what=fdstore" in_ct 'systemctl clean --what=fdstore coaps-proxyd'
+		out=$(udp_inode)
+		check "clean: the port is closed (inode ${out:-none})" test -z "$out"
+	else
+		check "stop: the store is emptied, the port closed (inode ${out:-none})" test -z "$out"
+	fi
 
 	# The journal: every event of the daemon carries COAPS_EVENT.
 	missing=$(check_journal_fields)
@@ -340,6 +479,7 @@ for rel in $releases; do
 		continue
 	fi
 	pass "boot of Debian $rel ($(in_ct 'systemctl --version | head -1'))"
+	sysv=$(in_ct 'systemctl --version | sed -n "1s/^systemd \([0-9]*\).*/\1/p"')
 	scenario
 	stop_container
 	echo "note: Debian $rel took $(($(date +%s) - t0)) s"

@@ -19,7 +19,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test-json-log.sh \
 	tests/integration/test-park.sh \
 	tests/integration/test-device-story.sh \
-	tests/integration/test-alert-explained.sh
+	tests/integration/test-alert-explained.sh \
+	tests/integration/test-fdstore.sh
 
 TESTS += $(INTEGRATION_TESTS)
 EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
