@@ -5,7 +5,8 @@
 #   2. the whole test suite again under AddressSanitizer + UBSan + LeakSanitizer
 #   3. the daemon under valgrind in a few integration tests (no definite leaks)
 #   4. each libFuzzer target for FUZZ_SECONDS (default 60)
-#   5. make distcheck
+#   5. a clang build with warnings as errors, without libsystemd
+#   6. make distcheck
 # QUICK=1 runs phase 1 only. The last line is "N passed, N failed[, N skipped]".
 set -u
 cd "$(dirname "$0")"
@@ -109,7 +110,12 @@ mkdir -p build-fuzz
 one fuzz-smoke sh -c "cd '$top/build-fuzz' && CC=clang '$top/configure' -q --enable-fuzzing \
 	--disable-warnings && make -j2 >/dev/null 2>&1 && make fuzz-smoke FUZZ_SECONDS=${FUZZ_SECONDS:-60}"
 
-echo "== 5. make distcheck"
+echo "== 5. clang with warnings as errors, built without libsystemd"
+mkdir -p build-clang
+one clang-nosystemd sh -c "cd '$top/build-clang' && CC=clang '$top/configure' -q --without-systemd \
+	&& make -j2 >/dev/null"
+
+echo "== 6. make distcheck"
 one distcheck sh -c "cd '$top/build' && make -j2 distcheck"
 
 finish

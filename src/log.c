@@ -21,7 +21,9 @@
 
 static enum log_level log_level = LOG_LVL_INFO;
 static bool log_timestamps = true;
-static bool log_journal;  /* stderr is the systemd journal: send structured entries */
+#ifdef HAVE_SYSTEMD
+static bool log_journal; /* stderr is the systemd journal: send structured entries */
+#endif
 static bool log_syslog;   /* log.syslog = true */
 static FILE *log_json;    /* log.json_file, or NULL */
 static char *log_json_path;
