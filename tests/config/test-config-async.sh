@@ -3,7 +3,7 @@
 # refused at once, and a file that takes libconfig seconds to parse (many keys in one group,
 # under the 1 MiB limit) is parsed in a thread of its own while metrics and DTLS requests are
 # answered.
-. "${srcdir:-.}/tests/lib/harness.sh"
+. "${srcdir:-.}/tests/config/lib.sh"
 command -v curl >/dev/null || skip "curl missing"
 
 start_coap_server

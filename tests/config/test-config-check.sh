@@ -1,6 +1,6 @@
 #!/bin/sh
 # coaps-proxyd -t: "configuration OK", or FILE:LINE: key: why and a non-zero exit.
-. "${srcdir:-.}/tests/lib/harness.sh"
+. "${srcdir:-.}/tests/config/lib.sh"
 
 # Expects `coaps-proxyd -t` on config text (stdin) to print $1 (a fixed string) and exit $2.
 expect() {

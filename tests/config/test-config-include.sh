@@ -2,22 +2,10 @@
 # @include: a relative name is relative to the file that includes it (not to the working
 # directory), nested includes work, and errors name the file that was looked for and the
 # file and line inside an included file.
-. "${srcdir:-.}/tests/lib/harness.sh"
+. "${srcdir:-.}/tests/config/lib.sh"
 
-# The daemon runs from /, as under systemd: nothing may depend on the working directory.
-proxyd=$(cd "$(dirname "$proxyd")" && pwd)/$(basename "$proxyd")
 etc=$tmp/etc
 mkdir -p "$etc/sub"
-# Runs `coaps-proxyd -t -c $1` from /; output in $out, exit in $rc.
-check() {
-	rc=0
-	out=$(cd / && timeout 10 "$proxyd" -t -c "$1" 2>&1) || rc=$?
-}
-# Expects the last check to have exited $1 with the fixed string $2 in its output.
-expect() {
-	[ "$rc" = "$1" ] || fail "expected exit $1, got $rc: $out"
-	printf '%s\n' "$out" | grep -qF -- "$2" || fail "expected '$2', got: $out"
-}
 
 start_coap_server
 write_conf "$etc/proxy.conf" <<'CONF'
@@ -35,8 +23,8 @@ printf 'session = { idle_timeout = 60; };\n' >"$etc/sub/deeper.inc"
 chmod 600 "$etc/proxy.conf" "$etc/psk.inc" "$etc/sub/more.inc" "$etc/sub/deeper.inc"
 
 step "coaps-proxyd -t from /: includes are found next to the including file"
-check "$etc/proxy.conf"
-expect 0 "configuration OK"
+check_config "$etc/proxy.conf"
+expect_out 0 "configuration OK"
 
 step "the daemon started from / loads them; PSK devices from the included list connect"
 cd /
@@ -61,29 +49,29 @@ stop_proxy
 step "a missing include names the file looked for and the line that includes it"
 printf '{ identity = "top"; key = "topkey"; }\n' >"$etc/psk.inc"
 printf '# more settings\n@include "nothere.inc"\n' >"$etc/sub/more.inc"
-check "$etc/proxy.conf"
-expect 1 "$etc/sub/more.inc:2: @include \"nothere.inc\": $etc/sub/nothere.inc: cannot read: No such file or directory"
+check_config "$etc/proxy.conf"
+expect_out 1 "$etc/sub/more.inc:2: @include \"nothere.inc\": $etc/sub/nothere.inc: cannot read: No such file or directory"
 
 step "errors inside a nested include name that file and its line"
 printf '# more settings\n@include "deeper.inc"\n' >"$etc/sub/more.inc"
 printf 'session = {\n  idle_timeout = 0;\n};\n' >"$etc/sub/deeper.inc"
-check "$etc/proxy.conf"
-expect 1 "$etc/sub/deeper.inc:2: session.idle_timeout: 0 is out of range"
+check_config "$etc/proxy.conf"
+expect_out 1 "$etc/sub/deeper.inc:2: session.idle_timeout: 0 is out of range"
 printf '\n\nsession = { idle_timeout = ; };\n' >"$etc/sub/deeper.inc"
-check "$etc/proxy.conf"
-expect 1 "$etc/sub/deeper.inc:3: (syntax)"
+check_config "$etc/proxy.conf"
+expect_out 1 "$etc/sub/deeper.inc:3: (syntax)"
 printf '{ identity = "top"; key_hex = "xyz"; }\n' >"$etc/psk.inc"
 printf 'session = { idle_timeout = 60; };\n' >"$etc/sub/deeper.inc"
-check "$etc/proxy.conf"
-expect 1 "$etc/psk.inc:1: psk[0].key_hex: not valid hex"
+check_config "$etc/proxy.conf"
+expect_out 1 "$etc/psk.inc:1: psk[0].key_hex: not valid hex"
 printf '{ identity = "top"; key = "topkey"; }\n' >"$etc/psk.inc"
 # A setting after the include is still named with its own line of the main file.
 printf 'dtls = { mtu = 1; };\n' >>"$etc/proxy.conf"
-check "$etc/proxy.conf"
-expect 1 "$etc/proxy.conf:7: dtls.mtu: 1 is out of range"
+check_config "$etc/proxy.conf"
+expect_out 1 "$etc/proxy.conf:7: dtls.mtu: 1 is out of range"
 
 step "an include loop is an error, not a hang"
 printf '@include "../proxy.conf"\n' >"$etc/sub/deeper.inc"
-check "$etc/proxy.conf"
-expect 1 "deeper.inc: @include files nested more than 10 deep"
+check_config "$etc/proxy.conf"
+expect_out 1 "deeper.inc: @include files nested more than 10 deep"
 echo PASS

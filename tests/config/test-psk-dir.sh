@@ -2,22 +2,12 @@
 # psk_dir: every *.conf file of a directory holds psk = ( ... ) entries; each is checked with
 # its file and line and the permission rules of key files; duplicates across files name both
 # places; a reload picks up files added and removed.
-. "${srcdir:-.}/tests/lib/harness.sh"
+. "${srcdir:-.}/tests/config/lib.sh"
 
 etc=$tmp/etc
 d=$etc/psk.d
 mkdir -p "$d"
 chmod 700 "$d"
-# Runs `coaps-proxyd -t -c $etc/proxy.conf`; output in $out, exit in $rc.
-check() {
-	rc=0
-	out=$(timeout 10 "$proxyd" -t -c "$etc/proxy.conf" 2>&1) || rc=$?
-}
-# Expects the last check to have exited $1 with the fixed string $2 in its output.
-expect() {
-	[ "$rc" = "$1" ] || fail "expected exit $1, got $rc: $out"
-	printf '%s\n' "$out" | grep -qF -- "$2" || fail "expected '$2', got: $out"
-}
 # Writes psk.d/$1 (mode 0600) from standard input.
 pskfile() {
 	cat >"$d/$1"
@@ -52,8 +42,8 @@ printf 'garbage\n' >"$d/.c.conf.tmp"
 printf 'garbage\n' >"$d/.hidden.conf"
 
 step "coaps-proxyd -t: the directory's files load, others are skipped"
-check
-expect 0 "configuration OK"
+check_config "$etc/proxy.conf"
+expect_out 0 "configuration OK"
 
 step "errors inside a PSK file name it and the line"
 pskfile c.conf <<'EOF2'
@@ -61,48 +51,48 @@ psk = (
   { identity = "dev-c"; key_hex = "zz"; }
 );
 EOF2
-check
-expect 1 "$d/c.conf:2: psk[0].key_hex: not valid hex"
+check_config "$etc/proxy.conf"
+expect_out 1 "$d/c.conf:2: psk[0].key_hex: not valid hex"
 printf 'psk = ( { identity = ; } );\n' >"$d/c.conf"
-check
-expect 1 "$d/c.conf:1: (syntax)"
+check_config "$etc/proxy.conf"
+expect_out 1 "$d/c.conf:1: (syntax)"
 printf 'psk = ( { identity = "dev-c"; key = "k"; } );\nlisten = ( );\n' >"$d/c.conf"
-check
-expect 1 "$d/c.conf:2: listen: unknown key"
+check_config "$etc/proxy.conf"
+expect_out 1 "$d/c.conf:2: listen: unknown key"
 printf '@include "%s"\n' "$d/a.conf" >"$d/c.conf"
-check
-expect 1 "$d/c.conf:1: @include is not allowed in a PSK file"
+check_config "$etc/proxy.conf"
+expect_out 1 "$d/c.conf:1: @include is not allowed in a PSK file"
 
 step "a duplicate identity across files names both files and lines"
 pskfile c.conf <<'EOF2'
 psk = ( { identity = "dev-c"; key = "keyc"; },
         { identity = "dev-a"; key = "other"; } );
 EOF2
-check
-expect 1 "$d/c.conf:2: psk[1].identity: duplicate identity \"dev-a\", first at $d/a.conf:2"
+check_config "$etc/proxy.conf"
+expect_out 1 "$d/c.conf:2: psk[1].identity: duplicate identity \"dev-a\", first at $d/a.conf:2"
 printf 'psk = ( { identity = "main"; key = "k"; } );\n' >"$d/c.conf"
-check
-expect 1 "$d/c.conf:1: psk[0].identity: duplicate identity \"main\", first at $etc/proxy.conf:3"
+check_config "$etc/proxy.conf"
+expect_out 1 "$d/c.conf:1: psk[0].identity: duplicate identity \"main\", first at $etc/proxy.conf:3"
 rm "$d/c.conf"
 
 step "permissions: a world-writable file or directory is refused, a readable file warned about"
 chmod 602 "$d/b.conf"
-check
-expect 1 "psk_dir: $d/b.conf is world-writable (mode 0602)"
+check_config "$etc/proxy.conf"
+expect_out 1 "psk_dir: $d/b.conf is world-writable (mode 0602)"
 chmod 644 "$d/b.conf"
-check
-expect 0 "$d/b.conf: holds PSK keys and is readable by every user (mode 0644)"
+check_config "$etc/proxy.conf"
+expect_out 0 "$d/b.conf: holds PSK keys and is readable by every user (mode 0644)"
 chmod 600 "$d/b.conf"
 chmod 777 "$d"
-check
-expect 1 "psk_dir: $d is world-writable (mode 0777)"
+check_config "$etc/proxy.conf"
+expect_out 1 "psk_dir: $d is world-writable (mode 0777)"
 chmod 700 "$d"
 mkfifo "$d/fifo.conf"
-check
-expect 1 "psk_dir: $d/fifo.conf is a FIFO, not a regular file"
+check_config "$etc/proxy.conf"
+expect_out 1 "psk_dir: $d/fifo.conf is a FIFO, not a regular file"
 rm "$d/fifo.conf"
-check
-expect 0 "configuration OK"
+check_config "$etc/proxy.conf"
+expect_out 0 "configuration OK"
 printf '%s\n' "$out" | grep -q "holds PSK keys" && fail "warned about mode 0600 files: $out"
 
 step "the daemon: identities of both files and of the main file connect"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # A reload applies all of its changes or none: when a new listener cannot be opened,
 # the new log.json_file is not switched to either (and not even created).
-. "${srcdir:-.}/tests/lib/harness.sh"
+. "${srcdir:-.}/tests/config/lib.sh"
 
 start_coap_server
 conf() {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SIGHUP reload: new identities work without dropping live sessions, a removed identity's
 # session closes with credentials-revoked, a broken file keeps the old configuration.
-. "${srcdir:-.}/tests/lib/harness.sh"
+. "${srcdir:-.}/tests/config/lib.sh"
 
 start_coap_server
 conf() {

@@ -23,11 +23,9 @@ start_proxy "$tmp/proxy.conf"
 json=$tmp/sessions.jsonl
 c=$certs
 
-# Runs openssl s_client with certificate $1 (hostile-$1-cert.pem); output on stdout.
-sclient() {
-	echo | timeout 10 openssl s_client -dtls1_2 -connect "127.0.0.1:$proxy_port" \
-		-cipher ECDHE-ECDSA-AES128-CCM8:@SECLEVEL=0 -CAfile "$c/ca-cert.pem" \
-		-cert "$c/hostile-$1-cert.pem" -key "$c/hostile-key.pem" 2>&1 || true
+# Runs an s_client handshake with the hostile-$1 client certificate; output on stdout.
+hostile_sclient() {
+	x509_sclient -CAfile "$c/ca-cert.pem" -cert "$c/hostile-$1-cert.pem" -key "$c/hostile-key.pem"
 }
 # GETs path $2 with certificate $1 through the proxy; the echo on stdout.
 cget() {
@@ -45,7 +43,7 @@ lines_whole() {
 }
 
 step "a CN with a quote and a newline from a fake CA named like the real one: no forged line"
-sclient forge >/dev/null
+hostile_sclient forge >/dev/null
 wait_log "event=handshake-failed .*reason=\"client certificate rejected: bad signature"
 lines_whole "bad signature"
 grep -q 'identity="admin-1"' "$proxy_log" && fail "a forged identity=\"admin-1\" reached the log"
@@ -61,7 +59,7 @@ wait_log 'event=session-closed .*auth=x509 identity="evil\\" x\\x0a2031'
 lines_whole "quote CN"
 
 step "a CN with a NUL inside is refused, with a reason that says so"
-sclient nul >/dev/null
+hostile_sclient nul >/dev/null
 wait_log "event=handshake-failed .*reason=\"client certificate rejected: the subject CN holds a NUL byte"
 grep -Eq '^[^ ]+ info event=handshake-ok .*identity="admin-1' "$proxy_log" &&
 	fail "a CN with a NUL was cut to admin-1 and accepted"
@@ -70,13 +68,13 @@ grep -qF 'subject="admin-1\x00.evil.example"' "$proxy_log" ||
 	fail "client-cert line does not show the whole CN with its NUL"
 
 step "CNs over 128 bytes, an empty CN and no CN are refused (no silent cut, no collision)"
-sclient long-a >/dev/null
-sclient long-b >/dev/null
+hostile_sclient long-a >/dev/null
+hostile_sclient long-b >/dev/null
 [ "$(log_count 'reason="client certificate rejected: the subject CN is 200 bytes \(at most 128\)')" = 2 ] ||
 	fail "long CNs not both refused"
-sclient empty >/dev/null
+hostile_sclient empty >/dev/null
 wait_log 'reason="client certificate rejected: the subject CN is empty'
-sclient nocn >/dev/null
+hostile_sclient nocn >/dev/null
 wait_log 'reason="client certificate rejected: the subject has no CN'
 [ "$(log_count '^[^ ]+ info event=handshake-ok ')" = 1 ] || fail "a refused certificate got a handshake-ok"
 
@@ -111,7 +109,7 @@ step "verify_client = optional: the same CN checks after the handshake; no certi
 sed -i 's/verify_client = "required"/verify_client = "optional"/' "$tmp/proxy.conf"
 : >"$proxy_log"
 start_proxy "$tmp/proxy.conf"
-sclient nul >/dev/null
+hostile_sclient nul >/dev/null
 wait_log "event=handshake-failed .*reason=\"client certificate rejected: the subject CN holds a NUL byte"
 echo | timeout 10 openssl s_client -dtls1_2 -connect "127.0.0.1:$proxy_port" \
 	-cipher ECDHE-ECDSA-AES128-CCM8:@SECLEVEL=0 -CAfile "$c/ca-cert.pem" >/dev/null 2>&1 || true

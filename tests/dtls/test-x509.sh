@@ -15,11 +15,6 @@ x509 = { certificate = "@CERTS@/server-cert.pem"; private_key = "@CERTS@/server-
          client_ca = "@CERTS@/ca-cert.pem"; crl = "@CERTS@/ca.crl"; verify_client = "$1"; };
 CONF
 }
-# Runs openssl s_client with ECDHE-ECDSA-AES128-CCM8 and extra arguments; output on stdout.
-sclient() {
-	echo | timeout 10 openssl s_client -dtls1_2 -connect "127.0.0.1:$proxy_port" \
-		-cipher ECDHE-ECDSA-AES128-CCM8:@SECLEVEL=0 -CAfile "$c/ca-cert.pem" "$@" 2>&1 || true
-}
 url="coaps://localhost:$proxy_port"
 
 conf required
@@ -43,7 +38,7 @@ wait_log 'event=handshake-ok .*auth=psk identity="my_identity" cipher=TLS-PSK-WI
 wait_log 'event=client-cert .*depth=0 subject="client" issuer="TestCA" valid_until="20[0-9-]+T'
 
 step "openssl s_client with a client certificate: CCM-8, curve secp256r1"
-out=$(sclient -cert "$c/client-cert.pem" -key "$c/client-key.pem")
+out=$(x509_sclient -CAfile "$c/ca-cert.pem" -cert "$c/client-cert.pem" -key "$c/client-key.pem")
 echo "$out" | grep -q 'Cipher is ECDHE-ECDSA-AES128-CCM8' || fail "s_client: $out"
 echo "$out" | grep -Eq '(Server|Peer) Temp Key: ECDH, prime256v1' || fail "curve is not secp256r1: $out"
 
@@ -56,42 +51,42 @@ echo "$out" | grep -q 'Handshake was completed' || fail "gnutls-cli: $out"
 echo "$out" | grep -qi 'AES-128-CCM-8' || fail "gnutls-cli did not use CCM-8: $out"
 
 step "an intermediate CA chain sent by the client"
-out=$(sclient -cert "$c/client-int-cert.pem" -key "$c/client-int-key.pem" -cert_chain "$c/int-ca-cert.pem")
+out=$(x509_sclient -CAfile "$c/ca-cert.pem" -cert "$c/client-int-cert.pem" -key "$c/client-int-key.pem" -cert_chain "$c/int-ca-cert.pem")
 echo "$out" | grep -q 'Cipher is ECDHE-ECDSA-AES128-CCM8' || fail "intermediate chain refused: $out"
 wait_log 'event=handshake-ok .*identity="client-int"'
 wait_log 'event=client-cert .*depth=1 subject="TestIntermediateCA" issuer="TestCA"'
 
 step "refused: no certificate, unknown CA, expired, revoked, bad signature, wrong key usage"
-sclient >/dev/null
+x509_sclient -CAfile "$c/ca-cert.pem" >/dev/null
 wait_log 'event=handshake-failed .*reason="client sent no certificate'
-sclient -cert "$c/client-other-cert.pem" -key "$c/client-other-key.pem" >/dev/null
+x509_sclient -CAfile "$c/ca-cert.pem" -cert "$c/client-other-cert.pem" -key "$c/client-other-key.pem" >/dev/null
 wait_log 'event=handshake-failed .*reason="client certificate rejected: unknown CA'
-sclient -cert "$c/client-expired-cert.pem" -key "$c/client-expired-key.pem" >/dev/null
+x509_sclient -CAfile "$c/ca-cert.pem" -cert "$c/client-expired-cert.pem" -key "$c/client-expired-key.pem" >/dev/null
 wait_log 'event=handshake-failed .*reason="client certificate rejected: expired"'
-sclient -cert "$c/client-revoked-cert.pem" -key "$c/client-revoked-key.pem" >/dev/null
+x509_sclient -CAfile "$c/ca-cert.pem" -cert "$c/client-revoked-cert.pem" -key "$c/client-revoked-key.pem" >/dev/null
 wait_log 'event=handshake-failed .*reason="client certificate rejected: revoked"'
-sclient -cert "$c/client-badsig-cert.pem" -key "$c/client-badsig-key.pem" >/dev/null
+x509_sclient -CAfile "$c/ca-cert.pem" -cert "$c/client-badsig-cert.pem" -key "$c/client-badsig-key.pem" >/dev/null
 wait_log "event=handshake-failed .*reason=\"client certificate rejected: bad signature \(the issuer name 'TestCA' is a trusted CA"
-sclient -cert "$c/server-cert.pem" -key "$c/server-key.pem" >/dev/null
+x509_sclient -CAfile "$c/ca-cert.pem" -cert "$c/server-cert.pem" -key "$c/server-key.pem" >/dev/null
 wait_log 'event=handshake-failed .*reason="client certificate rejected: wrong extended key usage"'
 stop_proxy
 
 step "verify_client = optional: no certificate is anonymous, a bad one is refused"
 conf optional
 start_proxy "$tmp/proxy.conf"
-out=$(sclient)
+out=$(x509_sclient -CAfile "$c/ca-cert.pem")
 echo "$out" | grep -q 'Cipher is ECDHE-ECDSA-AES128-CCM8' || fail "optional without a certificate: $out"
 wait_log 'event=handshake-ok .*auth=anonymous'
 [ "$(log_count 'event=handshake-ok .*identity=')" = 0 ] || fail "an anonymous session was logged with an identity"
 
-sclient -cert "$c/client-expired-cert.pem" -key "$c/client-expired-key.pem" >/dev/null
+x509_sclient -CAfile "$c/ca-cert.pem" -cert "$c/client-expired-cert.pem" -key "$c/client-expired-key.pem" >/dev/null
 wait_log 'event=handshake-failed .*reason="client certificate rejected: expired"'
 stop_proxy
 
 step "verify_client = none: no certificate is asked for"
 conf none
 start_proxy "$tmp/proxy.conf"
-out=$(sclient -cert "$c/client-other-cert.pem" -key "$c/client-other-key.pem")
+out=$(x509_sclient -CAfile "$c/ca-cert.pem" -cert "$c/client-other-cert.pem" -key "$c/client-other-key.pem")
 echo "$out" | grep -q 'Cipher is ECDHE-ECDSA-AES128-CCM8' || fail "none: $out"
 wait_log 'event=handshake-ok .*auth=anonymous'
 [ "$(log_count 'event=client-cert')" = 0 ] || fail "a certificate was requested with verify_client = none"

@@ -9,7 +9,7 @@
 #   daemon     write_conf, write_fw_conf, make_certs, start_proxy, stop_proxy,
 #              wait_log, wait_count, log_count, session_of, expect_config
 #   peers      start_backend, reqs, start_coap_server, client, get, coap_get, sclient,
-#              coaps_send, hexstr
+#              x509_sclient, coaps_send, hexstr
 #   control    ctl ARGS (sets $out $err $rc), expect_rc, ctl_stat NAME
 set -eu
 
@@ -339,6 +339,13 @@ sclient() {
 	start_bg "$1" sh -c 'sleep "$1" | timeout "$2" openssl s_client -dtls1_2 -connect "$3" \
 		-psk "$4" -psk_identity "$5" -cipher PSK-AES128-CCM8:@SECLEVEL=0' sh "$2" $(($2 + 5)) \
 		"127.0.0.1:$proxy_port" "$(hexstr "$4")" "$3"
+}
+
+# Runs one ECDHE-ECDSA handshake of openssl s_client with the proxy (10 s at most);
+# ARGS... are more s_client options (-CAfile, -cert, -key...); output on stdout.
+x509_sclient() {
+	echo | timeout 10 openssl s_client -dtls1_2 -connect "127.0.0.1:$proxy_port" \
+		-cipher ECDHE-ECDSA-AES128-CCM8:@SECLEVEL=0 "$@" 2>&1 || true
 }
 
 # Runs tests/tools/coaps-send against the proxy (bounded by its own alarm and by timeout).
