@@ -10,4 +10,4 @@ CONFIG_TESTS = \
 	tests/config/test-reload-atomic.sh
 
 TESTS += $(CONFIG_TESTS)
-EXTRA_DIST += $(CONFIG_TESTS)
+EXTRA_DIST += tests/config/lib.sh $(CONFIG_TESTS)
