@@ -3,7 +3,7 @@
 # runs, each in its own build directory:
 #   1. the whole test suite (make check)
 #   2. the whole test suite again under AddressSanitizer + UBSan + LeakSanitizer
-#   3. the daemon under valgrind in a few integration tests (no definite leaks)
+#   3. the daemon under valgrind in a few shell tests (no definite leaks)
 #   4. each libFuzzer target for FUZZ_SECONDS (default 60)
 #   5. a clang build with warnings as errors, without libsystemd
 #   6. make distcheck
@@ -99,8 +99,8 @@ fi
 unset ASAN_OPTIONS UBSAN_OPTIONS
 
 echo "== 3. the daemon under valgrind"
-(cd build && COAPS_VALGRIND=1 make check TESTS="tests/integration/test-psk-relay.sh \
-	tests/integration/test-x509.sh tests/integration/test-reload.sh \
+(cd build && COAPS_VALGRIND=1 make check TESTS="tests/dtls/test-psk-relay.sh \
+	tests/dtls/test-x509.sh tests/config/test-reload.sh \
 	tests/robust/test-hostile.sh" >make-check-valgrind.out 2>&1)
 count build/make-check-valgrind.out valgrind
 show_failures build

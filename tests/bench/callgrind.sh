@@ -8,7 +8,7 @@ set -u
 BUILD=${BUILD:-$(pwd)}
 PROXYD=$BUILD/src/coaps-proxyd
 BENCH=$BUILD/tests/bench/coaps-bench
-. "$(dirname "$0")/bench-lib.sh"
+. "$(dirname "$0")/lib.sh"
 
 command -v valgrind >/dev/null 2>&1 || { echo "callgrind: valgrind is not installed"; exit 1; }
 [ -x "$PROXYD" ] && [ -x "$BENCH" ] || { echo "callgrind: build first (no $PROXYD or $BENCH)"; exit 1; }

@@ -11,7 +11,7 @@ tests_bench_coaps_bench_LDADD = $(EVENT_LIBS) $(MBEDTLS_LIBS)
 TESTS += tests/bench/test-bench-smoke.sh
 dist_noinst_SCRIPTS += tests/bench/test-bench-smoke.sh tests/bench/run-bench.sh \
 	tests/bench/scale.sh tests/bench/callgrind.sh
-EXTRA_DIST += tests/bench/README.md tests/bench/bench-certs.sh tests/bench/bench-lib.sh
+EXTRA_DIST += tests/bench/README.md tests/bench/bench-certs.sh tests/bench/lib.sh
 CLEANFILES += bench-results.json scale-results.json
 
 # Full comparison (a few minutes): direct, UDP relay, coaps-proxyd, libcoap proxy.

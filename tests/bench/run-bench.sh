@@ -19,7 +19,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null	# the idle run holds one socket per sessio
 WORKLOAD="--sessions $SESSIONS --inflight $INFLIGHT --method post --size 64 --duration $DUR"
 
 . "$SRC/tests/bench/bench-certs.sh"
-. "$SRC/tests/bench/bench-lib.sh"
+. "$SRC/tests/bench/lib.sh"
 
 [ -x "$BENCH" ] || { echo "run-bench: $BENCH not built (make first)"; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "run-bench: python3 is needed for the summary"; exit 1; }

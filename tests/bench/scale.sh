@@ -34,7 +34,7 @@ if [ "$NOFILE" != unlimited ] && [ "$NOFILE" -lt $((PER + 100)) ]; then
 fi
 ulimit -n "$NOFILE"
 
-. "$SRC/tests/bench/bench-lib.sh"
+. "$SRC/tests/bench/lib.sh"
 bench_tmpdir coaps-scale
 
 bench_pin

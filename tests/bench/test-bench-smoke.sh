@@ -11,7 +11,7 @@ if [ ! -x "$BENCH" ]; then
 	echo "SKIP: coaps-bench not built"
 	exit 77
 fi
-. "${srcdir:-.}/tests/bench/bench-lib.sh"
+. "${srcdir:-.}/tests/bench/lib.sh"
 bench_tmpdir bench-smoke
 
 # json_get FILE KEY: print a top-level number from a JSON file (fails if it does not parse).

@@ -2,7 +2,7 @@
 # coaps-proxyctl for daily work: status, show with everything known, --json
 # before or after every command, reload's answer (and what a reload cannot
 # apply), test-psk against the running proxy with a good and a wrong key.
-. "${srcdir:-.}/tests/ctl/ctl-lib.sh"
+. "${srcdir:-.}/tests/ctl/lib.sh"
 command -v jq >/dev/null || skip "jq missing"
 command -v curl >/dev/null || skip "curl missing"
 

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Control socket slow-loris: 16 clients trickling one byte every 2 s are dropped at the request deadline; root gets in meanwhile.
-. "${srcdir:-.}/tests/ctl/ctl-lib.sh"
+. "${srcdir:-.}/tests/ctl/lib.sh"
 command -v python3 >/dev/null || skip "python3 missing"
 
 write_conf "$tmp/proxy.conf" <<CONF

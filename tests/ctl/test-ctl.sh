@@ -1,6 +1,6 @@
 #!/bin/sh
 # coaps-proxyctl: every command against a running coaps-proxyd with live PSK sessions.
-. "${srcdir:-.}/tests/ctl/ctl-lib.sh"
+. "${srcdir:-.}/tests/ctl/lib.sh"
 command -v jq >/dev/null || skip "jq missing"
 
 odd_id=$(printf 'odd\t\377"\\id')

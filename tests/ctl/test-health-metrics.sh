@@ -2,17 +2,13 @@
 # /healthz and /readyz; per-backend metrics after real traffic (requests, a
 # refused backend's errors, a silent backend's timeouts, round trips);
 # certificate and CRL expiry as openssl reads them; reload time and result.
-. "${srcdir:-.}/tests/ctl/ctl-lib.sh"
+. "${srcdir:-.}/tests/ctl/lib.sh"
 command -v curl >/dev/null || skip "curl missing"
 
 make_certs
 start_backend echo
 start_bg silent "$tools/coap-test-backend" -A 127.0.0.1 -p 0 -m silent
 silent_port=$(wait_listen silent)
-down_port=$(free_port)
-while [ "$down_port" = "$proxy_port" ]; do
-	down_port=$(free_port)
-done
 metrics_port=$(free_tcp_port)
 # Writes the configuration with session.max_sessions = $1.
 conf() {
@@ -38,14 +34,6 @@ start_proxy "$tmp/proxy.conf"
 wait_log "event=metrics-listening address=127.0.0.1 port=$metrics_port"
 base="http://127.0.0.1:$metrics_port"
 
-# Scrapes /metrics into $tmp/m.txt.
-scrape() {
-	curl -sf --max-time 5 "$base/metrics" >"$tmp/m.txt" || fail "GET /metrics failed"
-}
-# Prints the value of the metric line that starts with $1 (fixed string).
-metric() {
-	awk -v m="$1" 'index($0, m " ") == 1 {print $2}' "$tmp/m.txt"
-}
 # Prints the HTTP status of GET $1.
 http_code() {
 	curl -s -o "$tmp/body" -w '%{http_code}' --max-time 5 "$base$1" || true

@@ -2,7 +2,7 @@
 # Every metric family a running coaps-proxyd exports (with certificates, a
 # CRL and backends, after traffic) is documented in coaps-proxyd(8); and the
 # check fails on an undocumented one.
-. "${srcdir:-.}/tests/ctl/ctl-lib.sh"
+. "${srcdir:-.}/tests/ctl/lib.sh"
 command -v curl >/dev/null || skip "curl missing"
 check=${srcdir:-.}/man/check-metric-names.sh
 man=${srcdir:-.}/man/coaps-proxyd.8.in

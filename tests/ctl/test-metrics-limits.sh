@@ -1,10 +1,10 @@
 #!/bin/sh
 # Metrics endpoint under descriptor exhaustion and slow clients: no accept spin, devices still served, connections capped and dropped at a deadline.
-. "${srcdir:-.}/tests/ctl/ctl-lib.sh"
+. "${srcdir:-.}/tests/ctl/lib.sh"
 command -v curl >/dev/null || skip "curl missing"
 command -v python3 >/dev/null || skip "python3 missing"
 command -v prlimit >/dev/null || skip "prlimit missing"
-rclient=${RCLIENT:-./tests/robust/robust-client}
+rclient=${RCLIENT:-./tests/tools/robust-client}
 [ -x "$rclient" ] || skip "$rclient not built"
 
 metrics_port=$(free_tcp_port)

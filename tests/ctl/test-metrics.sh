@@ -1,6 +1,6 @@
 #!/bin/sh
 # Metrics: GET /metrics in the Prometheus text format; counters move; other paths are 404.
-. "${srcdir:-.}/tests/ctl/ctl-lib.sh"
+. "${srcdir:-.}/tests/ctl/lib.sh"
 command -v curl >/dev/null || skip "curl missing"
 
 metrics_port=$(free_tcp_port)
@@ -14,17 +14,6 @@ CONF
 start_proxy "$tmp/proxy.conf"
 wait_log "event=metrics-listening address=127.0.0.1 port=$metrics_port"
 grep -q 'event=control-listening' "$proxy_log" && fail "control socket opened although disabled"
-
-# Prints the value of the metric line that starts with $1 (fixed string).
-metric() {
-	awk -v m="$1" 'index($0, m " ") == 1 {print $2}' "$tmp/m.txt"
-}
-
-# Scrapes /metrics into $tmp/m.txt.
-scrape() {
-	curl -sf --max-time 5 "http://127.0.0.1:$metrics_port/metrics" >"$tmp/m.txt" ||
-		fail "GET /metrics failed"
-}
 
 step "GET /metrics before a handshake"
 scrape

@@ -1,10 +1,5 @@
 # tests/forward/local.mk: CoAP-aware forwarding tests (included from Makefile.am).
 
-# coaps-send: a PSK DTLS client that sends raw (also malformed) CoAP bytes.
-noinst_PROGRAMS += tests/forward/coaps-send
-tests_forward_coaps_send_SOURCES = tests/forward/coaps-send.c
-tests_forward_coaps_send_LDADD = $(MBEDTLS_LIBS)
-
 # fixed-mid-backend: Observe notifications with MIDs set on the command line.
 noinst_PROGRAMS += tests/forward/fixed-mid-backend
 tests_forward_fixed_mid_backend_SOURCES = tests/forward/fixed-mid-backend.c
@@ -26,10 +21,7 @@ FORWARD_TESTS = \
 	tests/forward/test-upstream-sources.sh \
 	tests/forward/test-message-size.sh \
 	tests/forward/test-route-access.sh \
-	tests/forward/test-backend-log.sh \
-	tests/forward/test-unknown-session.sh \
-	tests/forward/test-cid.sh \
-	tests/forward/test-cid-config.sh
+	tests/forward/test-backend-log.sh
 
 TESTS += $(FORWARD_TESTS)
 EXTRA_DIST += tests/forward/lib.sh $(FORWARD_TESTS)

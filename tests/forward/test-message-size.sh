@@ -8,8 +8,6 @@
 # diagnostic_payloads = true.
 . "${srcdir:-.}/tests/forward/lib.sh"
 
-proxyctl=${PROXYCTL:-./src/coaps-proxyctl}
-[ -x "$proxyctl" ] || skip "$proxyctl not built"
 sized=${SIZED_BACKEND:-./tests/forward/sized-backend}
 [ -x "$sized" ] || skip "$sized not built"
 mkdir -p "$tmp/run"
@@ -32,14 +30,9 @@ routes = ( { path_prefix = "/big"; backend = "big"; },
            { backend = "echo"; } );
 dtls = { mtu = $1; };
 diagnostic_payloads = $2;
-control = { socket = "$tmp/run/ctl.sock"; };
+control = { socket = "$ctl_sock"; };
 @PSKS@
 CONF
-}
-
-# Prints counter $1 of `coaps-proxyctl stats`.
-stat() {
-	timeout 10 "$proxyctl" -s "$tmp/run/ctl.sock" stats | awk -v n="$1" '$1 == n { print $2 }'
 }
 
 # Prints N bytes of hex: $1 times the byte $2.
@@ -75,8 +68,8 @@ echo "$out" | grep -q 'recv .*type=ACK code=2.05 mid=0x7109 ' || fail "the sessi
 [ "$(reqs backend /x)" = 0 ] || fail "a cut /x reached the backend: $(cat "$tmp/backend.out")"
 [ "$(reqs backend /ok)" = 1 ] || fail "/ok did not reach the backend"
 wait_log 'warning.*2066 bytes.*2048' 5
-[ "$(stat drops_coap_too_large)" = 1 ] || fail "drops_coap_too_large: $(stat drops_coap_too_large)"
-[ "$(stat answers_4_13)" = 1 ] || fail "answers_4_13: $(stat answers_4_13)"
+[ "$(ctl_stat drops_coap_too_large)" = 1 ] || fail "drops_coap_too_large: $(ctl_stat drops_coap_too_large)"
+[ "$(ctl_stat answers_4_13)" = 1 ] || fail "answers_4_13: $(ctl_stat answers_4_13)"
 
 step "oversized NON -> RST; a whole 2048-byte request still goes through"
 non="52 02 71 03 a2 a2 b1 78 ff $(fill 2091 42)"                 # 2100 bytes
@@ -86,7 +79,7 @@ echo "$out" | grep -q 'recv .*type=RST code=0.00 mid=0x7103 ' || fail "oversized
 echo "$out" | grep -q 'recv .*type=ACK code=2.05 mid=0x7104 ' || fail "2048 bytes: no 2.05: $out"
 grep -q '^req .*path=/max .*payload_len=2037$' "$tmp/backend.out" ||
 	fail "the 2048-byte request did not arrive whole: $(grep path=/max "$tmp/backend.out")"
-[ "$(stat drops_coap_too_large)" = 2 ] || fail "drops_coap_too_large: $(stat drops_coap_too_large)"
+[ "$(ctl_stat drops_coap_too_large)" = 2 ] || fail "drops_coap_too_large: $(ctl_stat drops_coap_too_large)"
 
 step "dtls.mtu = 1232: answers of 1300, 2048, 3000 bytes -> 5.02 to the request; 1000 relayed"
 out=$(coaps_send -w 800 "$(ask 4 7201 1300)" "$(ask 4 7202 2048)" "$(ask 4 7203 3000)" \
@@ -100,8 +93,8 @@ done
 echo "$out" | grep -q 'recv .*len=1000 type=ACK code=2.05 mid=0x7204 ' || fail "1000 bytes not relayed: $out"
 [ "$(grep -c '^answer type=ACK .*len=[0-9]*$' "$tmp/big.out")" = 4 ] || fail "the backend did not answer 4 times"
 wait_log 'warning.*1300 bytes' 5
-[ "$(stat drops_backend_too_large)" = 3 ] || fail "drops_backend_too_large: $(stat drops_backend_too_large)"
-[ "$(stat answers_5_02)" = 3 ] || fail "answers_5_02: $(stat answers_5_02)"
+[ "$(ctl_stat drops_backend_too_large)" = 3 ] || fail "drops_backend_too_large: $(ctl_stat drops_backend_too_large)"
+[ "$(ctl_stat answers_5_02)" = 3 ] || fail "answers_5_02: $(ctl_stat answers_5_02)"
 
 step "too large as NON or separate response: 5.02 with the token, RST to the backend"
 out=$(coaps_send -w 800 "$(ask 5 7301 1500)" "$(ask 4 7302 1500 sep)")

@@ -1,10 +1,5 @@
 # tests/robust/local.mk: loss, hostile input and limits tests (included from Makefile.am).
 
-# robust-client: DTLS 1.2 CoAP client with short timers (PSK or ECDHE-ECDSA).
-noinst_PROGRAMS += tests/robust/robust-client
-tests_robust_robust_client_SOURCES = tests/robust/robust-client.c
-tests_robust_robust_client_LDADD = $(MBEDTLS_LIBS)
-
 # late-hello-relay: loses the server's last flight and replays the ClientHello.
 noinst_PROGRAMS += tests/robust/late-hello-relay
 tests_robust_late_hello_relay_SOURCES = tests/robust/late-hello-relay.c
@@ -17,7 +12,8 @@ ROBUST_TESTS = \
 	tests/robust/test-flood.sh \
 	tests/robust/test-hostile.sh \
 	tests/robust/test-limits.sh \
-	tests/robust/test-memory-burst.sh
+	tests/robust/test-memory-burst.sh \
+	tests/robust/test-garbage.sh
 
 TESTS += $(ROBUST_TESTS)
-EXTRA_DIST += tests/robust/robust-lib.sh $(ROBUST_TESTS)
+EXTRA_DIST += tests/robust/lib.sh $(ROBUST_TESTS)

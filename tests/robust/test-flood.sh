@@ -1,6 +1,6 @@
 #!/bin/sh
 # ClientHello flood without cookies from many source ports: no state, flat RSS, no amplification; honest clients still served.
-. "${srcdir:-.}/tests/robust/robust-lib.sh"
+. "${srcdir:-.}/tests/robust/lib.sh"
 
 count=${FLOOD_COUNT:-100000}
 start_backend

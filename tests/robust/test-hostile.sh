@@ -1,6 +1,6 @@
 #!/bin/sh
 # Hostile input: every dtls-probe garbage case, and forged bad-MAC records, leave live sessions unharmed.
-. "${srcdir:-.}/tests/robust/robust-lib.sh"
+. "${srcdir:-.}/tests/robust/lib.sh"
 
 psk="--psk my_identity:secretPSK123"
 start_backend

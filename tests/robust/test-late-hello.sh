@@ -1,6 +1,6 @@
 #!/bin/sh
 # A late duplicate ClientHello (valid cookie) after a completed handshake whose last flight was lost must not end the session.
-. "${srcdir:-.}/tests/robust/robust-lib.sh"
+. "${srcdir:-.}/tests/robust/lib.sh"
 
 start_backend
 write_psk_conf "$tmp/proxy.conf"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Limits: session.max_sessions refuses a third peer, session.max_handshakes evicts half-open handshakes, idle timeout.
-. "${srcdir:-.}/tests/robust/robust-lib.sh"
+. "${srcdir:-.}/tests/robust/lib.sh"
 
 psk="--psk my_identity:secretPSK123"
 start_backend

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Lossy network, ECDHE-ECDSA with client certificates: 100 handshakes + requests through 20% drop/duplicate/delay.
-. "${srcdir:-.}/tests/robust/robust-lib.sh"
+. "${srcdir:-.}/tests/robust/lib.sh"
 
 make_certs
 start_backend

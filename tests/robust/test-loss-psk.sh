@@ -1,6 +1,6 @@
 #!/bin/sh
 # Lossy network, PSK: 100 handshakes + requests through 20% drop/duplicate/delay; no backend duplicates.
-. "${srcdir:-.}/tests/robust/robust-lib.sh"
+. "${srcdir:-.}/tests/robust/lib.sh"
 
 start_backend
 write_psk_conf "$tmp/proxy.conf"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Memory after bursts: RSS returns close to its idle size once a burst of PSK sessions has ended.
-. "${srcdir:-.}/tests/robust/robust-lib.sh"
+. "${srcdir:-.}/tests/robust/lib.sh"
 
 bench=${COAPS_BENCH:-./tests/bench/coaps-bench}
 [ -x "$bench" ] || skip "$bench not built"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # dtls.mtu = 512: the certificate flight (leaf + intermediate) is fragmented to fit and reassembled.
-. "${srcdir:-.}/tests/robust/robust-lib.sh"
+. "${srcdir:-.}/tests/robust/lib.sh"
 
 make_certs
 start_backend

@@ -1,6 +1,6 @@
 #!/bin/bash
 # test-backend.sh: coap-test-backend answers real libcoap clients in echo, silent, separate and observe modes.
-. "${srcdir:-.}/tests/tools/tools-lib.sh"
+. "${srcdir:-.}/tests/lib/harness.sh"
 
 command -v coap-client-notls >/dev/null || skip "coap-client-notls (libcoap3-bin) not installed"
 command -v timeout >/dev/null || skip "timeout not installed"

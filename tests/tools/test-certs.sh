@@ -1,6 +1,6 @@
 #!/bin/bash
 # test-certs.sh: gen-certs.sh output verifies (and fails) as intended, in OpenSSL and mbedTLS.
-. "${srcdir:-.}/tests/tools/tools-lib.sh"
+. "${srcdir:-.}/tests/lib/harness.sh"
 
 command -v openssl >/dev/null || skip "openssl not installed"
 d=$tmp/certs

@@ -1,6 +1,6 @@
 #!/bin/bash
 # test-faultproxy.sh: faultproxy relays libcoap traffic, and its faults behave as documented.
-. "${srcdir:-.}/tests/tools/tools-lib.sh"
+. "${srcdir:-.}/tests/lib/harness.sh"
 
 command -v coap-client-notls >/dev/null || skip "coap-client-notls (libcoap3-bin) not installed"
 command -v timeout >/dev/null || skip "timeout not installed"
@@ -10,7 +10,7 @@ be_port=$(wait_listen be)
 
 # Starts faultproxy NAME in front of the backend with extra options; sets $port.
 # (Not in a $(...) subshell: the proxy must be this shell's child.)
-start_proxy() {
+start_relay() {
 	pn=$1
 	shift
 	start_bg "$pn" "$tools/faultproxy" --listen 127.0.0.1:0 --server "127.0.0.1:$be_port" "$@"
@@ -29,7 +29,7 @@ rc=0
 [ "$rc" = 2 ] || fail "missing --listen/--server not a usage error (rc=$rc)"
 
 step "no faults: GET goes through with the option echo"
-start_proxy p0
+start_relay p0
 coap_get 5 -m get -O 65000,hello "coap://127.0.0.1:$port/zero" >"$tmp/p0.get"
 grep -qx "65000 5 hello" "$tmp/p0.get" || fail "no echo through proxy: $(cat "$tmp/p0.get")"
 coap_get 5 -m get "coap://127.0.0.1:$port/zero2" | grep -qx "11 5 zero2" || fail "second client"
@@ -39,7 +39,7 @@ grep -q '^forwarded=4 dropped=0 duplicated=0 delayed=0 too_big=0 clients=2 ' "$t
 
 step "--drop 3 --seed 1: the dropped request is retransmitted and gets through"
 # With seed 1, datagrams 1, 2 pass, 3 is dropped, 4 and 5 pass (see faultproxy.c).
-start_proxy p1 --drop 3 --seed 1
+start_relay p1 --drop 3 --seed 1
 coap_get 10 -m get "coap://127.0.0.1:$port/one" | grep -qx "11 3 one" || fail "first GET"
 coap_get 10 -m get -O 65000,hello "coap://127.0.0.1:$port/two" >"$tmp/p1.get"
 grep -qx "65000 5 hello" "$tmp/p1.get" || fail "GET after a drop: $(cat "$tmp/p1.get")"
@@ -48,7 +48,7 @@ stop_bg p1
 
 step "--duplicate 1: every datagram twice; the backend counts both copies"
 before=$(grep -c '^req ' "$tmp/be.out")
-start_proxy p2 --duplicate 1
+start_relay p2 --duplicate 1
 coap_get 5 -m get "coap://127.0.0.1:$port/dup" | grep -qx "11 3 dup" || fail "GET with duplicates"
 sleep 0.3
 after=$(grep -c '^req ' "$tmp/be.out")
@@ -57,7 +57,7 @@ stop_bg p2
 [ "$(counter duplicated "$tmp/p2.out")" -ge 2 ] || fail "duplicated: $(tail -n 1 "$tmp/p2.out")"
 
 step "--delay 1 --delay-ms 300: everything held back, still arrives"
-start_proxy p3 --delay 1 --delay-ms 300
+start_relay p3 --delay 1 --delay-ms 300
 start=$(date +%s%N)
 coap_get 5 -m get "coap://127.0.0.1:$port/slow" | grep -qx "11 4 slow" || fail "GET with delays"
 ms=$((($(date +%s%N) - start) / 1000000))
@@ -66,7 +66,7 @@ stop_bg p3
 [ "$(counter delayed "$tmp/p3.out")" -ge 2 ] || fail "delayed: $(tail -n 1 "$tmp/p3.out")"
 
 step "--mtu 60: a big request is dropped as too big, a small one passes"
-start_proxy p4 --mtu 60
+start_relay p4 --mtu 60
 coap_get 5 -m get "coap://127.0.0.1:$port/s" | grep -qx "11 1 s" || fail "small GET through --mtu"
 big=$(printf '%080d' 0)
 coap_get 2 -m put -e "$big" "coap://127.0.0.1:$port/big" >"$tmp/p4.get"

@@ -1,0 +1,36 @@
+# lib.sh: shell helpers of the bench scripts (sourced; POSIX sh).
+
+# bench_tmpdir NAME: makes $TMP, and a cleanup on exit that kills the processes
+# whose PIDs the script put into $PIDS and removes $TMP.
+bench_tmpdir() {
+	TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX") || exit 1
+	PIDS=""
+	trap bench_cleanup EXIT
+	trap 'exit 1' INT TERM
+}
+
+# bench_openssl_conf: exports an OPENSSL_CONF that lets coap-server-openssl use
+# CCM8 suites (OpenSSL 3.2 and later, Debian 13, allow them only at security
+# level 0, and libcoap does not lower it). Needs $TMP.
+bench_openssl_conf() {
+	printf '%s\n' 'openssl_conf = c' '[c]' 'ssl_conf = s' '[s]' 'system_default = d' \
+		'[d]' 'CipherString = DEFAULT:@SECLEVEL=0' >"$TMP/openssl.cnf"
+	OPENSSL_CONF="$TMP/openssl.cnf"
+	export OPENSSL_CONF
+}
+
+bench_cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	rm -rf "$TMP"
+}
+
+# bench_pin: servers under test on core 1 ($SRV), load on core 0 ($LOAD);
+# both empty (and status 1) without taskset or with fewer than 2 cores.
+bench_pin() {
+	SRV=""
+	LOAD=""
+	command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ] || return 1
+	SRV="taskset -c 1"
+	LOAD="taskset -c 0"
+}
