@@ -58,7 +58,7 @@ finish() {
 
 deps="build-essential autoconf automake pkg-config libcoap3-dev libcoap3-bin
 	libmbedtls-dev libevent-dev libconfig-dev check libsystemd-dev gnutls-bin openssl
-	systemd valgrind jq curl iproute2 xxd procps clang libclang-rt-dev python3"
+	systemd valgrind jq curl iproute2 xxd procps clang clang-format libclang-rt-dev python3"
 if [ "$(dpkg-query -W -f='${Status}\n' $deps 2>/dev/null | grep -c '^install ok installed')" != "$(echo $deps | wc -w)" ]; then
 	echo "== installing build and test dependencies"
 	export DEBIAN_FRONTEND=noninteractive

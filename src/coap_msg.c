@@ -199,7 +199,7 @@ walk_init(struct walk *w, const uint8_t *buf, size_t len)
 /* Validates a CoAP-over-UDP datagram and fills info; 0, or -1 with *why. */
 int
 coap_msg_inspect(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, struct coap_msg_info *info,
-                 const char **why)
+    const char **why)
 {
 	struct walk w;
 	struct opt o;
@@ -245,12 +245,12 @@ coap_msg_inspect(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, struct 
 	}
 	if (cls == 1 || cls == 3 || cls >= 6) {
 		*why = why_fmt(c, "code %u.%02u: reserved class", cls,
-		               (unsigned int)(info->code & 0x1f));
+		    (unsigned int)(info->code & 0x1f));
 		return -1;
 	}
 	if (info->type == COAP_MSG_RST) {
 		*why = why_fmt(c, "RST with code %u.%02u (must be empty)", cls,
-		               (unsigned int)(info->code & 0x1f));
+		    (unsigned int)(info->code & 0x1f));
 		return -1;
 	}
 	info->is_request = cls == 0;
@@ -299,7 +299,7 @@ coap_msg_build_rst(uint8_t *out, size_t outlen, uint16_t mid)
 /* Builds the proxy's own answer to a CON or NON request; returns its length or 0. */
 size_t
 coap_msg_build_answer(uint8_t *out, size_t outlen, const struct coap_msg_info *req, uint8_t code,
-                      uint16_t new_mid, const char *payload)
+    uint16_t new_mid, const char *payload)
 {
 	size_t pos, plen, n;
 	uint8_t type;
@@ -410,7 +410,7 @@ newopt_add(struct coap_msg_ctx *c, uint16_t num, const uint8_t *val, size_t len)
 /* Splits s at sep into percent-decoded options numbered num; -1 with *why. */
 static int
 split_add(struct coap_msg_ctx *c, const uint8_t *s, size_t n, uint8_t sep, uint16_t num,
-          const char *what, const char **why)
+    const char *what, const char **why)
 {
 	const uint8_t *start = s, *end = s + n, *q, *val;
 	size_t len;
@@ -422,7 +422,7 @@ split_add(struct coap_msg_ctx *c, const uint8_t *s, size_t n, uint8_t sep, uint1
 		len = (size_t)(q - start);
 		if (num == COAP_MSG_OPT_URI_PATH &&
 		    ((len == 1 && start[0] == '.') ||
-		     (len == 2 && start[0] == '.' && start[1] == '.'))) {
+		        (len == 2 && start[0] == '.' && start[1] == '.'))) {
 			*why = "dot segment in Proxy-Uri path";
 			return -1;
 		}
@@ -559,7 +559,7 @@ refused_scheme(const uint8_t *val, size_t len)
  */
 static int
 proxy_uri_decode(struct coap_msg_ctx *c, const uint8_t *val, size_t len, struct target *t,
-                 bool make_opts, const char **why)
+    bool make_opts, const char **why)
 {
 	coap_uri_t uri;
 	const uint8_t *host;
@@ -606,10 +606,10 @@ proxy_uri_decode(struct coap_msg_ctx *c, const uint8_t *val, size_t len, struct 
 		return 0;
 	/* RFC 7252 §6.4 step 8: an empty path or "/" gives no Uri-Path. */
 	if (uri.path.length > 0 && split_add(c, uri.path.s, uri.path.length, '/',
-	                                     COAP_MSG_OPT_URI_PATH, "path segment", why) < 0)
+	                               COAP_MSG_OPT_URI_PATH, "path segment", why) < 0)
 		return -1;
 	if (uri.query.length > 0 && split_add(c, uri.query.s, uri.query.length, '&',
-	                                      COAP_MSG_OPT_URI_QUERY, "query argument", why) < 0)
+	                                COAP_MSG_OPT_URI_QUERY, "query argument", why) < 0)
 		return -1;
 	return 0;
 }
@@ -664,7 +664,7 @@ proxy_scan(const uint8_t *buf, size_t len, struct proxy_opts *po, const char **w
 /* Decodes the target of a Proxy-Scheme request from its Uri-Host and Uri-Port. */
 static int
 proxy_scheme_decode(struct coap_msg_ctx *c, const struct proxy_opts *po, struct target *t,
-                    const char **why)
+    const char **why)
 {
 	if (po->scheme.len != 4 || strncasecmp((const char *)po->scheme.val, "coap", 4) != 0) {
 		*why = "Proxy-Scheme not supported (only coap)";
@@ -698,7 +698,7 @@ proxy_scheme_decode(struct coap_msg_ctx *c, const struct proxy_opts *po, struct 
 /* Finds where a forward-proxy request wants to go; 0, or -1 with *why. */
 int
 coap_msg_proxy_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, char *host,
-                      size_t hostlen, uint16_t *port, const char **why)
+    size_t hostlen, uint16_t *port, const char **why)
 {
 	struct coap_msg_info info;
 	struct proxy_opts po;
@@ -737,7 +737,7 @@ coap_msg_proxy_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, ch
 /* Encodes one option after the option numbered *last; -1 if out is full. */
 static int
 emit_opt(uint8_t *out, size_t outlen, size_t *pos, uint16_t *last, uint16_t num, const uint8_t *val,
-         size_t len)
+    size_t len)
 {
 	size_t n;
 
@@ -765,14 +765,14 @@ rewrite_drops(uint16_t num, uint16_t identity_opt, bool strip_proxy, bool from_p
 		return true;
 	/* Proxy-Uri takes precedence over Uri-* options (§5.10.2). */
 	return from_proxy_uri && (num == COAP_MSG_OPT_URI_HOST || num == COAP_MSG_OPT_URI_PORT ||
-	                          num == COAP_MSG_OPT_URI_PATH || num == COAP_MSG_OPT_URI_QUERY);
+	                             num == COAP_MSG_OPT_URI_PATH || num == COAP_MSG_OPT_URI_QUERY);
 }
 
 /* Fills the insert table for a rewrite: Uri-* from a Proxy-Uri, and the identity. */
 static int
 rewrite_plan(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen, uint16_t identity_opt,
-             const char *identity, size_t identity_len, bool strip_proxy, bool *from_proxy_uri,
-             const char **why)
+    const char *identity, size_t identity_len, bool strip_proxy, bool *from_proxy_uri,
+    const char **why)
 {
 	struct proxy_opts po;
 	struct target t;
@@ -820,8 +820,8 @@ full:
 /* Rewrites a request for forwarding into out; the new length, or 0 with *why. */
 size_t
 coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen, uint8_t *out,
-                         size_t outlen, uint16_t identity_opt, const char *identity,
-                         size_t identity_len, bool strip_proxy, const char **why)
+    size_t outlen, uint16_t identity_opt, const char *identity, size_t identity_len,
+    bool strip_proxy, const char **why)
 {
 	struct coap_msg_info info;
 	struct walk w;
@@ -841,7 +841,7 @@ coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen
 		return 0;
 	}
 	if (rewrite_plan(c, in, inlen, identity_opt, identity, identity_len, strip_proxy,
-	                 &from_proxy_uri, why) < 0)
+	        &from_proxy_uri, why) < 0)
 		return 0;
 	pos = 4 + (size_t)info.token_len;
 	if (outlen < pos)
@@ -853,14 +853,14 @@ coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen
 			continue;
 		for (; next < c->nopts && c->opts[next].num <= o.num; next++)
 			if (emit_opt(out, outlen, &pos, &last, c->opts[next].num, c->opts[next].val,
-			             c->opts[next].len) < 0)
+			        c->opts[next].len) < 0)
 				goto too_small;
 		if (emit_opt(out, outlen, &pos, &last, o.num, o.val, o.len) < 0)
 			goto too_small;
 	}
 	for (; next < c->nopts; next++)
 		if (emit_opt(out, outlen, &pos, &last, c->opts[next].num, c->opts[next].val,
-		             c->opts[next].len) < 0)
+		        c->opts[next].len) < 0)
 			goto too_small;
 	if (w.payload != NULL) {
 		plen = (size_t)(w.end - w.payload);
@@ -912,7 +912,7 @@ pct_append(char *dst, size_t dstlen, size_t *pos, const uint8_t *s, size_t len)
 /* Writes the request's path and first Uri-Host for routing; 0 or -1. */
 int
 coap_msg_request_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, char *path,
-                        size_t pathlen, char *uri_host, size_t hostlen)
+    size_t pathlen, char *uri_host, size_t hostlen)
 {
 	struct coap_msg_info info;
 	struct walk w;

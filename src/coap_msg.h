@@ -77,8 +77,7 @@ void coap_msg_ctx_free(struct coap_msg_ctx *c);
  * Option values are not judged: RFC 7252 §5.4.3 leaves that to the endpoint.
  */
 int coap_msg_inspect(struct coap_msg_ctx *c, const uint8_t *buf, size_t len,
-                     struct coap_msg_info *info, const char **why)
-    __attribute__((warn_unused_result));
+    struct coap_msg_info *info, const char **why) __attribute__((warn_unused_result));
 
 /* Builds an empty RST for mid into out; returns its length (4), or 0 if out is too small. */
 size_t coap_msg_build_rst(uint8_t *out, size_t outlen, uint16_t mid);
@@ -91,7 +90,7 @@ size_t coap_msg_build_rst(uint8_t *out, size_t outlen, uint16_t mid);
  * too small.
  */
 size_t coap_msg_build_answer(uint8_t *out, size_t outlen, const struct coap_msg_info *req,
-                             uint8_t code, uint16_t new_mid, const char *payload);
+    uint8_t code, uint16_t new_mid, const char *payload);
 
 /*
  * Rewrites a request for forwarding into out (in and out must not overlap).
@@ -107,9 +106,8 @@ size_t coap_msg_build_answer(uint8_t *out, size_t outlen, const struct coap_msg_
  * Returns the new length, or 0 with *why set.
  */
 size_t coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in, size_t inlen,
-                                uint8_t *out, size_t outlen, uint16_t identity_opt,
-                                const char *identity, size_t identity_len, bool strip_proxy,
-                                const char **why) __attribute__((warn_unused_result));
+    uint8_t *out, size_t outlen, uint16_t identity_opt, const char *identity, size_t identity_len,
+    bool strip_proxy, const char **why) __attribute__((warn_unused_result));
 
 /*
  * Finds where a forward-proxy request wants to go: from its Proxy-Uri, or
@@ -119,8 +117,7 @@ size_t coap_msg_rewrite_request(struct coap_msg_ctx *c, const uint8_t *in, size_
  * Returns 0, or -1 with *why set (also when there is no proxy option).
  */
 int coap_msg_proxy_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, char *host,
-                          size_t hostlen, uint16_t *port, const char **why)
-    __attribute__((warn_unused_result));
+    size_t hostlen, uint16_t *port, const char **why) __attribute__((warn_unused_result));
 
 /*
  * Writes the request's path from its Uri-Path options ("/a/b", "/" when there
@@ -130,8 +127,7 @@ int coap_msg_proxy_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len
  * the message is malformed or a buffer is too small.
  */
 int coap_msg_request_target(struct coap_msg_ctx *c, const uint8_t *buf, size_t len, char *path,
-                            size_t pathlen, char *uri_host, size_t hostlen)
-    __attribute__((warn_unused_result));
+    size_t pathlen, char *uri_host, size_t hostlen) __attribute__((warn_unused_result));
 
 /* Rewrites the MID of a message in place (2 bytes at offset 2); buf holds at least 4 bytes. */
 void coap_msg_set_mid(uint8_t *buf, uint16_t mid);

@@ -36,8 +36,7 @@ static const char *progname = "coaps-proxyctl";
 static bool json; /* --json, before or after the command */
 
 /* Prints usage and exits with status. */
-static void __attribute__((noreturn))
-usage(int status)
+static void __attribute__((noreturn)) usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 	    "usage: coaps-proxyctl [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS] [--json]\n"
@@ -50,11 +49,13 @@ usage(int status)
 	    "commands:\n"
 	    "  status                  version, uptime, configuration, last reload, listeners,\n"
 	    "                          backends and their errors, session counts, readiness\n"
-	    "  sessions                list sessions (id, peer, auth, identity, cipher, state, ...)\n"
+	    "  sessions                list sessions (id, peer, auth, identity, cipher, state, "
+	    "...)\n"
 	    "  show ID                 one session in detail (ID: 8 hex digits from `sessions`)\n"
 	    "  close ID                close one session (close_notify to the device)\n"
 	    "  close --identity GLOB   close the established sessions whose PSK identity or\n"
-	    "                          certificate CN matches GLOB (psk:GLOB, x509:GLOB: one kind)\n"
+	    "                          certificate CN matches GLOB (psk:GLOB, x509:GLOB: one "
+	    "kind)\n"
 	    "  stats                   counters: handshakes, sessions, messages, drops, backends\n"
 	    "  reload                  reload the configuration without dropping sessions\n"
 	    "  check-config [FILE]     check FILE (default: the daemon's own configuration)\n"
@@ -69,8 +70,7 @@ usage(int status)
 }
 
 /* Prints "coaps-proxyctl: message" on stderr and exits with code. */
-static void __attribute__((noreturn, format(printf, 2, 3)))
-die(int code, const char *fmt, ...)
+static void __attribute__((noreturn, format(printf, 2, 3))) die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -102,14 +102,17 @@ socket_from_config(const char *path, bool explicit)
 		else
 			fprintf(stderr, "%s: warning: %s:%d: %s; trying %s\n", progname,
 			    config_error_file(&lc) ? config_error_file(&lc) : path,
-			    config_error_line(&lc), config_error_text(&lc), CONFIG_CONTROL_SOCKET_DEFAULT);
+			    config_error_line(&lc), config_error_text(&lc),
+			    CONFIG_CONTROL_SOCKET_DEFAULT);
 		config_destroy(&lc);
 		return NULL;
 	}
 	if (config_lookup_string(&lc, "control.socket", &s) == CONFIG_TRUE) {
 		if (s[0] == '\0')
-			die(EXIT_NODAEMON, "%s: control.socket is \"\": the daemon has no control "
-			                   "socket (set control.socket and restart it)", path);
+			die(EXIT_NODAEMON,
+			    "%s: control.socket is \"\": the daemon has no control "
+			    "socket (set control.socket and restart it)",
+			    path);
 		out = strdup(s);
 	}
 	config_destroy(&lc);
@@ -177,7 +180,8 @@ build_request(int argc, char **argv, char *req, size_t len, bool *table)
 	if (n >= 0 && json && (size_t)n + 7 < len)
 		n += snprintf(req + n, len - (size_t)n, " --json");
 	if (n < 0 || (size_t)n >= len || n > CONTROL_LINE_MAX)
-		die(EXIT_USAGE, "arguments too long (a request is at most %d bytes)", CONTROL_LINE_MAX);
+		die(EXIT_USAGE, "arguments too long (a request is at most %d bytes)",
+		    CONTROL_LINE_MAX);
 	for (const char *p = req; *p != '\0'; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			die(EXIT_USAGE, "control characters in the arguments");
@@ -205,16 +209,22 @@ connect_daemon(const char *path, bool quiet)
 	}
 	switch (errno) {
 	case ENOENT:
-		die(EXIT_NODAEMON, "no control socket at %s: is coaps-proxyd running? (start it, "
-		                   "e.g. `systemctl start coaps-proxyd`, or name its socket with -s "
-		                   "SOCKET or -c CONFIG)", path);
+		die(EXIT_NODAEMON,
+		    "no control socket at %s: is coaps-proxyd running? (start it, "
+		    "e.g. `systemctl start coaps-proxyd`, or name its socket with -s "
+		    "SOCKET or -c CONFIG)",
+		    path);
 	case ECONNREFUSED:
-		die(EXIT_NODAEMON, "nothing answers on %s (a stale socket): coaps-proxyd is not "
-		                   "running; start it", path);
+		die(EXIT_NODAEMON,
+		    "nothing answers on %s (a stale socket): coaps-proxyd is not "
+		    "running; start it",
+		    path);
 	case EACCES:
 	case EPERM:
-		die(EXIT_NODAEMON, "permission denied on %s: run as root, as the daemon's user, or "
-		                   "as a member of the socket's group", path);
+		die(EXIT_NODAEMON,
+		    "permission denied on %s: run as root, as the daemon's user, or "
+		    "as a member of the socket's group",
+		    path);
 	default:
 		die(EXIT_NODAEMON, "cannot connect to %s: %s", path, strerror(errno));
 	}
@@ -378,7 +388,8 @@ ask(const char *sockpath, const char *request, bool quiet, char **answer, char *
 
 	/* The last line is the status: OK or ERR message. */
 	if (len == 0 || (*answer)[len - 1] != '\n')
-		die(EXIT_ERR, "the answer from %s was cut short (did coaps-proxyd stop?)", sockpath);
+		die(EXIT_ERR, "the answer from %s was cut short (did coaps-proxyd stop?)",
+		    sockpath);
 	(*answer)[len - 1] = '\0';
 	last = strrchr(*answer, '\n');
 	if (last != NULL) {
@@ -392,7 +403,8 @@ ask(const char *sockpath, const char *request, bool quiet, char **answer, char *
 	if (strcmp(*status, "OK") == 0)
 		return EXIT_OK;
 	if (strncmp(*status, "ERR ", 4) == 0)
-		return strncmp(*status + 4, "permission denied", 17) == 0 ? EXIT_NODAEMON : EXIT_ERR;
+		return strncmp(*status + 4, "permission denied", 17) == 0 ? EXIT_NODAEMON
+		                                                          : EXIT_ERR;
 	die(EXIT_ERR, "unexpected answer from %s: %s", sockpath, *status);
 }
 
@@ -418,8 +430,10 @@ probe_target(const char *sockpath, char *host, size_t hlen, char *port, size_t p
 		body++;
 	}
 	/* A wildcard listener is reached on loopback. */
-	snprintf(host, hlen, "%s", strcmp(body, "0.0.0.0") == 0 ? "127.0.0.1" :
-	    strcmp(body, "::") == 0 ? "::1" : body);
+	snprintf(host, hlen, "%s",
+	    strcmp(body, "0.0.0.0") == 0 ? "127.0.0.1"
+	    : strcmp(body, "::") == 0    ? "::1"
+	                                 : body);
 	free(answer);
 }
 
@@ -512,19 +526,22 @@ test_psk(const char *sockpath, int argc, char **argv)
 		printf("target     %s port %s (from %s)\n", host, port, to ? "--to" : "the daemon");
 		printf("local      %s\n", res.local);
 		if (res.handshake_ms >= 0)
-			printf("handshake  ok in %lld ms, %s\n", (long long)res.handshake_ms, res.cipher);
+			printf("handshake  ok in %lld ms, %s\n", (long long)res.handshake_ms,
+			    res.cipher);
 		else
 			printf("handshake  failed: %s\n", res.error);
 		if (res.handshake_ms >= 0)
 			printf("%-10s %s%s%s\n", path != NULL ? "get" : "ping",
-			    res.rtt_ms >= 0 ? res.answer : "failed: ", res.rtt_ms >= 0 ? "" : res.error,
-			    "");
+			    res.rtt_ms >= 0 ? res.answer : "failed: ",
+			    res.rtt_ms >= 0 ? "" : res.error, "");
 		if (res.rtt_ms >= 0)
 			printf("rtt        %lld ms\n", (long long)res.rtt_ms);
 		if (res.payload_len > 0) {
 			printf("payload    ");
 			for (size_t k = 0; k < res.payload_len; k++)
-				putchar(res.payload[k] >= 0x20 && res.payload[k] < 0x7f ? res.payload[k] : '.');
+				putchar(res.payload[k] >= 0x20 && res.payload[k] < 0x7f
+				            ? res.payload[k]
+				            : '.');
 			putchar('\n');
 		}
 		printf("result     %s\n", ok ? "OK" : "FAILED");
@@ -573,13 +590,15 @@ main(int argc, char **argv)
 		}
 	}
 	if (sockpath != NULL && config != NULL)
-		die(EXIT_USAGE, "-s and -c are exclusive: -s names the socket, -c a file naming it");
+		die(EXIT_USAGE,
+		    "-s and -c are exclusive: -s names the socket, -c a file naming it");
 	if (optind >= argc)
 		usage(EXIT_USAGE);
 	if (strcmp(argv[optind], "test-psk") != 0)
 		build_request(argc - optind, argv + optind, req, sizeof req, &table);
 	if (sockpath == NULL) {
-		from_config = socket_from_config(config ? config : CONFIG_PATH_DEFAULT, config != NULL);
+		from_config =
+		    socket_from_config(config ? config : CONFIG_PATH_DEFAULT, config != NULL);
 		sockpath = from_config != NULL ? from_config : CONFIG_CONTROL_SOCKET_DEFAULT;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -35,7 +35,8 @@ static const char *const root_keys[] = { "listen", "backends", "routes", "identi
 	"diagnostic_payloads", NULL };
 static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min",
 	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", "connection_id",
-	"cid_length", "session_tickets", "ticket_lifetime", "ticket_key_file", "session_cache", NULL };
+	"cid_length", "session_tickets", "ticket_lifetime", "ticket_key_file", "session_cache",
+	NULL };
 static const char *const session_keys[] = { "idle_timeout", "park_after", "max_sessions",
 	"max_handshakes", "handshakes_per_source", NULL };
 static const char *const log_keys[] = { "level", "json_file", "syslog", NULL };
@@ -107,8 +108,10 @@ load_dtls_resumption(struct loader *ld, const config_setting_t *g, struct proxy_
 	mbedtls_platform_zeroize(raw, sizeof raw);
 	if (n >= sizeof raw || k < 32) {
 		mbedtls_platform_zeroize(key, sizeof key);
-		return load_fail(ld, s, NULL, "%s must hold 32 to 2048 bytes of key, binary or hex "
-		    "(e.g. made by: head -c 48 /dev/urandom > FILE)", cfg->ticket_key_file);
+		return load_fail(ld, s, NULL,
+		    "%s must hold 32 to 2048 bytes of key, binary or hex "
+		    "(e.g. made by: head -c 48 /dev/urandom > FILE)",
+		    cfg->ticket_key_file);
 	}
 	r = mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), key, k, cfg->ticket_secret);
 	mbedtls_platform_zeroize(key, sizeof key);
@@ -131,8 +134,10 @@ load_dtls(struct loader *ld, struct proxy_config *cfg)
 	if (g == NULL)
 		return 0;
 	if (check_keys(ld, g, dtls_keys) < 0 ||
-	    get_uint(ld, g, "handshake_timeout_min", 100, 600000, &cfg->handshake_timeout_min) < 0 ||
-	    get_uint(ld, g, "handshake_timeout_max", 100, 3600000, &cfg->handshake_timeout_max) < 0 ||
+	    get_uint(ld, g, "handshake_timeout_min", 100, 600000, &cfg->handshake_timeout_min) <
+	        0 ||
+	    get_uint(ld, g, "handshake_timeout_max", 100, 3600000, &cfg->handshake_timeout_max) <
+	        0 ||
 	    get_uint(ld, g, "badmac_limit", 0, 1000000, &cfg->badmac_limit) < 0 ||
 	    get_uint(ld, g, "max_handshake_message", 256, 65535, &cfg->max_handshake_message) < 0)
 		return -1;
@@ -149,7 +154,8 @@ load_dtls(struct loader *ld, struct proxy_config *cfg)
 		return load_fail(ld, config_setting_get_member(g, "connection_id"), NULL,
 		    "this build's mbedTLS (%s) has no RFC 9146 Connection IDs "
 		    "(MBEDTLS_SSL_DTLS_CONNECTION_ID, in mbedTLS 3.x); remove the key or set it "
-		    "to false", MBEDTLS_VERSION_STRING);
+		    "to false",
+		    MBEDTLS_VERSION_STRING);
 	if (cfg->handshake_timeout_max < cfg->handshake_timeout_min)
 		return load_fail(ld, g, "handshake_timeout_max",
 		    "%u ms is less than handshake_timeout_min (%u ms)", cfg->handshake_timeout_max,
@@ -179,7 +185,8 @@ load_dtls(struct loader *ld, struct proxy_config *cfg)
 			if (id == 0)
 				return load_fail(ld, e, NULL,
 				    "unknown cipher suite \"%s\" (use mbedTLS names such as "
-				    "TLS-PSK-WITH-AES-128-CCM-8)", name);
+				    "TLS-PSK-WITH-AES-128-CCM-8)",
+				    name);
 			cfg->ciphersuites[i] = id;
 		}
 		cfg->ciphersuites[n] = 0;
@@ -203,8 +210,8 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 	        get_uint(ld, g, "park_after", 0, 86400, &cfg->park_after) < 0 ||
 	        get_uint(ld, g, "max_sessions", 1, 10000000, &cfg->max_sessions) < 0 ||
 	        get_uint(ld, g, "max_handshakes", 1, 10000000, &cfg->max_handshakes) < 0 ||
-	        get_uint(ld, g, "handshakes_per_source", 0, 1000000,
-	            &cfg->handshakes_per_source) < 0))
+	        get_uint(ld, g, "handshakes_per_source", 0, 1000000, &cfg->handshakes_per_source) <
+	            0))
 		return -1;
 
 	if (get_group(ld, config_root_setting(&ld->lc), "log", &g) < 0)
@@ -213,7 +220,8 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 		const char *json;
 		config_setting_t *sys;
 
-		if (check_keys(ld, g, log_keys) < 0 || get_string(ld, g, "level", false, &level) < 0 ||
+		if (check_keys(ld, g, log_keys) < 0 ||
+		    get_string(ld, g, "level", false, &level) < 0 ||
 		    get_string(ld, g, "json_file", false, &json) < 0)
 			return -1;
 		if (json != NULL && json[0] != '\0')
@@ -244,8 +252,8 @@ load_control_metrics(struct loader *ld, struct proxy_config *cfg)
 
 	if (get_group(ld, config_root_setting(&ld->lc), "control", &g) < 0)
 		return -1;
-	if (g != NULL && (check_keys(ld, g, control_keys) < 0 ||
-	                     get_string(ld, g, "socket", false, &sock) < 0))
+	if (g != NULL &&
+	    (check_keys(ld, g, control_keys) < 0 || get_string(ld, g, "socket", false, &sock) < 0))
 		return -1;
 	if (sock != NULL && sock[0] != '\0' && sock[0] != '/')
 		return load_fail(ld, config_setting_get_member(g, "socket"), NULL,
@@ -303,15 +311,18 @@ load_crosscheck(struct loader *ld, struct proxy_config *cfg)
 	dtls_suites_usable(cfg->ciphersuites, &psk_suite, &cert_suite);
 	if (cfg->n_psks > 0 && !psk_suite)
 		log_warnx("%s: psk entries are configured but dtls.ciphersuites enables no PSK "
-		          "suite: PSK devices cannot connect", ld->path);
+		          "suite: PSK devices cannot connect",
+		    ld->path);
 	if (cfg->x509 != NULL && !cert_suite)
 		log_warnx("%s: x509 is configured but dtls.ciphersuites enables no certificate "
-		          "suite: certificate devices cannot connect", ld->path);
+		          "suite: certificate devices cannot connect",
+		    ld->path);
 	if (cfg->x509 != NULL && cfg->x509->certificate_msg_len > cfg->max_handshake_message)
 		log_warnx("%s: the server's Certificate handshake message is %zu bytes, more than "
 		          "dtls.max_handshake_message (%u): OpenThread devices (900-byte input "
 		          "buffer) drop it and the handshake stalls; send the leaf only or use a "
-		          "smaller chain", cfg->x509->certificate_path, cfg->x509->certificate_msg_len,
+		          "smaller chain",
+		    cfg->x509->certificate_path, cfg->x509->certificate_msg_len,
 		    cfg->max_handshake_message);
 	if (cfg->x509 != NULL && cfg->x509->verify_client != VERIFY_CLIENT_REQUIRED) {
 		bool anonymous_route = false;
@@ -319,9 +330,11 @@ load_crosscheck(struct loader *ld, struct proxy_config *cfg)
 		for (size_t i = 0; i < cfg->n_routes; i++)
 			anonymous_route = anonymous_route || cfg->routes[i].anonymous;
 		if (!anonymous_route)
-			log_warnx("%s: x509.verify_client lets devices without a client certificate "
-			          "connect, but no route has anonymous = true: each of their requests "
-			          "gets 4.04", ld->path);
+			log_warnx(
+			    "%s: x509.verify_client lets devices without a client certificate "
+			    "connect, but no route has anonymous = true: each of their requests "
+			    "gets 4.04",
+			    ld->path);
 	}
 	return 0;
 }
@@ -412,9 +425,9 @@ config_load(const char *path, char **cause)
 		goto fail;
 	}
 	if (check_keys(&ld, config_root_setting(&ld.lc), root_keys) < 0 ||
-	    load_listens(&ld, cfg) < 0 || load_backends(&ld, cfg) < 0 || load_routes(&ld, cfg) < 0 ||
-	    load_psks(&ld, cfg) < 0 ||
-	    load_x509(&ld, cfg) < 0 || load_dtls(&ld, cfg) < 0 || load_session_log(&ld, cfg) < 0 ||
+	    load_listens(&ld, cfg) < 0 || load_backends(&ld, cfg) < 0 ||
+	    load_routes(&ld, cfg) < 0 || load_psks(&ld, cfg) < 0 || load_x509(&ld, cfg) < 0 ||
+	    load_dtls(&ld, cfg) < 0 || load_session_log(&ld, cfg) < 0 ||
 	    load_control_metrics(&ld, cfg) < 0 || load_crosscheck(&ld, cfg) < 0)
 		goto fail;
 	warn_readable_psks(&ld);

@@ -52,8 +52,7 @@ readable_by_others(const struct stat *st)
 }
 
 /* Records "WHERE: why" (WHERE names the file, or the @include line naming it). Returns -1. */
-int LOG_PRINTF(3, 4)
-file_fail(struct loader *ld, const char *where, const char *fmt, ...)
+int LOG_PRINTF(3, 4) file_fail(struct loader *ld, const char *where, const char *fmt, ...)
 {
 	char why[512];
 	va_list ap;
@@ -174,8 +173,10 @@ file_read_text(struct loader *ld, const char *path, const char *where, size_t le
 	if (!S_ISREG(st->st_mode))
 		return file_fail(ld, where, "is %s, not a regular file", file_kind(st->st_mode));
 	if (st->st_mode & S_IWOTH)
-		return file_fail(ld, where, "is world-writable (mode %04o): anyone could change the "
-		    "configuration; chmod o-w %s", (unsigned)(st->st_mode & 07777), path);
+		return file_fail(ld, where,
+		    "is world-writable (mode %04o): anyone could change the "
+		    "configuration; chmod o-w %s",
+		    (unsigned)(st->st_mode & 07777), path);
 	if ((unsigned long long)st->st_size > left)
 		return file_fail(ld, where, "is %lld bytes: %s", (long long)st->st_size, budget);
 	/* O_NONBLOCK: should the file have been swapped for a FIFO, neither open nor read waits. */
@@ -238,8 +239,10 @@ conf_file_read(struct loader *ld, const char *name, const char *where, size_t *i
 
 	if (ld->n_files == CONFIG_MAX_FILES)
 		return file_fail(ld, where, "more than %d configuration files", CONFIG_MAX_FILES);
-	snprintf(budget, sizeof budget, "the configuration and its @include files may have %d "
-	    "bytes (1 MiB) in all", CONFIG_MAX_BYTES);
+	snprintf(budget, sizeof budget,
+	    "the configuration and its @include files may have %d "
+	    "bytes (1 MiB) in all",
+	    CONFIG_MAX_BYTES);
 	if (file_read_text(ld, name != NULL ? name : ld->path, where, CONFIG_MAX_BYTES - ld->bytes,
 	        budget, &buf, &n, &st) < 0)
 		return -1;
@@ -316,7 +319,9 @@ span_push(struct loader *ld, size_t file, unsigned line)
 int
 conf_expand(struct loader *ld, size_t idx, int depth)
 {
-	struct conf_scan sc = { .p = ld->files[idx].text, .bol = ld->files[idx].text, .line = 1,
+	struct conf_scan sc = { .p = ld->files[idx].text,
+		.bol = ld->files[idx].text,
+		.line = 1,
 		.line_start = true };
 	const char *copied = sc.p, *slash;
 	struct conf_include inc;
@@ -333,7 +338,8 @@ conf_expand(struct loader *ld, size_t idx, int depth)
 			char at[PATH_MAX + 32];
 
 			snprintf(at, sizeof at, "%s:%u", shown, inc.line);
-			return file_fail(ld, at, "@include: the file name has no closing '\"' on its line");
+			return file_fail(ld, at,
+			    "@include: the file name has no closing '\"' on its line");
 		}
 		slash = strrchr(shown, '/');
 		if (inc.name[0] == '/' || slash == NULL)
@@ -346,8 +352,10 @@ conf_expand(struct loader *ld, size_t idx, int depth)
 		free(inc.name);
 		r = where == NULL ? file_fail(ld, shown, "out of memory") : 0;
 		if (r == 0 && depth >= CONFIG_MAX_INCLUDE_DEPTH)
-			r = file_fail(ld, where, "@include files nested more than %d deep (does a file "
-			    "include itself?)", CONFIG_MAX_INCLUDE_DEPTH);
+			r = file_fail(ld, where,
+			    "@include files nested more than %d deep (does a file "
+			    "include itself?)",
+			    CONFIG_MAX_INCLUDE_DEPTH);
 		if (r == 0 && (text_append(ld, copied, (size_t)(inc.begin - copied)) < 0 ||
 		                  conf_file_read(ld, path, where, &j) < 0 ||
 		                  conf_expand(ld, j, depth + 1) < 0))
@@ -367,7 +375,8 @@ conf_expand(struct loader *ld, size_t idx, int depth)
 	if (r < 0)
 		return file_fail(ld, ld->path, "out of memory");
 	if (idx > 0 && sc.open)
-		return file_fail(ld, ld->files[idx].name, "ends inside a string or a /* comment */");
+		return file_fail(ld, ld->files[idx].name,
+		    "ends inside a string or a /* comment */");
 	return text_append(ld, copied, (size_t)(sc.p - copied));
 }
 
@@ -385,8 +394,10 @@ check_not_world_writable(struct loader *ld, const config_setting_t *s, const cha
     const struct stat *st)
 {
 	if (st->st_mode & S_IWOTH)
-		return load_fail(ld, s, NULL, "%s is world-writable (mode %04o): anyone could replace "
-		    "it; chmod o-w %s", path, (unsigned)(st->st_mode & 07777), path);
+		return load_fail(ld, s, NULL,
+		    "%s is world-writable (mode %04o): anyone could replace "
+		    "it; chmod o-w %s",
+		    path, (unsigned)(st->st_mode & 07777), path);
 	return 0;
 }
 
@@ -411,7 +422,8 @@ check_regular_file(struct loader *ld, const config_setting_t *s, const char *pat
 		return -1;
 	if (secret && (who = readable_by_others(&st)) != NULL)
 		log_warnx("%s: the private key is %s (mode %04o): chmod 0600, or 0640 with the "
-		          "daemon's group", path, who, (unsigned)(st.st_mode & 07777));
+		          "daemon's group",
+		    path, who, (unsigned)(st.st_mode & 07777));
 	return 0;
 }
 

@@ -76,8 +76,7 @@ loader_locate(const struct loader *ld, unsigned tline, unsigned *line)
 
 /* Names the file and line a setting was written on (the file NULL: the main file). */
 void
-setting_where(const struct loader *ld, const config_setting_t *s, const char **file,
-    unsigned *line)
+setting_where(const struct loader *ld, const config_setting_t *s, const char **file, unsigned *line)
 {
 	size_t f;
 
@@ -94,8 +93,8 @@ setting_where(const struct loader *ld, const config_setting_t *s, const char **f
  * Records the first error as "FILE:LINE: key: why" for setting s (or its
  * member named key when s is the group holding it). Returns -1.
  */
-int LOG_PRINTF(4, 5)
-load_fail(struct loader *ld, const config_setting_t *s, const char *member, const char *fmt, ...)
+int LOG_PRINTF(4, 5) load_fail(struct loader *ld, const config_setting_t *s, const char *member,
+    const char *fmt, ...)
 {
 	char key[256], why[512];
 	const char *file = NULL;
@@ -252,7 +251,8 @@ setting_literal(const struct loader *ld, const config_setting_t *s, long long v,
 		q++;
 		while (*q == ' ' || *q == '\t')
 			q++;
-		for (o = 0; o + 1 < len && q < end && (isxdigit((unsigned char)*q) || strchr("-+xX", *q));)
+		for (o = 0;
+		     o + 1 < len && q < end && (isxdigit((unsigned char)*q) || strchr("-+xX", *q));)
 			buf[o++] = *q++;
 		buf[o] = '\0';
 		errno = 0;
@@ -276,10 +276,12 @@ get_uint(struct loader *ld, const config_setting_t *group, const char *name, lon
 
 	if (s == NULL)
 		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_INT && config_setting_type(s) != CONFIG_TYPE_INT64)
+	if (config_setting_type(s) != CONFIG_TYPE_INT &&
+	    config_setting_type(s) != CONFIG_TYPE_INT64)
 		return load_fail(ld, s, NULL, "must be an integer");
 	v = config_setting_get_int64(s);
-	if (config_setting_type(s) == CONFIG_TYPE_INT && setting_literal(ld, s, v, text, sizeof text))
+	if (config_setting_type(s) == CONFIG_TYPE_INT &&
+	    setting_literal(ld, s, v, text, sizeof text))
 		return load_fail(ld, s, NULL, "%s is out of range (%lld to %lld)", text, min, max);
 	if (v < min || v > max)
 		return load_fail(ld, s, NULL, "%lld is out of range (%lld to %lld)", v, min, max);

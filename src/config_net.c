@@ -102,7 +102,8 @@ load_sources(struct loader *ld, const config_setting_t *g, struct backend_conf *
 	for (int i = 0; i < n; i++) {
 		config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
 		struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE,
-			.ai_family = b->addr.ss_family, .ai_socktype = SOCK_DGRAM };
+			.ai_family = b->addr.ss_family,
+			.ai_socktype = SOCK_DGRAM };
 		struct addrinfo *ai;
 		const char *addr;
 
@@ -110,9 +111,11 @@ load_sources(struct loader *ld, const config_setting_t *g, struct backend_conf *
 			return load_fail(ld, e, NULL, "must be a string");
 		addr = config_setting_get_string(e);
 		if (getaddrinfo(addr, NULL, &hints, &ai) != 0)
-			return load_fail(ld, e, NULL, "\"%s\" is not an %s address (backend "
-			    "address %s is %s)", addr, b->addr.ss_family == AF_INET ? "IPv4" : "IPv6",
-			    b->address, b->addr.ss_family == AF_INET ? "IPv4" : "IPv6");
+			return load_fail(ld, e, NULL,
+			    "\"%s\" is not an %s address (backend "
+			    "address %s is %s)",
+			    addr, b->addr.ss_family == AF_INET ? "IPv4" : "IPv6", b->address,
+			    b->addr.ss_family == AF_INET ? "IPv4" : "IPv6");
 		memcpy(&b->sources[i], ai->ai_addr, ai->ai_addrlen);
 		freeaddrinfo(ai);
 		b->n_sources++;
@@ -135,18 +138,21 @@ warn_several_addresses(const struct loader *ld, const config_setting_t *g, const
 	unsigned line;
 
 	for (a = ai->ai_next; a != NULL; a = a->ai_next)
-		if (a->ai_addrlen != ai->ai_addrlen || memcmp(a->ai_addr, ai->ai_addr, a->ai_addrlen) != 0)
+		if (a->ai_addrlen != ai->ai_addrlen ||
+		    memcmp(a->ai_addr, ai->ai_addr, a->ai_addrlen) != 0)
 			break;
-	if (a == NULL || getnameinfo(ai->ai_addr, ai->ai_addrlen, first, sizeof first, NULL, 0,
-	                     NI_NUMERICHOST) != 0 ||
-	    getnameinfo(a->ai_addr, a->ai_addrlen, other, sizeof other, NULL, 0, NI_NUMERICHOST) != 0)
+	if (a == NULL ||
+	    getnameinfo(ai->ai_addr, ai->ai_addrlen, first, sizeof first, NULL, 0,
+	        NI_NUMERICHOST) != 0 ||
+	    getnameinfo(a->ai_addr, a->ai_addrlen, other, sizeof other, NULL, 0, NI_NUMERICHOST) !=
+	        0)
 		return;
 	setting_path(g, key, sizeof key);
 	setting_where(ld, g, &file, &line);
 	log_warnx("%s:%u: %s.address: \"%s\" has several addresses (%s, %s, ...): the proxy "
 	          "uses %s, the first in the resolver's order; write the address the backend "
-	          "listens on to choose another", file != NULL ? file : ld->path,
-	    line, key, name, first, other, first);
+	          "listens on to choose another",
+	    file != NULL ? file : ld->path, line, key, name, first, other, first);
 }
 
 /* Parses backends = ( { name; address; port; sources; } ... ), resolving names. */
@@ -231,7 +237,8 @@ load_routes(struct loader *ld, struct proxy_config *cfg)
 	    opt == 23 || opt == 27)
 		return load_fail(ld, config_setting_get_member(root, "identity_option"), NULL,
 		    "%u is a CoAP option the proxy routes or relays by; pick an unused elective "
-		    "option such as 65000", opt);
+		    "option such as 65000",
+		    opt);
 	cfg->identity_option = (uint16_t)opt;
 	cfg->backend_timeout = timeout;
 	diag = config_setting_get_member(root, "diagnostic_payloads");
@@ -277,11 +284,14 @@ load_routes(struct loader *ld, struct proxy_config *cfg)
 				continue;
 			if (!r->anonymous)
 				return load_fail(ld, g, NULL,
-				    "comes after the default route (the one with no match keys) and "
+				    "comes after the default route (the one with no match keys) "
+				    "and "
 				    "could never match");
 			return load_fail(ld, g, NULL,
-			    "comes after routes[%zu] (anonymous = true and no other match key), which "
-			    "takes every anonymous request, so it could never match", j);
+			    "comes after routes[%zu] (anonymous = true and no other match key), "
+			    "which "
+			    "takes every anonymous request, so it could never match",
+			    j);
 		}
 		if (prefix != NULL && prefix[0] != '/')
 			return load_fail(ld, config_setting_get_member(g, "path_prefix"), NULL,

@@ -63,10 +63,10 @@ struct psk_origin {
 /* Where a scan of configuration text is, looking for @include directives. */
 struct conf_scan {
 	const char *p;
-	const char *bol;  /* start of the line p is on */
+	const char *bol; /* start of the line p is on */
 	unsigned line;
-	bool line_start;  /* only blanks since the line began */
-	bool open;        /* the text ended inside a string or a comment */
+	bool line_start; /* only blanks since the line began */
+	bool open;       /* the text ended inside a string or a comment */
 };
 
 /* An @include directive that conf_scan_include found. */

@@ -41,7 +41,6 @@ psk_cmp(const void *a, const void *b)
 	return memcmp(x->identity, y->identity, x->identity_len);
 }
 
-
 /*
  * Appends the entries of list, psk = ( { identity; key | key_hex; } ... ),
  * to cfg->psks, noting where each was written (in ld->origins).
@@ -167,9 +166,9 @@ psk_check_duplicates(struct loader *ld, const struct proxy_config *cfg)
 	if (dup == 0)
 		return 0;
 	if (ld->cause == NULL &&
-	    asprintf(&ld->cause, "%s:%u: psk[%u].identity: duplicate identity \"%s\", first at %s:%u",
-	        o[dup].file, o[dup].line, o[dup].index, o[dup].identity, o[dup - 1].file,
-	        o[dup - 1].line) < 0)
+	    asprintf(&ld->cause,
+	        "%s:%u: psk[%u].identity: duplicate identity \"%s\", first at %s:%u", o[dup].file,
+	        o[dup].line, o[dup].index, o[dup].identity, o[dup - 1].file, o[dup - 1].line) < 0)
 		ld->cause = NULL;
 	return -1;
 }
@@ -211,8 +210,10 @@ psk_file_load(struct loader *ld, struct proxy_config *cfg, const config_setting_
 
 	if (check_regular_file(ld, s, path, false) < 0)
 		return -1;
-	snprintf(budget, sizeof budget, "a psk_dir file may have %d bytes (1 MiB), all of them "
-	    "together %d bytes (16 MiB)", CONFIG_MAX_BYTES, CONFIG_PSK_DIR_MAX_BYTES);
+	snprintf(budget, sizeof budget,
+	    "a psk_dir file may have %d bytes (1 MiB), all of them "
+	    "together %d bytes (16 MiB)",
+	    CONFIG_MAX_BYTES, CONFIG_PSK_DIR_MAX_BYTES);
 	if (file_read_text(ld, path, path, left < CONFIG_MAX_BYTES ? left : CONFIG_MAX_BYTES,
 	        budget, &text, &len, &st) < 0)
 		return -1;
@@ -228,8 +229,8 @@ psk_file_load(struct loader *ld, struct proxy_config *cfg, const config_setting_
 		mbedtls_platform_zeroize(text, len);
 		free(text);
 		snprintf(at, sizeof at, "%s:%u", path, r > 0 ? inc.line : 0);
-		return file_fail(ld, at, r > 0 ? "@include is not allowed in a PSK file" :
-		                                 "out of memory");
+		return file_fail(ld, at,
+		    r > 0 ? "@include is not allowed in a PSK file" : "out of memory");
 	}
 	config_init(&pc);
 	ld->cur_file = path;
@@ -249,7 +250,8 @@ psk_file_load(struct loader *ld, struct proxy_config *cfg, const config_setting_
 	free(text);
 	if (r == 0 && cfg->n_psks > before && (who = readable_by_others(&st)) != NULL)
 		log_warnx("%s: holds PSK keys and is %s (mode %04o): chmod 0600, or 0640 with the "
-		          "daemon's group", path, who, (unsigned)(st.st_mode & 07777));
+		          "daemon's group",
+		    path, who, (unsigned)(st.st_mode & 07777));
 	return r;
 }
 
@@ -369,7 +371,7 @@ warn_readable_psks(const struct loader *ld)
 			continue;
 		warned[f - ld->files] = true;
 		log_warnx("%s: holds PSK keys and is %s (mode %04o): chmod 0600, or 0640 with the "
-		          "daemon's group", f->name ? f->name : ld->path, who,
-		    (unsigned)(f->st.st_mode & 07777));
+		          "daemon's group",
+		    f->name ? f->name : ld->path, who, (unsigned)(f->st.st_mode & 07777));
 	}
 }

@@ -43,8 +43,12 @@ tls_strerror(int err, char *buf, size_t len)
 static long long
 x509_seconds_left(const mbedtls_x509_time *t)
 {
-	struct tm tm = { .tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
-		.tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec };
+	struct tm tm = { .tm_year = t->year - 1900,
+		.tm_mon = t->mon - 1,
+		.tm_mday = t->day,
+		.tm_hour = t->hour,
+		.tm_min = t->min,
+		.tm_sec = t->sec };
 
 	return (long long)timegm(&tm) - (long long)time(NULL);
 }
@@ -70,14 +74,15 @@ warn_expiring(const char *path, bool server, const mbedtls_x509_crt *chain, uint
 			snprintf(name, sizeof name, "(subject not printable)");
 		if (left < 0)
 			log_warnx("%s: the %s%s %s expired on %04d-%02d-%02d %02d:%02d:%02d UTC: "
-			          "certificates it signed are refused", path, what, role, name,
-			    c->valid_to.year, c->valid_to.mon, c->valid_to.day, c->valid_to.hour,
-			    c->valid_to.min, c->valid_to.sec);
+			          "certificates it signed are refused",
+			    path, what, role, name, c->valid_to.year, c->valid_to.mon,
+			    c->valid_to.day, c->valid_to.hour, c->valid_to.min, c->valid_to.sec);
 		else
-			log_warnx("%s: the %s%s %s expires on %04d-%02d-%02d %02d:%02d:%02d UTC, in "
-			          "%lld %s (x509.expiry_warning = %u days): renew it", path, what, role,
-			    name, c->valid_to.year, c->valid_to.mon, c->valid_to.day, c->valid_to.hour,
-			    c->valid_to.min, c->valid_to.sec,
+			log_warnx(
+			    "%s: the %s%s %s expires on %04d-%02d-%02d %02d:%02d:%02d UTC, in "
+			    "%lld %s (x509.expiry_warning = %u days): renew it",
+			    path, what, role, name, c->valid_to.year, c->valid_to.mon,
+			    c->valid_to.day, c->valid_to.hour, c->valid_to.min, c->valid_to.sec,
 			    left < 86400 ? (left + 1800) / 3600 : (left + 43200) / 86400,
 			    left < 86400 ? "hours" : "days", days);
 	}
@@ -98,15 +103,18 @@ warn_crl_due(const char *path, const mbedtls_x509_crl *crl, uint32_t days)
 			continue;
 		left = x509_seconds_left(t);
 		if (left < 0)
-			log_warnx("%s: the CRL's next update was due on %04d-%02d-%02d %02d:%02d:%02d "
-			          "UTC: mbedTLS refuses every client certificate checked against it "
-			          "(CRL expired); install a new CRL", path, t->year, t->mon, t->day,
-			    t->hour, t->min, t->sec);
+			log_warnx(
+			    "%s: the CRL's next update was due on %04d-%02d-%02d %02d:%02d:%02d "
+			    "UTC: mbedTLS refuses every client certificate checked against it "
+			    "(CRL expired); install a new CRL",
+			    path, t->year, t->mon, t->day, t->hour, t->min, t->sec);
 		else if (left < 86400 && left < (long long)days * 86400)
-			log_warnx("%s: the CRL's next update is due on %04d-%02d-%02d %02d:%02d:%02d "
-			          "UTC, in %lld hours: after that mbedTLS refuses every client "
-			          "certificate checked against it; install a new CRL before", path,
-			    t->year, t->mon, t->day, t->hour, t->min, t->sec, (left + 1800) / 3600);
+			log_warnx(
+			    "%s: the CRL's next update is due on %04d-%02d-%02d %02d:%02d:%02d "
+			    "UTC, in %lld hours: after that mbedTLS refuses every client "
+			    "certificate checked against it; install a new CRL before",
+			    path, t->year, t->mon, t->day, t->hour, t->min, t->sec,
+			    (left + 1800) / 3600);
 	}
 }
 
@@ -160,12 +168,14 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 	r = mbedtls_x509_crt_parse_file(&x->certificate, x->certificate_path);
 	if (r != 0)
 		return load_fail(ld, s, NULL, "cannot load %s: %s", x->certificate_path,
-		    r > 0 ? "some certificates in it do not parse" : tls_strerror(r, err, sizeof err));
+		    r > 0 ? "some certificates in it do not parse"
+		          : tls_strerror(r, err, sizeof err));
 	for (const mbedtls_x509_crt *c = &x->certificate; c != NULL; c = c->next) {
 		if (mbedtls_x509_time_is_past(&c->valid_to))
-			return load_fail(ld, s, NULL, "%s: certificate %s expired on %04d-%02d-%02d",
-			    x->certificate_path, c == &x->certificate ? "(leaf)" : "(chain)",
-			    c->valid_to.year, c->valid_to.mon, c->valid_to.day);
+			return load_fail(ld, s, NULL,
+			    "%s: certificate %s expired on %04d-%02d-%02d", x->certificate_path,
+			    c == &x->certificate ? "(leaf)" : "(chain)", c->valid_to.year,
+			    c->valid_to.mon, c->valid_to.day);
 		x->certificate_msg_len += 3 + c->raw.len;
 	}
 	x->certificate_msg_len += 12 + 3; /* DTLS handshake header, list length */
@@ -184,7 +194,8 @@ load_x509(struct loader *ld, struct proxy_config *cfg)
 		    x->private_key_path, x->certificate_path);
 	if (!mbedtls_pk_can_do(&x->private_key, MBEDTLS_PK_ECDSA))
 		log_warnx("%s: the server key is not an EC key: ECDHE-ECDSA cipher suites (what "
-		          "Thread devices use) cannot work with it", x->private_key_path);
+		          "Thread devices use) cannot work with it",
+		    x->private_key_path);
 	else
 		dtls_key_prepare(&x->private_key);
 

@@ -36,7 +36,7 @@ struct listen_conf {
 	socklen_t addrlen;
 };
 
-#define CONFIG_MAX_SOURCES 64	/* source addresses per backend */
+#define CONFIG_MAX_SOURCES 64 /* source addresses per backend */
 
 struct backend_conf {
 	char *name;
@@ -97,11 +97,11 @@ struct proxy_config {
 	uint16_t identity_option; /* CoAP option carrying the identity, 0 = none */
 	uint32_t backend_timeout; /* s before a CON request gets 5.04 */
 	bool diagnostic_payloads; /* proxy-made answers say why in their payload */
-	struct psk_conf *psks; /* sorted by (identity_len, identity) */
+	struct psk_conf *psks;    /* sorted by (identity_len, identity) */
 	size_t n_psks;
 	/* config_psk_find, set by config_load: the DTLS layer looks PSKs up through it. */
-	const struct psk_conf *(*psk_find)(const struct proxy_config *cfg,
-	    const unsigned char *id, size_t id_len);
+	const struct psk_conf *(
+	    *psk_find)(const struct proxy_config *cfg, const unsigned char *id, size_t id_len);
 	struct x509_conf *x509; /* NULL when not configured */
 
 	int ciphersuites[CONFIG_MAX_SUITES + 1]; /* 0-terminated */
@@ -111,15 +111,15 @@ struct proxy_config {
 	uint16_t mtu;
 	unsigned badmac_limit;
 	uint32_t max_handshake_message;
-	bool connection_id;   /* offer RFC 9146 Connection IDs to clients that ask */
-	uint32_t cid_length;  /* bytes of the proxy's own CIDs */
+	bool connection_id;  /* offer RFC 9146 Connection IDs to clients that ask */
+	uint32_t cid_length; /* bytes of the proxy's own CIDs */
 	/* Session resumption (dtls_ticket.c). */
-	bool session_tickets;      /* issue and accept RFC 5077 tickets */
-	uint32_t ticket_lifetime;  /* s a ticket is good for; its key rotates as often */
-	char *ticket_key_file;     /* NULL: a random key of this process */
+	bool session_tickets;            /* issue and accept RFC 5077 tickets */
+	uint32_t ticket_lifetime;        /* s a ticket is good for; its key rotates as often */
+	char *ticket_key_file;           /* NULL: a random key of this process */
 	unsigned char ticket_secret[32]; /* SHA-256 of the key file's key */
 	bool has_ticket_secret;
-	uint32_t session_cache;    /* session-ID cache entries, 0 = none */
+	uint32_t session_cache;         /* session-ID cache entries, 0 = none */
 	unsigned char trust_digest[16]; /* of client_ca, crl, verify_client (dtls_resume_conf) */
 
 	uint32_t idle_timeout; /* s */
@@ -132,7 +132,7 @@ struct proxy_config {
 	char *log_json_file; /* NULL: no JSON lines */
 	bool log_syslog;
 
-	char *control_socket;  /* control.socket: "" = no control socket (not reloadable) */
+	char *control_socket;        /* control.socket: "" = no control socket (not reloadable) */
 	bool control_socket_default; /* not set in the file: failing to open it is not fatal */
 	char *metrics_address; /* metrics.address: NULL = no metrics endpoint (moves on reload) */
 	uint16_t metrics_port;

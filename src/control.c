@@ -29,7 +29,8 @@
 /* One connected coaps-proxyctl: reads one line, then writes the answer and goes. */
 struct control_client {
 	struct bufferevent *bev;
-	struct event *deadline; /* CONTROL_REQUEST_SECS, then CONTROL_ANSWER_SECS after the answer */
+	/* CONTROL_REQUEST_SECS, then CONTROL_ANSWER_SECS after the answer */
+	struct event *deadline;
 	struct control_client *prev, *next;
 	unsigned uid;
 	bool answered;
@@ -44,9 +45,9 @@ struct control {
 	struct evconnlistener *lev;
 	struct event *resume; /* re-enables accepting after EMFILE and friends */
 	char *path;
-	dev_t dev;            /* of the socket file, so only ours is unlinked */
+	dev_t dev; /* of the socket file, so only ours is unlinked */
 	ino_t ino;
-	gid_t gid;            /* group of the socket file: its members may connect */
+	gid_t gid; /* group of the socket file: its members may connect */
 	struct control_hooks hooks;
 	struct control_client *clients;
 	size_t n_clients;
@@ -120,13 +121,14 @@ control_list_cb(const struct session_info *si, void *arg)
 		    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out);
 	} else
 		evbuffer_add_printf(cl->out,
-		    "%08x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\t%s\n",
-		    si->id, control_text(si->peer, peer, sizeof peer),
-		    si->auth[0] != '\0' ? si->auth : "-", control_text(si->identity, id, sizeof id),
+		    "%08x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\t%s\n", si->id,
+		    control_text(si->peer, peer, sizeof peer), si->auth[0] != '\0' ? si->auth : "-",
+		    control_text(si->identity, id, sizeof id),
 		    control_text(si->cipher, cipher, sizeof cipher), si->state,
-		    control_age(si->age_ms, age, sizeof age), control_age(si->idle_ms, idle, sizeof idle),
-		    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
-		    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out,
+		    control_age(si->age_ms, age, sizeof age),
+		    control_age(si->idle_ms, idle, sizeof idle), (unsigned long long)si->bytes_in,
+		    (unsigned long long)si->bytes_out, (unsigned long long)si->msgs_in,
+		    (unsigned long long)si->msgs_out,
 		    control_text(si->backend, backend, sizeof backend), si->cid[0] ? si->cid : "-");
 	cl->first = false;
 }
@@ -140,8 +142,9 @@ control_sessions(struct evbuffer *out, bool json)
 	if (json)
 		evbuffer_add_printf(out, "[");
 	else
-		evbuffer_add_printf(out, "ID\tPEER\tAUTH\tIDENTITY\tCIPHER\tSTATE\tAGE\tIDLE\tBYTES_IN\t"
-		                         "BYTES_OUT\tMSGS_IN\tMSGS_OUT\tBACKEND\tCID\n");
+		evbuffer_add_printf(out,
+		    "ID\tPEER\tAUTH\tIDENTITY\tCIPHER\tSTATE\tAGE\tIDLE\tBYTES_IN\t"
+		    "BYTES_OUT\tMSGS_IN\tMSGS_OUT\tBACKEND\tCID\n");
 	session_foreach(control_list_cb, &cl);
 	if (json)
 		evbuffer_add_printf(out, "]\n");
@@ -230,8 +233,9 @@ control_show_cb(const struct session_info *si, void *arg)
 	    control_age(si->age_ms, age, sizeof age), (unsigned long long)si->age_ms);
 	evbuffer_add_printf(cs->out, "idle       %s (%llu ms)\n",
 	    control_age(si->idle_ms, age, sizeof age), (unsigned long long)si->idle_ms);
-	evbuffer_add_printf(cs->out, "bytes_in   %llu\nbytes_out  %llu\nmsgs_in    %llu\n"
-	                             "msgs_out   %llu\n",
+	evbuffer_add_printf(cs->out,
+	    "bytes_in   %llu\nbytes_out  %llu\nmsgs_in    %llu\n"
+	    "msgs_out   %llu\n",
 	    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
 	    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out);
 	if (si->handshake_ms >= 0)
@@ -245,10 +249,12 @@ control_show_cb(const struct session_info *si, void *arg)
 		evbuffer_add_printf(cs->out, "cert_issuer  %s\n",
 		    control_text(si->cert_issuer, buf, sizeof buf));
 		evbuffer_add_printf(cs->out, "cert_expiry  %s (%lld)\n",
-		    control_time(si->cert_not_after, age, sizeof age), (long long)si->cert_not_after);
+		    control_time(si->cert_not_after, age, sizeof age),
+		    (long long)si->cert_not_after);
 	} else
 		evbuffer_add_printf(cs->out, "cert_subject -\n");
-	evbuffer_add_printf(cs->out, "backends   %s\n", control_text(si->backends, buf, sizeof buf));
+	evbuffer_add_printf(cs->out, "backends   %s\n",
+	    control_text(si->backends, buf, sizeof buf));
 	evbuffer_add_printf(cs->out, "observing  %u\npending    %u\n", si->observing, si->pending);
 }
 
@@ -316,7 +322,9 @@ control_reply_cb(void *token, int r, char *cause)
 
 	c->pending = NULL;
 	if (r == 0) {
-		const char *text = c->check ? "configuration OK" : cause != NULL ? cause : "reloaded";
+		const char *text = c->check        ? "configuration OK"
+		                   : cause != NULL ? cause
+		                                   : "reloaded";
 
 		if (c->json) {
 			evbuffer_add_printf(out, "{\"result\":\"%s\",\"message\":\"",
@@ -386,12 +394,13 @@ control_parse_line(struct control_request *req, const char **why)
 	} else if (strcmp(line, "reload") == 0) {
 		req->verb = CONTROL_RELOAD;
 	} else if (strcmp(line, "check-config") == 0 ||
-	    (arg = control_arg(line, "check-config")) != NULL) {
+	           (arg = control_arg(line, "check-config")) != NULL) {
 		req->verb = CONTROL_CHECK_CONFIG;
 		req->arg = line[12] != '\0' && *arg != '\0' ? arg : NULL;
 	} else {
-		*why = "unknown request: sessions, show ID, close ID, close --identity GLOB, stats, "
-		       "status, listeners, log PEER, reload, check-config [PATH] (each with --json)";
+		*why =
+		    "unknown request: sessions, show ID, close ID, close --identity GLOB, stats, "
+		    "status, listeners, log PEER, reload, check-config [PATH] (each with --json)";
 		return -1;
 	}
 	return 1;
@@ -479,8 +488,7 @@ control_listeners(struct evbuffer *out, bool json)
 
 /* Runs one parsed request and appends its answer to out. */
 static void
-control_execute(struct control_client *c, const struct control_request *req,
-    struct evbuffer *out)
+control_execute(struct control_client *c, const struct control_request *req, struct evbuffer *out)
 {
 	char *cause = NULL;
 	size_t n;
@@ -529,7 +537,8 @@ control_execute(struct control_client *c, const struct control_request *req,
 		if (req->json)
 			evbuffer_add_printf(out, "{\"closed\":%zu}\nOK\n", n);
 		else
-			evbuffer_add_printf(out, "closed %zu session%s\nOK\n", n, n == 1 ? "" : "s");
+			evbuffer_add_printf(out, "closed %zu session%s\nOK\n", n,
+			    n == 1 ? "" : "s");
 		break;
 	case CONTROL_CLOSE:
 		if (!session_close_id(req->id, CLOSE_CONTROL))
@@ -708,7 +717,8 @@ control_peer_allowed(evutil_socket_t fd, unsigned *uid, bool *privileged, char *
 #endif
 	snprintf(why, len,
 	    "permission denied: uid %u is not root, the daemon's user (uid %u) or in the socket's "
-	    "group (gid %u)", (unsigned)cr.uid, (unsigned)geteuid(), (unsigned)ctl->gid);
+	    "group (gid %u)",
+	    (unsigned)cr.uid, (unsigned)geteuid(), (unsigned)ctl->gid);
 	return false;
 }
 
@@ -727,8 +737,8 @@ control_refuse(evutil_socket_t fd, const char *why)
 
 /* evconnlistener: a new client; checks who it is and how many there are. */
 static void
-control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
 {
 	struct timeval idle = { CONTROL_IDLE_SECS, 0 };
 	struct timeval request = { CONTROL_REQUEST_SECS, 0 };
@@ -747,8 +757,10 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockadd
 		return;
 	}
 	if (!privileged && !fdlimit_spare_ok(fd)) {
-		log_warnx("event=control-refused uid=%u reason=\"fewer than %d descriptors left below "
-		          "the open-files limit: kept for sessions\"", uid, FDLIMIT_RESERVE);
+		log_warnx(
+		    "event=control-refused uid=%u reason=\"fewer than %d descriptors left below "
+		    "the open-files limit: kept for sessions\"",
+		    uid, FDLIMIT_RESERVE);
 		control_refuse(fd, "busy: the daemon is short of descriptors, try again");
 		return;
 	}
@@ -760,8 +772,7 @@ control_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockadd
 		return;
 	}
 	c = calloc(1, sizeof *c);
-	if (c == NULL ||
-	    (c->deadline = evtimer_new(ctl->base, control_deadline_cb, c)) == NULL ||
+	if (c == NULL || (c->deadline = evtimer_new(ctl->base, control_deadline_cb, c)) == NULL ||
 	    (c->bev = bufferevent_socket_new(ctl->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("event=control-refused uid=%u reason=\"out of memory\"", uid);
 		if (c != NULL && c->deadline != NULL)
@@ -821,8 +832,10 @@ control_remove_stale(const struct sockaddr_un *sun, char **cause)
 		return -1;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		if (asprintf(cause, "control socket %s: exists and is not a socket: remove it or "
-		                    "set control.socket", sun->sun_path) < 0)
+		if (asprintf(cause,
+		        "control socket %s: exists and is not a socket: remove it or "
+		        "set control.socket",
+		        sun->sun_path) < 0)
 			*cause = NULL;
 		return -1;
 	}
@@ -847,7 +860,8 @@ control_remove_stale(const struct sockaddr_un *sun, char **cause)
 	}
 	if (asprintf(cause, "control socket %s: %s", sun->sun_path,
 	        r == 0 || err == EAGAIN ? "another coaps-proxyd answers on it (stop it first, or "
-	                                  "set another control.socket)" : strerror(err)) < 0)
+	                                  "set another control.socket)"
+	                                : strerror(err)) < 0)
 		*cause = NULL;
 	return -1;
 }

@@ -32,12 +32,12 @@ struct event_base;
  * connecting to send its whole request line (however it trickles in) and
  * CONTROL_ANSWER_SECS to read the answer.
  */
-#define CONTROL_LINE_MAX 1024 /* bytes of a request line, newline excluded */
-#define CONTROL_CLIENTS_MAX 16 /* clients connected at once */
+#define CONTROL_LINE_MAX 1024      /* bytes of a request line, newline excluded */
+#define CONTROL_CLIENTS_MAX 16     /* clients connected at once */
 #define CONTROL_PRIVILEGED_EXTRA 4 /* more slots that only root and the daemon's user take */
-#define CONTROL_REQUEST_SECS 10 /* a client must have sent its whole request line by then */
-#define CONTROL_ANSWER_SECS 60  /* ... and read its whole answer by then */
-#define CONTROL_IDLE_SECS 10    /* a client not reading its answer this long is dropped */
+#define CONTROL_REQUEST_SECS 10    /* a client must have sent its whole request line by then */
+#define CONTROL_ANSWER_SECS 60     /* ... and read its whole answer by then */
+#define CONTROL_IDLE_SECS 10       /* a client not reading its answer this long is dropped */
 
 /* What a request line asks for. */
 enum control_verb {
@@ -55,7 +55,8 @@ enum control_verb {
 
 /* One request line, parsed. */
 struct control_request {
-	char line[CONTROL_LINE_MAX + 1]; /* without CR LF; "" until the line passed the byte checks */
+	char line[CONTROL_LINE_MAX +
+	          1]; /* without CR LF; "" until the line passed the byte checks */
 	enum control_verb verb;
 	bool json;       /* the line ended in " --json" (any request) */
 	uint32_t id;     /* show, close */
@@ -89,8 +90,7 @@ typedef void control_reply_fn(void *token, int r, char *cause);
 struct control_hooks {
 	void *(*reload)(control_reply_fn *reply, void *token, char **cause);
 	/* path NULL means the configuration file the daemon was started with. */
-	void *(*check_config)(const char *path, control_reply_fn *reply, void *token,
-	    char **cause);
+	void *(*check_config)(const char *path, control_reply_fn *reply, void *token, char **cause);
 	void (*cancel)(void *handle);
 };
 

@@ -13,28 +13,28 @@
  * configuration give the same value ("Default: VALUE", "default: VALUE").
  * Keep the form: #define CONFIG_DEFAULT_NAME VALUE then the key in a comment.
  */
-#define CONFIG_DEFAULT_IDENTITY_OPTION 65000           /* identity_option */
-#define CONFIG_DEFAULT_BACKEND_TIMEOUT 5               /* backend_timeout */
-#define CONFIG_DEFAULT_DIAGNOSTIC_PAYLOADS false       /* diagnostic_payloads */
-#define CONFIG_DEFAULT_X509_VERIFY_CLIENT "required"   /* x509.verify_client */
-#define CONFIG_DEFAULT_X509_EXPIRY_WARNING 30          /* x509.expiry_warning */
-#define CONFIG_DEFAULT_DTLS_HANDSHAKE_TIMEOUT_MIN 8000 /* dtls.handshake_timeout_min */
+#define CONFIG_DEFAULT_IDENTITY_OPTION 65000            /* identity_option */
+#define CONFIG_DEFAULT_BACKEND_TIMEOUT 5                /* backend_timeout */
+#define CONFIG_DEFAULT_DIAGNOSTIC_PAYLOADS false        /* diagnostic_payloads */
+#define CONFIG_DEFAULT_X509_VERIFY_CLIENT "required"    /* x509.verify_client */
+#define CONFIG_DEFAULT_X509_EXPIRY_WARNING 30           /* x509.expiry_warning */
+#define CONFIG_DEFAULT_DTLS_HANDSHAKE_TIMEOUT_MIN 8000  /* dtls.handshake_timeout_min */
 #define CONFIG_DEFAULT_DTLS_HANDSHAKE_TIMEOUT_MAX 60000 /* dtls.handshake_timeout_max */
-#define CONFIG_DEFAULT_DTLS_MTU 1232                   /* dtls.mtu */
-#define CONFIG_DEFAULT_DTLS_BADMAC_LIMIT 0             /* dtls.badmac_limit */
-#define CONFIG_DEFAULT_DTLS_MAX_HANDSHAKE_MESSAGE 880  /* dtls.max_handshake_message */
-#define CONFIG_DEFAULT_DTLS_CID_LENGTH 8               /* dtls.cid_length */
-#define CONFIG_DEFAULT_DTLS_SESSION_TICKETS true      /* dtls.session_tickets */
-#define CONFIG_DEFAULT_DTLS_TICKET_LIFETIME 86400     /* dtls.ticket_lifetime */
-#define CONFIG_DEFAULT_DTLS_SESSION_CACHE 1024        /* dtls.session_cache */
-#define CONFIG_DEFAULT_SESSION_IDLE_TIMEOUT 300        /* session.idle_timeout */
-#define CONFIG_DEFAULT_SESSION_PARK_AFTER 30           /* session.park_after */
-#define CONFIG_DEFAULT_SESSION_MAX_SESSIONS 10000      /* session.max_sessions */
-#define CONFIG_DEFAULT_SESSION_MAX_HANDSHAKES 1000     /* session.max_handshakes */
-#define CONFIG_DEFAULT_SESSION_HANDSHAKES_PER_SOURCE 0 /* session.handshakes_per_source */
-#define CONFIG_DEFAULT_LOG_LEVEL "info"                /* log.level */
-#define CONFIG_DEFAULT_LOG_SYSLOG false                /* log.syslog */
-#define CONFIG_DEFAULT_METRICS_ADDRESS "127.0.0.1"     /* metrics.address */
-#define CONFIG_DEFAULT_METRICS_PORT 9684               /* metrics.port */
+#define CONFIG_DEFAULT_DTLS_MTU 1232                    /* dtls.mtu */
+#define CONFIG_DEFAULT_DTLS_BADMAC_LIMIT 0              /* dtls.badmac_limit */
+#define CONFIG_DEFAULT_DTLS_MAX_HANDSHAKE_MESSAGE 880   /* dtls.max_handshake_message */
+#define CONFIG_DEFAULT_DTLS_CID_LENGTH 8                /* dtls.cid_length */
+#define CONFIG_DEFAULT_DTLS_SESSION_TICKETS true        /* dtls.session_tickets */
+#define CONFIG_DEFAULT_DTLS_TICKET_LIFETIME 86400       /* dtls.ticket_lifetime */
+#define CONFIG_DEFAULT_DTLS_SESSION_CACHE 1024          /* dtls.session_cache */
+#define CONFIG_DEFAULT_SESSION_IDLE_TIMEOUT 300         /* session.idle_timeout */
+#define CONFIG_DEFAULT_SESSION_PARK_AFTER 30            /* session.park_after */
+#define CONFIG_DEFAULT_SESSION_MAX_SESSIONS 10000       /* session.max_sessions */
+#define CONFIG_DEFAULT_SESSION_MAX_HANDSHAKES 1000      /* session.max_handshakes */
+#define CONFIG_DEFAULT_SESSION_HANDSHAKES_PER_SOURCE 0  /* session.handshakes_per_source */
+#define CONFIG_DEFAULT_LOG_LEVEL "info"                 /* log.level */
+#define CONFIG_DEFAULT_LOG_SYSLOG false                 /* log.syslog */
+#define CONFIG_DEFAULT_METRICS_ADDRESS "127.0.0.1"      /* metrics.address */
+#define CONFIG_DEFAULT_METRICS_PORT 9684                /* metrics.port */
 
 #endif

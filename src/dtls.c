@@ -27,7 +27,7 @@
 #define COOKIE_MAC_LEN 16
 #define COOKIE_LEN DTLS_COOKIE_LEN /* version, id, time, mac */
 _Static_assert(COOKIE_LEN == 1 + 4 + 4 + COOKIE_MAC_LEN, "DTLS_COOKIE_LEN in dtls.h");
-#define COOKIE_LIFETIME 60                      /* seconds a cookie stays valid */
+#define COOKIE_LIFETIME 60 /* seconds a cookie stays valid */
 
 #define REC_HDR 13 /* DTLS record header */
 #define HS_HDR 12  /* DTLS handshake header */
@@ -47,8 +47,8 @@ static const uint16_t dtls_sig_algs[] = { MBEDTLS_TLS1_3_SIG_ECDSA_SECP256R1_SHA
 	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA256, MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA384,
 	MBEDTLS_TLS1_3_SIG_RSA_PKCS1_SHA512, MBEDTLS_TLS1_3_SIG_NONE };
 #else
-static const mbedtls_ecp_group_id dtls_curves[] = { MBEDTLS_ECP_DP_SECP256R1, MBEDTLS_ECP_DP_SECP384R1,
-	MBEDTLS_ECP_DP_NONE };
+static const mbedtls_ecp_group_id dtls_curves[] = { MBEDTLS_ECP_DP_SECP256R1,
+	MBEDTLS_ECP_DP_SECP384R1, MBEDTLS_ECP_DP_NONE };
 static const int dtls_sig_hashes[] = { MBEDTLS_MD_SHA256, MBEDTLS_MD_SHA384, MBEDTLS_MD_SHA512,
 	MBEDTLS_MD_NONE };
 #endif
@@ -105,10 +105,11 @@ dtls_init_from(int (*f_entropy)(void *, unsigned char *, size_t), void *p_entrop
 #endif
 	mbedtls_ctr_drbg_init(&dtls_drbg);
 	mbedtls_md_init(&dtls_cookie_hmac);
-	if (mbedtls_ctr_drbg_seed(&dtls_drbg, f_entropy, p_entropy,
-	        (const unsigned char *)pers, sizeof pers) != 0 ||
+	if (mbedtls_ctr_drbg_seed(&dtls_drbg, f_entropy, p_entropy, (const unsigned char *)pers,
+	        sizeof pers) != 0 ||
 	    mbedtls_ctr_drbg_random(&dtls_drbg, key, sizeof key) != 0 ||
-	    mbedtls_md_setup(&dtls_cookie_hmac, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1) != 0 ||
+	    mbedtls_md_setup(&dtls_cookie_hmac, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1) !=
+	        0 ||
 	    mbedtls_md_hmac_starts(&dtls_cookie_hmac, key, sizeof key) != 0) {
 		*cause = strdup("cannot seed the random number generator");
 		return -1;
@@ -275,7 +276,9 @@ dtls_cid_make(uint8_t *cid, size_t len)
 	/* Routing byte: the owner of the session (one process today: 0). */
 	memset(cid, 0, DTLS_CID_NODE_BYTES);
 	return mbedtls_ctr_drbg_random(&dtls_drbg, cid + DTLS_CID_NODE_BYTES,
-	           len - DTLS_CID_NODE_BYTES) == 0 ? 0 : -1;
+	           len - DTLS_CID_NODE_BYTES) == 0
+	           ? 0
+	           : -1;
 }
 
 bool
@@ -409,8 +412,8 @@ dtls_parse_client_hello(const uint8_t *buf, size_t len, struct client_hello *ch)
 }
 
 bool
-dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr *peer,
-    socklen_t peerlen, uint32_t *id)
+dtls_cookie_valid(const struct client_hello *ch, const struct sockaddr *peer, socklen_t peerlen,
+    uint32_t *id)
 {
 	uint8_t cli_id[TRANSPORT_ID_MAX];
 	size_t n;
@@ -470,7 +473,8 @@ dtls_send_cb(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct dtls_link *link = ctx;
 
-	if (listener_send(link->listener, &link->peer.sa, link->peerlen, &link->local, buf, len) < 0)
+	if (listener_send(link->listener, &link->peer.sa, link->peerlen, &link->local, buf, len) <
+	    0)
 		return MBEDTLS_ERR_NET_SEND_FAILED;
 	return (int)len;
 }
@@ -514,7 +518,8 @@ dtls_psk_cb(void *p, mbedtls_ssl_context *ssl, const unsigned char *id, size_t i
 	(void)p;
 	link->psk_identity_seen = true;
 	link->identity_sent_len = id_len;
-	link->identity_len = (uint16_t)(id_len < sizeof link->identity ? id_len : sizeof link->identity);
+	link->identity_len =
+	    (uint16_t)(id_len < sizeof link->identity ? id_len : sizeof link->identity);
 	memcpy(link->identity, id, link->identity_len);
 	cfg = config_of(ssl->MBEDTLS_PRIVATE(conf));
 	psk = id_len <= CONFIG_PSK_IDENTITY_MAX ? cfg->psk_find(cfg, id, id_len) : NULL;
@@ -586,9 +591,10 @@ dtls_config_build(struct proxy_config *cfg, char **cause)
 		mbedtls_ssl_conf_psk_cb(c, dtls_psk_cb, NULL);
 	if (cfg->x509 != NULL) {
 		struct x509_conf *x = cfg->x509;
-		int mode = x->verify_client == VERIFY_CLIENT_REQUIRED   ? MBEDTLS_SSL_VERIFY_REQUIRED
-		           : x->verify_client == VERIFY_CLIENT_OPTIONAL ? MBEDTLS_SSL_VERIFY_OPTIONAL
-		                                                        : MBEDTLS_SSL_VERIFY_NONE;
+		int mode = x->verify_client == VERIFY_CLIENT_REQUIRED ? MBEDTLS_SSL_VERIFY_REQUIRED
+		           : x->verify_client == VERIFY_CLIENT_OPTIONAL
+		               ? MBEDTLS_SSL_VERIFY_OPTIONAL
+		               : MBEDTLS_SSL_VERIFY_NONE;
 
 		r = mbedtls_ssl_conf_own_cert(c, &x->certificate, &x->private_key);
 		if (r != 0) {
@@ -645,8 +651,8 @@ dtls_new_context(struct proxy_config *cfg, struct dtls_link *link, const uint8_t
 }
 
 mbedtls_ssl_context *
-dtls_restore_context(struct proxy_config *cfg, struct dtls_link *link,
-    const unsigned char *saved, size_t len)
+dtls_restore_context(struct proxy_config *cfg, struct dtls_link *link, const unsigned char *saved,
+    size_t len)
 {
 	mbedtls_ssl_context *ssl = malloc(sizeof *ssl);
 
@@ -691,8 +697,10 @@ dtls_client_config(mbedtls_ssl_config *conf, char **cause)
 	mbedtls_ssl_conf_min_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
 	mbedtls_ssl_conf_max_tls_version(conf, MBEDTLS_SSL_VERSION_TLS1_2);
 #else
-	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
-	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	    MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	    MBEDTLS_SSL_MINOR_VERSION_3);
 #endif
 	/* PSK suites only: a certificate suite would need the server's CA. */
 	for (const int *id = mbedtls_ssl_list_ciphersuites(); *id != 0 && n < 127; id++)
@@ -853,11 +861,13 @@ dtls_missing_credential(const struct client_hello *ch, const struct proxy_config
 		}
 	}
 	if (jpake && !psk && !cert)
-		snprintf(buf, len, "client offered only EC-JPAKE (Thread commissioning), which this "
-		                   "server does not support: configure the device for PSK or "
-		                   "ECDHE-ECDSA");
+		snprintf(buf, len,
+		    "client offered only EC-JPAKE (Thread commissioning), which this "
+		    "server does not support: configure the device for PSK or "
+		    "ECDHE-ECDSA");
 	else if (cert && !psk && cfg->x509 == NULL)
-		snprintf(buf, len, "client offered only certificate suites but no x509 is configured");
+		snprintf(buf, len,
+		    "client offered only certificate suites but no x509 is configured");
 	else if (psk && !cert && cfg->n_psks == 0)
 		snprintf(buf, len, "client offered only PSK suites but no psk is configured");
 	else
@@ -868,29 +878,52 @@ const char *
 dtls_alert_name(unsigned char desc)
 {
 	switch (desc) {
-	case 0: return "close_notify";
-	case 10: return "unexpected_message";
-	case 20: return "bad_record_mac";
-	case 22: return "record_overflow";
-	case 40: return "handshake_failure";
-	case 42: return "bad_certificate";
-	case 43: return "unsupported_certificate";
-	case 44: return "certificate_revoked";
-	case 45: return "certificate_expired";
-	case 46: return "certificate_unknown";
-	case 47: return "illegal_parameter";
-	case 48: return "unknown_ca";
-	case 49: return "access_denied";
-	case 50: return "decode_error";
-	case 51: return "decrypt_error";
-	case 70: return "protocol_version";
-	case 71: return "insufficient_security";
-	case 80: return "internal_error";
-	case 90: return "user_canceled";
-	case 100: return "no_renegotiation";
-	case 110: return "unsupported_extension";
-	case 115: return "unknown_psk_identity";
-	default: return "unknown alert";
+	case 0:
+		return "close_notify";
+	case 10:
+		return "unexpected_message";
+	case 20:
+		return "bad_record_mac";
+	case 22:
+		return "record_overflow";
+	case 40:
+		return "handshake_failure";
+	case 42:
+		return "bad_certificate";
+	case 43:
+		return "unsupported_certificate";
+	case 44:
+		return "certificate_revoked";
+	case 45:
+		return "certificate_expired";
+	case 46:
+		return "certificate_unknown";
+	case 47:
+		return "illegal_parameter";
+	case 48:
+		return "unknown_ca";
+	case 49:
+		return "access_denied";
+	case 50:
+		return "decode_error";
+	case 51:
+		return "decrypt_error";
+	case 70:
+		return "protocol_version";
+	case 71:
+		return "insufficient_security";
+	case 80:
+		return "internal_error";
+	case 90:
+		return "user_canceled";
+	case 100:
+		return "no_renegotiation";
+	case 110:
+		return "unsupported_extension";
+	case 115:
+		return "unknown_psk_identity";
+	default:
+		return "unknown alert";
 	}
 }
 
@@ -928,10 +961,10 @@ dtls_alert_reason(unsigned char desc, char *buf, size_t len)
 	case 49: /* access_denied */
 		words = "the device denied access";
 		break;
-	case 10: /* unexpected_message */
-	case 22: /* record_overflow */
-	case 47: /* illegal_parameter */
-	case 50: /* decode_error */
+	case 10:  /* unexpected_message */
+	case 22:  /* record_overflow */
+	case 47:  /* illegal_parameter */
+	case 50:  /* decode_error */
 	case 110: /* unsupported_extension */
 		words = "the device found a server message malformed or unexpected";
 		break;
@@ -958,7 +991,8 @@ dtls_verify_reason(uint32_t flags, char *buf, size_t len)
 		uint32_t flag;
 		const char *words;
 	} reasons[] = {
-		{ MBEDTLS_X509_BADCERT_NOT_TRUSTED, "unknown CA (not issued by a trusted client_ca)" },
+		{ MBEDTLS_X509_BADCERT_NOT_TRUSTED,
+		    "unknown CA (not issued by a trusted client_ca)" },
 		{ MBEDTLS_X509_BADCERT_EXPIRED, "expired" },
 		{ MBEDTLS_X509_BADCERT_FUTURE, "not yet valid" },
 		{ MBEDTLS_X509_BADCERT_REVOKED, "revoked" },
@@ -993,8 +1027,12 @@ dtls_verify_reason(uint32_t flags, char *buf, size_t len)
 int64_t
 dtls_x509_time_unix(const mbedtls_x509_time *t)
 {
-	struct tm tm = { .tm_year = t->year - 1900, .tm_mon = t->mon - 1, .tm_mday = t->day,
-		.tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec };
+	struct tm tm = { .tm_year = t->year - 1900,
+		.tm_mon = t->mon - 1,
+		.tm_mday = t->day,
+		.tm_hour = t->hour,
+		.tm_min = t->min,
+		.tm_sec = t->sec };
 
 	return (int64_t)timegm(&tm);
 }
@@ -1022,31 +1060,46 @@ dtls_error_kind(const mbedtls_ssl_context *ssl, int ret)
 
 	switch (ret) {
 	case MBEDTLS_ERR_SSL_WANT_READ:
-	case MBEDTLS_ERR_SSL_WANT_WRITE: return DTLS_E_WANT;
-	case MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY: return DTLS_E_UNKNOWN_IDENTITY;
-	case MBEDTLS_ERR_SSL_TIMEOUT: return DTLS_E_TIMEOUT;
-	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: return DTLS_E_PEER_ALERT;
-	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY: return DTLS_E_PEER_CLOSE;
-	case MBEDTLS_ERR_SSL_INVALID_MAC: return DTLS_E_BAD_MAC;
-	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE: return DTLS_E_NO_CLIENT_CERT;
-	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED: return DTLS_E_CERT_VERIFY;
-	case MBEDTLS_ERR_X509_FATAL_ERROR: return DTLS_E_CHAIN;
-	case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION: return DTLS_E_VERSION;
-	case MBEDTLS_ERR_SSL_ALLOC_FAILED: return DTLS_E_ALLOC;
+	case MBEDTLS_ERR_SSL_WANT_WRITE:
+		return DTLS_E_WANT;
+	case MBEDTLS_ERR_SSL_UNKNOWN_IDENTITY:
+		return DTLS_E_UNKNOWN_IDENTITY;
+	case MBEDTLS_ERR_SSL_TIMEOUT:
+		return DTLS_E_TIMEOUT;
+	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
+		return DTLS_E_PEER_ALERT;
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+		return DTLS_E_PEER_CLOSE;
+	case MBEDTLS_ERR_SSL_INVALID_MAC:
+		return DTLS_E_BAD_MAC;
+	case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE:
+		return DTLS_E_NO_CLIENT_CERT;
+	case MBEDTLS_ERR_X509_CERT_VERIFY_FAILED:
+		return DTLS_E_CERT_VERIFY;
+	case MBEDTLS_ERR_X509_FATAL_ERROR:
+		return DTLS_E_CHAIN;
+	case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION:
+		return DTLS_E_VERSION;
+	case MBEDTLS_ERR_SSL_ALLOC_FAILED:
+		return DTLS_E_ALLOC;
 #if DTLS_MBEDTLS3
 	/* 3.x: a rejected or malformed Certificate message. */
-	case MBEDTLS_ERR_SSL_BAD_CERTIFICATE: return DTLS_E_BAD_CERT;
+	case MBEDTLS_ERR_SSL_BAD_CERTIFICATE:
+		return DTLS_E_BAD_CERT;
 	case MBEDTLS_ERR_SSL_DECODE_ERROR:
 		return state == MBEDTLS_SSL_CLIENT_CERTIFICATE ? DTLS_E_BAD_CERT : DTLS_E_OTHER;
 	/* 3.x ends a ClientHello without a usable common suite with a plain handshake failure. */
 	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
 		return state == MBEDTLS_SSL_CLIENT_HELLO ? DTLS_E_NO_SHARED_SUITE : DTLS_E_OTHER;
 #else
-	case MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE: return DTLS_E_BAD_CERT;
+	case MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE:
+		return DTLS_E_BAD_CERT;
 	case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
-	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE: return DTLS_E_NO_SHARED_SUITE;
+	case MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE:
+		return DTLS_E_NO_SHARED_SUITE;
 #endif
-	default: return DTLS_E_OTHER;
+	default:
+		return DTLS_E_OTHER;
 	}
 }
 
@@ -1178,13 +1231,20 @@ dtls_state_wait(int state)
 {
 	switch (state) {
 	case MBEDTLS_SSL_HELLO_REQUEST:
-	case MBEDTLS_SSL_CLIENT_HELLO: return "ClientHello";
-	case MBEDTLS_SSL_CLIENT_CERTIFICATE: return "the client's Certificate";
-	case MBEDTLS_SSL_CLIENT_KEY_EXCHANGE: return "ClientKeyExchange";
-	case MBEDTLS_SSL_CERTIFICATE_VERIFY: return "CertificateVerify";
-	case MBEDTLS_SSL_CLIENT_CHANGE_CIPHER_SPEC: return "ChangeCipherSpec";
-	case MBEDTLS_SSL_CLIENT_FINISHED: return "the client's Finished";
-	default: return "the client's next flight";
+	case MBEDTLS_SSL_CLIENT_HELLO:
+		return "ClientHello";
+	case MBEDTLS_SSL_CLIENT_CERTIFICATE:
+		return "the client's Certificate";
+	case MBEDTLS_SSL_CLIENT_KEY_EXCHANGE:
+		return "ClientKeyExchange";
+	case MBEDTLS_SSL_CERTIFICATE_VERIFY:
+		return "CertificateVerify";
+	case MBEDTLS_SSL_CLIENT_CHANGE_CIPHER_SPEC:
+		return "ChangeCipherSpec";
+	case MBEDTLS_SSL_CLIENT_FINISHED:
+		return "the client's Finished";
+	default:
+		return "the client's next flight";
 	}
 }
 
@@ -1192,10 +1252,14 @@ const char *
 dtls_auth_name(enum link_auth auth)
 {
 	switch (auth) {
-	case LINK_AUTH_PSK: return "psk";
-	case LINK_AUTH_X509: return "x509";
-	case LINK_AUTH_ANONYMOUS: return "anonymous";
-	case LINK_AUTH_NONE: break;
+	case LINK_AUTH_PSK:
+		return "psk";
+	case LINK_AUTH_X509:
+		return "x509";
+	case LINK_AUTH_ANONYMOUS:
+		return "anonymous";
+	case LINK_AUTH_NONE:
+		break;
 	}
 	return NULL;
 }
@@ -1276,8 +1340,10 @@ dtls_failure_reason(mbedtls_ssl_context *ssl, const struct dtls_link *link, int 
 		break;
 	}
 	case DTLS_E_CHAIN:
-		snprintf(buf, len, "client certificate rejected: chain too long (more than %d "
-		                   "intermediate CAs) or unusable", MBEDTLS_X509_MAX_INTERMEDIATE_CA);
+		snprintf(buf, len,
+		    "client certificate rejected: chain too long (more than %d "
+		    "intermediate CAs) or unusable",
+		    MBEDTLS_X509_MAX_INTERMEDIATE_CA);
 		break;
 	case DTLS_E_VERSION:
 		snprintf(buf, len, "client does not speak DTLS 1.2");

@@ -193,11 +193,11 @@ enum dtls_error {
 	DTLS_E_PEER_ALERT,       /* the peer sent a fatal alert (dtls_alert_received) */
 	DTLS_E_PEER_CLOSE,       /* the peer sent close_notify */
 	DTLS_E_NO_CLIENT_CERT,   /* a required client certificate is missing */
-	DTLS_E_BAD_CERT,         /* the Certificate message is malformed or the certificate unusable */
-	DTLS_E_CERT_VERIFY,      /* the client certificate did not verify */
-	DTLS_E_CHAIN,            /* the client's chain is too long or unusable */
-	DTLS_E_VERSION,          /* the client does not speak DTLS 1.2 */
-	DTLS_E_ALLOC,            /* out of memory */
+	DTLS_E_BAD_CERT,    /* the Certificate message is malformed or the certificate unusable */
+	DTLS_E_CERT_VERIFY, /* the client certificate did not verify */
+	DTLS_E_CHAIN,       /* the client's chain is too long or unusable */
+	DTLS_E_VERSION,     /* the client does not speak DTLS 1.2 */
+	DTLS_E_ALLOC,       /* out of memory */
 };
 /* Classifies an mbedTLS error code returned by a handshake or read on ssl. */
 enum dtls_error dtls_error_kind(const mbedtls_ssl_context *ssl, int ret);
@@ -210,11 +210,11 @@ unsigned char dtls_alert_received(const mbedtls_ssl_context *ssl);
 
 /* The credential a cipher suite needs. */
 enum dtls_suite_kind {
-	DTLS_SUITE_PSK,      /* PSK, DHE-PSK, ECDHE-PSK */
-	DTLS_SUITE_RSA_PSK,  /* RSA-PSK: needs an RSA server key, which the proxy never has */
-	DTLS_SUITE_CERT,     /* certificate suites */
-	DTLS_SUITE_ECJPAKE,  /* EC-JPAKE (Thread commissioning) */
-	DTLS_SUITE_UNKNOWN,  /* not known to mbedTLS */
+	DTLS_SUITE_PSK,     /* PSK, DHE-PSK, ECDHE-PSK */
+	DTLS_SUITE_RSA_PSK, /* RSA-PSK: needs an RSA server key, which the proxy never has */
+	DTLS_SUITE_CERT,    /* certificate suites */
+	DTLS_SUITE_ECJPAKE, /* EC-JPAKE (Thread commissioning) */
+	DTLS_SUITE_UNKNOWN, /* not known to mbedTLS */
 };
 /* Classifies a cipher suite id by the credential it needs. */
 enum dtls_suite_kind dtls_suite_kind(uint16_t id);

@@ -66,8 +66,8 @@ probe_send(void *ctx, const unsigned char *buf, size_t len)
 	ssize_t n = send(*(int *)ctx, buf, len, 0);
 
 	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? MBEDTLS_ERR_SSL_WANT_WRITE :
-		    MBEDTLS_ERR_NET_SEND_FAILED;
+		return errno == EAGAIN || errno == EINTR ? MBEDTLS_ERR_SSL_WANT_WRITE
+		                                         : MBEDTLS_ERR_NET_SEND_FAILED;
 	return (int)n;
 }
 
@@ -85,7 +85,8 @@ probe_recv(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
 		return errno == EINTR ? MBEDTLS_ERR_SSL_WANT_READ : MBEDTLS_ERR_NET_RECV_FAILED;
 	n = recv(pfd.fd, buf, len, 0);
 	if (n < 0)
-		return errno == ECONNREFUSED ? MBEDTLS_ERR_NET_CONN_RESET : MBEDTLS_ERR_NET_RECV_FAILED;
+		return errno == ECONNREFUSED ? MBEDTLS_ERR_NET_CONN_RESET
+		                             : MBEDTLS_ERR_NET_RECV_FAILED;
 	return (int)n;
 }
 
@@ -186,8 +187,9 @@ probe_tls_error(mbedtls_ssl_context *ssl, int ret, char *buf, size_t len)
 	char tls[160];
 
 	if (ret == MBEDTLS_ERR_SSL_TIMEOUT)
-		snprintf(buf, len, "handshake timed out: the proxy did not answer (a wrong key makes "
-		                   "the proxy drop the Finished; is the address right?)");
+		snprintf(buf, len,
+		    "handshake timed out: the proxy did not answer (a wrong key makes "
+		    "the proxy drop the Finished; is the address right?)");
 	else if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE)
 		snprintf(buf, len, "the proxy sent the alert %s",
 		    dtls_alert_name(dtls_alert_received(ssl)));
@@ -227,7 +229,8 @@ probe_exchange(mbedtls_ssl_context *ssl, const char *path, int timeout_ms,
 		size_t at;
 
 		if (left <= 0) {
-			snprintf(res->error, sizeof res->error, "no answer within %d ms", timeout_ms);
+			snprintf(res->error, sizeof res->error, "no answer within %d ms",
+			    timeout_ms);
 			return -1;
 		}
 		r = mbedtls_ssl_read(ssl, buf, sizeof buf);
@@ -238,8 +241,8 @@ probe_exchange(mbedtls_ssl_context *ssl, const char *path, int timeout_ms,
 			return -1;
 		}
 		if (r < 0) {
-			snprintf(res->error, sizeof res->error, "reading the answer failed (-0x%04x)",
-			    (unsigned)-r);
+			snprintf(res->error, sizeof res->error,
+			    "reading the answer failed (-0x%04x)", (unsigned)-r);
 			return -1;
 		}
 		if (r < 4 || buf[0] >> 6 != 1)
@@ -269,8 +272,9 @@ probe_exchange(mbedtls_ssl_context *ssl, const char *path, int timeout_ms,
 		probe_code_name(buf[1], res->answer, sizeof res->answer);
 		at = probe_payload_at(buf, (size_t)r);
 		if (at > 0 && at < (size_t)r) {
-			res->payload_len = (size_t)r - at < sizeof res->payload ? (size_t)r - at :
-			    sizeof res->payload;
+			res->payload_len = (size_t)r - at < sizeof res->payload
+			                       ? (size_t)r - at
+			                       : sizeof res->payload;
 			memcpy(res->payload, buf + at, res->payload_len);
 		}
 		return 0;
@@ -297,13 +301,15 @@ dtls_probe(const char *host, const char *port, const char *identity, const uint8
 	mbedtls_ssl_config_init(&conf);
 	mbedtls_ssl_init(&ssl);
 	if ((r = getaddrinfo(host, port, &hints, &ai)) != 0) {
-		snprintf(res->error, sizeof res->error, "%s port %s: %s", host, port, gai_strerror(r));
+		snprintf(res->error, sizeof res->error, "%s port %s: %s", host, port,
+		    gai_strerror(r));
 		goto out;
 	}
 	fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&me, &melen) < 0) {
-		snprintf(res->error, sizeof res->error, "%s port %s: %s", host, port, strerror(errno));
+		snprintf(res->error, sizeof res->error, "%s port %s: %s", host, port,
+		    strerror(errno));
 		goto out;
 	}
 	addr_format((struct sockaddr *)&me, res->local, sizeof res->local);
@@ -313,7 +319,8 @@ dtls_probe(const char *host, const char *port, const char *identity, const uint8
 	}
 	if (mbedtls_ssl_conf_psk(&conf, key, key_len, (const unsigned char *)identity,
 	        strlen(identity)) != 0) {
-		snprintf(res->error, sizeof res->error, "the key or identity is too long for mbedTLS");
+		snprintf(res->error, sizeof res->error,
+		    "the key or identity is too long for mbedTLS");
 		goto out;
 	}
 	mbedtls_ssl_conf_handshake_timeout(&conf, 1000, (uint32_t)timeout_ms);
@@ -329,7 +336,7 @@ dtls_probe(const char *host, const char *port, const char *identity, const uint8
 	do
 		r = mbedtls_ssl_handshake(&ssl);
 	while ((r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) &&
-	    probe_now_ms() < deadline);
+	       probe_now_ms() < deadline);
 	if (r != 0) {
 		probe_tls_error(&ssl, r == MBEDTLS_ERR_SSL_WANT_READ ? MBEDTLS_ERR_SSL_TIMEOUT : r,
 		    res->error, sizeof res->error);

@@ -38,7 +38,7 @@
 #define TK_HEAD (1 + 4 + 12)
 #define TK_TAG 16
 #define TK_KEY_DIGEST 16
-#define TK_SKEW 300           /* seconds a ticket may seem to come from the future */
+#define TK_SKEW 300            /* seconds a ticket may seem to come from the future */
 #define TK_CACHE_BLOB_MAX 8192 /* bytes of a cache entry (a session with its peer certificate) */
 
 enum tk_kind {
@@ -97,7 +97,8 @@ tk_psk_digest(const struct psk_conf *psk, unsigned char out[TK_KEY_DIGEST])
 {
 	unsigned char d[32];
 
-	if (mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), psk->key, psk->key_len, d) != 0)
+	if (mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), psk->key, psk->key_len, d) !=
+	    0)
 		return -1;
 	memcpy(out, d, TK_KEY_DIGEST);
 	return 0;
@@ -187,9 +188,8 @@ tk_suite_enabled(const struct proxy_config *cfg, int id)
  * verifies against today's client_ca and CRL. Why not, in *why.
  */
 static bool
-tk_still_valid(const struct proxy_config *cfg, unsigned kind, const unsigned char *id,
-    size_t idlen, const unsigned char *digest, const mbedtls_ssl_session *session,
-    const char **why)
+tk_still_valid(const struct proxy_config *cfg, unsigned kind, const unsigned char *id, size_t idlen,
+    const unsigned char *digest, const mbedtls_ssl_session *session, const char **why)
 {
 	const mbedtls_x509_crt *peer = NULL;
 	unsigned char d[TK_KEY_DIGEST];
@@ -229,7 +229,8 @@ tk_still_valid(const struct proxy_config *cfg, unsigned kind, const unsigned cha
 	}
 	/* Verified when the session was made, against the same trust settings. */
 	if (memcmp(digest, cfg->trust_digest, TK_KEY_DIGEST) == 0 &&
-	    session->MBEDTLS_PRIVATE(verify_result) == 0 && !mbedtls_x509_time_is_past(&peer->valid_to))
+	    session->MBEDTLS_PRIVATE(verify_result) == 0 &&
+	    !mbedtls_x509_time_is_past(&peer->valid_to))
 		return true;
 	if (!cfg->x509->has_client_ca ||
 	    mbedtls_x509_crt_verify((mbedtls_x509_crt *)(uintptr_t)peer, &cfg->x509->client_ca,
@@ -451,7 +452,6 @@ cache_get_cb(void *p, mbedtls_ssl_session *session)
 {
 	mbedtls_ssl_session tmp;
 
-
 	mbedtls_ssl_session_init(&tmp);
 	if (cache_get(p, session->id, session->id_len, &tmp) < 0 ||
 	    (session->ciphersuite != 0 && tmp.ciphersuite != session->ciphersuite) ||
@@ -486,8 +486,8 @@ tk_trust_digest(struct proxy_config *cfg)
 		unsigned char mode = (unsigned char)x->verify_client;
 
 		r = mbedtls_md_update(&md, &mode, 1);
-		for (const mbedtls_x509_crt *c = &x->client_ca; r == 0 && x->has_client_ca && c != NULL;
-		     c = c->next)
+		for (const mbedtls_x509_crt *c = &x->client_ca;
+		     r == 0 && x->has_client_ca && c != NULL; c = c->next)
 			r = mbedtls_md_update(&md, c->raw.p, c->raw.len);
 		r = r != 0 ? r : mbedtls_md_update(&md, (const unsigned char *)"|", 1);
 		for (const mbedtls_x509_crl *c = &x->crl; r == 0 && x->has_crl && c != NULL;

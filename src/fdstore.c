@@ -166,7 +166,8 @@ fdstore_close_unused(void)
 
 		if (h->fd < 0)
 			continue;
-		log_info("event=fdstore-dropped name=\"%s\" reason=\"not used by this configuration\"",
+		log_info(
+		    "event=fdstore-dropped name=\"%s\" reason=\"not used by this configuration\"",
 		    h->name);
 		close(h->fd);
 		h->fd = -1;

@@ -44,7 +44,8 @@ frontdoor_log_allow(struct ratelimit *rl, const char *what)
 
 	if (held > 0)
 		log_warnx("event=log-suppressed what=%s count=%lu reason=\"more than %d "
-		          "per second\"", what, held, EVENTS_PER_SECOND);
+		          "per second\"",
+		    what, held, EVENTS_PER_SECOND);
 	return ok;
 }
 
@@ -54,7 +55,8 @@ frontdoor_make_handshake_room(const struct proxy_config *cfg)
 {
 	if (session_handshake_count() < cfg->max_handshakes)
 		return true;
-	if (!session_evict_oldest_handshake("evicted: session.max_handshakes handshakes in progress"))
+	if (!session_evict_oldest_handshake(
+	        "evicted: session.max_handshakes handshakes in progress"))
 		return false;
 	stats_mut()->evicted_max_handshakes++;
 	return session_handshake_count() < cfg->max_handshakes;
@@ -107,11 +109,17 @@ static const char *
 record_type_name(uint8_t type, char *buf, size_t len)
 {
 	switch (type) {
-	case MBEDTLS_SSL_MSG_CHANGE_CIPHER_SPEC: return "change_cipher_spec";
-	case MBEDTLS_SSL_MSG_ALERT: return "alert";
-	case MBEDTLS_SSL_MSG_HANDSHAKE: return "handshake";
-	case MBEDTLS_SSL_MSG_APPLICATION_DATA: return "application_data";
-	default: snprintf(buf, len, "%u", type); return buf;
+	case MBEDTLS_SSL_MSG_CHANGE_CIPHER_SPEC:
+		return "change_cipher_spec";
+	case MBEDTLS_SSL_MSG_ALERT:
+		return "alert";
+	case MBEDTLS_SSL_MSG_HANDSHAKE:
+		return "handshake";
+	case MBEDTLS_SSL_MSG_APPLICATION_DATA:
+		return "application_data";
+	default:
+		snprintf(buf, len, "%u", type);
+		return buf;
 	}
 }
 
@@ -166,8 +174,9 @@ frontdoor_hello(const struct datagram *d, struct session *live)
 		stats_mut()->hellos_dropped++;
 		if (log_enabled(LOG_LVL_DEBUG))
 			log_debug("peer=%s dropped %zu-byte datagram: not a whole DTLS 1.2 "
-			          "ClientHello", addr_format((const struct sockaddr *)&d->peer, peer,
-			                             sizeof peer), d->len);
+			          "ClientHello",
+			    addr_format((const struct sockaddr *)&d->peer, peer, sizeof peer),
+			    d->len);
 		return;
 	}
 	if (!dtls_cookie_valid(&ch, (const struct sockaddr *)&d->peer, d->peerlen, &id)) {
@@ -299,7 +308,8 @@ frontdoor_input(const struct datagram *d)
 			session_feed(hs, d); /* mbedTLS resends its flight */
 			return;
 		case HELLO_NEW:
-			session_handshake_abort(hs, HS_FAIL_OTHER, "client restarted the handshake");
+			session_handshake_abort(hs, HS_FAIL_OTHER,
+			    "client restarted the handshake");
 			frontdoor_input(d);
 			return;
 		case HELLO_OTHER:
@@ -313,7 +323,8 @@ frontdoor_input(const struct datagram *d)
 		 */
 		if (session_is_established(s) && hs == NULL && hello_repeats(s, d)) {
 			stats_mut()->hellos_dropped++;
-			log_debug("session=%08x peer=%s dropped a late duplicate of its ClientHello",
+			log_debug(
+			    "session=%08x peer=%s dropped a late duplicate of its ClientHello",
 			    session_id(s), session_peer_str(s));
 			return;
 		}

@@ -106,8 +106,8 @@ listener_deliver(struct listener *l, unsigned i)
 	}
 	if (!l->wildcard)
 		d.local.family = 0; /* the bound address is the source already */
-	memcpy(&d.peer, &rx.peer[i], msg->msg_namelen <= sizeof d.peer ? msg->msg_namelen :
-	    sizeof d.peer);
+	memcpy(&d.peer, &rx.peer[i],
+	    msg->msg_namelen <= sizeof d.peer ? msg->msg_namelen : sizeof d.peer);
 	d.peerlen = msg->msg_namelen;
 	d.data = rx.buf[i];
 	d.len = rx.m[i].msg_len;
@@ -186,8 +186,7 @@ listener_inherited_match(int fd, const char *name, void *arg)
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ol) < 0 || type != SOCK_DGRAM)
 		return false;
 	ol = sizeof domain;
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &ol) < 0 ||
-	    domain != lc->addr.ss_family)
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &ol) < 0 || domain != lc->addr.ss_family)
 		return false;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 || ss.ss_family != lc->addr.ss_family)
 		return false;
@@ -200,9 +199,8 @@ listener_inherited_match(int fd, const char *name, void *arg)
 	const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
 	const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&lc->addr;
 
-	return a->sin6_port == b->sin6_port &&
-	    IN6_ARE_ADDR_EQUAL(&a->sin6_addr, &b->sin6_addr) &&
-	    a->sin6_scope_id == b->sin6_scope_id;
+	return a->sin6_port == b->sin6_port && IN6_ARE_ADDR_EQUAL(&a->sin6_addr, &b->sin6_addr) &&
+	       a->sin6_scope_id == b->sin6_scope_id;
 }
 
 /*
@@ -222,7 +220,8 @@ listener_adopt(const struct listener *l, const struct listen_conf *lc)
 		return -1;
 	if (lc->addr.ss_family == AF_INET6 &&
 	    (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol) < 0 || v6only != 0)) {
-		log_warnx("event=fdstore-dropped address=%s reason=\"inherited socket is IPv6-only\"",
+		log_warnx(
+		    "event=fdstore-dropped address=%s reason=\"inherited socket is IPv6-only\"",
 		    l->name);
 		close(fd);
 		fdstore_remove(aa.name);
@@ -265,7 +264,7 @@ listener_open(struct event_base *base, const struct listen_conf *lc, listener_in
 	if (lc->addr.ss_family == AF_INET6) {
 		/* "::" takes IPv4 too, as v4-mapped addresses. */
 		if ((!l->adopted &&
-			setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) ||
+		        setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) < 0) ||
 		    setsockopt(l->fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof on) < 0)
 			goto fail;
 	} else if (setsockopt(l->fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) < 0)
@@ -292,7 +291,8 @@ listener_open(struct event_base *base, const struct listen_conf *lc, listener_in
 	/* systemd keeps a copy: the port stays bound while the daemon restarts. */
 	listener_store_name(l, store, sizeof store);
 	if (fdstore_put(store, l->fd) < 0 && errno != ENOSYS)
-		log_warnx("event=fdstore-failed address=%s reason=\"%s\"", l->name, strerror(errno));
+		log_warnx("event=fdstore-failed address=%s reason=\"%s\"", l->name,
+		    strerror(errno));
 	return l;
 
 fail:
@@ -430,8 +430,10 @@ listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen
 		/* Rare (large handshake flights): send on its own, after what is queued. */
 		union pktinfo_control control;
 		struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-		struct msghdr one = { .msg_name = (void *)(uintptr_t)peer, .msg_namelen = peerlen,
-			.msg_iov = &iov, .msg_iovlen = 1 };
+		struct msghdr one = { .msg_name = (void *)(uintptr_t)peer,
+			.msg_namelen = peerlen,
+			.msg_iov = &iov,
+			.msg_iovlen = 1 };
 
 		listener_flush(l);
 		pktinfo_put(&one, &control, local);

@@ -32,8 +32,8 @@ struct listener_outbox;
 struct listener {
 	int fd;
 	struct event *ev;
-	struct event *flush_ev;         /* sends the outbox at the end of the loop pass */
-	struct listener_outbox *out;    /* datagrams waiting for one sendmmsg */
+	struct event *flush_ev;      /* sends the outbox at the end of the loop pass */
+	struct listener_outbox *out; /* datagrams waiting for one sendmmsg */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	bool wildcard;
@@ -83,7 +83,6 @@ void listener_flush(struct listener *l);
 /* Formats addr as "1.2.3.4:5" or "[::1]:5" into buf. */
 char *addr_format(const struct sockaddr *addr, char *buf, size_t len);
 /* Formats the local address of a datagram (PKTINFO or the bound address). */
-char *local_format(const struct listener *l, const struct local_addr *local, char *buf,
-    size_t len);
+char *local_format(const struct listener *l, const struct local_addr *local, char *buf, size_t len);
 
 #endif

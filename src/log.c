@@ -24,8 +24,8 @@ static bool log_timestamps = true;
 #ifdef HAVE_SYSTEMD
 static bool log_journal; /* stderr is the systemd journal: send structured entries */
 #endif
-static bool log_syslog;   /* log.syslog = true */
-static FILE *log_json;    /* log.json_file, or NULL */
+static bool log_syslog; /* log.syslog = true */
+static FILE *log_json;  /* log.json_file, or NULL */
 static char *log_json_path;
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
@@ -192,8 +192,7 @@ log_time(char *buf, size_t len)
 }
 
 /* Writes one finished line to the text sink: syslog, the journal or stderr. */
-static void
-log_write_line(enum log_level level, const char *line, const struct log_event *ev);
+static void log_write_line(enum log_level level, const char *line, const struct log_event *ev);
 
 void
 log_event_add(struct log_event *ev, const char *key, const char *value, bool quote)
@@ -226,15 +225,15 @@ log_vwrite(enum log_level level, int errnum, const char *fmt, va_list ap)
 	log_write_line(level, log_clean(line, sizeof line, raw), NULL);
 }
 
-#define LOG_FN(name, level, use_errno)                             \
-	void name(const char *fmt, ...)                            \
-	{                                                          \
-		int saved = errno;                                 \
-		va_list ap;                                        \
-		va_start(ap, fmt);                                 \
-		log_vwrite(level, use_errno ? saved : 0, fmt, ap); \
-		va_end(ap);                                        \
-		errno = saved;                                     \
+#define LOG_FN(name, level, use_errno)                                                             \
+	void name(const char *fmt, ...)                                                            \
+	{                                                                                          \
+		int saved = errno;                                                                 \
+		va_list ap;                                                                        \
+		va_start(ap, fmt);                                                                 \
+		log_vwrite(level, use_errno ? saved : 0, fmt, ap);                                 \
+		va_end(ap);                                                                        \
+		errno = saved;                                                                     \
 	}
 
 LOG_FN(log_warn, LOG_LVL_WARNING, 1)
@@ -248,8 +247,7 @@ LOG_FN(log_debug, LOG_LVL_DEBUG, 0)
  * fatal error at start-up leaves the half-built state it found; LeakSanitizer
  * must not turn that into another exit status).
  */
-static void __attribute__((noreturn))
-log_die(void)
+static void __attribute__((noreturn)) log_die(void)
 {
 	fflush(NULL);
 	_exit(1);
@@ -279,7 +277,11 @@ fatalx(const char *fmt, ...)
 }
 
 /* How a value is escaped: a quoted text string, a bare text word, or a JSON string. */
-enum esc_style { ESC_QUOTED, ESC_WORD, ESC_JSON };
+enum esc_style {
+	ESC_QUOTED,
+	ESC_WORD,
+	ESC_JSON
+};
 
 /*
  * Writes the text escape of byte c into u (at least 5 bytes); returns its
@@ -361,8 +363,7 @@ struct line {
 };
 
 /* Appends printf output to a line, whole or not at all (a number is never cut). */
-static void LOG_PRINTF(2, 3)
-line_add(struct line *l, const char *fmt, ...)
+static void LOG_PRINTF(2, 3) line_add(struct line *l, const char *fmt, ...)
 {
 	size_t end = l->size - 1 - l->reserve;
 	va_list ap;
@@ -402,8 +403,8 @@ line_escape(struct line *l, const void *v, size_t len, enum esc_style style)
 		l->buf[l->o++] = '"';
 	for (size_t i = 0, used = 1; i < len; i += used) {
 		char u[TEXT_JSON_UNIT_MAX];
-		size_t n = style == ESC_JSON ? text_json_unit(p + i, len - i, u, &used) :
-		    esc_unit(p[i], style, u);
+		size_t n = style == ESC_JSON ? text_json_unit(p + i, len - i, u, &used)
+		                             : esc_unit(p[i], style, u);
 
 		if (l->o + n + 3 + (quote ? 1 : 0) > end) {
 			memcpy(l->buf + l->o, "...", 3);
@@ -496,8 +497,8 @@ log_event_json_line(enum log_level level, const struct log_event *ev, char *buf,
 		snprintf(id, sizeof id, "%08x", ev->session);
 		json_field(&l, "session", id, strlen(id), false);
 	}
-#define JSTR(name, v)                                      \
-	if ((v) != NULL)                                   \
+#define JSTR(name, v)                                                                              \
+	if ((v) != NULL)                                                                           \
 		json_field(&l, name, (v), strlen(v), false);
 	JSTR("peer", ev->peer)
 	JSTR("local", ev->local)
@@ -562,7 +563,8 @@ log_event_text(const struct log_event *ev, char *buf, size_t len)
 		    x->quote ? ESC_QUOTED : ESC_WORD);
 	}
 	if (ev->reason != NULL)
-		line_field(&l, "reason", ev->reason, str_len(ev->reason, ev->reason_len), ESC_QUOTED);
+		line_field(&l, "reason", ev->reason, str_len(ev->reason, ev->reason_len),
+		    ESC_QUOTED);
 }
 
 #ifdef HAVE_SYSTEMD
@@ -574,14 +576,14 @@ log_journal_send(enum log_level level, const char *line, const struct log_event 
 	struct iovec iov[24];
 	size_t n = 0;
 
-#define FIELD(...)                                                          \
-	do {                                                                \
-		if (n < 24) {                                               \
-			snprintf(fields[n], sizeof fields[n], __VA_ARGS__); \
-			iov[n].iov_base = fields[n];                        \
-			iov[n].iov_len = strlen(fields[n]);                 \
-			n++;                                                \
-		}                                                           \
+#define FIELD(...)                                                                                 \
+	do {                                                                                       \
+		if (n < 24) {                                                                      \
+			snprintf(fields[n], sizeof fields[n], __VA_ARGS__);                        \
+			iov[n].iov_base = fields[n];                                               \
+			iov[n].iov_len = strlen(fields[n]);                                        \
+			n++;                                                                       \
+		}                                                                                  \
 	} while (0)
 	FIELD("MESSAGE=%s", line);
 	FIELD("PRIORITY=%d", log_syslog_prio[level]);
@@ -618,11 +620,13 @@ log_journal_send(enum log_level level, const char *line, const struct log_event 
 			char key[40];
 			size_t k = 0;
 
-			for (const char *p = ev->extra[i].key; *p != '\0' && k < sizeof key - 1; p++)
+			for (const char *p = ev->extra[i].key; *p != '\0' && k < sizeof key - 1;
+			     p++)
 				key[k++] = (*p >= 'a' && *p <= 'z') ? (char)(*p - 32) : *p;
 			key[k] = '\0';
-			FIELD("COAPS_%s=%s", key, log_escape(esc, sizeof esc, ev->extra[i].value,
-			                              str_len(ev->extra[i].value, ev->extra[i].len)));
+			FIELD("COAPS_%s=%s", key,
+			    log_escape(esc, sizeof esc, ev->extra[i].value,
+			        str_len(ev->extra[i].value, ev->extra[i].len)));
 		}
 	} else if (strncmp(line, "event=", 6) == 0) {
 		/* A daemon event logged as text (event=NAME ...): its name as a field too. */

@@ -33,18 +33,19 @@ struct log_event {
 	long duration_ms;     /* handshake or session duration */
 	long long bytes_in, bytes_out; /* CoAP bytes from / to the device */
 	long long msgs_in, msgs_out;   /* CoAP messages from / to the device */
-	struct log_extra {    /* further fields: replaces=, offered=, depth=, ... */
+	struct log_extra {             /* further fields: replaces=, offered=, depth=, ... */
 		const char *key;
 		const char *value;
-		size_t len;   /* bytes of value when it may hold NUL; 0: up to its NUL */
-		bool quote;   /* a string (quoted) rather than a number or word */
+		size_t len; /* bytes of value when it may hold NUL; 0: up to its NUL */
+		bool quote; /* a string (quoted) rather than a number or word */
 	} extra[8];
 	size_t n_extra;
 };
 
-#define LOG_EVENT_INIT                                                     \
-	{ .duration_ms = -1, .bytes_in = -1, .bytes_out = -1, .msgs_in = -1, \
-	  .msgs_out = -1 }
+#define LOG_EVENT_INIT                                                                             \
+	{                                                                                          \
+		.duration_ms = -1, .bytes_in = -1, .bytes_out = -1, .msgs_in = -1, .msgs_out = -1  \
+	}
 
 #define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -82,7 +83,7 @@ bool log_enabled(enum log_level level);
 /* Parses "error", "warning", "info" or "debug"; -1 if unknown. */
 int log_level_parse(const char *name);
 
-void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);  /* appends errno */
+void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2); /* appends errno */
 void log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_error(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_info(const char *fmt, ...) LOG_PRINTF(1, 2);

@@ -42,7 +42,8 @@ log_ring_find_peer(const char *peer, void (*fn)(const char *line, void *arg), vo
 
 	pthread_mutex_lock(&ring_lock);
 	for (unsigned i = 0; i < ring_used; i++) {
-		const char *line = ring[(ring_next + LOG_RING_LINES - ring_used + i) % LOG_RING_LINES];
+		const char *line =
+		    ring[(ring_next + LOG_RING_LINES - ring_used + i) % LOG_RING_LINES];
 
 		if (log_ring_has_peer(line, peer, len))
 			fn(line, arg);

@@ -58,8 +58,7 @@ static struct {
 } trimmed;
 
 /* Prints usage and exits with status. */
-static void __attribute__((noreturn))
-usage(int status)
+static void __attribute__((noreturn)) usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 	    "usage: coaps-proxyd [-htvV] [-c FILE]\n"
@@ -98,8 +97,7 @@ apply_log_level(const struct proxy_config *cfg)
 }
 
 /* Tells systemd (when built with libsystemd and run by it) how we are. */
-static void LOG_PRINTF(1, 2)
-notify(const char *fmt, ...)
+static void LOG_PRINTF(1, 2) notify(const char *fmt, ...)
 {
 #ifdef HAVE_SYSTEMD
 	char msg[256];
@@ -156,7 +154,8 @@ listeners_update(const struct proxy_config *cfg, char **cause)
 		l->keep = true;
 		l->next = opened;
 		opened = l;
-		log_info("event=listening address=%s socket=%s", l->name, l->adopted ? "kept" : "new");
+		log_info("event=listening address=%s socket=%s", l->name,
+		    l->adopted ? "kept" : "new");
 	}
 	for (pp = &listeners; *pp != NULL;) {
 		struct listener *l = *pp;
@@ -166,7 +165,8 @@ listeners_update(const struct proxy_config *cfg, char **cause)
 			continue;
 		}
 		*pp = l->next;
-		log_info("event=listener-closed address=%s reason=\"removed from the configuration\"",
+		log_info(
+		    "event=listener-closed address=%s reason=\"removed from the configuration\"",
 		    l->name);
 		session_close_listener(l, CLOSE_LISTENER_REMOVED);
 		listener_drop(l);
@@ -214,15 +214,16 @@ static int
 reload_commit(struct proxy_config *next, char *notes, size_t notes_len, char **cause)
 {
 	struct log_json_file *json = NULL;
-	bool metrics_moved = str_differ(next->metrics_address, current->metrics_address) ||
+	bool metrics_moved =
+	    str_differ(next->metrics_address, current->metrics_address) ||
 	    (next->metrics_address != NULL && next->metrics_port != current->metrics_port);
 	int metrics_fd = -1;
 	size_t revoked;
 
 	notes[0] = '\0';
 	if (log_json_open(next->log_json_file, &json, cause) < 0 ||
-	    (metrics_moved &&
-	        metrics_prepare(next->metrics_address, next->metrics_port, &metrics_fd, cause) < 0) ||
+	    (metrics_moved && metrics_prepare(next->metrics_address, next->metrics_port,
+	                          &metrics_fd, cause) < 0) ||
 	    listeners_update(next, cause) < 0) {
 		if (metrics_fd >= 0)
 			close(metrics_fd);
@@ -243,8 +244,10 @@ reload_commit(struct proxy_config *next, char *notes, size_t notes_len, char **c
 		/* The socket this very answer goes through: moving it is for a restart. */
 		const char *now = control_socket_path()[0] ? control_socket_path() : "(none)";
 
-		log_warnx("event=reload-restart-needed key=control.socket reason=\"the control socket "
-		          "stays at %s until coaps-proxyd restarts\"", now);
+		log_warnx(
+		    "event=reload-restart-needed key=control.socket reason=\"the control socket "
+		    "stays at %s until coaps-proxyd restarts\"",
+		    now);
 		snprintf(notes + strlen(notes), notes_len - strlen(notes),
 		    "%scontrol.socket changed: restart coaps-proxyd to apply it (still %s)",
 		    notes[0] ? "; " : "", now);
@@ -257,8 +260,8 @@ reload_commit(struct proxy_config *next, char *notes, size_t notes_len, char **c
 	revoked = session_revalidate(current);
 	status_set(current, listeners);
 	log_info("event=reloaded config=%s psk_identities=%zu x509=%s sessions=%zu "
-	         "credentials_revoked=%zu", config_path, current->n_psks,
-	    current->x509 ? "yes" : "no", session_count(), revoked);
+	         "credentials_revoked=%zu",
+	    config_path, current->n_psks, current->x509 ? "yes" : "no", session_count(), revoked);
 	return 0;
 }
 
@@ -284,7 +287,8 @@ load_done_cb(struct proxy_config *cfg, char *cause, void *arg)
 	if (req->reload) {
 		if (cfg == NULL || reload_commit(cfg, notes, sizeof notes, &cause) < 0) {
 			log_error("event=reload-failed config=%s reason=\"%s\" (the previous "
-			          "configuration stays in force)", config_path, cause ? cause : "unknown");
+			          "configuration stays in force)",
+			    config_path, cause ? cause : "unknown");
 			if (cfg != NULL)
 				config_unref(cfg);
 			r = -1;
@@ -331,7 +335,8 @@ load_start(const char *path, bool reload, bool hup, control_reply_fn *reply, voi
 		/* MONOTONIC_USEC= ties RELOADING=1 to the reload request (systemd 253+). */
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		notify("RELOADING=1\nMONOTONIC_USEC=%llu",
-		    (unsigned long long)now.tv_sec * 1000000ULL + (unsigned long long)now.tv_nsec / 1000);
+		    (unsigned long long)now.tv_sec * 1000000ULL +
+		        (unsigned long long)now.tv_nsec / 1000);
 		log_info("event=reloading config=%s", config_path);
 	}
 	return req;
@@ -375,7 +380,8 @@ signal_reload_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	if (load_start(config_path, true, true, NULL, NULL, &cause) == NULL) {
 		log_error("event=reload-failed config=%s reason=\"%s\" (the previous configuration "
-		          "stays in force)", config_path, cause ? cause : "unknown");
+		          "stays in force)",
+		    config_path, cause ? cause : "unknown");
 		free(cause);
 	}
 }
@@ -440,7 +446,7 @@ trim_cb(evutil_socket_t fd, short what, void *arg)
 	trimmed.last = n;
 	/* Every session that finished its handshake and is no longer in the table has ended. */
 	gone = (int64_t)(done - trimmed.done) - ((int64_t)n - (int64_t)trimmed.count) +
-	    (int64_t)(st->parked - trimmed.parked);
+	       (int64_t)(st->parked - trimmed.parked);
 	if (gone < TRIM_SESSIONS)
 		return;
 	t0 = clock_ms();
@@ -516,7 +522,8 @@ main(int argc, char **argv)
 			verbose++;
 			break;
 		case 'V':
-			printf("coaps-proxyd %s (mbedTLS %s)\n", PACKAGE_VERSION, MBEDTLS_VERSION_STRING);
+			printf("coaps-proxyd %s (mbedTLS %s)\n", PACKAGE_VERSION,
+			    MBEDTLS_VERSION_STRING);
 			return 0;
 		case 'h':
 			usage(0);

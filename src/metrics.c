@@ -49,10 +49,11 @@ struct metrics_view {
 struct metric_def {
 	const char *name;   /* name in `stats` and its JSON */
 	const char *family; /* Prometheus metric name */
-	const char *label;  /* Prometheus label pair (result="ok"); label key for METRIC_PER_REASON */
+	/* Prometheus label pair (result="ok"); label key for METRIC_PER_REASON */
+	const char *label;
 	enum metric_kind kind;
-	size_t offset;      /* of the uint64_t in struct metrics_view */
-	const char *help;   /* Prometheus # HELP text */
+	size_t offset;    /* of the uint64_t in struct metrics_view */
+	const char *help; /* Prometheus # HELP text */
 };
 
 #define V(f) offsetof(struct metrics_view, f)
@@ -70,7 +71,8 @@ static const struct metric_def metric_defs[] = {
 	    S(handshakes_failed), NULL },
 	{ "handshakes_resumed", "coaps_handshakes_resumed_total", NULL, METRIC_COUNTER,
 	    S(handshakes_resumed),
-	    "Handshakes abbreviated by session resumption (ticket or session ID), of the ok ones." },
+	    "Handshakes abbreviated by session resumption (ticket or session ID), of the ok "
+	    "ones." },
 	{ "handshakes_failed_by", "coaps_handshakes_failed_total", "reason", METRIC_PER_REASON,
 	    S(handshakes_failed_by), "Failed handshakes, by reason." },
 	{ "cookies_sent", "coaps_cookies_sent_total", NULL, METRIC_COUNTER, S(cookies_sent),
@@ -97,8 +99,8 @@ static const struct metric_def metric_defs[] = {
 	    S(backend_dropped), NULL },
 	{ "drops_backend_late", "coaps_drops_total", "reason=\"backend_late\"", METRIC_COUNTER,
 	    S(backend_late_dropped), NULL },
-	{ "drops_coap_too_large", "coaps_drops_total", "reason=\"coap_too_large\"",
-	    METRIC_COUNTER, S(coap_too_large), NULL },
+	{ "drops_coap_too_large", "coaps_drops_total", "reason=\"coap_too_large\"", METRIC_COUNTER,
+	    S(coap_too_large), NULL },
 	{ "drops_backend_too_large", "coaps_drops_total", "reason=\"backend_too_large\"",
 	    METRIC_COUNTER, S(backend_too_large), NULL },
 	{ "drops_unknown_cid", "coaps_drops_total", "reason=\"unknown_cid\"", METRIC_COUNTER,
@@ -190,8 +192,9 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 
 	b = metrics_backends(&nb);
 	if (json) {
-		evbuffer_add_printf(out, "\"reloads_ok\":%llu,\"reloads_failed\":%llu,"
-		                         "\"last_reload_time\":%lld,\"last_reload_ok\":%d,\"backends\":{",
+		evbuffer_add_printf(out,
+		    "\"reloads_ok\":%llu,\"reloads_failed\":%llu,"
+		    "\"last_reload_time\":%lld,\"last_reload_ok\":%d,\"backends\":{",
 		    (unsigned long long)st->reloads_ok, (unsigned long long)st->reloads_failed,
 		    (long long)st->last_reload, st->last_reload == 0 || st->last_reload_ok);
 		for (size_t i = 0; i < nb; i++) {
@@ -204,8 +207,9 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 				count += bs->rtt_buckets[k];
 			evbuffer_add_printf(out, "%s\"", i > 0 ? "," : "");
 			text_json_evbuffer(out, b[i].name, strlen(b[i].name));
-			evbuffer_add_printf(out, "\":{\"requests\":%llu,\"errors\":%llu,\"timeouts\":%llu,"
-			                         "\"rtt_ms_sum\":%llu,\"rtt_count\":%llu}",
+			evbuffer_add_printf(out,
+			    "\":{\"requests\":%llu,\"errors\":%llu,\"timeouts\":%llu,"
+			    "\"rtt_ms_sum\":%llu,\"rtt_count\":%llu}",
 			    (unsigned long long)bs->requests, (unsigned long long)bs->errors,
 			    (unsigned long long)bs->timeouts, (unsigned long long)bs->rtt_sum_ms,
 			    (unsigned long long)count);
@@ -226,8 +230,10 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 		log_escape(esc, sizeof esc, b[i].name, strlen(b[i].name));
 		for (size_t k = 0; k < 3; k++) {
 			snprintf(name, sizeof name, "backend.%s.%s", esc, what[k]);
-			evbuffer_add_printf(out, "%-40s %llu\n", name, (unsigned long long)(k == 0 ?
-			    bs->requests : k == 1 ? bs->errors : bs->timeouts));
+			evbuffer_add_printf(out, "%-40s %llu\n", name,
+			    (unsigned long long)(k == 0   ? bs->requests
+			                         : k == 1 ? bs->errors
+			                                  : bs->timeouts));
 		}
 	}
 }
@@ -242,7 +248,8 @@ metrics_label(struct evbuffer *out, const char *s)
 		else if (*s == '\n')
 			evbuffer_add_printf(out, "\\n");
 		else
-			evbuffer_add_printf(out, "%c", (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+			evbuffer_add_printf(out, "%c",
+			    (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
 	}
 }
 
@@ -255,8 +262,7 @@ metrics_family(struct evbuffer *out, const char *name, const char *type, const c
 
 /* Appends the expiry of each certificate of a chain, with a role label. */
 static void
-metrics_certs(struct evbuffer *out, const mbedtls_x509_crt *crt, const char *role,
-    const char *rest)
+metrics_certs(struct evbuffer *out, const mbedtls_x509_crt *crt, const char *role, const char *rest)
 {
 	char subject[256], serial[128];
 
@@ -264,12 +270,15 @@ metrics_certs(struct evbuffer *out, const mbedtls_x509_crt *crt, const char *rol
 		dtls_x509_name(&crt->subject, subject, sizeof subject);
 		if (mbedtls_x509_serial_gets(serial, sizeof serial, &crt->serial) < 0)
 			snprintf(serial, sizeof serial, "?");
-		evbuffer_add_printf(out, "coaps_certificate_expiry_timestamp_seconds{role=\"%s\","
-		                         "subject=\"", role);
+		evbuffer_add_printf(out,
+		    "coaps_certificate_expiry_timestamp_seconds{role=\"%s\","
+		    "subject=\"",
+		    role);
 		metrics_label(out, subject);
 		evbuffer_add_printf(out, "\",serial=\"");
 		metrics_label(out, serial);
-		evbuffer_add_printf(out, "\"} %lld\n", (long long)dtls_x509_time_unix(&crt->valid_to));
+		evbuffer_add_printf(out, "\"} %lld\n",
+		    (long long)dtls_x509_time_unix(&crt->valid_to));
 		if (rest != NULL)
 			role = rest;
 	}
@@ -298,8 +307,9 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 	evbuffer_add_printf(out, "coaps_config_last_reload_success %d\n",
 	    st->last_reload == 0 || st->last_reload_ok);
 	metrics_family(out, "coaps_config_reloads_total", "counter", "Reloads, by result.");
-	evbuffer_add_printf(out, "coaps_config_reloads_total{result=\"ok\"} %llu\n"
-	                         "coaps_config_reloads_total{result=\"failed\"} %llu\n",
+	evbuffer_add_printf(out,
+	    "coaps_config_reloads_total{result=\"ok\"} %llu\n"
+	    "coaps_config_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)st->reloads_ok, (unsigned long long)st->reloads_failed);
 
 	metrics_family(out, "coaps_certificate_expiry_timestamp_seconds", "gauge",
@@ -318,7 +328,8 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 		dtls_x509_name(&crl->issuer, issuer, sizeof issuer);
 		evbuffer_add_printf(out, "coaps_crl_next_update_timestamp_seconds{issuer=\"");
 		metrics_label(out, issuer);
-		evbuffer_add_printf(out, "\"} %lld\n", (long long)dtls_x509_time_unix(&crl->next_update));
+		evbuffer_add_printf(out, "\"} %lld\n",
+		    (long long)dtls_x509_time_unix(&crl->next_update));
 	}
 
 	b = metrics_backends(&nb);
@@ -337,8 +348,10 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 				bs = &none;
 			evbuffer_add_printf(out, "%s{backend=\"", fam[f]);
 			metrics_label(out, b[i].name);
-			evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)(f == 0 ? bs->requests :
-			    f == 1 ? bs->errors : bs->timeouts));
+			evbuffer_add_printf(out, "\"} %llu\n",
+			    (unsigned long long)(f == 0   ? bs->requests
+			                         : f == 1 ? bs->errors
+			                                  : bs->timeouts));
 		}
 	}
 	metrics_family(out, "coaps_backend_rtt_seconds", "histogram",
@@ -354,10 +367,11 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 			evbuffer_add_printf(out, "coaps_backend_rtt_seconds_bucket{backend=\"");
 			metrics_label(out, b[i].name);
 			if (k < RELAY_RTT_BUCKETS - 1)
-				evbuffer_add_printf(out, "\",le=\"%g\"} %llu\n", relay_rtt_bounds_ms[k] / 1000.0,
-				    (unsigned long long)cum);
+				evbuffer_add_printf(out, "\",le=\"%g\"} %llu\n",
+				    relay_rtt_bounds_ms[k] / 1000.0, (unsigned long long)cum);
 			else
-				evbuffer_add_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+				evbuffer_add_printf(out, "\",le=\"+Inf\"} %llu\n",
+				    (unsigned long long)cum);
 		}
 		evbuffer_add_printf(out, "coaps_backend_rtt_seconds_sum{backend=\"");
 		metrics_label(out, b[i].name);
@@ -453,7 +467,8 @@ metrics_render_prometheus(struct evbuffer *out)
 		if (strcmp(family, d->family) != 0) {
 			family = d->family;
 			evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", family,
-			    d->help ? d->help : "", family, d->kind == METRIC_GAUGE ? "gauge" : "counter");
+			    d->help ? d->help : "", family,
+			    d->kind == METRIC_GAUGE ? "gauge" : "counter");
 		}
 		if (d->kind == METRIC_PER_REASON) {
 			for (size_t r = 0; r < HS_FAIL_COUNT; r++)
@@ -471,7 +486,8 @@ metrics_render_prometheus(struct evbuffer *out)
 	for (size_t b = 0; b < HS_BUCKETS; b++) {
 		cum += v.s.handshake_ms_buckets[b];
 		if (b < HS_BUCKETS - 1)
-			evbuffer_add_printf(out, "coaps_handshake_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			evbuffer_add_printf(out,
+			    "coaps_handshake_duration_seconds_bucket{le=\"%g\"} %llu\n",
 			    stats_hs_bounds_ms[b] / 1000.0, (unsigned long long)cum);
 		else
 			evbuffer_add_printf(out,
@@ -515,7 +531,7 @@ struct metrics_server {
 	struct event *resume; /* re-enables accepting after a pause */
 	LIST_HEAD(, metrics_client) clients;
 	size_t n_clients;
-	uint64_t refused;     /* connections closed at once for the descriptor reserve */
+	uint64_t refused; /* connections closed at once for the descriptor reserve */
 };
 
 static struct metrics_server *srv;
@@ -592,7 +608,8 @@ metrics_answer(struct metrics_client *c, int code, const char *reason, const cha
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 
 	evbuffer_add_printf(out,
-	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: close\r\n\r\n",
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: "
+	    "close\r\n\r\n",
 	    code, reason, type, evbuffer_get_length(body), extra);
 	if (send_body)
 		evbuffer_add_buffer(out, body);
@@ -648,8 +665,8 @@ metrics_serve(struct metrics_client *c, char *req)
 		bool ready = status_ready(why, sizeof why);
 
 		evbuffer_add_printf(body, "%s\n", why);
-		metrics_answer(c, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "", text, body,
-		    strcmp(method, "HEAD") != 0);
+		metrics_answer(c, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "", text,
+		    body, strcmp(method, "HEAD") != 0);
 	} else if (!metrics_path_is(target, "/metrics")) {
 		evbuffer_add_printf(body, "only /metrics, /healthz and /readyz are served here\n");
 		metrics_answer(c, 404, "Not Found", "", text, body, strcmp(method, "HEAD") != 0);
@@ -698,7 +715,8 @@ metrics_read_cb(struct bufferevent *bev, void *arg)
 			metrics_client_free(c);
 			return;
 		}
-		evbuffer_add_printf(body, "request head longer than %d bytes\n", METRICS_REQUEST_MAX);
+		evbuffer_add_printf(body, "request head longer than %d bytes\n",
+		    METRICS_REQUEST_MAX);
 		metrics_answer(c, 431, "Request Header Fields Too Large", "",
 		    "text/plain; charset=utf-8", body, true);
 		evbuffer_free(body);
@@ -709,8 +727,8 @@ metrics_read_cb(struct bufferevent *bev, void *arg)
 
 /* evconnlistener: a new client, unless the table is full or descriptors are short. */
 static void
-metrics_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+metrics_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
 {
 	struct timeval deadline = { METRICS_DEADLINE_SECS, 0 };
 	struct metrics_client *c;
@@ -722,8 +740,8 @@ metrics_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockadd
 	if (!fdlimit_spare_ok(fd)) {
 		/* Logged once per pause, so at most once a second. */
 		log_warnx("event=metrics-refused reason=\"fewer than %d descriptors left below the "
-		          "open-files limit: kept for sessions\" refused=%llu", FDLIMIT_RESERVE,
-		    (unsigned long long)++srv->refused);
+		          "open-files limit: kept for sessions\" refused=%llu",
+		    FDLIMIT_RESERVE, (unsigned long long)++srv->refused);
 		evutil_closesocket(fd);
 		metrics_pause();
 		return;
@@ -825,7 +843,8 @@ metrics_replace(struct event_base *base, int fd, const char *address, uint16_t p
 	}
 	if (srv == NULL) {
 		srv = calloc(1, sizeof *srv);
-		if (srv == NULL || (srv->resume = evtimer_new(base, metrics_resume_cb, NULL)) == NULL) {
+		if (srv == NULL ||
+		    (srv->resume = evtimer_new(base, metrics_resume_cb, NULL)) == NULL) {
 			log_warnx("event=metrics-failed reason=\"out of memory\"");
 			free(srv);
 			srv = NULL;
@@ -838,7 +857,8 @@ metrics_replace(struct event_base *base, int fd, const char *address, uint16_t p
 	lev = evconnlistener_new(base, metrics_accept_cb, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (lev == NULL) {
-		log_warnx("event=metrics-failed reason=\"cannot add the endpoint to the event loop\"");
+		log_warnx(
+		    "event=metrics-failed reason=\"cannot add the endpoint to the event loop\"");
 		close(fd);
 		if (srv->lev == NULL)
 			metrics_free();

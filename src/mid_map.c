@@ -85,7 +85,7 @@ mid_map_out(struct mid_map *m, int backend_idx, uint16_t backend_mid, uint64_t n
 /* Looks up the device's ACK or RST for device_mid; 0 or -1. */
 int
 mid_map_in(const struct mid_map *m, uint16_t device_mid, uint64_t now_ms, int *backend_idx,
-           uint16_t *backend_mid)
+    uint16_t *backend_mid)
 {
 	const struct mid_map_entry *e;
 	int i;

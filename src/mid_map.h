@@ -63,7 +63,7 @@ int mid_map_out(struct mid_map *m, int backend_idx, uint16_t backend_mid, uint64
  * its MID, or -1 when no live mapping holds it.
  */
 int mid_map_in(const struct mid_map *m, uint16_t device_mid, uint64_t now_ms, int *backend_idx,
-               uint16_t *backend_mid) __attribute__((warn_unused_result));
+    uint16_t *backend_mid) __attribute__((warn_unused_result));
 
 /* Forgets every mapping of one backend (its upstream went away). */
 void mid_map_forget_backend(struct mid_map *m, int backend_idx);

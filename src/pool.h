@@ -14,8 +14,8 @@ struct pool {
 	void *free_list;  /* freed objects, linked through their first bytes */
 	char *chunk_next; /* uncarved space of the newest chunk */
 	char *chunk_end;
-	size_t in_use;    /* objects handed out now */
-	size_t chunks;    /* 64 KB chunks mapped */
+	size_t in_use; /* objects handed out now */
+	size_t chunks; /* 64 KB chunks mapped */
 };
 
 /* Returns an object of pool size (zeroed), or NULL. */

@@ -22,12 +22,12 @@
 #include "session.h"
 #include "stats.h"
 
-#define RELAY_MAX_MSG 2048       /* bytes of one CoAP message, each way */
-#define RELAY_UPSTREAMS 8        /* backends one session may use */
-#define RELAY_PENDING 16         /* CON requests awaiting a backend's answer */
-#define RELAY_BATCH 8            /* backend datagrams read per wake-up */
+#define RELAY_MAX_MSG 2048        /* bytes of one CoAP message, each way */
+#define RELAY_UPSTREAMS 8         /* backends one session may use */
+#define RELAY_PENDING 16          /* CON requests awaiting a backend's answer */
+#define RELAY_BATCH 8             /* backend datagrams read per wake-up */
 #define ORPHAN_LIFETIME_MS 300000 /* how long a gone device's observed upstream waits */
-#define ORPHAN_MAX 4096          /* orphaned upstream sockets at most */
+#define ORPHAN_MAX 4096           /* orphaned upstream sockets at most */
 
 /* A connected UDP socket from one session to one backend. */
 struct upstream {
@@ -38,9 +38,9 @@ struct upstream {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char name[64];
-	struct backend_stats *bs;         /* its backend's counters (NULL: out of memory) */
-	bool observing;                   /* an Observe registration went through it */
-	uint64_t orphan_deadline;         /* when an orphan gives up waiting */
+	struct backend_stats *bs;           /* its backend's counters (NULL: out of memory) */
+	bool observing;                     /* an Observe registration went through it */
+	uint64_t orphan_deadline;           /* when an orphan gives up waiting */
 	TAILQ_ENTRY(upstream) orphan_entry; /* on the orphan list, oldest first */
 };
 
@@ -58,7 +58,7 @@ struct pending {
 struct relay_state {
 	struct upstream *up[RELAY_UPSTREAMS];
 	struct pending pend[RELAY_PENDING];
-	struct event *timer; /* earliest pending deadline */
+	struct event *timer;  /* earliest pending deadline */
 	struct mid_map *mids; /* for messages backends start; allocated on first use */
 	int last_slot;        /* the backend that last started an exchange with the device */
 };
@@ -68,11 +68,10 @@ static struct coap_msg_ctx *relay_coap;
 static TAILQ_HEAD(, upstream) orphans = TAILQ_HEAD_INITIALIZER(orphans);
 static size_t orphans_n;
 static struct event *orphan_sweep;
-static SLIST_HEAD(, backend_stats) backend_stats_list =
-    SLIST_HEAD_INITIALIZER(backend_stats_list);
+static SLIST_HEAD(, backend_stats) backend_stats_list = SLIST_HEAD_INITIALIZER(backend_stats_list);
 
-const unsigned relay_rtt_bounds_ms[RELAY_RTT_BUCKETS - 1] = { 5, 10, 25, 50, 100, 250, 500,
-	1000, 2500, 5000 };
+const unsigned relay_rtt_bounds_ms[RELAY_RTT_BUCKETS - 1] = { 5, 10, 25, 50, 100, 250, 500, 1000,
+	2500, 5000 };
 
 static void upstream_read_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -83,8 +82,8 @@ backend_stats_get(const char *name)
 	struct backend_stats *bs;
 
 	SLIST_FOREACH(bs, &backend_stats_list, next)
-		if (strcmp(bs->name, name) == 0)
-			return bs;
+	if (strcmp(bs->name, name) == 0)
+		return bs;
 	bs = calloc(1, sizeof *bs);
 	if (bs == NULL || (bs->name = strdup(name)) == NULL) {
 		free(bs);
@@ -100,8 +99,8 @@ relay_backend_stats(const char *name)
 	const struct backend_stats *bs;
 
 	SLIST_FOREACH(bs, &backend_stats_list, next)
-		if (strcmp(bs->name, name) == 0)
-			return bs;
+	if (strcmp(bs->name, name) == 0)
+		return bs;
 	return NULL;
 }
 
@@ -148,7 +147,8 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 
 	if (req->type == COAP_MSG_NON) {
 		struct relay_state *rs = session_upper(s);
-		int m = rs != NULL && rs->mids != NULL ? mid_map_alloc(rs->mids, session_now_ms()) : -1;
+		int m =
+		    rs != NULL && rs->mids != NULL ? mid_map_alloc(rs->mids, session_now_ms()) : -1;
 
 		mid = m >= 0 ? (uint16_t)m : (uint16_t)(req->mid ^ 0x8000);
 	}
@@ -156,16 +156,16 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 	if (n == 0 || session_send(s, out, n) < 0)
 		return;
 	stats_mut()->answers[which]++;
-	log_debug("session=%08x peer=%s answered mid=0x%04x with %d.%02d: %s", session_id(s), session_peer_str(s),
-	    req->mid, code >> 5, code & 31, text);
+	log_debug("session=%08x peer=%s answered mid=0x%04x with %d.%02d: %s", session_id(s),
+	    session_peer_str(s), req->mid, code >> 5, code & 31, text);
 }
 
 /* When a backend's refusals or timeouts were last logged, and how many lines were held back since. */
 #define BACKEND_LOG_SLOTS 32
 static struct backend_log {
 	char name[64];
-	bool timeout;         /* 5.04 lines, else 5.02 (refused) */
-	struct ratelimit rl;  /* one line a second */
+	bool timeout;        /* 5.04 lines, else 5.02 (refused) */
+	struct ratelimit rl; /* one line a second */
 } backend_logs[BACKEND_LOG_SLOTS];
 
 /*
@@ -246,8 +246,8 @@ upstream_bind(int fd, const struct backend_conf *b)
 
 	for (size_t i = 0; i < b->n_sources; i++) {
 		const struct sockaddr_storage *src = &b->sources[(next + i) % b->n_sources];
-		socklen_t len = src->ss_family == AF_INET ? sizeof(struct sockaddr_in) :
-		    sizeof(struct sockaddr_in6);
+		socklen_t len = src->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+		                                          : sizeof(struct sockaddr_in6);
 
 		if (bind(fd, (const struct sockaddr *)src, len) == 0) {
 			next += i + 1;
@@ -278,8 +278,8 @@ upstream_get(struct session *s, const struct backend_conf *b)
 			return u;
 	}
 	if (free_slot < 0) {
-		log_warnx("session=%08x peer=%s uses more than %d backends: request dropped", session_id(s),
-		    session_peer_str(s), RELAY_UPSTREAMS);
+		log_warnx("session=%08x peer=%s uses more than %d backends: request dropped",
+		    session_id(s), session_peer_str(s), RELAY_UPSTREAMS);
 		return NULL;
 	}
 	u = calloc(1, sizeof *u);
@@ -299,8 +299,10 @@ upstream_get(struct session *s, const struct backend_conf *b)
 
 		/* At most one line a second: port exhaustion fails every request. */
 		if (ratelimit_allow(&warn_rl, session_now_ms(), 1, &missed))
-			log_warn("session=%08x peer=%s cannot open a socket to backend %s (%llu more "
-			         "in the last second)", session_id(s), session_peer_str(s), b->name,
+			log_warn(
+			    "session=%08x peer=%s cannot open a socket to backend %s (%llu more "
+			    "in the last second)",
+			    session_id(s), session_peer_str(s), b->name,
 			    (unsigned long long)missed);
 		backend_error(u->bs, false, "cannot open a socket to it");
 		upstream_free(u);
@@ -349,8 +351,7 @@ pending_find(struct relay_state *rs, uint16_t mid)
 
 /* Remembers a forwarded CON request (the oldest entry makes room). */
 static void
-pending_add(struct relay_state *rs, const struct coap_msg_info *req, int slot,
-    uint32_t timeout_s)
+pending_add(struct relay_state *rs, const struct coap_msg_info *req, int slot, uint32_t timeout_s)
 {
 	struct pending *p = NULL;
 	uint64_t now = session_now_ms();
@@ -361,8 +362,13 @@ pending_add(struct relay_state *rs, const struct coap_msg_info *req, int slot,
 	for (int i = 0; i < RELAY_PENDING && p == NULL; i++)
 		if (p == NULL || rs->pend[i].sent_ms < p->sent_ms)
 			p = &rs->pend[i];
-	*p = (struct pending){ .used = true, .slot = (uint8_t)slot, .mid = req->mid,
-		.token_len = req->token_len, .type = req->type, .code = req->code, .sent_ms = now,
+	*p = (struct pending){ .used = true,
+		.slot = (uint8_t)slot,
+		.mid = req->mid,
+		.token_len = req->token_len,
+		.type = req->type,
+		.code = req->code,
+		.sent_ms = now,
 		.deadline_ms = now + (uint64_t)timeout_s * 1000 };
 	memcpy(p->token, req->token, req->token_len);
 	pending_arm(rs);
@@ -401,7 +407,8 @@ relay_timer_cb(evutil_socket_t fd, short what, void *arg)
 		p->timed_out = true;
 		pending_request(p, &req);
 		snprintf(text, sizeof text, "backend %s did not answer within %u s",
-		    rs->up[p->slot] ? rs->up[p->slot]->name : "?", session_config(s)->backend_timeout);
+		    rs->up[p->slot] ? rs->up[p->slot]->name : "?",
+		    session_config(s)->backend_timeout);
 		if (rs->up[p->slot] != NULL)
 			backend_error(rs->up[p->slot]->bs, true, "a request timed out (5.04 sent)");
 		relay_answer(s, &req, COAP_MSG_CODE(5, 4), ANSWER_5_04, text);
@@ -493,28 +500,33 @@ relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_i
 	int target = -1;
 
 	if (proxy) {
-		if (coap_msg_proxy_target(relay_coap, buf, len, host, sizeof host, &port, &why) < 0) {
-			snprintf(text, sizeof text, "cannot proxy: %s", why ? why : "bad Proxy-Uri");
+		if (coap_msg_proxy_target(relay_coap, buf, len, host, sizeof host, &port, &why) <
+		    0) {
+			snprintf(text, sizeof text, "cannot proxy: %s",
+			    why ? why : "bad Proxy-Uri");
 			relay_answer(s, info, COAP_MSG_CODE(5, 5), ANSWER_5_05, text);
 			return -1;
 		}
 		target = config_backend_for_target(cfg, host, port);
-		snprintf(text, sizeof text, "proxying to %.64s port %u is not configured", host, port);
+		snprintf(text, sizeof text, "proxying to %.64s port %u is not configured", host,
+		    port);
 		if (target < 0) {
 			relay_answer(s, info, COAP_MSG_CODE(5, 5), ANSWER_5_05, text);
 			return -1;
 		}
 		/* Routes see what the backend will get: the Proxy-Uri as Uri-* options. */
-		len = coap_msg_rewrite_request(relay_coap, buf, len, fwd, sizeof fwd, 0, "", 0, true,
-		    &why);
+		len = coap_msg_rewrite_request(relay_coap, buf, len, fwd, sizeof fwd, 0, "", 0,
+		    true, &why);
 		if (len == 0) {
-			snprintf(text, sizeof text, "cannot forward: %s", why ? why : "rewrite failed");
+			snprintf(text, sizeof text, "cannot forward: %s",
+			    why ? why : "rewrite failed");
 			relay_answer(s, info, COAP_MSG_CODE(4, 0), ANSWER_4_00, text);
 			return -1;
 		}
 		buf = fwd;
 	}
-	if (coap_msg_request_target(relay_coap, buf, len, path, sizeof path, host, sizeof host) < 0) {
+	if (coap_msg_request_target(relay_coap, buf, len, path, sizeof path, host, sizeof host) <
+	    0) {
 		snprintf(path, sizeof path, "/");
 		host[0] = '\0';
 	}
@@ -523,7 +535,8 @@ relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_i
 	if (proxy && (r == NULL || !r->forward_proxy || r->backend != target)) {
 		/* The same answer as for an unknown target: it tells the device nothing more. */
 		log_debug("session=%08x peer=%s no route allows forward proxying of %.100s to "
-		          "backend %s", session_id(s), session_peer_str(s), path, cfg->backends[target].name);
+		          "backend %s",
+		    session_id(s), session_peer_str(s), path, cfg->backends[target].name);
 		relay_answer(s, info, COAP_MSG_CODE(5, 5), ANSWER_5_05, text);
 		return -1;
 	}
@@ -537,8 +550,7 @@ relay_route(struct session *s, struct proxy_config *cfg, const struct coap_msg_i
 
 /* Forwards a request from the device to the backend its route names. */
 static void
-relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t *buf,
-    size_t len)
+relay_request(struct session *s, const struct coap_msg_info *info, const uint8_t *buf, size_t len)
 {
 	struct proxy_config *cfg = session_current_config();
 	struct relay_state *rs = session_upper(s);
@@ -605,7 +617,8 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 	if (coap_msg_inspect(relay_coap, buf, len, &info, &why) < 0) {
 		/* Any readable CON header gets its RST, a bad version too (the rule). */
 		bool rst = info.can_reset || (len >= 4 && (buf[0] >> 4 & 3) == COAP_MSG_CON);
-		uint16_t mid = info.can_reset ? info.mid : (uint16_t)(len >= 4 ? buf[2] << 8 | buf[3] : 0);
+		uint16_t mid =
+		    info.can_reset ? info.mid : (uint16_t)(len >= 4 ? buf[2] << 8 | buf[3] : 0);
 
 		relay_dropped(s, why, rst);
 		if (rst)
@@ -628,9 +641,10 @@ relay_from_device(struct session *s, const uint8_t *buf, size_t len)
 
 		if (rs->mids == NULL ||
 		    mid_map_in(rs->mids, info.mid, session_now_ms(), &slot, &bmid) < 0 ||
-		    slot < 0 || slot >= RELAY_UPSTREAMS || rs->up[slot] == NULL || len > sizeof out) {
-			log_debug("session=%08x %s mid=0x%04x matches nothing a backend sent", session_id(s),
-			    info.type == COAP_MSG_ACK ? "ACK" : "RST", info.mid);
+		    slot < 0 || slot >= RELAY_UPSTREAMS || rs->up[slot] == NULL ||
+		    len > sizeof out) {
+			log_debug("session=%08x %s mid=0x%04x matches nothing a backend sent",
+			    session_id(s), info.type == COAP_MSG_ACK ? "ACK" : "RST", info.mid);
 			return;
 		}
 		memcpy(out, buf, len);
@@ -699,8 +713,7 @@ relay_too_large(struct session *s, const uint8_t *buf, size_t len, size_t size, 
  * token. Logged at warning level and counted.
  */
 static void
-upstream_too_large(struct upstream *u, const uint8_t *buf, size_t len, size_t size,
-    size_t limit)
+upstream_too_large(struct upstream *u, const uint8_t *buf, size_t len, size_t size, size_t limit)
 {
 	struct session *s = u->s;
 	struct relay_state *rs = session_upper(s);
@@ -812,8 +825,8 @@ upstream_input(struct upstream *u, uint8_t *buf, size_t len, size_t size)
 		return;
 	}
 	if (coap_msg_inspect(relay_coap, buf, len, &info, &why) < 0) {
-		log_debug("session=%08x backend %s sent malformed CoAP (%s): dropped", session_id(s),
-		    u->name, why);
+		log_debug("session=%08x backend %s sent malformed CoAP (%s): dropped",
+		    session_id(s), u->name, why);
 		stats_mut()->backend_dropped++;
 		return;
 	}
@@ -956,7 +969,8 @@ relay_session_park(struct session *s)
 		if (u == NULL)
 			continue;
 		for (int j = 0; j < RELAY_PENDING && !busy; j++)
-			busy = rs->pend[j].used && !rs->pend[j].timed_out && rs->pend[j].slot == u->slot;
+			busy = rs->pend[j].used && !rs->pend[j].timed_out &&
+			       rs->pend[j].slot == u->slot;
 		if (busy || u->observing) {
 			live = true;
 			continue;

@@ -22,8 +22,7 @@ void relay_from_device(struct session *s, const uint8_t *buf, size_t len);
  * holds its first len bytes. Never forwarded: a CON request is answered 4.13,
  * another CON or NON gets an RST; logged (warning) and counted.
  */
-void relay_too_large(struct session *s, const uint8_t *buf, size_t len, size_t size,
-    size_t limit);
+void relay_too_large(struct session *s, const uint8_t *buf, size_t len, size_t size, size_t limit);
 /*
  * Frees the CoAP state of a session that is ending. Upstream sockets with a
  * live Observe stay open a while, answering the backend's next message with
@@ -45,13 +44,13 @@ extern const unsigned relay_rtt_bounds_ms[RELAY_RTT_BUCKETS - 1];
 /* Counters of one backend, by name (they survive reloads that keep the name). */
 struct backend_stats {
 	char *name;
-	uint64_t requests;                     /* requests sent to it */
-	uint64_t errors;                       /* refused (port unreachable) or no socket */
-	uint64_t timeouts;                     /* CON requests it left unanswered (5.04) */
+	uint64_t requests;                       /* requests sent to it */
+	uint64_t errors;                         /* refused (port unreachable) or no socket */
+	uint64_t timeouts;                       /* CON requests it left unanswered (5.04) */
 	uint64_t rtt_buckets[RELAY_RTT_BUCKETS]; /* request to answer, by relay_rtt_bounds_ms */
 	uint64_t rtt_sum_ms;
-	int64_t last_error_time;   /* unix time of the last error or timeout, 0 if none */
-	char last_error[128];      /* what it was, in words */
+	int64_t last_error_time; /* unix time of the last error or timeout, 0 if none */
+	char last_error[128];    /* what it was, in words */
 	SLIST_ENTRY(backend_stats) next;
 };
 /* The counters of the backend named name, or NULL if it was never used. */

@@ -37,7 +37,7 @@ route_identity_match(const char *glob, const char *identity)
 /* Tells whether one route's match keys all hold. */
 static bool
 route_match(const struct route *r, const char *identity, bool anonymous, const char *path,
-            const char *uri_host)
+    const char *uri_host)
 {
 	/* Who: a glob never matches an anonymous session, nor an anonymous route anyone else. */
 	if (r->anonymous != anonymous)
@@ -55,7 +55,7 @@ route_match(const struct route *r, const char *identity, bool anonymous, const c
 /* Returns the first route whose match keys all hold, or NULL. */
 const struct route *
 route_find(const struct route *routes, size_t n, const char *identity, bool anonymous,
-           const char *path, const char *uri_host)
+    const char *path, const char *uri_host)
 {
 	size_t i;
 
@@ -68,7 +68,7 @@ route_find(const struct route *routes, size_t n, const char *identity, bool anon
 /* Returns the backend of the first route whose match keys all hold, or -1. */
 int
 route_pick(const struct route *routes, size_t n, const char *identity, bool anonymous,
-           const char *path, const char *uri_host)
+    const char *path, const char *uri_host)
 {
 	const struct route *r = route_find(routes, n, identity, anonymous, path, uri_host);
 

@@ -7,12 +7,12 @@
 
 /* One routing rule; a NULL match key matches anything. */
 struct route {
-	char *path_prefix; /* whole-segment prefix: "/fw" matches "/fw", "/fw/x", not "/fwx" */
-	char *identity;    /* fnmatch(3) glob (see route_identity_match) */
-	char *uri_host;    /* Uri-Host, compared case-insensitively ("" is no Uri-Host) */
-	bool anonymous;    /* matches only anonymous sessions (else only authenticated ones) */
+	char *path_prefix;  /* whole-segment prefix: "/fw" matches "/fw", "/fw/x", not "/fwx" */
+	char *identity;     /* fnmatch(3) glob (see route_identity_match) */
+	char *uri_host;     /* Uri-Host, compared case-insensitively ("" is no Uri-Host) */
+	bool anonymous;     /* matches only anonymous sessions (else only authenticated ones) */
 	bool forward_proxy; /* the requests it takes may name its backend in Proxy-Uri/-Scheme */
-	int backend;       /* backend index */
+	int backend;        /* backend index */
 };
 
 /*
@@ -24,11 +24,11 @@ struct route {
  * what coap_msg_request_target() writes.
  */
 const struct route *route_find(const struct route *routes, size_t n, const char *identity,
-                               bool anonymous, const char *path, const char *uri_host);
+    bool anonymous, const char *path, const char *uri_host);
 
 /* Returns the backend of the route route_find() gives, or -1. */
 int route_pick(const struct route *routes, size_t n, const char *identity, bool anonymous,
-               const char *path, const char *uri_host);
+    const char *path, const char *uri_host);
 
 /* Tells whether route earlier takes every request that route later could match. */
 bool route_shadows(const struct route *earlier, const struct route *later);

@@ -35,8 +35,8 @@ struct session {
 	uint32_t id;
 	enum session_state state;
 	struct proxy_config *cfg; /* the snapshot the session was born with */
-	mbedtls_ssl_context *ssl;   /* NULL while parked */
-	unsigned char *parked;      /* mbedtls_ssl_context_save() of a parked session */
+	mbedtls_ssl_context *ssl; /* NULL while parked */
+	unsigned char *parked;    /* mbedtls_ssl_context_save() of a parked session */
 	uint32_t parked_len;
 
 	struct session *hnext;                   /* hash chain */
@@ -56,8 +56,9 @@ struct session {
 	unsigned badmac_seen;
 	const struct client_hello *hello; /* while the first ClientHello is fed */
 	uint8_t hello_random[32];         /* client random of the handshake that made it */
-	struct cert_problem cert_problem; /* what verification found, in words (may quote a CN raw) */
-	struct session_cert *cert;        /* the client certificate, for `show`; NULL if none */
+	/* what verification found, in words (may quote a CN raw) */
+	struct cert_problem cert_problem;
+	struct session_cert *cert; /* the client certificate, for `show`; NULL if none */
 	const char *cipher;
 	uint8_t cid[DTLS_CID_MAX]; /* the proxy's Connection ID for this session */
 	uint8_t cid_len;           /* 0: none (not offered, or the client did not ask) */
@@ -99,7 +100,6 @@ static void session_fail(struct session *s, enum hs_failure why, const char *rea
 static bool session_park(struct session *s);
 static void session_cid_moved(struct session *s);
 static bool session_unpark(struct session *s);
-
 
 /*
  * Puts session s and its successor (a reconnect in progress, if any) in
@@ -483,7 +483,8 @@ session_event(const struct session *s, struct log_event *ev, const char *event)
 	} else if (s->link.auth == LINK_AUTH_NONE &&
 	           (s->link.psk_identity_seen || s->link.identity_len > 0)) {
 		/* Not proven (yet): the PSK identity or certificate CN the device sent. */
-		ev->auth = dtls_auth_name(s->link.psk_identity_seen ? LINK_AUTH_PSK : LINK_AUTH_X509);
+		ev->auth =
+		    dtls_auth_name(s->link.psk_identity_seen ? LINK_AUTH_PSK : LINK_AUTH_X509);
 		ev->identity = (const char *)s->link.identity;
 		ev->identity_len = s->link.identity_len;
 	}
@@ -553,8 +554,8 @@ session_check(struct session *s, uint64_t now)
 	if (s->state == SESSION_HANDSHAKE) {
 		/* mbedTLS gives up at handshake_timeout_max; this is the backstop. */
 		if (now - s->created_ms >= 4 * (uint64_t)s->cfg->handshake_timeout_max + 2000)
-			session_fail(s, HS_FAIL_TIMEOUT, "timeout: the handshake did not complete in time",
-			    0);
+			session_fail(s, HS_FAIL_TIMEOUT,
+			    "timeout: the handshake did not complete in time", 0);
 		return false;
 	}
 	if (quiet >= (uint64_t)s->cfg->idle_timeout * 1000) {
@@ -626,7 +627,8 @@ session_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 	if (*flags != 0) {
 		dtls_verify_reason(*flags, why, sizeof why);
 		if (s->cert_problem.text != NULL)
-			log_event_add_bytes(&ev, "problem", s->cert_problem.text, s->cert_problem.len);
+			log_event_add_bytes(&ev, "problem", s->cert_problem.text,
+			    s->cert_problem.len);
 		else
 			log_event_add(&ev, "problem", why, true);
 	}
@@ -710,7 +712,8 @@ session_park(struct session *s)
 		char bytes[24], state[24];
 
 		/* What a parked session costs: its slot and its saved state (in 32-byte classes). */
-		snprintf(bytes, sizeof bytes, "%zu", session_pool.size + ((len + 31) & ~(size_t)31));
+		snprintf(bytes, sizeof bytes, "%zu",
+		    session_pool.size + ((len + 31) & ~(size_t)31));
 		snprintf(state, sizeof state, "%zu", len);
 		session_event(s, &ev, "session-parked");
 		log_event_add(&ev, "bytes", bytes, false);
@@ -782,7 +785,8 @@ session_close_text(struct session *s, enum close_reason why, const char *text)
 	struct log_event ev = LOG_EVENT_INIT;
 	const char *reason = text != NULL ? text : close_reason_names[why];
 	/* The device closed, sent a fatal alert, or another device holds its address now. */
-	bool peer_gone = why == CLOSE_NOTIFY || why == CLOSE_PEER_ALERT || why == CLOSE_ADDRESS_TAKEN;
+	bool peer_gone =
+	    why == CLOSE_NOTIFY || why == CLOSE_PEER_ALERT || why == CLOSE_ADDRESS_TAKEN;
 	struct session *succ = s->successor;
 
 	if (s->state == SESSION_ESTABLISHED && !peer_gone && session_unpark(s))
@@ -879,10 +883,10 @@ session_credentials_hold(const struct session *s, const struct proxy_config *cfg
 	uint32_t flags = 0;
 
 	if (s->link.psk_identity_seen) {
-		const struct psk_conf *now = config_psk_find(cfg, s->link.identity,
-		    s->link.identity_len);
-		const struct psk_conf *then = config_psk_find(s->cfg, s->link.identity,
-		    s->link.identity_len);
+		const struct psk_conf *now =
+		    config_psk_find(cfg, s->link.identity, s->link.identity_len);
+		const struct psk_conf *then =
+		    config_psk_find(s->cfg, s->link.identity, s->link.identity_len);
 
 		return now != NULL && then != NULL && now->key_len == then->key_len &&
 		       memcmp(now->key, then->key, now->key_len) == 0;
@@ -951,8 +955,8 @@ session_established(struct session *s)
 	/* A handshake that began before a reload must satisfy the new credentials too. */
 	if (s->cfg != session_cfg && !session_credentials_hold(s, session_cfg)) {
 		s->state = SESSION_ESTABLISHED;
-		session_fail(s, HS_FAIL_OTHER, "credentials-revoked by a reload during the handshake",
-		    0);
+		session_fail(s, HS_FAIL_OTHER,
+		    "credentials-revoked by a reload during the handshake", 0);
 		return false;
 	}
 	s->state = SESSION_ESTABLISHED;
@@ -1034,16 +1038,23 @@ static enum hs_failure
 hs_failure_class(enum dtls_error kind)
 {
 	switch (kind) {
-	case DTLS_E_UNKNOWN_IDENTITY: return HS_FAIL_UNKNOWN_IDENTITY;
-	case DTLS_E_BAD_MAC: return HS_FAIL_WRONG_KEY;
-	case DTLS_E_NO_SHARED_SUITE: return HS_FAIL_NO_SHARED_SUITE;
-	case DTLS_E_TIMEOUT: return HS_FAIL_TIMEOUT;
-	case DTLS_E_PEER_ALERT: return HS_FAIL_PEER_ALERT;
+	case DTLS_E_UNKNOWN_IDENTITY:
+		return HS_FAIL_UNKNOWN_IDENTITY;
+	case DTLS_E_BAD_MAC:
+		return HS_FAIL_WRONG_KEY;
+	case DTLS_E_NO_SHARED_SUITE:
+		return HS_FAIL_NO_SHARED_SUITE;
+	case DTLS_E_TIMEOUT:
+		return HS_FAIL_TIMEOUT;
+	case DTLS_E_PEER_ALERT:
+		return HS_FAIL_PEER_ALERT;
 	case DTLS_E_CERT_VERIFY:
 	case DTLS_E_BAD_CERT:
 	case DTLS_E_CHAIN:
-	case DTLS_E_NO_CLIENT_CERT: return HS_FAIL_CERTIFICATE;
-	default: return HS_FAIL_OTHER;
+	case DTLS_E_NO_CLIENT_CERT:
+		return HS_FAIL_CERTIFICATE;
+	default:
+		return HS_FAIL_OTHER;
 	}
 }
 
@@ -1086,14 +1097,18 @@ session_drive(struct session *s)
 		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
 			return true;
 		if (r != 0) {
-			if (dtls_error_kind(s->ssl, r) == DTLS_E_NO_SHARED_SUITE && s->hello != NULL)
+			if (dtls_error_kind(s->ssl, r) == DTLS_E_NO_SHARED_SUITE &&
+			    s->hello != NULL)
 				session_no_shared_suite(s, reason, sizeof reason);
-			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem.text != NULL)
-				reason_len = cert_problem_reason(&s->cert_problem, "", reason, sizeof reason);
-			else
-				reason_len = dtls_failure_reason(s->ssl, &s->link, r, reason,
+			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED &&
+			         s->cert_problem.text != NULL)
+				reason_len = cert_problem_reason(&s->cert_problem, "", reason,
 				    sizeof reason);
-			session_fail(s, hs_failure_class(dtls_error_kind(s->ssl, r)), reason, reason_len);
+			else
+				reason_len =
+				    dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
+			session_fail(s, hs_failure_class(dtls_error_kind(s->ssl, r)), reason,
+			    reason_len);
 			return false;
 		}
 		if (!session_established(s))
@@ -1125,8 +1140,9 @@ session_drive(struct session *s)
 		}
 		dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
 		/* dtls_failure_reason words a received alert as dtls_alert_reason does. */
-		session_close_text(s, dtls_error_kind(s->ssl, r) == DTLS_E_PEER_ALERT ? CLOSE_PEER_ALERT
-		                                                                     : CLOSE_DTLS_ERROR,
+		session_close_text(s,
+		    dtls_error_kind(s->ssl, r) == DTLS_E_PEER_ALERT ? CLOSE_PEER_ALERT
+		                                                    : CLOSE_DTLS_ERROR,
 		    reason);
 		return false;
 	}
@@ -1209,8 +1225,9 @@ session_cid_input(struct session *s, const struct datagram *d)
 	}
 	/* Only an established session on its own moves: not during a handshake or a reconnect. */
 	if (s->state != SESSION_ESTABLISHED || s->predecessor != NULL || s->successor != NULL) {
-		log_debug("session=%08x peer=%s dropped a CID record from %s: not movable now", s->id,
-		    session_peer_str(s), addr_format((const struct sockaddr *)&d->peer, addr_buf(), 64));
+		log_debug("session=%08x peer=%s dropped a CID record from %s: not movable now",
+		    s->id, session_peer_str(s),
+		    addr_format((const struct sockaddr *)&d->peer, addr_buf(), 64));
 		return;
 	}
 	if (!session_unpark(s)) {
@@ -1474,8 +1491,8 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		.identity = buf,
 		.cipher = s->cipher ? s->cipher : "",
 		.state = s->state == SESSION_HANDSHAKE ? "handshake"
-		         : s->parked != NULL             ? "parked"
-		                                         : "established",
+		         : s->parked != NULL           ? "parked"
+		                                       : "established",
 		.backend = "",
 		.cid = cid_str(s),
 		.age_ms = now - s->created_ms,
@@ -1484,8 +1501,9 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		.bytes_out = s->bytes_out,
 		.msgs_in = s->msgs_in,
 		.msgs_out = s->msgs_out,
-		.handshake_ms = s->state == SESSION_HANDSHAKE ? -1
-		                : (int64_t)(s->established_ms - s->created_ms),
+		.handshake_ms = s->state == SESSION_HANDSHAKE
+		                    ? -1
+		                    : (int64_t)(s->established_ms - s->created_ms),
 		.cert_subject = s->cert != NULL ? s->cert->subject : "",
 		.cert_issuer = s->cert != NULL ? s->cert->issuer : "",
 		.cert_not_after = s->cert != NULL ? s->cert->not_after : 0,
@@ -1507,8 +1525,8 @@ session_foreach(void (*fn)(const struct session_info *, void *), void *arg)
 			size_t n = session_pair(s, pair);
 
 			for (size_t k = n; k-- > 0;) { /* s, then its successor */
-				session_info_fill(pair[k], &info, identity, sizeof identity, backends,
-				    sizeof backends);
+				session_info_fill(pair[k], &info, identity, sizeof identity,
+				    backends, sizeof backends);
 				fn(&info, arg);
 			}
 		}

@@ -116,21 +116,22 @@ size_t session_handshake_count(void);
 struct session_info {
 	uint32_t id;
 	const char *peer, *local;
-	const char *auth;     /* "psk", "x509", "anonymous", or "" during the handshake */
-	const char *identity; /* the PSK identity or certificate CN; "" if anonymous or handshaking */
-	const char *cipher;   /* "" during the handshake */
-	const char *state;    /* "handshake", "established", "parked" */
-	const char *backend;  /* name of the backend, "" before the first request */
-	const char *cid;      /* the proxy's Connection ID in hex, "" if none */
+	const char *auth; /* "psk", "x509", "anonymous", or "" during the handshake */
+	/* the PSK identity or certificate CN; "" if anonymous or handshaking */
+	const char *identity;
+	const char *cipher;  /* "" during the handshake */
+	const char *state;   /* "handshake", "established", "parked" */
+	const char *backend; /* name of the backend, "" before the first request */
+	const char *cid;     /* the proxy's Connection ID in hex, "" if none */
 	uint64_t age_ms, idle_ms;
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
-	int64_t handshake_ms;         /* ClientHello with cookie to Finished; -1 while handshaking */
-	const char *cert_subject;     /* client certificate's subject DN; "" without one */
-	const char *cert_issuer;      /* ... its issuer DN */
-	int64_t cert_not_after;       /* ... its expiry, unix time; 0 without one */
-	const char *backends;         /* backends with an upstream socket now, comma separated */
-	unsigned observing;           /* Observe relations through the proxy now */
-	unsigned pending;             /* requests awaiting a backend's answer */
+	int64_t handshake_ms;     /* ClientHello with cookie to Finished; -1 while handshaking */
+	const char *cert_subject; /* client certificate's subject DN; "" without one */
+	const char *cert_issuer;  /* ... its issuer DN */
+	int64_t cert_not_after;   /* ... its expiry, unix time; 0 without one */
+	const char *backends;     /* backends with an upstream socket now, comma separated */
+	unsigned observing;       /* Observe relations through the proxy now */
+	unsigned pending;         /* requests awaiting a backend's answer */
 };
 
 /*

@@ -7,8 +7,7 @@
 
 const char *const hs_failure_names[HS_FAIL_COUNT] = { "unknown_identity", "wrong_key",
 	"no_shared_suite", "timeout", "peer_alert", "certificate", "evicted", "other" };
-const unsigned stats_hs_bounds_ms[STATS_HS_BUCKETS - 1] = { 10, 50, 100, 500, 1000, 5000,
-	30000 };
+const unsigned stats_hs_bounds_ms[STATS_HS_BUCKETS - 1] = { 10, 50, 100, 500, 1000, 5000, 30000 };
 
 static struct proxy_stats counters;
 

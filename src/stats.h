@@ -31,10 +31,10 @@ enum proxy_answer {
 	ANSWER_RST_MALFORMED, /* RST to a malformed CON */
 	ANSWER_4_00,          /* Bad Request: a request the proxy cannot rewrite */
 	ANSWER_4_04,          /* Not Found: no route */
-	ANSWER_5_02,          /* Bad Gateway: backend refused, or its answer cannot reach the device */
-	ANSWER_5_04,          /* Gateway Timeout: the backend did not answer */
-	ANSWER_5_05,          /* Proxying Not Supported: a forward-proxy target not configured */
-	ANSWER_4_13,          /* Request Entity Too Large: a record over the message limit */
+	ANSWER_5_02, /* Bad Gateway: backend refused, or its answer cannot reach the device */
+	ANSWER_5_04, /* Gateway Timeout: the backend did not answer */
+	ANSWER_5_05, /* Proxying Not Supported: a forward-proxy target not configured */
+	ANSWER_4_13, /* Request Entity Too Large: a record over the message limit */
 	ANSWER_COUNT
 };
 /* Counters for stats, metrics and sd_notify STATUS. */
@@ -55,7 +55,8 @@ struct proxy_stats {
 	uint64_t orphan_rst;           /* RSTs to backends whose device had gone */
 	uint64_t coap_too_large;       /* device messages over the limit (answered 4.13 or RST) */
 	uint64_t backend_too_large;    /* backend messages the device cannot be sent */
-	uint64_t records_unknown_session; /* epoch > 0 records from an address:port without a session */
+	/* epoch > 0 records from an address:port without a session */
+	uint64_t records_unknown_session;
 	uint64_t peer_address_changes; /* sessions moved to a new address by a CID record */
 	uint64_t cid_unknown;          /* CID records whose CID no session has (dropped) */
 };

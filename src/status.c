@@ -147,7 +147,8 @@ status_backends(struct evbuffer *out, bool json)
 			status_json_str(out, "address", b->address);
 			evbuffer_add_printf(out, ",\"port\":%u,", b->port);
 			status_json_str(out, "resolved", resolved);
-			evbuffer_add_printf(out, ",\"requests\":%llu,\"errors\":%llu,\"timeouts\":%llu,",
+			evbuffer_add_printf(out,
+			    ",\"requests\":%llu,\"errors\":%llu,\"timeouts\":%llu,",
 			    (unsigned long long)bs->requests, (unsigned long long)bs->errors,
 			    (unsigned long long)bs->timeouts);
 			status_json_str(out, "last_error", bs->last_error);
@@ -156,10 +157,11 @@ status_backends(struct evbuffer *out, bool json)
 			continue;
 		}
 		log_escape(esc, sizeof esc, b->name, strlen(b->name));
-		evbuffer_add_printf(out, "backend        %s %s port %u (%s): requests %llu, errors %llu, "
-		                         "timeouts %llu", esc, b->address, b->port, resolved,
-		    (unsigned long long)bs->requests, (unsigned long long)bs->errors,
-		    (unsigned long long)bs->timeouts);
+		evbuffer_add_printf(out,
+		    "backend        %s %s port %u (%s): requests %llu, errors %llu, "
+		    "timeouts %llu",
+		    esc, b->address, b->port, resolved, (unsigned long long)bs->requests,
+		    (unsigned long long)bs->errors, (unsigned long long)bs->timeouts);
 		if (bs->last_error_time != 0)
 			evbuffer_add_printf(out, "; last error %s: %s",
 			    status_time(bs->last_error_time, when, sizeof when), bs->last_error);
@@ -184,8 +186,8 @@ status_render(struct evbuffer *out, bool json)
 	if (json) {
 		evbuffer_add_printf(out, "{");
 		status_json_str(out, "version", PACKAGE_VERSION);
-		evbuffer_add_printf(out, ",\"started\":%lld,\"uptime_s\":%llu,", (long long)st.started,
-		    (unsigned long long)up);
+		evbuffer_add_printf(out, ",\"started\":%lld,\"uptime_s\":%llu,",
+		    (long long)st.started, (unsigned long long)up);
 		status_json_str(out, "config", st.config_path != NULL ? st.config_path : "");
 		if (st.last_reload == 0)
 			evbuffer_add_printf(out, ",\"last_reload\":null,");
@@ -201,9 +203,10 @@ status_render(struct evbuffer *out, bool json)
 		    (unsigned long long)st.reloads_ok, (unsigned long long)st.reloads_failed);
 		status_listeners(out, true);
 		status_backends(out, true);
-		evbuffer_add_printf(out, "\"sessions\":{\"total\":%zu,\"established\":%zu,"
-		                         "\"handshaking\":%zu,\"parked\":%zu,\"peak\":%llu,\"max\":%u},"
-		                         "\"ready\":%s,",
+		evbuffer_add_printf(out,
+		    "\"sessions\":{\"total\":%zu,\"established\":%zu,"
+		    "\"handshaking\":%zu,\"parked\":%zu,\"peak\":%llu,\"max\":%u},"
+		    "\"ready\":%s,",
 		    n, n - hs, hs, parked, peak, max, ready ? "true" : "false");
 		status_json_str(out, "ready_reason", why);
 		evbuffer_add_printf(out, "}\n");
@@ -222,13 +225,16 @@ status_render(struct evbuffer *out, bool json)
 		    st.last_reload_notes[0] ? ": " : "", st.last_reload_notes);
 	else
 		evbuffer_add_printf(out, "last_reload    %s failed: %s\n", reloaded,
-		    log_escape(esc, sizeof esc, st.last_reload_error, strlen(st.last_reload_error)));
+		    log_escape(esc, sizeof esc, st.last_reload_error,
+		        strlen(st.last_reload_error)));
 	evbuffer_add_printf(out, "reloads        %llu ok, %llu failed\n",
 	    (unsigned long long)st.reloads_ok, (unsigned long long)st.reloads_failed);
 	status_listeners(out, false);
 	status_backends(out, false);
-	evbuffer_add_printf(out, "sessions       %zu (%zu established of which %zu parked, %zu "
-	                         "handshaking; peak %llu, max %u)\n", n, n - hs, parked, hs, peak, max);
-	evbuffer_add_printf(out, "ready          %s%s%s\n", ready ? "yes" : "no",
-	    ready ? "" : ": ", ready ? "" : why);
+	evbuffer_add_printf(out,
+	    "sessions       %zu (%zu established of which %zu parked, %zu "
+	    "handshaking; peak %llu, max %u)\n",
+	    n, n - hs, parked, hs, peak, max);
+	evbuffer_add_printf(out, "ready          %s%s%s\n", ready ? "yes" : "no", ready ? "" : ": ",
+	    ready ? "" : why);
 }

@@ -12,17 +12,17 @@ struct proxy_config;
 
 /* What status, /readyz and the metrics read; main.c writes it. */
 struct daemon_status {
-	int64_t started;           /* unix time of the start */
-	uint64_t started_ms;       /* clock_ms() then */
-	const char *config_path;   /* the file given with -c */
-	const struct proxy_config *cfg;        /* the running snapshot (main.c holds it) */
-	const struct listener *listeners;      /* the open listeners (main.c's list) */
-	int64_t last_reload;       /* unix time of the last reload's end; 0 if none yet */
+	int64_t started;                  /* unix time of the start */
+	uint64_t started_ms;              /* clock_ms() then */
+	const char *config_path;          /* the file given with -c */
+	const struct proxy_config *cfg;   /* the running snapshot (main.c holds it) */
+	const struct listener *listeners; /* the open listeners (main.c's list) */
+	int64_t last_reload;              /* unix time of the last reload's end; 0 if none yet */
 	bool last_reload_ok;
 	char last_reload_error[512]; /* why the last reload failed; "" after a good one */
 	char last_reload_notes[512]; /* what a good reload could not apply or moved */
 	uint64_t reloads_ok, reloads_failed;
-	bool stopping;             /* SIGTERM received: not ready any more */
+	bool stopping; /* SIGTERM received: not ready any more */
 };
 
 /* Records the start (now) and the configuration file. */

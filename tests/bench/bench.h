@@ -19,24 +19,24 @@
 
 /* Everything the command line can ask for. */
 struct bench_opts {
-	const char *target;		/* HOST:PORT of the server under test */
-	bool plain;			/* plain CoAP instead of DTLS */
+	const char *target; /* HOST:PORT of the server under test */
+	bool plain;         /* plain CoAP instead of DTLS */
 	const char *psk_identity;
 	unsigned char psk[BENCH_MAX_PSK];
 	size_t psk_len;
-	const char *cert, *key, *ca;	/* client certificate mode / server files */
+	const char *cert, *key, *ca;          /* client certificate mode / server files */
 	const char *client_cert, *client_key; /* in-process: client side */
-	const char *server_name;	/* expected server certificate name */
+	const char *server_name;              /* expected server certificate name */
 	unsigned sessions;
 	unsigned inflight;
 	double duration;
 	uint64_t count;
-	uint64_t per_session;		/* requests per session, then idle */
+	uint64_t per_session; /* requests per session, then idle */
 	bool post;
 	unsigned size;
 	const char *path;
 	bool handshake_only;
-	bool resume;			/* --handshake-only: resume each session's previous one */
+	bool resume; /* --handshake-only: resume each session's previous one */
 	const char *proxy_uri;
 	long server_pid;
 	const char *json;
@@ -44,12 +44,12 @@ struct bench_opts {
 	char *src_addrs[BENCH_MAX_SRC_ADDRS];
 	unsigned n_src_addrs;
 	unsigned ramp;
-	double hold;			/* keep sessions open this long before RSS */
-	unsigned wake_rate;		/* after the hold: one more request per session, N/s */
+	double hold;        /* keep sessions open this long before RSS */
+	unsigned wake_rate; /* after the hold: one more request per session, N/s */
 	const char *listen;
 	const char *to;
-	unsigned inprocess;		/* in-process handshakes to run */
-	const char *label;		/* free text put into the JSON "label" */
+	unsigned inprocess; /* in-process handshakes to run */
+	const char *label;  /* free text put into the JSON "label" */
 	bool quiet;
 };
 
@@ -68,7 +68,7 @@ struct bench_result {
 	const char *mode;
 	unsigned sessions;
 	uint64_t handshakes;
-	uint64_t resumed;		/* of handshakes: abbreviated (--resume) */
+	uint64_t resumed; /* of handshakes: abbreviated (--resume) */
 	double handshakes_per_s;
 	uint64_t requests;
 	double requests_per_s;
@@ -81,7 +81,7 @@ struct bench_result {
 	long server_rss_kb;
 	double elapsed_s;
 	double client_cpu_s;
-	double server_cpu_s;		/* of --server-pid during the run, or -1 */
+	double server_cpu_s; /* of --server-pid during the run, or -1 */
 	/* --wake-rate: the request each held session sends after the hold */
 	uint64_t wake_sent, wake_answered, wake_skipped;
 	double wake_s;
@@ -108,10 +108,10 @@ struct coap_view {
 	size_t payload_len;
 };
 int bcoap_parse(const uint8_t *buf, size_t len, struct coap_view *v);
-size_t bcoap_build_tail(uint8_t *out, size_t cap, const char *path,
-    const char *proxy_uri, bool post, unsigned size);
-size_t bcoap_header(uint8_t *out, uint8_t type, uint8_t code, uint16_t mid,
-    const uint8_t *token, uint8_t tkl);
+size_t bcoap_build_tail(uint8_t *out, size_t cap, const char *path, const char *proxy_uri,
+    bool post, unsigned size);
+size_t bcoap_header(uint8_t *out, uint8_t type, uint8_t code, uint16_t mid, const uint8_t *token,
+    uint8_t tkl);
 
 /* tls.c: mbedTLS helpers shared by the client and the in-process mode. */
 int tls_load_key(mbedtls_pk_context *pk, const char *file,

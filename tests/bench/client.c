@@ -17,20 +17,20 @@
 #include "../tools/tls-compat.h"
 #include "bench.h"
 
-#define DGRAM_MAX 17408		/* one datagram: DTLS record or plain CoAP */
-#define BATCH 32		/* datagrams per recvmmsg/sendmmsg */
+#define DGRAM_MAX 17408 /* one datagram: DTLS record or plain CoAP */
+#define BATCH 32        /* datagrams per recvmmsg/sendmmsg */
 #define TOKEN_LEN 8
 #define COAP_ACK_TIMEOUT_NS 2000000000ull /* RFC 7252 ACK_TIMEOUT */
 #define COAP_MAX_RETRANSMIT 4
-#define RESTART_DELAY_MS 200	/* pause after a failed session */
+#define RESTART_DELAY_MS 200 /* pause after a failed session */
 
 /* What a session is doing. */
 enum sess_state {
-	S_IDLE,		/* not started or waiting for a handshake slot */
-	S_HANDSHAKE,	/* DTLS handshake in progress */
-	S_READY,	/* sending requests */
-	S_RESTART,	/* failed; a timer opens it again */
-	S_DONE,		/* closed at the end of the run */
+	S_IDLE,      /* not started or waiting for a handshake slot */
+	S_HANDSHAKE, /* DTLS handshake in progress */
+	S_READY,     /* sending requests */
+	S_RESTART,   /* failed; a timer opens it again */
+	S_DONE,      /* closed at the end of the run */
 };
 
 /* One request in flight. */
@@ -49,18 +49,18 @@ struct session {
 	uint32_t idx;
 	int fd;
 	enum sess_state st;
-	bool ssl_ready;		/* ssl set up (reset before reuse) */
+	bool ssl_ready; /* ssl set up (reset before reuse) */
 	struct event *ev_read, *ev_timer;
 	mbedtls_ssl_context ssl;
-	mbedtls_ssl_session saved;	/* --resume: the session offered to the next handshake */
+	mbedtls_ssl_session saved; /* --resume: the session offered to the next handshake */
 	bool have_saved;
-	uint64_t t_int, t_fin;	/* mbedTLS timer deadlines (ns), t_fin 0: off */
-	uint64_t t_hs;		/* handshake start */
+	uint64_t t_int, t_fin; /* mbedTLS timer deadlines (ns), t_fin 0: off */
+	uint64_t t_hs;         /* handshake start */
 	uint16_t next_mid;
 	unsigned busy;
-	uint64_t issued, settled;	/* requests of this session */
+	uint64_t issued, settled; /* requests of this session */
 	struct slot *slots;
-	const uint8_t *rx;	/* datagram waiting for mbedTLS's recv */
+	const uint8_t *rx; /* datagram waiting for mbedTLS's recv */
 	size_t rx_len;
 };
 
@@ -103,18 +103,18 @@ struct client {
 	struct bench_result r;
 	char mode[64];
 	uint64_t issued, finished;
-	unsigned sessions_done;	/* sessions that used up --requests-per-session */
+	unsigned sessions_done; /* sessions that used up --requests-per-session */
 	bool stopping;
-	bool waking;		/* --wake-rate phase after the hold */
-	unsigned wake_next;	/* next session to wake */
+	bool waking;        /* --wake-rate phase after the hold */
+	unsigned wake_next; /* next session to wake */
 	uint64_t wake_settled;
 	double t_wake;
 	unsigned hs_active;
-	uint32_t *rq;		/* sessions waiting for a handshake slot (ring) */
+	uint32_t *rq; /* sessions waiting for a handshake slot (ring) */
 	unsigned rq_head, rq_n;
 	struct event *ev_retx, *ev_end, *ev_int, *ev_hold, *ev_wake;
 	double t_start, t_first_req, t_last_hs, t_end, cpu_start, srv_cpu_start;
-	uint8_t app[DGRAM_MAX];	/* decrypted record */
+	uint8_t app[DGRAM_MAX]; /* decrypted record */
 	struct outbox out;
 	struct inbox in;
 };
@@ -125,13 +125,15 @@ static void client_finish(struct client *c);
 static void client_close_all(struct client *c);
 
 /* Whether requests are still being retransmitted and answered. */
-static bool client_running(const struct client *c)
+static bool
+client_running(const struct client *c)
 {
 	return !c->stopping || c->waking;
 }
 
 /* Send everything queued in the outbox. */
-static void outbox_flush(struct client *c)
+static void
+outbox_flush(struct client *c)
 {
 	struct outbox *ob = &c->out;
 	unsigned done = 0;
@@ -150,7 +152,8 @@ static void outbox_flush(struct client *c)
 }
 
 /* Reserve a datagram buffer for fd in the outbox (flushing when needed). */
-static uint8_t *outbox_slot(struct client *c, int fd)
+static uint8_t *
+outbox_slot(struct client *c, int fd)
 {
 	struct outbox *ob = &c->out;
 
@@ -161,7 +164,8 @@ static uint8_t *outbox_slot(struct client *c, int fd)
 }
 
 /* Commit the buffer from outbox_slot with its length. */
-static void outbox_commit(struct client *c, size_t len)
+static void
+outbox_commit(struct client *c, size_t len)
 {
 	struct outbox *ob = &c->out;
 
@@ -170,7 +174,8 @@ static void outbox_commit(struct client *c, size_t len)
 }
 
 /* mbedTLS send callback: queue the datagram in the outbox. */
-static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+static int
+bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct session *s = ctx;
 
@@ -182,7 +187,8 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 }
 
 /* mbedTLS receive callback: hand over the datagram the read callback holds. */
-static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+static int
+bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
 	struct session *s = ctx;
 	size_t n;
@@ -196,7 +202,8 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
 }
 
 /* mbedTLS timer callback: arm (or cancel) the session's libevent timer. */
-static void timer_set(void *ctx, uint32_t int_ms, uint32_t fin_ms)
+static void
+timer_set(void *ctx, uint32_t int_ms, uint32_t fin_ms)
 {
 	struct session *s = ctx;
 	uint64_t now;
@@ -216,7 +223,8 @@ static void timer_set(void *ctx, uint32_t int_ms, uint32_t fin_ms)
 }
 
 /* mbedTLS timer callback: -1 off, 0 running, 1 intermediate passed, 2 final passed. */
-static int timer_get(void *ctx)
+static int
+timer_get(void *ctx)
 {
 	struct session *s = ctx;
 	uint64_t now;
@@ -232,13 +240,15 @@ static int timer_get(void *ctx)
 }
 
 /* Whether another request may start. */
-static bool client_may_issue(const struct client *c)
+static bool
+client_may_issue(const struct client *c)
 {
 	return !c->stopping && (c->o->count == 0 || c->issued < c->o->count);
 }
 
 /* Build and send (or resend) the request in slot i. */
-static void request_send(struct session *s, unsigned i)
+static void
+request_send(struct session *s, unsigned i)
 {
 	struct client *c = s->c;
 	struct slot *sl = &s->slots[i];
@@ -266,7 +276,8 @@ static void request_send(struct session *s, unsigned i)
 }
 
 /* Start a new request in free slot i: new MID and token, first transmission. */
-static void slot_start(struct session *s, unsigned i)
+static void
+slot_start(struct session *s, unsigned i)
 {
 	struct slot *sl = &s->slots[i];
 
@@ -283,7 +294,8 @@ static void slot_start(struct session *s, unsigned i)
 }
 
 /* Start new requests until K are in flight or the run says stop. */
-static void session_fill(struct session *s)
+static void
+session_fill(struct session *s)
 {
 	struct client *c = s->c;
 	unsigned k = c->o->handshake_only ? 1 : c->o->inflight;
@@ -302,7 +314,8 @@ static void session_fill(struct session *s)
 }
 
 /* Release a slot; ends the run in count mode once every request is settled. */
-static void slot_done(struct session *s, struct slot *sl)
+static void
+slot_done(struct session *s, struct slot *sl)
 {
 	struct client *c = s->c;
 
@@ -322,7 +335,8 @@ static void slot_done(struct session *s, struct slot *sl)
 }
 
 /* Close the session's socket and DTLS state (sending close_notify if asked). */
-static void session_close(struct session *s, bool notify)
+static void
+session_close(struct session *s, bool notify)
 {
 	struct client *c = s->c;
 
@@ -347,7 +361,8 @@ static void session_close(struct session *s, bool notify)
 }
 
 /* Let queued sessions start their handshakes while the ramp allows. */
-static void client_ramp(struct client *c)
+static void
+client_ramp(struct client *c)
 {
 	while (c->rq_n > 0 && !c->stopping && (c->o->ramp == 0 || c->hs_active < c->o->ramp)) {
 		struct session *s = &c->s[c->rq[c->rq_head]];
@@ -358,7 +373,8 @@ static void client_ramp(struct client *c)
 }
 
 /* Start a session now, or queue it when the ramp is full. */
-static void session_start(struct session *s)
+static void
+session_start(struct session *s)
 {
 	struct client *c = s->c;
 
@@ -380,7 +396,8 @@ static void session_start(struct session *s)
 #endif
 
 /* --resume: counts a resumed handshake (same master secret), else keeps the new session. */
-static void session_keep(struct session *s)
+static void
+session_keep(struct session *s)
 {
 	mbedtls_ssl_session now;
 
@@ -401,7 +418,8 @@ static void session_keep(struct session *s)
 }
 
 /* Advance the handshake; on success start sending. */
-static void session_handshake(struct session *s)
+static void
+session_handshake(struct session *s)
 {
 	struct client *c = s->c;
 	int ret = mbedtls_ssl_handshake(&s->ssl);
@@ -430,7 +448,8 @@ static void session_handshake(struct session *s)
 }
 
 /* A session broke: count it, close it and try again shortly. */
-static void session_fail(struct session *s, uint64_t *counter)
+static void
+session_fail(struct session *s, uint64_t *counter)
 {
 	struct client *c = s->c;
 	struct timeval tv = { 0, RESTART_DELAY_MS * 1000 };
@@ -453,7 +472,8 @@ static void session_fail(struct session *s, uint64_t *counter)
 }
 
 /* Send an empty ACK for a CON response. */
-static void coap_ack(struct session *s, uint16_t mid)
+static void
+coap_ack(struct session *s, uint16_t mid)
 {
 	uint8_t buf[4];
 
@@ -467,7 +487,8 @@ static void coap_ack(struct session *s, uint16_t mid)
 }
 
 /* Handle one CoAP message from the server. */
-static void session_coap(struct session *s, const uint8_t *buf, size_t len)
+static void
+session_coap(struct session *s, const uint8_t *buf, size_t len)
 {
 	struct client *c = s->c;
 	unsigned k = c->o->inflight, i;
@@ -500,14 +521,14 @@ static void session_coap(struct session *s, const uint8_t *buf, size_t len)
 	if ((v.code >> 5) < 2 || v.tkl != TOKEN_LEN)
 		return;
 	if ((((uint32_t)v.token[0] << 24) | ((uint32_t)v.token[1] << 16) |
-	    ((uint32_t)v.token[2] << 8) | v.token[3]) != s->idx)
+	        ((uint32_t)v.token[2] << 8) | v.token[3]) != s->idx)
 		return;
 	i = (unsigned)((v.token[4] << 8) | v.token[5]);
 	if (i >= k)
 		return;
 	sl = &s->slots[i];
 	if (!sl->busy || sl->seq != (uint16_t)((v.token[6] << 8) | v.token[7]))
-		return;		/* duplicate or stale */
+		return; /* duplicate or stale */
 	now = stats_now_ns();
 	if ((v.code >> 5) == 2 && c->waking) {
 		c->r.wake_answered++;
@@ -533,7 +554,8 @@ static void session_coap(struct session *s, const uint8_t *buf, size_t len)
 }
 
 /* Feed one datagram to the session (through mbedTLS when DTLS). */
-static void session_datagram(struct session *s, const uint8_t *buf, size_t len)
+static void
+session_datagram(struct session *s, const uint8_t *buf, size_t len)
 {
 	struct client *c = s->c;
 
@@ -559,7 +581,8 @@ static void session_datagram(struct session *s, const uint8_t *buf, size_t len)
 }
 
 /* Socket readable: read a batch of datagrams and handle each. */
-static void session_read_cb(evutil_socket_t fd, short what, void *arg)
+static void
+session_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	struct client *c = s->c;
@@ -587,7 +610,8 @@ static void session_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* mbedTLS retransmission timer, or the restart delay after a failure. */
-static void session_timer_cb(evutil_socket_t fd, short what, void *arg)
+static void
+session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 
@@ -605,7 +629,8 @@ static void session_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Open a socket for the session and start its handshake (or its requests). */
-static void session_open(struct session *s)
+static void
+session_open(struct session *s)
 {
 	struct client *c = s->c;
 	int fd;
@@ -667,7 +692,8 @@ fail:
 }
 
 /* Every 100 ms: retransmit CON requests whose ACK timeout passed (RFC 7252). */
-static void client_retx_cb(evutil_socket_t fd, short what, void *arg)
+static void
+client_retx_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
 	uint64_t now = stats_now_ns();
@@ -707,7 +733,8 @@ static void client_retx_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Close every session (close_notify for DTLS) and leave the loop. */
-static void client_close_all(struct client *c)
+static void
+client_close_all(struct client *c)
 {
 	if (c->waking) {
 		c->r.wake_s = stats_now() - c->t_wake;
@@ -725,7 +752,8 @@ static void client_close_all(struct client *c)
 }
 
 /* Every 10 ms of the wake phase: wake the next wake_rate / 100 sessions. */
-static void client_wake_cb(evutil_socket_t fd, short what, void *arg)
+static void
+client_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
 	unsigned n = c->o->wake_rate / 100 > 0 ? c->o->wake_rate / 100 : 1;
@@ -736,7 +764,7 @@ static void client_wake_cb(evutil_socket_t fd, short what, void *arg)
 		struct session *s = &c->s[c->wake_next++];
 		if (s->st == S_READY && s->fd >= 0 && s->busy == 0) {
 			c->r.wake_sent++;
-			slot_start(s, 0);	/* bypasses the run's limits */
+			slot_start(s, 0); /* bypasses the run's limits */
 		} else if (++c->r.wake_skipped + c->wake_settled == c->o->sessions) {
 			client_close_all(c);
 			return;
@@ -748,7 +776,8 @@ static void client_wake_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* End of the hold period: read the server's RSS, then wake the sessions or close. */
-static void client_hold_cb(evutil_socket_t fd, short what, void *arg)
+static void
+client_hold_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
 	struct timeval tv = { 0, 10000 };
@@ -770,7 +799,8 @@ static void client_hold_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Stop issuing requests, record the end time, then hold or close. */
-static void client_finish(struct client *c)
+static void
+client_finish(struct client *c)
 {
 	struct timeval tv;
 
@@ -795,7 +825,8 @@ static void client_finish(struct client *c)
 }
 
 /* Duration elapsed (or SIGINT/SIGTERM); in the wake phase, its bound. */
-static void client_end_cb(evutil_socket_t fd, short what, void *arg)
+static void
+client_end_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
 
@@ -808,7 +839,8 @@ static void client_end_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Set up the mbedTLS client configuration; 0 or -1 with a message. */
-static int client_tls_setup(struct client *c)
+static int
+client_tls_setup(struct client *c)
 {
 	const struct bench_opts *o = c->o;
 	const char *suite;
@@ -822,10 +854,10 @@ static int client_tls_setup(struct client *c)
 	mbedtls_x509_crt_init(&c->ca);
 	mbedtls_pk_init(&c->key);
 	if ((ret = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
-	    (const unsigned char *)"coaps-bench", 11)) != 0)
+	         (const unsigned char *)"coaps-bench", 11)) != 0)
 		goto fail;
 	if ((ret = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT,
-	    MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
+	         MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
 		goto fail;
 	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
 	tc_conf_dtls12_p256(&c->conf);
@@ -855,7 +887,7 @@ static int client_tls_setup(struct client *c)
 	} else {
 		suite = o->suite ? o->suite : "TLS-PSK-WITH-AES-128-CCM-8";
 		if ((ret = mbedtls_ssl_conf_psk(&c->conf, o->psk, o->psk_len,
-		    (const unsigned char *)o->psk_identity, strlen(o->psk_identity))) != 0)
+		         (const unsigned char *)o->psk_identity, strlen(o->psk_identity))) != 0)
 			goto fail;
 	}
 	c->suites[0] = tls_suite_id(suite);
@@ -873,7 +905,8 @@ fail:
 }
 
 /* Parse --src-addrs into bind addresses of the target's family; 0 or -1. */
-static int client_src_setup(struct client *c)
+static int
+client_src_setup(struct client *c)
 {
 	for (unsigned i = 0; i < c->o->n_src_addrs; i++) {
 		char buf[300];
@@ -890,7 +923,8 @@ static int client_src_setup(struct client *c)
 }
 
 /* Fill in the result and release everything. */
-static void client_cleanup(struct client *c)
+static void
+client_cleanup(struct client *c)
 {
 	if (c->s != NULL) {
 		for (unsigned j = 0; j < c->o->sessions; j++) {
@@ -934,7 +968,8 @@ static void client_cleanup(struct client *c)
 }
 
 /* Run the load generator as the options say; exit status. */
-int client_run(const struct bench_opts *o)
+int
+client_run(const struct bench_opts *o)
 {
 	struct client *c = calloc(1, sizeof(*c));
 	struct timeval tv;
@@ -949,8 +984,12 @@ int client_run(const struct bench_opts *o)
 	c->r.server_rss_start_kb = stats_rss_kb(o->server_pid);
 	c->r.server_rss_kb = -1;
 	c->r.sessions = o->sessions;
-	snprintf(c->mode, sizeof(c->mode), "%s%s%s", o->plain ? "plain" : o->cert ? "ecdsa" : "psk",
-	    o->handshake_only ? o->resume ? "+resume" : "+handshake-only" : "", o->proxy_uri ? "+proxy-uri" : "");
+	snprintf(c->mode, sizeof(c->mode), "%s%s%s",
+	    o->plain  ? "plain"
+	    : o->cert ? "ecdsa"
+	              : "psk",
+	    o->handshake_only ? o->resume ? "+resume" : "+handshake-only" : "",
+	    o->proxy_uri ? "+proxy-uri" : "");
 	c->r.mode = c->mode;
 	if (tls_parse_addr(o->target, &c->target, &c->target_len) != 0) {
 		fprintf(stderr, "coaps-bench: bad --target %s\n", o->target);
@@ -958,8 +997,8 @@ int client_run(const struct bench_opts *o)
 	}
 	if (client_src_setup(c) != 0)
 		goto out;
-	c->tail_len = bcoap_build_tail(c->tail, sizeof(c->tail), o->path, o->proxy_uri, o->post,
-	    o->size);
+	c->tail_len =
+	    bcoap_build_tail(c->tail, sizeof(c->tail), o->path, o->proxy_uri, o->post, o->size);
 	if (c->dtls && client_tls_setup(c) != 0)
 		goto out;
 	for (unsigned i = 0; i < BATCH; i++) {

@@ -10,7 +10,8 @@
 #define OPT_PROXY_URI 35
 
 /* Parse a CoAP message header, token and payload; 0 or -1 when malformed. */
-int bcoap_parse(const uint8_t *buf, size_t len, struct coap_view *v)
+int
+bcoap_parse(const uint8_t *buf, size_t len, struct coap_view *v)
 {
 	size_t pos;
 
@@ -66,8 +67,9 @@ int bcoap_parse(const uint8_t *buf, size_t len, struct coap_view *v)
 }
 
 /* Append one option (delta from prev) to out; new length or 0 when it does not fit. */
-static size_t opt_put(uint8_t *out, size_t pos, size_t cap, unsigned *prev, unsigned num,
-    const uint8_t *val, size_t vlen)
+static size_t
+opt_put(uint8_t *out, size_t pos, size_t cap, unsigned *prev, unsigned num, const uint8_t *val,
+    size_t vlen)
 {
 	unsigned d = num - *prev;
 	uint8_t ext[4];
@@ -110,8 +112,9 @@ static size_t opt_put(uint8_t *out, size_t pos, size_t cap, unsigned *prev, unsi
  * Proxy-Uri), Content-Format for POST and the payload. Returns its length, 0
  * when it does not fit.
  */
-size_t bcoap_build_tail(uint8_t *out, size_t cap, const char *path, const char *proxy_uri,
-    bool post, unsigned size)
+size_t
+bcoap_build_tail(uint8_t *out, size_t cap, const char *path, const char *proxy_uri, bool post,
+    unsigned size)
 {
 	unsigned prev = 0;
 	size_t pos = 0;
@@ -135,7 +138,7 @@ size_t bcoap_build_tail(uint8_t *out, size_t cap, const char *path, const char *
 		}
 	}
 	if (post) {
-		uint8_t cf = 42;	/* application/octet-stream */
+		uint8_t cf = 42; /* application/octet-stream */
 		pos = opt_put(out, pos, cap, &prev, OPT_CONTENT_FORMAT, &cf, 1);
 		if (pos == 0)
 			return 0;
@@ -158,7 +161,8 @@ size_t bcoap_build_tail(uint8_t *out, size_t cap, const char *path, const char *
 }
 
 /* Write a header plus token; returns its length (4 + tkl). */
-size_t bcoap_header(uint8_t *out, uint8_t type, uint8_t code, uint16_t mid, const uint8_t *token,
+size_t
+bcoap_header(uint8_t *out, uint8_t type, uint8_t code, uint16_t mid, const uint8_t *token,
     uint8_t tkl)
 {
 	out[0] = (uint8_t)(0x40 | (type << 4) | tkl);

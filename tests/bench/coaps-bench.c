@@ -12,56 +12,58 @@
 #include "bench.h"
 
 /* Print the usage text. */
-static void usage(FILE *f)
+static void
+usage(FILE *f)
 {
-	fputs(
-"usage: coaps-bench --target HOST:PORT [credentials] [workload] [output]\n"
-"       coaps-bench --backend --listen ADDR:PORT\n"
-"       coaps-bench --udp-relay --listen ADDR:PORT --to ADDR:PORT\n"
-"       coaps-bench --inprocess-handshakes N (--cert F --key F --ca F\n"
-"                   --client-cert F --client-key F | --psk-identity ID --psk KEY)\n"
-"\n"
-"Load generator: N DTLS sessions on one libevent loop send CoAP CON requests.\n"
-"credentials:\n"
-"  --plain                  plain CoAP over UDP (no DTLS)\n"
-"  --psk-identity ID        PSK identity\n"
-"  --psk KEY                PSK as text bytes (like libcoap -k)\n"
-"  --psk-hex HEX            PSK as hex\n"
-"  --cert FILE --key FILE   client certificate and key (ECDHE-ECDSA)\n"
-"  --ca FILE                CA that signed the server certificate (verified)\n"
-"  --server-name NAME       expected server certificate name\n"
-"  --suite NAME             cipher suite (default TLS-PSK-WITH-AES-128-CCM-8 or\n"
-"                           TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8)\n"
-"workload:\n"
-"  --sessions N             concurrent sessions (default 1)\n"
-"  --inflight K             requests in flight per session (default 1)\n"
-"  --duration SEC           run time (default 10; with --count or\n"
-"                           --requests-per-session: upper bound, default 300)\n"
-"  --count N                stop after N requests\n"
-"  --requests-per-session N each session sends N requests, then stays idle;\n"
-"                           the run ends when all sessions are done\n"
-"  --method get|post        (default get)\n"
-"  --size BYTES             POST payload size (default 64)\n"
-"  --path /x                Uri-Path (default /echo)\n"
-"  --proxy-uri URI          send Proxy-Uri URI instead of Uri-Path\n"
-"  --handshake-only         new session, one request, close, repeat\n"
-"  --resume                 with --handshake-only: each session offers its previous\n"
-"                           session (ticket, or session ID) to the next handshake\n"
-"  --ramp N                 at most N handshakes in progress (default 0: no limit)\n"
-"  --src-addrs A,B,...      bind sessions round-robin to these source addresses\n"
-"  --hold SEC               keep sessions open SEC s after the run, then read RSS\n"
-"  --wake-rate N            after --hold, each held session sends one more\n"
-"                           request, N sessions a second; reported as \"wake\"\n"
-"output:\n"
-"  --server-pid PID         report the server's VmRSS\n"
-"  --json FILE              also write the result as JSON (- for stdout)\n"
-"  --label TEXT             put TEXT into the report\n"
-"  -q, --quiet              no table\n"
-"  -h, --help               this text\n", f);
+	fputs("usage: coaps-bench --target HOST:PORT [credentials] [workload] [output]\n"
+	      "       coaps-bench --backend --listen ADDR:PORT\n"
+	      "       coaps-bench --udp-relay --listen ADDR:PORT --to ADDR:PORT\n"
+	      "       coaps-bench --inprocess-handshakes N (--cert F --key F --ca F\n"
+	      "                   --client-cert F --client-key F | --psk-identity ID --psk KEY)\n"
+	      "\n"
+	      "Load generator: N DTLS sessions on one libevent loop send CoAP CON requests.\n"
+	      "credentials:\n"
+	      "  --plain                  plain CoAP over UDP (no DTLS)\n"
+	      "  --psk-identity ID        PSK identity\n"
+	      "  --psk KEY                PSK as text bytes (like libcoap -k)\n"
+	      "  --psk-hex HEX            PSK as hex\n"
+	      "  --cert FILE --key FILE   client certificate and key (ECDHE-ECDSA)\n"
+	      "  --ca FILE                CA that signed the server certificate (verified)\n"
+	      "  --server-name NAME       expected server certificate name\n"
+	      "  --suite NAME             cipher suite (default TLS-PSK-WITH-AES-128-CCM-8 or\n"
+	      "                           TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8)\n"
+	      "workload:\n"
+	      "  --sessions N             concurrent sessions (default 1)\n"
+	      "  --inflight K             requests in flight per session (default 1)\n"
+	      "  --duration SEC           run time (default 10; with --count or\n"
+	      "                           --requests-per-session: upper bound, default 300)\n"
+	      "  --count N                stop after N requests\n"
+	      "  --requests-per-session N each session sends N requests, then stays idle;\n"
+	      "                           the run ends when all sessions are done\n"
+	      "  --method get|post        (default get)\n"
+	      "  --size BYTES             POST payload size (default 64)\n"
+	      "  --path /x                Uri-Path (default /echo)\n"
+	      "  --proxy-uri URI          send Proxy-Uri URI instead of Uri-Path\n"
+	      "  --handshake-only         new session, one request, close, repeat\n"
+	      "  --resume                 with --handshake-only: each session offers its previous\n"
+	      "                           session (ticket, or session ID) to the next handshake\n"
+	      "  --ramp N                 at most N handshakes in progress (default 0: no limit)\n"
+	      "  --src-addrs A,B,...      bind sessions round-robin to these source addresses\n"
+	      "  --hold SEC               keep sessions open SEC s after the run, then read RSS\n"
+	      "  --wake-rate N            after --hold, each held session sends one more\n"
+	      "                           request, N sessions a second; reported as \"wake\"\n"
+	      "output:\n"
+	      "  --server-pid PID         report the server's VmRSS\n"
+	      "  --json FILE              also write the result as JSON (- for stdout)\n"
+	      "  --label TEXT             put TEXT into the report\n"
+	      "  -q, --quiet              no table\n"
+	      "  -h, --help               this text\n",
+	    f);
 }
 
 /* Decode a hex string into buf; its length or -1. */
-static int hex_decode(const char *s, unsigned char *buf, size_t cap)
+static int
+hex_decode(const char *s, unsigned char *buf, size_t cap)
 {
 	size_t n = strlen(s), i;
 
@@ -77,8 +79,8 @@ static int hex_decode(const char *s, unsigned char *buf, size_t cap)
 }
 
 /* Parse an unsigned number within [lo, hi]; false when invalid. */
-static bool parse_num(const char *s, unsigned long long lo, unsigned long long hi,
-    unsigned long long *out)
+static bool
+parse_num(const char *s, unsigned long long lo, unsigned long long hi, unsigned long long *out)
 {
 	char *end;
 	unsigned long long v = strtoull(s, &end, 10);
@@ -90,11 +92,41 @@ static bool parse_num(const char *s, unsigned long long lo, unsigned long long h
 }
 
 enum {
-	OPT_TARGET = 256, OPT_PLAIN, OPT_PSK_ID, OPT_PSK, OPT_PSK_HEX, OPT_CERT, OPT_KEY, OPT_CA,
-	OPT_SESSIONS, OPT_INFLIGHT, OPT_DURATION, OPT_COUNT, OPT_METHOD, OPT_SIZE, OPT_PATH,
-	OPT_HS_ONLY, OPT_RESUME, OPT_PROXY_URI, OPT_PID, OPT_JSON, OPT_SUITE, OPT_SRC, OPT_RAMP, OPT_BACKEND,
-	OPT_RELAY, OPT_LISTEN, OPT_TO, OPT_INPROC, OPT_CCERT, OPT_CKEY, OPT_HOLD, OPT_WAKE, OPT_LABEL,
-	OPT_SNAME, OPT_PER_SESSION,
+	OPT_TARGET = 256,
+	OPT_PLAIN,
+	OPT_PSK_ID,
+	OPT_PSK,
+	OPT_PSK_HEX,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_CA,
+	OPT_SESSIONS,
+	OPT_INFLIGHT,
+	OPT_DURATION,
+	OPT_COUNT,
+	OPT_METHOD,
+	OPT_SIZE,
+	OPT_PATH,
+	OPT_HS_ONLY,
+	OPT_RESUME,
+	OPT_PROXY_URI,
+	OPT_PID,
+	OPT_JSON,
+	OPT_SUITE,
+	OPT_SRC,
+	OPT_RAMP,
+	OPT_BACKEND,
+	OPT_RELAY,
+	OPT_LISTEN,
+	OPT_TO,
+	OPT_INPROC,
+	OPT_CCERT,
+	OPT_CKEY,
+	OPT_HOLD,
+	OPT_WAKE,
+	OPT_LABEL,
+	OPT_SNAME,
+	OPT_PER_SESSION,
 };
 
 static const struct option longopts[] = {
@@ -139,7 +171,8 @@ static const struct option longopts[] = {
 };
 
 /* Split a comma-separated address list into o->src_addrs; false when too many. */
-static bool parse_src(struct bench_opts *o, char *list)
+static bool
+parse_src(struct bench_opts *o, char *list)
 {
 	char *save = NULL;
 
@@ -152,7 +185,8 @@ static bool parse_src(struct bench_opts *o, char *list)
 }
 
 /* Parse the command line and run the chosen mode. */
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	struct bench_opts o;
 	bool backend = false, relay = false;
@@ -173,9 +207,15 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		switch (ch) {
-		case OPT_TARGET: o.target = optarg; break;
-		case OPT_PLAIN: o.plain = true; break;
-		case OPT_PSK_ID: o.psk_identity = optarg; break;
+		case OPT_TARGET:
+			o.target = optarg;
+			break;
+		case OPT_PLAIN:
+			o.plain = true;
+			break;
+		case OPT_PSK_ID:
+			o.psk_identity = optarg;
+			break;
 		case OPT_PSK:
 			if (strlen(optarg) > sizeof(o.psk))
 				goto bad;
@@ -187,10 +227,18 @@ int main(int argc, char **argv)
 				goto bad;
 			o.psk_len = (size_t)n;
 			break;
-		case OPT_CERT: o.cert = optarg; break;
-		case OPT_KEY: o.key = optarg; break;
-		case OPT_CA: o.ca = optarg; break;
-		case OPT_SNAME: o.server_name = optarg; break;
+		case OPT_CERT:
+			o.cert = optarg;
+			break;
+		case OPT_KEY:
+			o.key = optarg;
+			break;
+		case OPT_CA:
+			o.ca = optarg;
+			break;
+		case OPT_SNAME:
+			o.server_name = optarg;
+			break;
 		case OPT_SESSIONS:
 			if (!parse_num(optarg, 1, 1000000, &v))
 				goto bad;
@@ -239,9 +287,15 @@ int main(int argc, char **argv)
 				goto bad;
 			o.size = (unsigned)v;
 			break;
-		case OPT_PATH: o.path = optarg; break;
-		case OPT_HS_ONLY: o.handshake_only = true; break;
-		case OPT_RESUME: o.resume = true; break;
+		case OPT_PATH:
+			o.path = optarg;
+			break;
+		case OPT_HS_ONLY:
+			o.handshake_only = true;
+			break;
+		case OPT_RESUME:
+			o.resume = true;
+			break;
 		case OPT_PROXY_URI:
 			if (strlen(optarg) >= BENCH_MAX_URI)
 				goto bad;
@@ -252,8 +306,12 @@ int main(int argc, char **argv)
 				goto bad;
 			o.server_pid = (long)v;
 			break;
-		case OPT_JSON: o.json = optarg; break;
-		case OPT_SUITE: o.suite = optarg; break;
+		case OPT_JSON:
+			o.json = optarg;
+			break;
+		case OPT_SUITE:
+			o.suite = optarg;
+			break;
 		case OPT_SRC:
 			if (!parse_src(&o, optarg))
 				goto bad;
@@ -263,19 +321,35 @@ int main(int argc, char **argv)
 				goto bad;
 			o.ramp = (unsigned)v;
 			break;
-		case OPT_LABEL: o.label = optarg; break;
-		case OPT_BACKEND: backend = true; break;
-		case OPT_RELAY: relay = true; break;
-		case OPT_LISTEN: o.listen = optarg; break;
-		case OPT_TO: o.to = optarg; break;
+		case OPT_LABEL:
+			o.label = optarg;
+			break;
+		case OPT_BACKEND:
+			backend = true;
+			break;
+		case OPT_RELAY:
+			relay = true;
+			break;
+		case OPT_LISTEN:
+			o.listen = optarg;
+			break;
+		case OPT_TO:
+			o.to = optarg;
+			break;
 		case OPT_INPROC:
 			if (!parse_num(optarg, 1, 100000000, &v))
 				goto bad;
 			o.inprocess = (unsigned)v;
 			break;
-		case OPT_CCERT: o.client_cert = optarg; break;
-		case OPT_CKEY: o.client_key = optarg; break;
-		case 'q': o.quiet = true; break;
+		case OPT_CCERT:
+			o.client_cert = optarg;
+			break;
+		case OPT_CKEY:
+			o.client_key = optarg;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -299,7 +373,7 @@ int main(int argc, char **argv)
 		goto usage;
 	if (!o.plain && o.cert == NULL && (o.psk_identity == NULL || o.psk_len == 0)) {
 		fprintf(stderr, "coaps-bench: give --plain, --psk-identity with --psk/--psk-hex, "
-		    "or --cert with --key\n");
+		                "or --cert with --key\n");
 		return 2;
 	}
 	if (o.cert != NULL && o.key == NULL) {

@@ -15,7 +15,7 @@
 
 #define MEM_SLOTS 16
 #define MEM_DGRAM 17408
-#define MAX_STEPS 200		/* handshake rounds before giving up */
+#define MAX_STEPS 200 /* handshake rounds before giving up */
 
 /* A one-way queue of datagrams. */
 struct memq {
@@ -31,13 +31,14 @@ struct memend {
 };
 
 /* Queue a datagram. */
-static int mem_send(void *ctx, const unsigned char *buf, size_t len)
+static int
+mem_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct memq *q = ((struct memend *)ctx)->tx;
 	unsigned i;
 
 	if (q->n == MEM_SLOTS || len > MEM_DGRAM)
-		return (int)len;	/* dropped, like a full socket buffer */
+		return (int)len; /* dropped, like a full socket buffer */
 	i = (q->head + q->n) % MEM_SLOTS;
 	memcpy(q->buf[i], buf, len);
 	q->len[i] = len;
@@ -46,7 +47,8 @@ static int mem_send(void *ctx, const unsigned char *buf, size_t len)
 }
 
 /* Take the next datagram. */
-static int mem_recv(void *ctx, unsigned char *buf, size_t len)
+static int
+mem_recv(void *ctx, unsigned char *buf, size_t len)
 {
 	struct memq *q = ((struct memend *)ctx)->rx;
 	size_t n;
@@ -61,14 +63,16 @@ static int mem_recv(void *ctx, unsigned char *buf, size_t len)
 }
 
 /* Timer that never expires: nothing is lost in memory. */
-static void mem_timer_set(void *ctx, uint32_t int_ms, uint32_t fin_ms)
+static void
+mem_timer_set(void *ctx, uint32_t int_ms, uint32_t fin_ms)
 {
 	(void)int_ms;
 	((struct memend *)ctx)->armed = fin_ms != 0;
 }
 
 /* Timer state: -1 cancelled, 0 running. */
-static int mem_timer_get(void *ctx)
+static int
+mem_timer_get(void *ctx)
 {
 	return ((struct memend *)ctx)->armed ? 0 : -1;
 }
@@ -88,7 +92,8 @@ struct inproc {
 };
 
 /* Print an mbedTLS error with context and return -1. */
-static int inproc_err(const char *what, int ret)
+static int
+inproc_err(const char *what, int ret)
 {
 	char buf[128];
 
@@ -98,7 +103,8 @@ static int inproc_err(const char *what, int ret)
 }
 
 /* Common settings of both configurations. */
-static void inproc_conf_common(struct inproc *p, mbedtls_ssl_config *conf)
+static void
+inproc_conf_common(struct inproc *p, mbedtls_ssl_config *conf)
 {
 	mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &p->drbg);
 	tc_conf_dtls12_p256(conf);
@@ -106,20 +112,22 @@ static void inproc_conf_common(struct inproc *p, mbedtls_ssl_config *conf)
 }
 
 /* Build both configurations and contexts; 0 or -1. */
-static int inproc_setup(struct inproc *p, const struct bench_opts *o, bool ecdsa)
+static int
+inproc_setup(struct inproc *p, const struct bench_opts *o, bool ecdsa)
 {
 	int ret;
 
 	if ((ret = mbedtls_ctr_drbg_seed(&p->drbg, mbedtls_entropy_func, &p->entropy,
-	    (const unsigned char *)"inproc", 6)) != 0)
+	         (const unsigned char *)"inproc", 6)) != 0)
 		return inproc_err("drbg", ret);
 	if ((ret = mbedtls_ssl_config_defaults(&p->sconf, MBEDTLS_SSL_IS_SERVER,
-	    MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0 ||
+	         MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0 ||
 	    (ret = mbedtls_ssl_config_defaults(&p->cconf, MBEDTLS_SSL_IS_CLIENT,
-	    MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
+	         MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0)
 		return inproc_err("config", ret);
-	p->suites[0] = tls_suite_id(o->suite ? o->suite : ecdsa ?
-	    "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" : "TLS-PSK-WITH-AES-128-CCM-8");
+	p->suites[0] = tls_suite_id(o->suite ? o->suite
+	                            : ecdsa  ? "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8"
+	                                     : "TLS-PSK-WITH-AES-128-CCM-8");
 	p->suites[1] = 0;
 	if (p->suites[0] == 0) {
 		fprintf(stderr, "coaps-bench: unknown cipher suite\n");
@@ -152,9 +160,9 @@ static int inproc_setup(struct inproc *p, const struct bench_opts *o, bool ecdsa
 	} else {
 		const unsigned char *id = (const unsigned char *)o->psk_identity;
 		if ((ret = mbedtls_ssl_conf_psk(&p->sconf, o->psk, o->psk_len, id,
-		    strlen(o->psk_identity))) != 0 ||
+		         strlen(o->psk_identity))) != 0 ||
 		    (ret = mbedtls_ssl_conf_psk(&p->cconf, o->psk, o->psk_len, id,
-		    strlen(o->psk_identity))) != 0)
+		         strlen(o->psk_identity))) != 0)
 			return inproc_err("psk", ret);
 	}
 	if ((ret = mbedtls_ssl_setup(&p->srv, &p->sconf)) != 0 ||
@@ -174,7 +182,8 @@ static int inproc_setup(struct inproc *p, const struct bench_opts *o, bool ecdsa
 }
 
 /* Run one full handshake (cookie exchange included), timing each side; 0 or -1. */
-static int inproc_handshake(struct inproc *p, uint64_t *srv_ns, uint64_t *cli_ns)
+static int
+inproc_handshake(struct inproc *p, uint64_t *srv_ns, uint64_t *cli_ns)
 {
 	static const unsigned char tid[] = "client-1";
 	bool sdone = false, cdone = false;
@@ -192,7 +201,8 @@ static int inproc_handshake(struct inproc *p, uint64_t *srv_ns, uint64_t *cli_ns
 			*cli_ns += stats_now_ns() - t;
 			if (ret == 0)
 				cdone = true;
-			else if (ret != MBEDTLS_ERR_SSL_WANT_READ && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
+			else if (ret != MBEDTLS_ERR_SSL_WANT_READ &&
+			         ret != MBEDTLS_ERR_SSL_WANT_WRITE)
 				return inproc_err("client handshake", ret);
 		}
 		if (!sdone) {
@@ -206,7 +216,8 @@ static int inproc_handshake(struct inproc *p, uint64_t *srv_ns, uint64_t *cli_ns
 			*srv_ns += stats_now_ns() - t;
 			if (ret == 0)
 				sdone = true;
-			else if (ret != MBEDTLS_ERR_SSL_WANT_READ && ret != MBEDTLS_ERR_SSL_WANT_WRITE)
+			else if (ret != MBEDTLS_ERR_SSL_WANT_READ &&
+			         ret != MBEDTLS_ERR_SSL_WANT_WRITE)
 				return inproc_err("server handshake", ret);
 		}
 	}
@@ -218,7 +229,8 @@ static int inproc_handshake(struct inproc *p, uint64_t *srv_ns, uint64_t *cli_ns
 }
 
 /* Free everything in p. */
-static void inproc_free(struct inproc *p)
+static void
+inproc_free(struct inproc *p)
 {
 	mbedtls_ssl_free(&p->srv);
 	mbedtls_ssl_free(&p->cli);
@@ -235,7 +247,8 @@ static void inproc_free(struct inproc *p)
 }
 
 /* Run N in-process handshakes and report the server-side rate (the floor). */
-int inproc_run(const struct bench_opts *o)
+int
+inproc_run(const struct bench_opts *o)
 {
 	struct inproc *p = calloc(1, sizeof(*p));
 	struct bench_result *r = calloc(1, sizeof(*r));
@@ -246,9 +259,10 @@ int inproc_run(const struct bench_opts *o)
 
 	if (p == NULL || r == NULL)
 		goto out;
-	if (ecdsa && (o->key == NULL || o->ca == NULL || o->client_cert == NULL ||
-	    o->client_key == NULL)) {
-		fprintf(stderr, "coaps-bench: --inprocess-handshakes with --cert needs --key, --ca, "
+	if (ecdsa &&
+	    (o->key == NULL || o->ca == NULL || o->client_cert == NULL || o->client_key == NULL)) {
+		fprintf(stderr,
+		    "coaps-bench: --inprocess-handshakes with --cert needs --key, --ca, "
 		    "--client-cert and --client-key\n");
 		goto out;
 	}

@@ -13,10 +13,11 @@
 
 #define SRV_BATCH 64
 #define SRV_DGRAM 9216
-#define RELAY_TABLE 32768	/* power of two; at most half of it used */
+#define RELAY_TABLE 32768 /* power of two; at most half of it used */
 
 /* Bind a UDP socket to ADDR:PORT; the fd or -1 with a message. */
-static int srv_bind(const char *spec, bool nonblock)
+static int
+srv_bind(const char *spec, bool nonblock)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -41,7 +42,8 @@ static int srv_bind(const char *spec, bool nonblock)
 }
 
 /* Build the echo answer to one request into out; its length or 0 for none. */
-static size_t backend_answer(const uint8_t *in, size_t len, uint8_t *out, uint16_t *mid_next)
+static size_t
+backend_answer(const uint8_t *in, size_t len, uint8_t *out, uint16_t *mid_next)
 {
 	struct coap_view v;
 	size_t n;
@@ -53,7 +55,7 @@ static size_t backend_answer(const uint8_t *in, size_t len, uint8_t *out, uint16
 		return v.type == 0 ? bcoap_header(out, 3, 0, v.mid, NULL, 0) : 0;
 	}
 	if (v.code >= 32 || v.type > 1)
-		return 0;	/* responses, ACKs, RSTs */
+		return 0; /* responses, ACKs, RSTs */
 	if (v.type == 0)
 		n = bcoap_header(out, 2 /* ACK */, 69 /* 2.05 */, v.mid, v.token, v.tkl);
 	else
@@ -67,7 +69,8 @@ static size_t backend_answer(const uint8_t *in, size_t len, uint8_t *out, uint16
 }
 
 /* The echo backend: answers every CON with a piggybacked 2.05 echoing the payload. */
-int backend_run(const struct bench_opts *o)
+int
+backend_run(const struct bench_opts *o)
 {
 	static uint8_t inbuf[SRV_BATCH][SRV_DGRAM], outbuf[SRV_BATCH][SRV_DGRAM];
 	static struct mmsghdr im[SRV_BATCH], om[SRV_BATCH];
@@ -105,7 +108,8 @@ int backend_run(const struct bench_opts *o)
 			return 1;
 		}
 		for (int i = 0; i < n; i++) {
-			size_t len = backend_answer(inbuf[i], im[i].msg_len, outbuf[nout], &mid_next);
+			size_t len =
+			    backend_answer(inbuf[i], im[i].msg_len, outbuf[nout], &mid_next);
 			if (len == 0)
 				continue;
 			oiov[nout].iov_len = len;
@@ -118,7 +122,7 @@ int backend_run(const struct bench_opts *o)
 			if (s <= 0) {
 				if (s < 0 && errno == EINTR)
 					continue;
-				break;	/* drop: the client retransmits */
+				break; /* drop: the client retransmits */
 			}
 			done += (unsigned)s;
 		}
@@ -132,7 +136,7 @@ struct relay_peer {
 	struct relay *r;
 	struct sockaddr_storage addr;
 	socklen_t len;
-	int fd;			/* 0 when the entry is free (fd 0 is stdin) */
+	int fd; /* 0 when the entry is free (fd 0 is stdin) */
 	struct event *ev;
 };
 
@@ -153,7 +157,8 @@ struct relay {
 };
 
 /* FNV-1a over the address bytes that identify a peer. */
-static unsigned relay_hash(const struct sockaddr_storage *ss, socklen_t len)
+static unsigned
+relay_hash(const struct sockaddr_storage *ss, socklen_t len)
 {
 	const uint8_t *p = (const uint8_t *)ss;
 	uint32_t h = 2166136261u;
@@ -164,7 +169,8 @@ static unsigned relay_hash(const struct sockaddr_storage *ss, socklen_t len)
 }
 
 /* Send the batch of datagrams queued towards clients. */
-static void relay_flush(struct relay *r)
+static void
+relay_flush(struct relay *r)
 {
 	for (unsigned done = 0; done < r->nout;) {
 		int s = sendmmsg(r->lfd, r->om + done, r->nout - done, 0);
@@ -179,7 +185,8 @@ static void relay_flush(struct relay *r)
 }
 
 /* Deferred flush: activated last, so it runs after the I/O callbacks already active. */
-static void relay_flush_cb(evutil_socket_t fd, short what, void *arg)
+static void
+relay_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
@@ -187,7 +194,8 @@ static void relay_flush_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Upstream readable: queue the backend's datagrams towards the client. */
-static void relay_upstream_cb(evutil_socket_t fd, short what, void *arg)
+static void
+relay_upstream_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay_peer *p = arg;
 	struct relay *r = p->r;
@@ -209,8 +217,8 @@ static void relay_upstream_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Find the peer for an address, creating its upstream socket; NULL when full. */
-static struct relay_peer *relay_peer_get(struct relay *r, const struct sockaddr_storage *ss,
-    socklen_t len)
+static struct relay_peer *
+relay_peer_get(struct relay *r, const struct sockaddr_storage *ss, socklen_t len)
 {
 	unsigned h = relay_hash(ss, len);
 	struct relay_peer *p;
@@ -230,7 +238,8 @@ static struct relay_peer *relay_peer_get(struct relay *r, const struct sockaddr_
 		return NULL;
 	}
 	if (connect(p->fd, (struct sockaddr *)&r->to, r->to_len) != 0 ||
-	    (p->ev = event_new(r->base, p->fd, EV_READ | EV_PERSIST, relay_upstream_cb, p)) == NULL) {
+	    (p->ev = event_new(r->base, p->fd, EV_READ | EV_PERSIST, relay_upstream_cb, p)) ==
+	        NULL) {
 		close(p->fd);
 		p->fd = 0;
 		return NULL;
@@ -244,7 +253,8 @@ static struct relay_peer *relay_peer_get(struct relay *r, const struct sockaddr_
 }
 
 /* Listening socket readable: forward each client datagram upstream. */
-static void relay_listen_cb(evutil_socket_t fd, short what, void *arg)
+static void
+relay_listen_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay *r = arg;
 
@@ -259,8 +269,8 @@ static void relay_listen_cb(evutil_socket_t fd, short what, void *arg)
 		if (n <= 0)
 			return;
 		for (int i = 0; i < n; i++) {
-			struct relay_peer *p = relay_peer_get(r, &r->ipeer[i],
-			    r->im[i].msg_hdr.msg_namelen);
+			struct relay_peer *p =
+			    relay_peer_get(r, &r->ipeer[i], r->im[i].msg_hdr.msg_namelen);
 			if (p != NULL)
 				(void)send(p->fd, r->ibuf[i], r->im[i].msg_len, MSG_DONTWAIT);
 		}
@@ -270,7 +280,8 @@ static void relay_listen_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The minimal single-threaded UDP relay: the floor for any proxy. */
-int relay_run(const struct bench_opts *o)
+int
+relay_run(const struct bench_opts *o)
 {
 	struct relay *r = calloc(1, sizeof(*r));
 

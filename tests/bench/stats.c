@@ -11,19 +11,21 @@
 #include "bench.h"
 
 /* Map a value in microseconds to its histogram bucket (about 1.5% wide). */
-static unsigned hist_index(uint64_t v)
+static unsigned
+hist_index(uint64_t v)
 {
 	unsigned msb, idx;
 
 	if (v < HIST_SUB)
 		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);	/* >= 6 */
+	msb = 63u - (unsigned)__builtin_clzll(v); /* >= 6 */
 	idx = (msb - 5u) * HIST_SUB + (unsigned)((v >> (msb - 6u)) & (HIST_SUB - 1));
 	return idx < HIST_BUCKETS ? idx : HIST_BUCKETS - 1;
 }
 
 /* Lowest value that lands in bucket idx (the inverse of hist_index). */
-static uint64_t hist_value(unsigned idx)
+static uint64_t
+hist_value(unsigned idx)
 {
 	unsigned msb;
 
@@ -34,7 +36,8 @@ static uint64_t hist_value(unsigned idx)
 }
 
 /* Record one sample. */
-void hist_add(struct hist *h, uint64_t us)
+void
+hist_add(struct hist *h, uint64_t us)
 {
 	h->n++;
 	h->sum += us;
@@ -44,7 +47,8 @@ void hist_add(struct hist *h, uint64_t us)
 }
 
 /* The p-th percentile (0..100) in microseconds; 0 when empty. */
-uint64_t hist_pct(const struct hist *h, double p)
+uint64_t
+hist_pct(const struct hist *h, double p)
 {
 	uint64_t want, seen = 0;
 	unsigned i;
@@ -65,7 +69,8 @@ uint64_t hist_pct(const struct hist *h, double p)
 }
 
 /* CPU time (user + system) a process has used, in seconds, or -1. */
-double stats_proc_cpu_s(long pid)
+double
+stats_proc_cpu_s(long pid)
 {
 	char path[64], buf[1024], *p;
 	unsigned long utime, stime;
@@ -82,14 +87,15 @@ double stats_proc_cpu_s(long pid)
 	buf[n] = '\0';
 	/* After "pid (comm)": state is field 3, utime 14, stime 15. */
 	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-	    &stime) != 2)
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) !=
+	        2)
 		return -1;
 	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* VmRSS of a process in kB, or -1. */
-long stats_rss_kb(long pid)
+long
+stats_rss_kb(long pid)
 {
 	char path[64], line[256];
 	long kb = -1;
@@ -109,7 +115,8 @@ long stats_rss_kb(long pid)
 }
 
 /* Monotonic time in seconds. */
-double stats_now(void)
+double
+stats_now(void)
 {
 	struct timespec ts;
 
@@ -118,7 +125,8 @@ double stats_now(void)
 }
 
 /* Monotonic time in nanoseconds. */
-uint64_t stats_now_ns(void)
+uint64_t
+stats_now_ns(void)
 {
 	struct timespec ts;
 
@@ -127,18 +135,20 @@ uint64_t stats_now_ns(void)
 }
 
 /* CPU time (user + system) this process has used, in seconds. */
-double stats_cpu_s(void)
+double
+stats_cpu_s(void)
 {
 	struct rusage ru;
 
 	if (getrusage(RUSAGE_SELF, &ru) != 0)
 		return 0;
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* Write a JSON string with the few escapes it can need. */
-static void json_str(FILE *f, const char *s)
+static void
+json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; s != NULL && *s != '\0'; s++) {
@@ -154,7 +164,8 @@ static void json_str(FILE *f, const char *s)
 }
 
 /* Print a JSON number or null for a negative "unknown" value. */
-static void json_long(FILE *f, long v)
+static void
+json_long(FILE *f, long v)
 {
 	if (v < 0)
 		fputs("null", f);
@@ -163,7 +174,8 @@ static void json_long(FILE *f, long v)
 }
 
 /* Write the JSON object for a result. */
-static void stats_json(FILE *f, const struct bench_result *r, const struct bench_opts *o)
+static void
+stats_json(FILE *f, const struct bench_result *r, const struct bench_opts *o)
 {
 	fputs("{\"mode\":", f);
 	json_str(f, r->mode);
@@ -171,19 +183,23 @@ static void stats_json(FILE *f, const struct bench_result *r, const struct bench
 		fputs(",\"label\":", f);
 		json_str(f, o->label);
 	}
-	fprintf(f, ",\"sessions\":%u,\"handshakes\":%" PRIu64 ",\"handshakes_per_s\":%.1f"
+	fprintf(f,
+	    ",\"sessions\":%u,\"handshakes\":%" PRIu64 ",\"handshakes_per_s\":%.1f"
 	    ",\"resumed\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"requests_per_s\":%.1f",
 	    r->sessions, r->handshakes, r->handshakes_per_s, r->resumed, r->requests,
 	    r->requests_per_s);
-	fprintf(f, ",\"latency_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
+	fprintf(f,
+	    ",\"latency_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64
 	    ",\"max\":%" PRIu64 "}",
 	    hist_pct(&r->lat, 50), hist_pct(&r->lat, 90), hist_pct(&r->lat, 99), r->lat.max);
-	fprintf(f, ",\"handshake_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64 "}",
+	fprintf(f,
+	    ",\"handshake_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64 "}",
 	    hist_pct(&r->hs_lat, 50), hist_pct(&r->hs_lat, 99), r->hs_lat.max);
 	fprintf(f, ",\"retransmissions\":%" PRIu64 ",\"errors\":%" PRIu64, r->retransmissions,
 	    r->errors);
-	fprintf(f, ",\"error_detail\":{\"handshake\":%" PRIu64 ",\"timeout\":%" PRIu64
-	    ",\"code\":%" PRIu64 ",\"rst\":%" PRIu64 ",\"io\":%" PRIu64 "}",
+	fprintf(f,
+	    ",\"error_detail\":{\"handshake\":%" PRIu64 ",\"timeout\":%" PRIu64 ",\"code\":%" PRIu64
+	    ",\"rst\":%" PRIu64 ",\"io\":%" PRIu64 "}",
 	    r->err_handshake, r->err_timeout, r->err_code, r->err_rst, r->err_io);
 	fputs(",\"server_rss_start_kb\":", f);
 	json_long(f, r->server_rss_start_kb);
@@ -193,9 +209,10 @@ static void stats_json(FILE *f, const struct bench_result *r, const struct bench
 	if (r->server_cpu_s >= 0)
 		fprintf(f, ",\"server_cpu_s\":%.2f", r->server_cpu_s);
 	if (o->wake_rate > 0)
-		fprintf(f, ",\"wake\":{\"sent\":%" PRIu64 ",\"answered\":%" PRIu64 ",\"skipped\":%"
-		    PRIu64 ",\"seconds\":%.3f}", r->wake_sent, r->wake_answered, r->wake_skipped,
-		    r->wake_s);
+		fprintf(f,
+		    ",\"wake\":{\"sent\":%" PRIu64 ",\"answered\":%" PRIu64 ",\"skipped\":%" PRIu64
+		    ",\"seconds\":%.3f}",
+		    r->wake_sent, r->wake_answered, r->wake_skipped, r->wake_s);
 	if (r->server_us_per_hs > 0)
 		fprintf(f, ",\"server_us_per_handshake\":%.1f,\"client_us_per_handshake\":%.1f",
 		    r->server_us_per_hs, r->client_us_per_hs);
@@ -204,7 +221,8 @@ static void stats_json(FILE *f, const struct bench_result *r, const struct bench
 }
 
 /* Print the table to stdout and write the JSON file if asked; 0 or -1. */
-int stats_report(const struct bench_result *r, const struct bench_opts *o)
+int
+stats_report(const struct bench_result *r, const struct bench_opts *o)
 {
 	FILE *f;
 
@@ -228,16 +246,18 @@ int stats_report(const struct bench_result *r, const struct bench_opts *o)
 			printf("%-22s server %.1f  client %.1f\n", "cpu us/handshake",
 			    r->server_us_per_hs, r->client_us_per_hs);
 		printf("%-22s %" PRIu64 "\n", "retransmissions", r->retransmissions);
-		printf("%-22s %" PRIu64 " (handshake %" PRIu64 ", timeout %" PRIu64 ", code %" PRIu64
-		    ", rst %" PRIu64 ", io %" PRIu64 ")\n", "errors", r->errors, r->err_handshake,
-		    r->err_timeout, r->err_code, r->err_rst, r->err_io);
+		printf("%-22s %" PRIu64 " (handshake %" PRIu64 ", timeout %" PRIu64
+		       ", code %" PRIu64 ", rst %" PRIu64 ", io %" PRIu64 ")\n",
+		    "errors", r->errors, r->err_handshake, r->err_timeout, r->err_code, r->err_rst,
+		    r->err_io);
 		if (r->server_rss_kb >= 0)
 			printf("%-22s %ld kB (at start %ld kB)\n", "server RSS", r->server_rss_kb,
 			    r->server_rss_start_kb);
 		if (o->wake_rate > 0)
 			printf("%-22s %" PRIu64 " sent, %" PRIu64 " answered 2.xx, %" PRIu64
-			    " sessions not ready, %.1f s\n", "wake after hold", r->wake_sent,
-			    r->wake_answered, r->wake_skipped, r->wake_s);
+			       " sessions not ready, %.1f s\n",
+			    "wake after hold", r->wake_sent, r->wake_answered, r->wake_skipped,
+			    r->wake_s);
 		printf("%-22s %.2f s wall, %.2f s cpu\n", "bench", r->elapsed_s, r->client_cpu_s);
 		if (r->server_cpu_s >= 0)
 			printf("%-22s %.2f s cpu during the run\n", "server", r->server_cpu_s);

@@ -20,8 +20,9 @@
  * MBEDTLS_PK_ECDSA so that it keeps its P-256 precomputation between
  * signatures (2x cheaper); 3.x signs EC keys that way already.
  */
-int tls_load_key(mbedtls_pk_context *pk, const char *file,
-    int (*rng)(void *, unsigned char *, size_t), void *rng_ctx)
+int
+tls_load_key(mbedtls_pk_context *pk, const char *file, int (*rng)(void *, unsigned char *, size_t),
+    void *rng_ctx)
 {
 	mbedtls_pk_context tmp;
 	int ret;
@@ -49,7 +50,8 @@ int tls_load_key(mbedtls_pk_context *pk, const char *file,
 }
 
 /* The mbedTLS id of a cipher suite name (with - or _), or 0. */
-int tls_suite_id(const char *name)
+int
+tls_suite_id(const char *name)
 {
 	char buf[128];
 	size_t i;
@@ -63,7 +65,8 @@ int tls_suite_id(const char *name)
 }
 
 /* Parse HOST:PORT or [V6]:PORT (numeric or resolvable host); 0 or -1. */
-int tls_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+int
+tls_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[256];
 	const char *port, *h = s;
@@ -101,7 +104,8 @@ int tls_parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 }
 
 /* mbedTLS error text. */
-void tls_strerror(int err, char *buf, size_t len)
+void
+tls_strerror(int err, char *buf, size_t len)
 {
 	mbedtls_strerror(err, buf, len);
 }

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_DGRAM 2048 /* largest datagram read */
+#define MAX_DGRAM 2048    /* largest datagram read */
 #define LIFETIME_MS 60000 /* the process exits after this long */
 
 static volatile sig_atomic_t stop;
@@ -61,7 +61,8 @@ now_ms(void)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: fixed-mid-backend -A ADDR -p PORT -M FIRST_MID [-n COUNT] [-i MS] [-N] [-D MS]\n"
+	fprintf(f, "usage: fixed-mid-backend -A ADDR -p PORT -M FIRST_MID [-n COUNT] [-i MS] [-N] "
+	           "[-D MS]\n"
 	           "  -A ADDR  IPv4 literal to listen on\n"
 	           "  -p PORT  UDP port (0 = any; the port is printed)\n"
 	           "  -M MID   MID of the first notification (0-65535, decimal or 0x hex)\n"
@@ -74,7 +75,7 @@ usage(FILE *f)
 /* Builds a 2.05 with Observe seq, the token and payload "n=seq"; returns its length. */
 static size_t
 build_notification(uint8_t *out, size_t outlen, uint8_t type, uint16_t mid, const uint8_t *token,
-                   size_t tkl, uint8_t seq)
+    size_t tkl, uint8_t seq)
 {
 	size_t n = 0;
 	int plen;
@@ -132,18 +133,35 @@ main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "A:p:M:n:i:ND:")) != -1) {
 		switch (opt) {
-		case 'A': addr = optarg; break;
-		case 'p': port = strtol(optarg, NULL, 10); break;
-		case 'M': first_mid = strtol(optarg, NULL, 0); break;
-		case 'n': count = strtol(optarg, NULL, 10); break;
-		case 'i': interval = strtol(optarg, NULL, 10); break;
-		case 'N': non = true; break;
-		case 'D': delay = strtol(optarg, NULL, 10); break;
-		default: usage(stderr); return 2;
+		case 'A':
+			addr = optarg;
+			break;
+		case 'p':
+			port = strtol(optarg, NULL, 10);
+			break;
+		case 'M':
+			first_mid = strtol(optarg, NULL, 0);
+			break;
+		case 'n':
+			count = strtol(optarg, NULL, 10);
+			break;
+		case 'i':
+			interval = strtol(optarg, NULL, 10);
+			break;
+		case 'N':
+			non = true;
+			break;
+		case 'D':
+			delay = strtol(optarg, NULL, 10);
+			break;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (addr == NULL || port < 0 || port > 65535 || first_mid < 0 || first_mid > 65535 ||
-	    count < 0 || count > 200 || interval < 1 || interval > 10000 || delay < 0 || delay > 30000 || optind != argc) {
+	    count < 0 || count > 200 || interval < 1 || interval > 10000 || delay < 0 ||
+	    delay > 30000 || optind != argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -182,25 +200,28 @@ main(int argc, char **argv)
 			uint8_t buf[MAX_DGRAM];
 			struct sockaddr_in from;
 			socklen_t flen = sizeof(from);
-			ssize_t len = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+			ssize_t len =
+			    recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
 			if (len >= 4 && buf[0] >> 6 == 1) {
 				unsigned type = (buf[0] >> 4) & 3, t = buf[0] & 0x0f;
 				uint16_t mid = (uint16_t)(buf[2] << 8 | buf[3]);
 				char src[64];
 				if (buf[1] == 0 && (type == 2 || type == 3)) {
 					printf("%s mid=0x%04x\n", type == 2 ? "ack" : "rst", mid);
-				} else if (buf[1] >= 1 && buf[1] <= 31 && t <= 8 && (size_t)len >= 4 + t &&
-				           !registered) {
-					static const char *const types[] = { "CON", "NON", "ACK", "RST" };
+				} else if (buf[1] >= 1 && buf[1] <= 31 && t <= 8 &&
+				           (size_t)len >= 4 + t && !registered) {
+					static const char *const types[] = { "CON", "NON", "ACK",
+						"RST" };
 					printf("req src=%s type=%s mid=0x%04x tkl=%u\n",
-					       addr_str(&from, src, sizeof(src)), types[type], mid, t);
+					    addr_str(&from, src, sizeof(src)), types[type], mid, t);
 					tkl = t;
 					memcpy(token, buf + 4, tkl);
 					peer = from;
 					registered = true;
 					answer_len = build_notification(answer, sizeof(answer),
-					    type == 0 ? 2 : 1, type == 0 ? mid : (uint16_t)(first_mid - 1),
-					    token, tkl, 0);
+					    type == 0 ? 2 : 1,
+					    type == 0 ? mid : (uint16_t)(first_mid - 1), token, tkl,
+					    0);
 					answer_at = now_ms() + delay;
 				} else {
 					printf("other mid=0x%04x code=0x%02x\n", mid, buf[1]);
@@ -208,16 +229,18 @@ main(int argc, char **argv)
 			}
 		}
 		if (answer_len > 0 && now_ms() >= answer_at) {
-			if (sendto(fd, answer, answer_len, 0, (struct sockaddr *)&peer, sizeof(peer)) >= 0)
+			if (sendto(fd, answer, answer_len, 0, (struct sockaddr *)&peer,
+			        sizeof(peer)) >= 0)
 				printf("answer mid=0x%02x%02x\n", answer[2], answer[3]);
 			answer_len = 0;
 			next = now_ms() + interval;
 		} else if (answer_len == 0 && registered && sent < count && now_ms() >= next) {
 			uint8_t out[64];
 			uint16_t mid = (uint16_t)(first_mid + sent);
-			size_t n = build_notification(out, sizeof(out), non ? 1 : 0, mid, token, tkl,
-			                              (uint8_t)(sent + 1));
-			if (n > 0 && sendto(fd, out, n, 0, (struct sockaddr *)&peer, sizeof(peer)) >= 0)
+			size_t n = build_notification(out, sizeof(out), non ? 1 : 0, mid, token,
+			    tkl, (uint8_t)(sent + 1));
+			if (n > 0 &&
+			    sendto(fd, out, n, 0, (struct sockaddr *)&peer, sizeof(peer)) >= 0)
 				printf("notify mid=0x%04x seq=%ld\n", mid, sent + 1);
 			sent++;
 			next = now_ms() + interval;

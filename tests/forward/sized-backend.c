@@ -33,8 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_DGRAM 65000      /* largest datagram read or sent */
-#define LIFETIME_MS 120000   /* the process exits after this long */
+#define MAX_DGRAM 65000    /* largest datagram read or sent */
+#define LIFETIME_MS 120000 /* the process exits after this long */
 
 static volatile sig_atomic_t stop;
 
@@ -107,7 +107,7 @@ wanted_size(const uint8_t *buf, size_t len, size_t off)
 /* Builds a 2.05 of exactly size bytes (size >= 6 + tkl) into out; returns size. */
 static size_t
 build_answer(uint8_t *out, size_t size, uint8_t type, uint16_t mid, const uint8_t *token,
-             size_t tkl)
+    size_t tkl)
 {
 	size_t n = 0;
 
@@ -138,10 +138,18 @@ main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "A:p:s")) != -1) {
 		switch (opt) {
-		case 'A': addr = optarg; break;
-		case 'p': port = strtol(optarg, NULL, 10); break;
-		case 's': separate = true; break;
-		default: usage(stderr); return 2;
+		case 'A':
+			addr = optarg;
+			break;
+		case 'p':
+			port = strtol(optarg, NULL, 10);
+			break;
+		case 's':
+			separate = true;
+			break;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (addr == NULL || port < 0 || port > 65535 || optind != argc) {
@@ -189,8 +197,8 @@ main(int argc, char **argv)
 			continue;
 		size_t want = wanted_size(buf, (size_t)len, 4 + tkl), n;
 
-		printf("req type=%s mid=0x%04x tkl=%u len=%zd want=%zu\n", types[type], mid, tkl, len,
-		       want);
+		printf("req type=%s mid=0x%04x tkl=%u len=%zd want=%zu\n", types[type], mid, tkl,
+		    len, want);
 		if (separate && type == 0) {
 			uint8_t ack[4] = { 0x60, 0x00, buf[2], buf[3] };
 
@@ -199,10 +207,10 @@ main(int argc, char **argv)
 			n = build_answer(out, want, 0, ++own_mid, buf + 4, tkl);
 		} else
 			n = build_answer(out, want, type == 0 ? 2 : 1, type == 0 ? mid : ++own_mid,
-			                 buf + 4, tkl);
+			    buf + 4, tkl);
 		if (sendto(fd, out, n, 0, (struct sockaddr *)&from, flen) >= 0)
-			printf("answer type=%s mid=0x%02x%02x len=%zu\n", types[out[0] >> 4 & 3], out[2],
-			       out[3], n);
+			printf("answer type=%s mid=0x%02x%02x len=%zu\n", types[out[0] >> 4 & 3],
+			    out[2], out[3], n);
 		else
 			printf("send-failed len=%zu: %s\n", n, strerror(errno));
 	}

@@ -50,7 +50,7 @@ count_opt(uint16_t num, const char *val)
 /* Checks the invariants of a rewrite result. */
 static void
 check_rewritten(const uint8_t *in, size_t inlen, const uint8_t *out, size_t n,
-                uint16_t identity_opt, const char *identity, bool strip_proxy)
+    uint16_t identity_opt, const char *identity, bool strip_proxy)
 {
 	struct coap_msg_info info, orig;
 	const char *why;
@@ -102,7 +102,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_assert(ok == 0 || (why != NULL && strlen(why) > 0));
 	if (ok == 0 && info.is_request) {
 		n = coap_msg_build_answer(ans, sizeof(ans), &info, COAP_MSG_CODE(4, 4), 7,
-		                          "no route");
+		    "no route");
 		fuzz_assert(n > 0);
 		fuzz_assert(coap_msg_inspect(ctx, ans, n, &answer_info, &why) == 0);
 		fuzz_assert(answer_info.is_response);
@@ -110,7 +110,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	why = NULL;
 	n = coap_msg_rewrite_request(ctx, in, size, out, sizeof(out), 65001, "psk:dev-42", 10,
-	                             false, &why);
+	    false, &why);
 	fuzz_assert(n > 0 || why != NULL);
 	if (n > 0)
 		check_rewritten(in, size, out, n, 65001, "psk:dev-42", false);
@@ -122,7 +122,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A tight output buffer must fail cleanly, never overflow. */
 	if (size > 8)
 		(void)coap_msg_rewrite_request(ctx, in, size, out, size / 2, 65001, "psk:dev-42",
-		                               10, true, &why);
+		    10, true, &why);
 
 	if (coap_msg_proxy_target(ctx, in, size, host, sizeof(host), &port, &why) == 0)
 		fuzz_assert(port != 0 && strlen(host) > 0);

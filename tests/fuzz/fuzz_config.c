@@ -102,8 +102,7 @@ int
 getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
     struct addrinfo **res)
 {
-	static int (*real)(const char *, const char *, const struct addrinfo *,
-	    struct addrinfo **);
+	static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 	struct addrinfo h = { 0 };
 
 	if (real == NULL)

@@ -37,15 +37,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fuzz_debug) {
 		/* Shows how deep an input got, to check the seed corpus. */
 		after = stats_get();
-		fprintf(stderr, "fuzz_datagram: cookies_sent=%llu handshakes_ok=%llu "
-		                "handshakes_failed=%llu msgs_relayed_in=%llu msgs_relayed_out=%llu "
-		                "answers_5.02=%llu\n",
+		fprintf(stderr,
+		    "fuzz_datagram: cookies_sent=%llu handshakes_ok=%llu "
+		    "handshakes_failed=%llu msgs_relayed_in=%llu msgs_relayed_out=%llu "
+		    "answers_5.02=%llu\n",
 		    (unsigned long long)(after->cookies_sent - before.cookies_sent),
 		    (unsigned long long)(after->handshakes_ok - before.handshakes_ok),
 		    (unsigned long long)(after->handshakes_failed - before.handshakes_failed),
 		    (unsigned long long)(after->msgs_relayed_in - before.msgs_relayed_in),
 		    (unsigned long long)(after->msgs_relayed_out - before.msgs_relayed_out),
-		    (unsigned long long)(after->answers[ANSWER_5_02] - before.answers[ANSWER_5_02]));
+		    (unsigned long long)(after->answers[ANSWER_5_02] -
+		                         before.answers[ANSWER_5_02]));
 	}
 	return 0;
 }

@@ -118,7 +118,8 @@ json_string(const char **p)
 			s++;
 			if (*s == 'u') {
 				for (int i = 1; i <= 4; i++)
-					if (strchr("0123456789abcdef", s[i]) == NULL || s[i] == '\0')
+					if (strchr("0123456789abcdef", s[i]) == NULL ||
+					    s[i] == '\0')
 						return false;
 				s += 4;
 			} else if (*s != '"' && *s != '\\')
@@ -184,11 +185,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ev.session = 0x1234abcd;
 		keys[n_keys++] = "session";
 	}
-#define STR(bit, field, buf)                         \
-	take(&in, buf, sizeof buf);                  \
-	if (flags & (bit)) {                         \
-		ev.field = buf;                      \
-		keys[n_keys++] = #field;             \
+#define STR(bit, field, buf)                                                                       \
+	take(&in, buf, sizeof buf);                                                                \
+	if (flags & (bit)) {                                                                       \
+		ev.field = buf;                                                                    \
+		keys[n_keys++] = #field;                                                           \
 	}
 	STR(2, peer, peer)
 	STR(4, local, local)

@@ -67,7 +67,11 @@ static struct {
 	mbedtls_pk_context key[2];
 	mbedtls_ssl_context ssl;
 	mbedtls_ctr_drbg_context drbg;
-	enum { CLIENT_DOWN, CLIENT_UP, CLIENT_FAILED } state;
+	enum {
+		CLIENT_DOWN,
+		CLIENT_UP,
+		CLIENT_FAILED
+	} state;
 	uint8_t last[4]; /* first bytes of the last message it received */
 	size_t last_len;
 } client = { .fd = -1 };
@@ -107,8 +111,7 @@ time(time_t *t)
 }
 
 /* Aborts with a message: set-up failures are bugs of the harness. */
-static void __attribute__((noreturn))
-fuzz_die(const char *what, const char *cause)
+static void __attribute__((noreturn)) fuzz_die(const char *what, const char *cause)
 {
 	fprintf(stderr, "fuzz_proxy: %s: %s\n", what, cause != NULL ? cause : "failed");
 	abort();
@@ -147,13 +150,16 @@ fuzz_workdir(bool *certs)
 			snprintf(cmd, sizeof cmd, "%s/certs", fuzz_dir);
 			have_certs = symlink(env, cmd) == 0;
 		} else {
-			snprintf(cmd, sizeof cmd, "'%s/certs/gen-certs.sh' '%s/certs' >/dev/null 2>&1",
-			    FUZZ_SRCDIR, fuzz_dir);
+			snprintf(cmd, sizeof cmd,
+			    "'%s/certs/gen-certs.sh' '%s/certs' >/dev/null 2>&1", FUZZ_SRCDIR,
+			    fuzz_dir);
 			have_certs = system(cmd) == 0;
 		}
 		if (!have_certs)
-			fprintf(stderr, "fuzz_proxy: no test certificates (%s/certs/gen-certs.sh or "
-			                "$COAPS_FUZZ_CERTS): no x509\n", FUZZ_SRCDIR);
+			fprintf(stderr,
+			    "fuzz_proxy: no test certificates (%s/certs/gen-certs.sh or "
+			    "$COAPS_FUZZ_CERTS): no x509\n",
+			    FUZZ_SRCDIR);
 	}
 	if (certs != NULL)
 		*certs = have_certs;
@@ -252,7 +258,7 @@ fuzz_socket(const char *ip, struct sockaddr_storage *ss, socklen_t *len)
  * (built with FUZZ_X509_CLIENTS) makes them.
  */
 #ifdef FUZZ_X509_CLIENTS
-#define FUZZ_CLIENT_KIND(ctl) ((enum client_kind)((ctl) & FUZZ_CTL_PEER_MASK))
+#define FUZZ_CLIENT_KIND(ctl) ((enum client_kind)((ctl)&FUZZ_CTL_PEER_MASK))
 #else
 #define FUZZ_CLIENT_KIND(ctl) CLIENT_PSK
 #endif
@@ -262,8 +268,11 @@ static void
 fuzz_feed_from(const struct sockaddr_storage *from, socklen_t fromlen, const uint8_t *data,
     size_t len)
 {
-	struct datagram d = { .listener = fuzz_listener, .peer = *from, .peerlen = fromlen,
-		.data = data, .len = len };
+	struct datagram d = { .listener = fuzz_listener,
+		.peer = *from,
+		.peerlen = fromlen,
+		.data = data,
+		.len = len };
 
 	frontdoor_input(&d);
 }
@@ -277,14 +286,15 @@ backend_drain(void)
 	for (int i = 0; i < 256; i++) {
 		struct sockaddr_storage from;
 		socklen_t fromlen = sizeof from;
-		ssize_t n = recvfrom(backend.fd, buf, sizeof buf, 0, (struct sockaddr *)&from,
-		    &fromlen);
+		ssize_t n =
+		    recvfrom(backend.fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fromlen);
 
 		if (n < 0)
 			return;
 		backend.from = from;
 		backend.fromlen = fromlen;
-		backend.last_len = (size_t)n < sizeof backend.last ? (size_t)n : sizeof backend.last;
+		backend.last_len =
+		    (size_t)n < sizeof backend.last ? (size_t)n : sizeof backend.last;
 		memcpy(backend.last, buf, backend.last_len);
 	}
 }
@@ -418,8 +428,12 @@ client_init(void)
 	if (fuzz_cfg->x509 != NULL) {
 		/* Client certificates are checked against the time: pick one they hold. */
 		const mbedtls_x509_time *t = &fuzz_cfg->x509->certificate.valid_from;
-		struct tm tm = { .tm_year = t->year - 1900, .tm_mon = t->mon - 1,
-			.tm_mday = t->day, .tm_hour = t->hour, .tm_min = t->min, .tm_sec = t->sec };
+		struct tm tm = { .tm_year = t->year - 1900,
+			.tm_mon = t->mon - 1,
+			.tm_mday = t->day,
+			.tm_hour = t->hour,
+			.tm_min = t->min,
+			.tm_sec = t->sec };
 
 		fuzz_certs_time = timegm(&tm) + 86400;
 	} else
@@ -547,7 +561,7 @@ fuzz_proxy_init(void)
 		fuzz_die("relay_init", NULL);
 	/* Our own listener: 127.0.0.1 and a port of the kernel's choosing. */
 	memset(&lc, 0, sizeof lc);
-	lc.address = (char *)(uintptr_t)"127.0.0.1";
+	lc.address = (char *)(uintptr_t) "127.0.0.1";
 	in->sin_family = AF_INET;
 	in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	lc.addrlen = sizeof *in;

@@ -7,9 +7,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define FUZZ_PEERS 4              /* fixed device addresses a datagram can come from */
-#define FUZZ_MAX_DATAGRAMS 64     /* datagrams of one input that are fed */
-#define FUZZ_TIME 1700000000      /* time() while fuzzing: before any test certificate expires */
+#define FUZZ_PEERS 4                /* fixed device addresses a datagram can come from */
+#define FUZZ_MAX_DATAGRAMS 64       /* datagrams of one input that are fed */
+#define FUZZ_TIME 1700000000        /* time() while fuzzing: before any test certificate expires */
 #define FUZZ_CLOCK_MS 1000000000ULL /* clock_ms() at the start of each input */
 
 /*

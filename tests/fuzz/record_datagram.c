@@ -33,8 +33,7 @@ struct recorder {
 };
 
 /* Prints usage and exits with status. */
-static void __attribute__((noreturn))
-usage(int status)
+static void __attribute__((noreturn)) usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 	    "usage: record_datagram [-Cch] [-i IDENTITY] [-k KEY] [-n REQUESTS] [-P PEER] "
@@ -47,7 +46,8 @@ usage(int status)
 	    "  -n N         CoAP requests after the handshake (default 1)\n"
 	    "  -u SEGMENT   Uri-Path of the requests (default a)\n"
 	    "  -P PEER      fixed peer 0-3 to send from (default 0)\n"
-	    "  -c           run the event loop after each request (the backend's ICMP error: 5.02)\n"
+	    "  -c           run the event loop after each request (the backend's ICMP error: "
+	    "5.02)\n"
 	    "  -C           end with close_notify\n"
 	    "  -x           TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8 without a client certificate\n"
 	    "               instead (replays only with the same server certificate: see\n"
@@ -254,7 +254,8 @@ main(int argc, char **argv)
 		if (loop) {
 			r = mbedtls_ssl_read(&ssl, answer, sizeof answer);
 			if (r >= 2)
-				printf("request %lu: answer %u.%02u\n", i, answer[1] >> 5, answer[1] & 31);
+				printf("request %lu: answer %u.%02u\n", i, answer[1] >> 5,
+				    answer[1] & 31);
 			else
 				printf("request %lu: no answer (-0x%04x)\n", i, (unsigned)-r);
 		}

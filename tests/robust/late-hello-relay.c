@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #define MAX_DGRAM 65536
-#define REC_HDR 13        /* DTLS record header */
-#define HS_HDR 12         /* DTLS handshake header */
+#define REC_HDR 13 /* DTLS record header */
+#define HS_HDR 12  /* DTLS handshake header */
 #define CT_CCS 20
 #define CT_HANDSHAKE 22
 #define HS_CLIENT_HELLO 1
@@ -150,11 +150,21 @@ main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 's': have_server = addr_parse(optarg, &server, &server_len); break;
-		case 'd': drop_ms = strtol(optarg, NULL, 10); break;
-		case 'l': lifetime = strtol(optarg, NULL, 10); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 's':
+			have_server = addr_parse(optarg, &server, &server_len);
+			break;
+		case 'd':
+			drop_ms = strtol(optarg, NULL, 10);
+			break;
+		case 'l':
+			lifetime = strtol(optarg, NULL, 10);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!have_server || optind != argc || drop_ms < 1 || drop_ms > 10000 || lifetime < 1 ||
@@ -176,7 +186,8 @@ main(int argc, char **argv)
 	fflush(stdout);
 	end = clock_ms() + lifetime * 1000;
 	while (!stop && clock_ms() < end) {
-		struct pollfd pf[2] = { { .fd = lfd, .events = POLLIN }, { .fd = ufd, .events = POLLIN } };
+		struct pollfd pf[2] = { { .fd = lfd, .events = POLLIN },
+			{ .fd = ufd, .events = POLLIN } };
 		ssize_t n;
 
 		if (inject_pending && clock_ms() >= drop_until) {
@@ -196,7 +207,8 @@ main(int argc, char **argv)
 			n = recvfrom(lfd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
 			if (n >= 0 && !have_client) {
 				ufd = socket(server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-				if (ufd < 0 || connect(ufd, (struct sockaddr *)&server, server_len) < 0) {
+				if (ufd < 0 ||
+				    connect(ufd, (struct sockaddr *)&server, server_len) < 0) {
 					perror("late-hello-relay: upstream socket");
 					return 1;
 				}
@@ -231,7 +243,8 @@ main(int argc, char **argv)
 				continue;
 			}
 			down++;
-			(void)sendto(lfd, buf, (size_t)n, 0, (struct sockaddr *)&client, client_len);
+			(void)sendto(lfd, buf, (size_t)n, 0, (struct sockaddr *)&client,
+			    client_len);
 		}
 	}
 	printf("up=%lu down=%lu dropped=%lu injected=%lu\n", up, down, dropped, injected);

@@ -16,16 +16,15 @@
 static void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: certcheck key KEYFILE...\n"
-	    "       certcheck pair KEYFILE CERTFILE\n"
-	    "       certcheck verify [-u server|client] CAFILE CERTFILE [CRLFILE]\n"
-	    "key:    every KEYFILE must load as an unencrypted ECDSA P-256 key.\n"
-	    "pair:   the key must match the (first) certificate of CERTFILE.\n"
-	    "verify: CERTFILE (leaf, then any intermediates) must chain to CAFILE,\n"
-	    "        be in its validity period, not be revoked by CRLFILE and, with\n"
-	    "        -u, carry the serverAuth or clientAuth extended key usage.\n"
-	    "Exit status: 0 all good, 1 a check failed, 2 usage or load error.\n");
+	fprintf(stderr, "usage: certcheck key KEYFILE...\n"
+	                "       certcheck pair KEYFILE CERTFILE\n"
+	                "       certcheck verify [-u server|client] CAFILE CERTFILE [CRLFILE]\n"
+	                "key:    every KEYFILE must load as an unencrypted ECDSA P-256 key.\n"
+	                "pair:   the key must match the (first) certificate of CERTFILE.\n"
+	                "verify: CERTFILE (leaf, then any intermediates) must chain to CAFILE,\n"
+	                "        be in its validity period, not be revoked by CRLFILE and, with\n"
+	                "        -u, carry the serverAuth or clientAuth extended key usage.\n"
+	                "Exit status: 0 all good, 1 a check failed, 2 usage or load error.\n");
 }
 
 /* Prints an mbedTLS error for a file. */
@@ -35,8 +34,7 @@ error_print(const char *what, const char *file, int rc)
 	char buf[160];
 
 	mbedtls_strerror(rc, buf, sizeof(buf));
-	fprintf(stderr, "certcheck: %s %s: %s (-0x%04x)\n", what, file, buf,
-	    (unsigned)-rc);
+	fprintf(stderr, "certcheck: %s %s: %s (-0x%04x)\n", what, file, buf, (unsigned)-rc);
 }
 
 /* Loads each key file and checks it is an EC P-256 private key. */
@@ -55,9 +53,8 @@ keys_check(int n, char **files)
 			error_print("cannot load key", files[i], rc);
 			status = 2;
 		} else if (mbedtls_pk_get_type(&pk) != MBEDTLS_PK_ECKEY ||
-		    tc_pk_ec_group(&pk) != MBEDTLS_ECP_DP_SECP256R1) {
-			fprintf(stderr, "certcheck: %s: not an ECDSA P-256 key\n",
-			    files[i]);
+		           tc_pk_ec_group(&pk) != MBEDTLS_ECP_DP_SECP256R1) {
+			fprintf(stderr, "certcheck: %s: not an ECDSA P-256 key\n", files[i]);
 			status = status ? status : 1;
 		} else {
 			printf("%s: ok\n", files[i]);
@@ -96,8 +93,7 @@ pair_check(const char *keyfile, const char *certfile)
 
 /* Verifies a certificate chain against a CA file and an optional CRL. */
 static int
-chain_verify(const char *usage_name, const char *cafile, const char *certfile,
-    const char *crlfile)
+chain_verify(const char *usage_name, const char *cafile, const char *certfile, const char *crlfile)
 {
 	mbedtls_x509_crt ca, crt;
 	mbedtls_x509_crl crl;
@@ -120,15 +116,15 @@ chain_verify(const char *usage_name, const char *cafile, const char *certfile,
 		error_print("cannot load CRL", crlfile, rc);
 		goto out;
 	}
-	rc = mbedtls_x509_crt_verify(&crt, &ca, crlfile != NULL ? &crl : NULL,
-	    NULL, &flags, NULL, NULL);
+	rc = mbedtls_x509_crt_verify(&crt, &ca, crlfile != NULL ? &crl : NULL, NULL, &flags, NULL,
+	    NULL);
 	if (rc == 0 && usage_name != NULL) {
-		const char *oid = strcmp(usage_name, "server") == 0 ?
-		    MBEDTLS_OID_SERVER_AUTH : MBEDTLS_OID_CLIENT_AUTH;
+		const char *oid = strcmp(usage_name, "server") == 0 ? MBEDTLS_OID_SERVER_AUTH
+		                                                    : MBEDTLS_OID_CLIENT_AUTH;
 		if (mbedtls_x509_crt_check_extended_key_usage(&crt, oid,
-			MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) != 0) {
-			printf("%s: verification failed: no %sAuth extended key usage\n",
-			    certfile, usage_name);
+		        MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH)) != 0) {
+			printf("%s: verification failed: no %sAuth extended key usage\n", certfile,
+			    usage_name);
 			status = 1;
 			goto out;
 		}
@@ -139,8 +135,7 @@ chain_verify(const char *usage_name, const char *cafile, const char *certfile,
 	} else {
 		mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
 		info[strcspn(info, "\n")] = '\0';
-		printf("%s: verification failed: %s (flags 0x%08x)\n", certfile,
-		    info, flags);
+		printf("%s: verification failed: %s (flags 0x%08x)\n", certfile, info, flags);
 		status = 1;
 	}
 out:

@@ -41,12 +41,12 @@
 #include <coap3/coap.h>
 #include <event2/event.h>
 
-#define MAX_DGRAM 65536      /* largest UDP datagram we read */
-#define MAX_PENDING 256      /* CON messages awaiting an ACK at once */
-#define MAX_OBSERVERS 64     /* observe registrations at once */
-#define RETRANSMIT_MS 2000   /* CON retransmission interval */
-#define MAX_RETRANSMIT 4     /* retransmissions before giving up */
-#define RECENT_MIDS 8        /* notification MIDs remembered per observer */
+#define MAX_DGRAM 65536    /* largest UDP datagram we read */
+#define MAX_PENDING 256    /* CON messages awaiting an ACK at once */
+#define MAX_OBSERVERS 64   /* observe registrations at once */
+#define RETRANSMIT_MS 2000 /* CON retransmission interval */
+#define MAX_RETRANSMIT 4   /* retransmissions before giving up */
+#define RECENT_MIDS 8      /* notification MIDs remembered per observer */
 
 enum backend_mode {
 	MODE_ECHO,     /* answer every request with its options */
@@ -66,12 +66,12 @@ struct pending {
 	bool used;
 	struct endpoint ep;
 	uint16_t mid;
-	int tries;              /* retransmissions done */
-	uint8_t *msg;           /* encoded message */
+	int tries;    /* retransmissions done */
+	uint8_t *msg; /* encoded message */
 	size_t len;
-	struct event *timer;    /* retransmission timer */
-	struct observer *obs;   /* the observation it belongs to, or NULL */
-	const char *what;       /* "separate" or "notify", for the log */
+	struct event *timer;  /* retransmission timer */
+	struct observer *obs; /* the observation it belongs to, or NULL */
+	const char *what;     /* "separate" or "notify", for the log */
 };
 
 /* A response held back for the separate mode's delay. */
@@ -82,7 +82,7 @@ struct delayed {
 	char *body;
 	size_t body_len;
 	struct event *timer;
-	struct delayed *next;   /* list of all held responses */
+	struct delayed *next; /* list of all held responses */
 };
 
 /* An observe registration: an endpoint and a token. */
@@ -91,12 +91,12 @@ struct observer {
 	struct endpoint ep;
 	uint8_t token[8];
 	size_t tkl;
-	uint32_t seq;           /* last Observe sequence number sent */
-	unsigned long count;    /* notifications sent */
+	uint32_t seq;        /* last Observe sequence number sent */
+	unsigned long count; /* notifications sent */
 	uint16_t mids[RECENT_MIDS];
 	unsigned nmids;
-	struct pending *con;    /* the CON notification in flight, or NULL */
-	struct event *timer;    /* notification timer */
+	struct pending *con; /* the CON notification in flight, or NULL */
+	struct event *timer; /* notification timer */
 };
 
 static struct event_base *base;
@@ -176,17 +176,20 @@ static const char *
 type_name(coap_pdu_type_t t)
 {
 	switch (t) {
-	case COAP_MESSAGE_CON: return "CON";
-	case COAP_MESSAGE_NON: return "NON";
-	case COAP_MESSAGE_ACK: return "ACK";
-	case COAP_MESSAGE_RST: return "RST";
+	case COAP_MESSAGE_CON:
+		return "CON";
+	case COAP_MESSAGE_NON:
+		return "NON";
+	case COAP_MESSAGE_ACK:
+		return "ACK";
+	case COAP_MESSAGE_RST:
+		return "RST";
 	}
 	return "?";
 }
 
 /* Prints a line on stdout and flushes it. */
-static void __attribute__((format(printf, 1, 2)))
-out(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) out(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -203,10 +206,9 @@ out(const char *fmt, ...)
  * Returns the length, or 0 if it does not fit.
  */
 static size_t
-msg_encode(uint8_t *buf, size_t size, coap_pdu_type_t type, uint8_t code,
-    uint16_t mid, const uint8_t *token, size_t tkl, const uint16_t *onum,
-    const uint8_t *const *oval, const size_t *olen, size_t nopts,
-    const void *payload, size_t plen)
+msg_encode(uint8_t *buf, size_t size, coap_pdu_type_t type, uint8_t code, uint16_t mid,
+    const uint8_t *token, size_t tkl, const uint16_t *onum, const uint8_t *const *oval,
+    const size_t *olen, size_t nopts, const void *payload, size_t plen)
 {
 	size_t off = 4;
 	uint16_t prev = 0;
@@ -221,8 +223,8 @@ msg_encode(uint8_t *buf, size_t size, coap_pdu_type_t type, uint8_t code,
 		memcpy(buf + off, token, tkl);
 	off += tkl;
 	for (size_t i = 0; i < nopts; i++) {
-		size_t n = coap_opt_encode(buf + off, size - off,
-		    (uint16_t)(onum[i] - prev), oval[i], olen[i]);
+		size_t n = coap_opt_encode(buf + off, size - off, (uint16_t)(onum[i] - prev),
+		    oval[i], olen[i]);
 		if (n == 0)
 			return 0;
 		off += n;
@@ -251,17 +253,16 @@ static void
 send_empty(const struct endpoint *ep, coap_pdu_type_t type, uint16_t mid)
 {
 	uint8_t msg[4];
-	size_t len = msg_encode(msg, sizeof(msg), type, 0, mid, NULL, 0, NULL,
-	    NULL, NULL, 0, NULL, 0);
+	size_t len =
+	    msg_encode(msg, sizeof(msg), type, 0, mid, NULL, 0, NULL, NULL, NULL, 0, NULL, 0);
 
 	send_to(ep, msg, len);
 }
 
 /* Encodes a 2.05 response with Content-Format text/plain and maybe Observe. */
 static size_t
-response_encode(uint8_t *buf, size_t size, coap_pdu_type_t type, uint16_t mid,
-    const uint8_t *token, size_t tkl, bool observe, uint32_t seq,
-    const char *body, size_t blen)
+response_encode(uint8_t *buf, size_t size, coap_pdu_type_t type, uint16_t mid, const uint8_t *token,
+    size_t tkl, bool observe, uint32_t seq, const char *body, size_t blen)
 {
 	uint16_t onum[2];
 	const uint8_t *oval[2];
@@ -276,8 +277,8 @@ response_encode(uint8_t *buf, size_t size, coap_pdu_type_t type, uint16_t mid,
 	onum[n] = COAP_OPTION_CONTENT_FORMAT; /* text/plain = 0: empty value */
 	oval[n] = NULL;
 	olen[n++] = 0;
-	return msg_encode(buf, size, type, COAP_RESPONSE_CODE(205), mid, token,
-	    tkl, onum, oval, olen, n, body, blen);
+	return msg_encode(buf, size, type, COAP_RESPONSE_CODE(205), mid, token, tkl, onum, oval,
+	    olen, n, body, blen);
 }
 
 /* Returns a fresh message id for messages we originate. */
@@ -325,8 +326,8 @@ pending_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Sends a CON and keeps it for retransmission until ACK or RST. */
 static struct pending *
-pending_send(const struct endpoint *ep, uint16_t mid, const uint8_t *msg,
-    size_t len, const char *what, struct observer *obs)
+pending_send(const struct endpoint *ep, uint16_t mid, const uint8_t *msg, size_t len,
+    const char *what, struct observer *obs)
 {
 	struct timeval tv = { RETRANSMIT_MS / 1000, (RETRANSMIT_MS % 1000) * 1000 };
 	struct pending *p = NULL;
@@ -392,8 +393,7 @@ echo_body(const coap_pdu_t *pdu, size_t *blen)
 			    (unsigned)oi.number, len);
 			if (len > 0) {
 				b[off++] = ' ';
-				off = escape_append(b, size - 2, off,
-				    coap_opt_value(opt), len);
+				off = escape_append(b, size - 2, off, coap_opt_value(opt), len);
 			}
 			b[off++] = '\n';
 		}
@@ -425,16 +425,13 @@ request_log(const struct endpoint *ep, const coap_pdu_t *pdu)
 			uint32_t len = coap_opt_length(opt);
 			if (oi.number == COAP_OPTION_URI_PATH && poff + 2 < psize) {
 				path[poff++] = '/';
-				poff = escape_append(path, psize, poff,
-				    coap_opt_value(opt), len);
+				poff = escape_append(path, psize, poff, coap_opt_value(opt), len);
 			}
 			if (ooff + 64 >= osize)
 				continue;
-			ooff += (size_t)snprintf(opts + ooff, osize - ooff,
-			    "%s%u:%" PRIu32 ":\"", ooff > 0 ? "," : "",
-			    (unsigned)oi.number, len);
-			ooff = escape_append(opts, osize - 2, ooff,
-			    coap_opt_value(opt), len);
+			ooff += (size_t)snprintf(opts + ooff, osize - ooff, "%s%u:%" PRIu32 ":\"",
+			    ooff > 0 ? "," : "", (unsigned)oi.number, len);
+			ooff = escape_append(opts, osize - 2, ooff, coap_opt_value(opt), len);
 			opts[ooff++] = '"';
 			opts[ooff] = '\0';
 		}
@@ -442,8 +439,8 @@ request_log(const struct endpoint *ep, const coap_pdu_t *pdu)
 	coap_get_data(pdu, &dlen, &data);
 	out("req src=%s type=%s mid=0x%04x code=%d.%02d tkl=%zu path=%s opts=%s payload_len=%zu",
 	    endpoint_str(ep, src, sizeof(src)), type_name(coap_pdu_get_type(pdu)),
-	    (unsigned)coap_pdu_get_mid(pdu), (int)(code >> 5), (int)(code & 31),
-	    tok.length, poff > 0 ? path : "/", opts, dlen);
+	    (unsigned)coap_pdu_get_mid(pdu), (int)(code >> 5), (int)(code & 31), tok.length,
+	    poff > 0 ? path : "/", opts, dlen);
 done:
 	free(path);
 	free(opts);
@@ -451,8 +448,8 @@ done:
 
 /* Answers a request right away: piggybacked ACK for CON, NON for NON. */
 static void
-reply_now(const struct endpoint *ep, const coap_pdu_t *pdu, bool observe,
-    uint32_t seq, const char *body, size_t blen)
+reply_now(const struct endpoint *ep, const coap_pdu_t *pdu, bool observe, uint32_t seq,
+    const char *body, size_t blen)
 {
 	coap_bin_const_t tok = coap_pdu_get_token(pdu);
 	bool con = coap_pdu_get_type(pdu) == COAP_MESSAGE_CON;
@@ -462,8 +459,8 @@ reply_now(const struct endpoint *ep, const coap_pdu_t *pdu, bool observe,
 	if (msg == NULL)
 		return;
 	len = response_encode(msg, size, con ? COAP_MESSAGE_ACK : COAP_MESSAGE_NON,
-	    con ? (uint16_t)coap_pdu_get_mid(pdu) : mid_next(), tok.s, tok.length,
-	    observe, seq, body, blen);
+	    con ? (uint16_t)coap_pdu_get_mid(pdu) : mid_next(), tok.s, tok.length, observe, seq,
+	    body, blen);
 	if (len > 0)
 		send_to(ep, msg, len);
 	free(msg);
@@ -496,8 +493,8 @@ delayed_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (msg != NULL) {
-		len = response_encode(msg, size, COAP_MESSAGE_CON, mid, d->token,
-		    d->tkl, false, 0, d->body, d->body_len);
+		len = response_encode(msg, size, COAP_MESSAGE_CON, mid, d->token, d->tkl, false, 0,
+		    d->body, d->body_len);
 		if (len > 0) {
 			out("separate mid=0x%04x", mid);
 			pending_send(&d->ep, mid, msg, len, "separate", NULL);
@@ -509,8 +506,7 @@ delayed_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Acknowledges a CON now and schedules its response as a separate CON. */
 static void
-reply_separate(const struct endpoint *ep, const coap_pdu_t *pdu, char *body,
-    size_t blen)
+reply_separate(const struct endpoint *ep, const coap_pdu_t *pdu, char *body, size_t blen)
 {
 	coap_bin_const_t tok = coap_pdu_get_token(pdu);
 	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
@@ -544,8 +540,7 @@ observer_find(const struct endpoint *ep, const uint8_t *token, size_t tkl)
 {
 	for (size_t i = 0; i < MAX_OBSERVERS; i++) {
 		struct observer *o = &observers[i];
-		if (o->used && o->tkl == tkl &&
-		    (tkl == 0 || memcmp(o->token, token, tkl) == 0) &&
+		if (o->used && o->tkl == tkl && (tkl == 0 || memcmp(o->token, token, tkl) == 0) &&
 		    endpoint_equal(&o->ep, ep))
 			return o;
 	}
@@ -604,9 +599,8 @@ observer_timer_cb(evutil_socket_t fd, short what, void *arg)
 	o->seq++;
 	con = o->count % 4 == 0 && o->con == NULL;
 	blen = (size_t)snprintf(body, sizeof(body), "n=%lu", o->count);
-	len = response_encode(msg, sizeof(msg),
-	    con ? COAP_MESSAGE_CON : COAP_MESSAGE_NON, mid, o->token, o->tkl,
-	    true, o->seq, body, blen);
+	len = response_encode(msg, sizeof(msg), con ? COAP_MESSAGE_CON : COAP_MESSAGE_NON, mid,
+	    o->token, o->tkl, true, o->seq, body, blen);
 	o->mids[o->nmids++ % RECENT_MIDS] = mid;
 	out("notify seq=%" PRIu32 " type=%s mid=0x%04x n=%lu", o->seq & 0xffffff,
 	    con ? "CON" : "NON", mid, o->count);
@@ -646,8 +640,7 @@ observer_register(const struct endpoint *ep, const coap_pdu_t *pdu)
 			memcpy(o->token, tok.s, tok.length);
 		o->seq = (uint32_t)(rand() & 0xff);
 	}
-	out("observe-register src=%s tkl=%zu", endpoint_str(ep, src, sizeof(src)),
-	    tok.length);
+	out("observe-register src=%s tkl=%zu", endpoint_str(ep, src, sizeof(src)), tok.length);
 	blen = (size_t)snprintf(body, sizeof(body), "n=%lu", o->count);
 	reply_now(ep, pdu, true, o->seq, body, blen);
 	evtimer_add(o->timer, &tv);
@@ -727,8 +720,8 @@ sock_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	for (int burst = 0; burst < 64; burst++) {
 		ep.len = sizeof(ep.ss);
-		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT,
-		    (struct sockaddr *)&ep.ss, &ep.len);
+		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ep.ss,
+		    &ep.len);
 		if (n < 0)
 			return;
 		pdu = coap_pdu_init(0, 0, 0, MAX_DGRAM);
@@ -747,8 +740,8 @@ sock_read_cb(evutil_socket_t fd, short what, void *arg)
 			handle_ack_rst(&ep, type, mid);
 		} else if (code == 0) {
 			char src[80];
-			out("ping src=%s type=%s mid=0x%04x",
-			    endpoint_str(&ep, src, sizeof(src)), type_name(type), mid);
+			out("ping src=%s type=%s mid=0x%04x", endpoint_str(&ep, src, sizeof(src)),
+			    type_name(type), mid);
 			if (type == COAP_MESSAGE_CON && mode != MODE_SILENT)
 				send_empty(&ep, COAP_MESSAGE_RST, mid);
 		} else if ((code >> 5) == 0) {
@@ -775,8 +768,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	if (count_file != NULL) {
 		FILE *f = fopen(count_file, "w");
 		if (f == NULL || fprintf(f, "%lu\n", requests) < 0 || fclose(f) != 0)
-			fprintf(stderr, "coap-test-backend: %s: %s\n", count_file,
-			    strerror(errno));
+			fprintf(stderr, "coap-test-backend: %s: %s\n", count_file, strerror(errno));
 	}
 	event_base_loopbreak(base);
 }
@@ -804,10 +796,10 @@ sock_open(const char *addr, const char *port)
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sslen) < 0 ||
-	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), serv,
-		sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-		fprintf(stderr, "coap-test-backend: bind %s port %s: %s\n", addr,
-		    port, strerror(errno));
+	    getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), serv, sizeof(serv),
+	        NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		fprintf(stderr, "coap-test-backend: bind %s port %s: %s\n", addr, port,
+		    strerror(errno));
 		freeaddrinfo(ai);
 		if (fd >= 0)
 			close(fd);
@@ -828,9 +820,15 @@ main(int argc, char **argv)
 
 	while ((ch = getopt(argc, argv, "A:p:m:c:d:h")) != -1) {
 		switch (ch) {
-		case 'A': addr = optarg; break;
-		case 'p': port = optarg; break;
-		case 'c': count_file = optarg; break;
+		case 'A':
+			addr = optarg;
+			break;
+		case 'p':
+			port = optarg;
+			break;
+		case 'c':
+			count_file = optarg;
+			break;
 		case 'm':
 			if (strcmp(optarg, "echo") == 0)
 				mode = MODE_ECHO;
@@ -848,14 +846,17 @@ main(int argc, char **argv)
 		case 'd':
 			errno = 0;
 			delay_ms = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || delay_ms < 0 ||
-			    delay_ms > 3600000) {
+			if (errno != 0 || *end != '\0' || delay_ms < 0 || delay_ms > 3600000) {
 				usage(stderr);
 				return 2;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (addr == NULL || port == NULL || optind != argc) {
@@ -877,9 +878,8 @@ main(int argc, char **argv)
 	ev_read = event_new(base, sock, EV_READ | EV_PERSIST, sock_read_cb, NULL);
 	ev_term = evsignal_new(base, SIGTERM, signal_cb, NULL);
 	ev_int = evsignal_new(base, SIGINT, signal_cb, NULL);
-	if (ev_read == NULL || ev_term == NULL || ev_int == NULL ||
-	    event_add(ev_read, NULL) < 0 || event_add(ev_term, NULL) < 0 ||
-	    event_add(ev_int, NULL) < 0) {
+	if (ev_read == NULL || ev_term == NULL || ev_int == NULL || event_add(ev_read, NULL) < 0 ||
+	    event_add(ev_term, NULL) < 0 || event_add(ev_int, NULL) < 0) {
 		fprintf(stderr, "coap-test-backend: cannot set up events\n");
 		return 1;
 	}

@@ -55,8 +55,8 @@
 
 #include "../tools/tls-compat.h"
 
-#define MAX_MSG 8192   /* largest message sent or received (over the proxy's limit, to test it) */
-#define MAX_ARGS 64    /* messages per run */
+#define MAX_MSG 8192 /* largest message sent or received (over the proxy's limit, to test it) */
+#define MAX_ARGS 64  /* messages per run */
 
 /* Everything one DTLS client run needs. */
 struct client {
@@ -66,12 +66,12 @@ struct client {
 	mbedtls_ctr_drbg_context drbg;
 	mbedtls_entropy_context entropy;
 	mbedtls_timing_delay_context timer;
-	bool auto_ack;   /* -a */
-	bool auto_rst;   /* -r */
-	bool want_cid;   /* -c */
-	mbedtls_net_context first;  /* the first socket, while another one is in use */
-	bool rebound;               /* net is not the first socket */
-	bool holding;               /* the next datagram is kept, not sent */
+	bool auto_ack;               /* -a */
+	bool auto_rst;               /* -r */
+	bool want_cid;               /* -c */
+	mbedtls_net_context first;   /* the first socket, while another one is in use */
+	bool rebound;                /* net is not the first socket */
+	bool holding;                /* the next datagram is kept, not sent */
 	uint8_t last[MAX_MSG + 512]; /* the last datagram sent */
 	size_t last_len;
 	uint8_t held[MAX_MSG + 512]; /* the datagram kept by hold: */
@@ -87,7 +87,8 @@ static const int psk_suites[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, 0 };
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] [-r] [-c] HEX...\n"
+	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] "
+	           "[-a] [-r] [-c] HEX...\n"
 	           "  -h HOST      proxy address (default 127.0.0.1)\n"
 	           "  -p PORT      proxy port\n"
 	           "  -u IDENTITY  PSK identity (default my_identity)\n"
@@ -202,7 +203,8 @@ print_body(const uint8_t *buf, size_t len, size_t off)
 		off++;
 		printf(" payload=\"");
 		for (; off < len; off++) {
-			if (buf[off] >= 0x20 && buf[off] < 0x7f && buf[off] != '"' && buf[off] != '\\')
+			if (buf[off] >= 0x20 && buf[off] < 0x7f && buf[off] != '"' &&
+			    buf[off] != '\\')
 				putchar(buf[off]);
 			else
 				printf("\\x%02x", buf[off]);
@@ -242,7 +244,7 @@ client_print_record(struct client *c, const uint8_t *buf, size_t len)
 	unsigned tkl = buf[0] & 0x0f;
 	uint16_t mid = (uint16_t)(buf[2] << 8 | buf[3]);
 	printf(" type=%s code=%u.%02u mid=0x%04x tkl=%u token=", types[type], buf[1] >> 5,
-	       buf[1] & 0x1fu, mid, tkl);
+	    buf[1] & 0x1fu, mid, tkl);
 	print_hex(buf + 4, tkl);
 	print_body(buf, len, 4 + tkl);
 	printf(" hex=");
@@ -458,7 +460,8 @@ client_word(struct client *c, const char *word, long wait_ms)
 		return 0;
 	}
 	if (strcmp(word, "release") == 0)
-		return c->held_len == 0 ? -1 : client_send_raw(c, word, c->held, c->held_len, wait_ms);
+		return c->held_len == 0 ? -1
+		                        : client_send_raw(c, word, c->held, c->held_len, wait_ms);
 	if (strcmp(word, "replay") == 0 || strcmp(word, "badmac") == 0 ||
 	    strcmp(word, "unknown-cid") == 0) {
 		if (c->last_len == 0)
@@ -495,11 +498,10 @@ client_setup(struct client *c, const char *host, const char *port, const char *i
 	mbedtls_ctr_drbg_init(&c->drbg);
 	mbedtls_entropy_init(&c->entropy);
 	if ((ret = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
-	                                 (const unsigned char *)pers, sizeof(pers) - 1)) != 0 ||
+	         (const unsigned char *)pers, sizeof(pers) - 1)) != 0 ||
 	    (ret = mbedtls_net_connect(&c->net, host, port, MBEDTLS_NET_PROTO_UDP)) != 0 ||
 	    (ret = mbedtls_ssl_config_defaults(&c->conf, MBEDTLS_SSL_IS_CLIENT,
-	                                       MBEDTLS_SSL_TRANSPORT_DATAGRAM,
-	                                       MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
+	         MBEDTLS_SSL_TRANSPORT_DATAGRAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
 		fprintf(stderr, "coaps-send: setup: -0x%04x\n", (unsigned)-ret);
 		return -1;
 	}
@@ -509,7 +511,7 @@ client_setup(struct client *c, const char *host, const char *port, const char *i
 	mbedtls_ssl_conf_handshake_timeout(&c->conf, 250, 2000);
 	mbedtls_ssl_conf_read_timeout(&c->conf, 1000);
 	if ((ret = mbedtls_ssl_conf_psk(&c->conf, (const unsigned char *)key, strlen(key),
-	                                (const unsigned char *)id, strlen(id))) != 0 ||
+	         (const unsigned char *)id, strlen(id))) != 0 ||
 	    (ret = mbedtls_ssl_setup(&c->ssl, &c->conf)) != 0) {
 		fprintf(stderr, "coaps-send: psk/setup: -0x%04x\n", (unsigned)-ret);
 		return -1;
@@ -524,7 +526,7 @@ client_setup(struct client *c, const char *host, const char *port, const char *i
 #endif
 	mbedtls_ssl_set_bio(&c->ssl, c, client_send_cb, client_recv_cb, client_recv_timeout_cb);
 	mbedtls_ssl_set_timer_cb(&c->ssl, &c->timer, mbedtls_timing_set_delay,
-	                         mbedtls_timing_get_delay);
+	    mbedtls_timing_get_delay);
 	return 0;
 }
 
@@ -538,7 +540,8 @@ client_handshake(struct client *c)
 	do {
 		ret = mbedtls_ssl_handshake(&c->ssl);
 	} while ((ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE ||
-	          ret == MBEDTLS_ERR_SSL_TIMEOUT) && now_ms() < end);
+	             ret == MBEDTLS_ERR_SSL_TIMEOUT) &&
+	         now_ms() < end);
 	if (ret != 0) {
 		char err[128];
 		mbedtls_strerror(ret, err, sizeof(err));
@@ -593,12 +596,24 @@ main(int argc, char **argv)
 #endif
 			c.want_cid = true;
 			break;
-		case 'h': host = optarg; break;
-		case 'p': port = optarg; break;
-		case 'u': id = optarg; break;
-		case 'k': key = optarg; break;
-		case 'a': c.auto_ack = true; break;
-		case 'r': c.auto_rst = true; break;
+		case 'h':
+			host = optarg;
+			break;
+		case 'p':
+			port = optarg;
+			break;
+		case 'u':
+			id = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'a':
+			c.auto_ack = true;
+			break;
+		case 'r':
+			c.auto_rst = true;
+			break;
 		case 'w':
 		case 'W': {
 			char *end;
@@ -613,7 +628,9 @@ main(int argc, char **argv)
 				last_wait_ms = v;
 			break;
 		}
-		default: usage(stderr); return 1;
+		default:
+			usage(stderr);
+			return 1;
 		}
 	}
 	if (port == NULL || optind >= argc || argc - optind > MAX_ARGS) {
@@ -657,8 +674,8 @@ main(int argc, char **argv)
 			break;
 		}
 		if (n >= 4)
-			printf("sent at=%lld len=%d mid=0x%02x%02x\n", now_ms() - start_ms, n, msg[2],
-			       msg[3]);
+			printf("sent at=%lld len=%d mid=0x%02x%02x\n", now_ms() - start_ms, n,
+			    msg[2], msg[3]);
 		else
 			printf("sent at=%lld len=%d\n", now_ms() - start_ms, n);
 		client_read_for(&c, i == argc - 1 ? last_wait_ms : wait_ms);

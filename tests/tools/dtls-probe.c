@@ -98,7 +98,7 @@ clock_ms(void)
 static void
 clock_sleep_ms(int ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
@@ -126,7 +126,7 @@ addr_resolve(const char *host, const char *port, struct sockaddr_storage *addr, 
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0 || res == NULL) {
 		fprintf(stderr, "dtls-probe: bad address %s port %s: %s\n", host, port,
-		        rc != 0 ? gai_strerror(rc) : "no result");
+		    rc != 0 ? gai_strerror(rc) : "no result");
 		return -1;
 	}
 	if (res->ai_addrlen > sizeof(*addr)) {
@@ -173,7 +173,7 @@ sock_open(const struct sockaddr_storage *addr, socklen_t addr_len, int src_port)
 		}
 		if (bind(fd, (struct sockaddr *)&local, local_len) == -1) {
 			fprintf(stderr, "dtls-probe: bind port %d: %s\n", src_port,
-			        strerror(errno));
+			    strerror(errno));
 			close(fd);
 			return -1;
 		}
@@ -194,7 +194,7 @@ sock_send(int fd, const uint8_t *p, size_t n)
 		if (send(fd, p, n, 0) == (ssize_t)n)
 			return 0;
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
-			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 
 			(void)poll(&pfd, 1, 10);
 			continue;
@@ -245,7 +245,7 @@ recv_phase(int fd, int timeout_ms, struct recv_stats *st, struct out *o)
 	st->refused = false;
 	for (int guard = 0; guard < 100000; guard++) {
 		int64_t now = clock_ms();
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int wait;
 
 		if (now >= deadline)
@@ -314,9 +314,9 @@ probe_hello(const struct opts *o, const struct sockaddr_storage *addr, socklen_t
 {
 	struct hello_params hp = o->hp;
 	struct recv_stats st;
-	struct out out = {.mode = OUT_PRINT};
+	struct out out = { .mode = OUT_PRINT };
 	uint8_t buf[2048];
-	struct wbuf b = {.p = buf, .cap = sizeof(buf)};
+	struct wbuf b = { .p = buf, .cap = sizeof(buf) };
 	unsigned long got;
 	int fd;
 
@@ -329,7 +329,7 @@ probe_hello(const struct opts *o, const struct sockaddr_storage *addr, socklen_t
 	hello_record_write(&b, &hp, 0, 0);
 	if (b.err || sock_send(fd, b.p, b.len) == -1) {
 		fprintf(stderr, "dtls-probe: send: %s\n",
-		        b.err ? "message too long" : strerror(errno));
+		    b.err ? "message too long" : strerror(errno));
 		close(fd);
 		return EXIT_USAGE;
 	}
@@ -342,12 +342,12 @@ probe_hello(const struct opts *o, const struct sockaddr_storage *addr, socklen_t
 		hello_record_write(&b, &hp, 1, 1);
 		if (b.err || sock_send(fd, b.p, b.len) == -1) {
 			fprintf(stderr, "dtls-probe: send: %s\n",
-			        b.err ? "message too long" : strerror(errno));
+			    b.err ? "message too long" : strerror(errno));
 			close(fd);
 			return EXIT_USAGE;
 		}
 		printf("sent client-hello bytes=%zu cookie_len=%zu message_seq=1\n", b.len,
-		       hp.cookie_len);
+		    hp.cookie_len);
 		got = recv_phase(fd, o->timeout_ms, &st, &out);
 	}
 	close(fd);
@@ -360,9 +360,9 @@ probe_flood(const struct opts *o, const struct sockaddr_storage *addr, socklen_t
 {
 	struct hello_params hp = o->hp;
 	struct recv_stats st;
-	struct out out = {.mode = OUT_QUIET};
+	struct out out = { .mode = OUT_QUIET };
 	uint8_t buf[2048];
-	struct wbuf b = {.p = buf, .cap = sizeof(buf)};
+	struct wbuf b = { .p = buf, .cap = sizeof(buf) };
 	unsigned long long sent_bytes = 0;
 	long sent = 0, send_errors = 0, i;
 	int64_t start = clock_ms(), end;
@@ -433,8 +433,8 @@ probe_flood(const struct opts *o, const struct sockaddr_storage *addr, socklen_t
 	printf("sent_datagrams=%ld sent_bytes=%llu recv_datagrams=%lu recv_bytes=%lu hvr=%lu "
 	       "alerts=%lu server_hellos=%lu send_errors=%ld malformed=%lu sockets=%d "
 	       "elapsed_ms=%" PRId64 "\n",
-	       sent, sent_bytes, st.datagrams, st.bytes, st.hvr, st.alerts, st.server_hellos,
-	       send_errors, st.malformed, k, clock_ms() - start);
+	    sent, sent_bytes, st.datagrams, st.bytes, st.hvr, st.alerts, st.server_hellos,
+	    send_errors, st.malformed, k, clock_ms() - start);
 	rc = st.datagrams > 0 ? EXIT_ANSWER : EXIT_TIMEOUT;
 out:
 	for (j = 0; j < k; j++)
@@ -446,11 +446,11 @@ out:
 /* Sends one garbage case from a fresh socket and reports the answer; returns an exit code. */
 static int
 gcase_run(const struct gcase *gc, const struct opts *o, const struct sockaddr_storage *addr,
-          socklen_t addr_len, enum out_mode mode, int timeout_ms)
+    socklen_t addr_len, enum out_mode mode, int timeout_ms)
 {
 	static uint8_t buf[MAX_DGRAM];
-	struct wbuf b = {.p = buf, .cap = sizeof(buf)};
-	struct out out = {.mode = mode};
+	struct wbuf b = { .p = buf, .cap = sizeof(buf) };
+	struct out out = { .mode = mode };
 	struct recv_stats st;
 	unsigned long got;
 	int fd;
@@ -514,7 +514,7 @@ static int
 usage_error(const char *msg, const char *arg)
 {
 	fprintf(stderr, "dtls-probe: %s%s%s\n", msg, arg != NULL ? ": " : "",
-	        arg != NULL ? arg : "");
+	    arg != NULL ? arg : "");
 	fprintf(stderr, "try 'dtls-probe -h'\n");
 	return EXIT_USAGE;
 }
@@ -523,7 +523,7 @@ usage_error(const char *msg, const char *arg)
 static int
 opts_parse(int argc, char **argv, struct opts *o)
 {
-	const char *pos[3] = {NULL, NULL, NULL};
+	const char *pos[3] = { NULL, NULL, NULL };
 	int n_pos = 0, n;
 	long v;
 

@@ -21,10 +21,10 @@
 
 #include <event2/event.h>
 
-#define MAX_DGRAM 65536     /* largest UDP datagram we read */
-#define MAX_CLIENTS 4096    /* clients relayed at once */
-#define MAX_HELD 16         /* datagrams held back per client and direction */
-#define SWEEP_SEC 5         /* how often idle clients are looked for */
+#define MAX_DGRAM 65536  /* largest UDP datagram we read */
+#define MAX_CLIENTS 4096 /* clients relayed at once */
+#define MAX_HELD 16      /* datagrams held back per client and direction */
+#define SWEEP_SEC 5      /* how often idle clients are looked for */
 
 /* Direction of a datagram. */
 enum dir {
@@ -40,7 +40,7 @@ struct held {
 	enum dir dir;
 	uint8_t *data;
 	size_t len;
-	struct event *timer;    /* releases it when the delay has passed */
+	struct event *timer; /* releases it when the delay has passed */
 	struct held *next;
 };
 
@@ -48,10 +48,10 @@ struct held {
 struct client {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd;                 /* connected to the server */
-	struct event *ev;       /* reads replies from the server */
-	time_t last;            /* last datagram in either direction */
-	struct held *held[2];   /* delayed datagrams, by direction */
+	int fd;               /* connected to the server */
+	struct event *ev;     /* reads replies from the server */
+	time_t last;          /* last datagram in either direction */
+	struct held *held[2]; /* delayed datagrams, by direction */
 	unsigned nheld[2];
 	struct client *next;
 };
@@ -77,37 +77,35 @@ static socklen_t server_len;
 static struct client *clients;
 static unsigned nclients;
 static uint64_t rng_state;
-static unsigned long long n_forwarded, n_dropped, n_duplicated, n_delayed,
-    n_too_big, n_clients_total, n_clients_refused;
+static unsigned long long n_forwarded, n_dropped, n_duplicated, n_delayed, n_too_big,
+    n_clients_total, n_clients_refused;
 
-static void datagram_forward(struct client *c, enum dir dir, const uint8_t *p,
-    size_t len);
+static void datagram_forward(struct client *c, enum dir dir, const uint8_t *p, size_t len);
 
 /* Prints the usage text. */
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	    "usage: faultproxy --listen ADDR:PORT --server ADDR:PORT [options]\n"
-	    "Relays UDP datagrams between clients and a server, injecting faults\n"
-	    "in both directions, each decided independently per datagram.\n"
-	    "  --listen ADDR:PORT   where clients send (PORT 0 = any; printed)\n"
-	    "  --server ADDR:PORT   where datagrams are relayed to\n"
-	    "  --drop N             drop about one datagram in N\n"
-	    "  --duplicate N        send about one datagram in N twice\n"
-	    "  --delay N            hold about one datagram in N back until the next\n"
-	    "                       one in the same direction has gone (reordering)\n"
-	    "                       or --delay-ms has passed\n"
-	    "  --delay-ms MS        longest hold-back time (default 50)\n"
-	    "  --mtu BYTES          drop datagrams larger than BYTES\n"
-	    "  --seed S             fixed random seed: repeatable runs\n"
-	    "  --idle SEC           forget a client after SEC idle seconds (default 60)\n"
-	    "  -v, --verbose        print each datagram's fate on stderr\n"
-	    "  -h, --help           this text\n"
-	    "IPv6 addresses go in brackets: [::1]:5684. N = 0 turns a fault off.\n"
-	    "Prints 'listening ADDR PORT' once bound. SIGUSR1 prints the counters;\n"
-	    "SIGTERM or SIGINT prints them and exits 0:\n"
-	    "  forwarded=N dropped=N duplicated=N delayed=N too_big=N clients=N\n");
+	fprintf(f, "usage: faultproxy --listen ADDR:PORT --server ADDR:PORT [options]\n"
+	           "Relays UDP datagrams between clients and a server, injecting faults\n"
+	           "in both directions, each decided independently per datagram.\n"
+	           "  --listen ADDR:PORT   where clients send (PORT 0 = any; printed)\n"
+	           "  --server ADDR:PORT   where datagrams are relayed to\n"
+	           "  --drop N             drop about one datagram in N\n"
+	           "  --duplicate N        send about one datagram in N twice\n"
+	           "  --delay N            hold about one datagram in N back until the next\n"
+	           "                       one in the same direction has gone (reordering)\n"
+	           "                       or --delay-ms has passed\n"
+	           "  --delay-ms MS        longest hold-back time (default 50)\n"
+	           "  --mtu BYTES          drop datagrams larger than BYTES\n"
+	           "  --seed S             fixed random seed: repeatable runs\n"
+	           "  --idle SEC           forget a client after SEC idle seconds (default 60)\n"
+	           "  -v, --verbose        print each datagram's fate on stderr\n"
+	           "  -h, --help           this text\n"
+	           "IPv6 addresses go in brackets: [::1]:5684. N = 0 turns a fault off.\n"
+	           "Prints 'listening ADDR PORT' once bound. SIGUSR1 prints the counters;\n"
+	           "SIGTERM or SIGINT prints them and exits 0:\n"
+	           "  forwarded=N dropped=N duplicated=N delayed=N too_big=N clients=N\n");
 }
 
 /* Returns the next number from a splitmix64 generator. */
@@ -136,8 +134,7 @@ rng_one_in(unsigned long n)
 
 /* Parses "ADDR:PORT" or "[ADDR6]:PORT" into a socket address. */
 static int
-addr_parse(const char *s, bool passive, struct sockaddr_storage *ss,
-    socklen_t *len)
+addr_parse(const char *s, bool passive, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[256];
 	const char *port;
@@ -193,9 +190,9 @@ static void
 counters_print(void)
 {
 	printf("forwarded=%llu dropped=%llu duplicated=%llu delayed=%llu "
-	    "too_big=%llu clients=%llu refused=%llu\n",
-	    n_forwarded, n_dropped, n_duplicated, n_delayed, n_too_big,
-	    n_clients_total, n_clients_refused);
+	       "too_big=%llu clients=%llu refused=%llu\n",
+	    n_forwarded, n_dropped, n_duplicated, n_delayed, n_too_big, n_clients_total,
+	    n_clients_refused);
 	fflush(stdout);
 }
 
@@ -298,11 +295,9 @@ datagram_forward(struct client *c, enum dir dir, const uint8_t *p, size_t len)
 
 	c->last = time(NULL);
 	if (set.verbose)
-		fprintf(stderr, "faultproxy: %s len=%zu%s%s%s%s\n",
-		    dir == DIR_UP ? "up" : "down", len,
-		    set.mtu > 0 && len > set.mtu ? " too-big" : "",
-		    drop ? " drop" : "", dup ? " duplicate" : "",
-		    delay ? " delay" : "");
+		fprintf(stderr, "faultproxy: %s len=%zu%s%s%s%s\n", dir == DIR_UP ? "up" : "down",
+		    len, set.mtu > 0 && len > set.mtu ? " too-big" : "", drop ? " drop" : "",
+		    dup ? " duplicate" : "", delay ? " delay" : "");
 	if (set.mtu > 0 && len > set.mtu) {
 		n_too_big++;
 		return;
@@ -370,8 +365,7 @@ client_get(const struct sockaddr_storage *ss, socklen_t len)
 	c->fd = socket(server_ss.ss_family, SOCK_DGRAM, 0);
 	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&server_ss, server_len) < 0 ||
 	    evutil_make_socket_nonblocking(c->fd) < 0 ||
-	    (c->ev = event_new(base, c->fd, EV_READ | EV_PERSIST, client_read_cb,
-		c)) == NULL ||
+	    (c->ev = event_new(base, c->fd, EV_READ | EV_PERSIST, client_read_cb, c)) == NULL ||
 	    event_add(c->ev, NULL) < 0) {
 		fprintf(stderr, "faultproxy: upstream socket: %s\n", strerror(errno));
 		if (c->ev != NULL)
@@ -404,8 +398,8 @@ listen_read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	for (int burst = 0; burst < 64; burst++) {
 		len = sizeof(ss);
-		ssize_t n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT,
-		    (struct sockaddr *)&ss, &len);
+		ssize_t n =
+		    recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&ss, &len);
 		if (n < 0)
 			return;
 		c = client_get(&ss, len);
@@ -426,8 +420,7 @@ sweep_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	while (*pp != NULL) {
 		struct client *c = *pp;
-		if (now - c->last >= set.idle_sec && c->held[0] == NULL &&
-		    c->held[1] == NULL) {
+		if (now - c->last >= set.idle_sec && c->held[0] == NULL && c->held[1] == NULL) {
 			*pp = c->next;
 			nclients--;
 			client_free(c);
@@ -463,8 +456,7 @@ listen_open(void)
 	}
 	fd = socket(ss.ss_family, SOCK_DGRAM, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, len) < 0 ||
-	    evutil_make_socket_nonblocking(fd) < 0) {
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || evutil_make_socket_nonblocking(fd) < 0) {
 		fprintf(stderr, "faultproxy: bind %s: %s\n", set.listen, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -472,8 +464,8 @@ listen_open(void)
 	}
 	len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), serv,
-		sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), serv, sizeof(serv),
+	        NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -506,10 +498,17 @@ args_parse(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "hv", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'l': set.listen = optarg; break;
-		case 's': set.server = optarg; break;
-		case 'h': return 1;
-		case 'v': set.verbose = true; break;
+		case 'l':
+			set.listen = optarg;
+			break;
+		case 's':
+			set.server = optarg;
+			break;
+		case 'h':
+			return 1;
+		case 'v':
+			set.verbose = true;
+			break;
 		case 'S':
 			errno = 0;
 			set.seed = strtoull(optarg, &end, 0);
@@ -517,7 +516,12 @@ args_parse(int argc, char **argv)
 				return -1;
 			set.seeded = true;
 			break;
-		case 'D': case 'u': case 'y': case 'm': case 'M': case 'i':
+		case 'D':
+		case 'u':
+		case 'y':
+		case 'm':
+		case 'M':
+		case 'i':
 			if (num_parse(optarg, 100000000UL, &v) < 0) {
 				fprintf(stderr, "faultproxy: bad number: %s\n", optarg);
 				return -1;
@@ -559,8 +563,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "faultproxy: bad --server address: %s\n", set.server);
 		return 2;
 	}
-	rng_state = set.seeded ? set.seed :
-	    ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
+	rng_state = set.seeded ? set.seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid();
 	signal(SIGPIPE, SIG_IGN);
 
 	base = event_base_new();
@@ -574,10 +577,10 @@ main(int argc, char **argv)
 	ev_int = evsignal_new(base, SIGINT, signal_cb, NULL);
 	ev_usr1 = evsignal_new(base, SIGUSR1, signal_cb, NULL);
 	ev_sweep = event_new(base, -1, EV_PERSIST, sweep_timer_cb, NULL);
-	if (ev_listen == NULL || ev_term == NULL || ev_int == NULL ||
-	    ev_usr1 == NULL || ev_sweep == NULL || event_add(ev_listen, NULL) < 0 ||
-	    event_add(ev_term, NULL) < 0 || event_add(ev_int, NULL) < 0 ||
-	    event_add(ev_usr1, NULL) < 0 || event_add(ev_sweep, &sweep) < 0) {
+	if (ev_listen == NULL || ev_term == NULL || ev_int == NULL || ev_usr1 == NULL ||
+	    ev_sweep == NULL || event_add(ev_listen, NULL) < 0 || event_add(ev_term, NULL) < 0 ||
+	    event_add(ev_int, NULL) < 0 || event_add(ev_usr1, NULL) < 0 ||
+	    event_add(ev_sweep, &sweep) < 0) {
 		fprintf(stderr, "faultproxy: cannot set up events\n");
 		return 1;
 	}

@@ -35,3 +35,11 @@ TESTS += tests/tools/test-certs.sh tests/tools/test-backend.sh \
 	tests/tools/test-faultproxy.sh tests/tools/test-probe.sh
 EXTRA_DIST += tests/tools/debian-root.sh tests/tools/test-certs.sh \
 	tests/tools/test-backend.sh tests/tools/test-faultproxy.sh tests/tools/test-probe.sh
+
+# The C sources follow .clang-format (checked with clang-format 14; a SKIP with
+# another version). `make check-format` runs only that check.
+TESTS += tests/tools/test-format.sh
+EXTRA_DIST += tests/tools/test-format.sh
+check-format:
+	srcdir=$(srcdir) $(SHELL) $(srcdir)/tests/tools/test-format.sh
+.PHONY: check-format

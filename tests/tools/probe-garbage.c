@@ -125,7 +125,7 @@ gcase_record_len_truncated(struct wbuf *b, const struct hello_params *base)
 /* Writes one ClientHello fragment record of body[off, off+len) claiming total length. */
 static void
 frag_record_write(struct wbuf *b, const uint8_t *body, size_t total, size_t off, size_t len,
-                  uint64_t rec_seq)
+    uint64_t rec_seq)
 {
 	size_t len_off = rec_begin(b, CT_HANDSHAKE, DTLS12_VERSION, 0, rec_seq);
 
@@ -146,7 +146,7 @@ static size_t
 gcase_body(uint8_t *tmp, size_t cap, const struct hello_params *base)
 {
 	struct hello_params hp;
-	struct wbuf t = {.p = tmp, .cap = cap};
+	struct wbuf t = { .p = tmp, .cap = cap };
 
 	gcase_hello(&hp, base);
 	hello_body_write(&t, &hp);
@@ -283,26 +283,28 @@ gcase_max_datagram(struct wbuf *b, const struct hello_params *base)
 }
 
 const struct gcase gcases[] = {
-    {"empty", "0-byte datagram", gcase_empty},
-    {"short", "5 bytes: a truncated record header", gcase_short},
-    {"bad-version", "ClientHello in a record with version 0x0301", gcase_bad_version},
-    {"epoch1-appdata", "application data, epoch 1, 40 random bytes", gcase_epoch1_appdata},
-    {"ccs-epoch0", "ChangeCipherSpec before any handshake", gcase_ccs_epoch0},
-    {"finished-epoch0", "plaintext Finished (handshake type 20) in epoch 0", gcase_finished_epoch0},
-    {"appdata-epoch0", "plaintext application data in epoch 0", gcase_appdata_epoch0},
-    {"record-len-overflow", "record length 100 bytes past the datagram end",
-     gcase_record_len_overflow},
-    {"record-len-truncated", "handshake length 200 bytes past the record end",
-     gcase_record_len_truncated},
-    {"hs-frag-overlap", "two overlapping ClientHello fragments", gcase_hs_frag_overlap},
-    {"hs-frag-exceed", "fragment offset + length > message length", gcase_hs_frag_exceed},
-    {"cookie-len-past-end", "ClientHello cookie length 255 with 4 bytes left",
-     gcase_cookie_len_past_end},
-    {"suites-len-odd", "ClientHello with a 3-byte cipher suite list", gcase_suites_len_odd},
-    {"ext-len-past-end", "extensions length 50 bytes past the message end", gcase_ext_len_past_end},
-    {"many-records", "50 one-byte records in one datagram", gcase_many_records},
-    {"zero-random-junk", "1200 bytes of 0x00", gcase_zero_junk},
-    {"max-datagram", "65507 bytes behind a valid-looking record header", gcase_max_datagram},
+	{ "empty", "0-byte datagram", gcase_empty },
+	{ "short", "5 bytes: a truncated record header", gcase_short },
+	{ "bad-version", "ClientHello in a record with version 0x0301", gcase_bad_version },
+	{ "epoch1-appdata", "application data, epoch 1, 40 random bytes", gcase_epoch1_appdata },
+	{ "ccs-epoch0", "ChangeCipherSpec before any handshake", gcase_ccs_epoch0 },
+	{ "finished-epoch0", "plaintext Finished (handshake type 20) in epoch 0",
+	    gcase_finished_epoch0 },
+	{ "appdata-epoch0", "plaintext application data in epoch 0", gcase_appdata_epoch0 },
+	{ "record-len-overflow", "record length 100 bytes past the datagram end",
+	    gcase_record_len_overflow },
+	{ "record-len-truncated", "handshake length 200 bytes past the record end",
+	    gcase_record_len_truncated },
+	{ "hs-frag-overlap", "two overlapping ClientHello fragments", gcase_hs_frag_overlap },
+	{ "hs-frag-exceed", "fragment offset + length > message length", gcase_hs_frag_exceed },
+	{ "cookie-len-past-end", "ClientHello cookie length 255 with 4 bytes left",
+	    gcase_cookie_len_past_end },
+	{ "suites-len-odd", "ClientHello with a 3-byte cipher suite list", gcase_suites_len_odd },
+	{ "ext-len-past-end", "extensions length 50 bytes past the message end",
+	    gcase_ext_len_past_end },
+	{ "many-records", "50 one-byte records in one datagram", gcase_many_records },
+	{ "zero-random-junk", "1200 bytes of 0x00", gcase_zero_junk },
+	{ "max-datagram", "65507 bytes behind a valid-looking record header", gcase_max_datagram },
 };
 
 const size_t n_gcases = sizeof(gcases) / sizeof(gcases[0]);

@@ -195,7 +195,7 @@ hello_body_write(struct wbuf *b, const struct hello_params *hp)
 /* Writes a complete ClientHello record (one record, one unfragmented message). */
 void
 hello_record_write(struct wbuf *b, const struct hello_params *hp, unsigned msg_seq,
-                   uint64_t rec_seq)
+    uint64_t rec_seq)
 {
 	size_t len_off = rec_begin(b, CT_HANDSHAKE, DTLS12_VERSION, 0, rec_seq);
 	size_t hs_off = hs_begin(b, HS_CLIENT_HELLO, msg_seq);
@@ -225,7 +225,7 @@ out_emit(struct out *o, const char *fmt, ...)
 	case OUT_COLLECT:
 		if (o->len < sizeof(o->line)) {
 			n = snprintf(o->line + o->len, sizeof(o->line) - o->len, "%srecv %s",
-			             o->len > 0 ? "; " : "", tmp);
+			    o->len > 0 ? "; " : "", tmp);
 			if (n > 0)
 				o->len += (size_t)n;
 			if (o->len >= sizeof(o->line))
@@ -409,13 +409,13 @@ parse_handshake(const uint8_t *p, size_t len, struct recv_stats *st, struct out 
 		if (frag_len > len - HS_HDR_LEN) {
 			st->malformed++;
 			out_emit(o, "handshake type=%u malformed frag_len=%zu left=%zu", type,
-			         frag_len, len - HS_HDR_LEN);
+			    frag_len, len - HS_HDR_LEN);
 			return;
 		}
 		if (frag_off != 0 || frag_len != msg_len) {
 			out_emit(o,
-			         "handshake type=%u (%s) fragment seq=%u off=%zu len=%zu total=%zu",
-			         type, hs_name(type), msg_seq, frag_off, frag_len, msg_len);
+			    "handshake type=%u (%s) fragment seq=%u off=%zu len=%zu total=%zu",
+			    type, hs_name(type), msg_seq, frag_off, frag_len, msg_len);
 		} else if (type == HS_HELLO_VERIFY_REQUEST) {
 			parse_hvr(p + HS_HDR_LEN, frag_len, st, o);
 		} else if (type == HS_SERVER_HELLO) {
@@ -458,7 +458,7 @@ parse_datagram(const uint8_t *d, size_t n, struct recv_stats *st, struct out *o)
 		if (len > n - REC_HDR_LEN) {
 			st->malformed++;
 			out_emit(o, "malformed record type=%u len=%zu left=%zu", type, len,
-			         n - REC_HDR_LEN);
+			    n - REC_HDR_LEN);
 			return;
 		}
 		body = d + REC_HDR_LEN;
@@ -474,7 +474,7 @@ parse_datagram(const uint8_t *d, size_t n, struct recv_stats *st, struct out *o)
 			st->terminal = true;
 			if (len >= 2)
 				out_emit(o, "alert level=%u desc=%u (%s)", body[0], body[1],
-				         alert_name(body[1]));
+				    alert_name(body[1]));
 			else
 				out_emit(o, "alert malformed len=%zu", len);
 		} else if (type == CT_HANDSHAKE) {

@@ -107,7 +107,7 @@ void hs_end(struct wbuf *b, size_t off);
 void hello_body_write(struct wbuf *b, const struct hello_params *hp);
 /* Writes a complete ClientHello record (one record, one unfragmented message). */
 void hello_record_write(struct wbuf *b, const struct hello_params *hp, unsigned msg_seq,
-                        uint64_t rec_seq);
+    uint64_t rec_seq);
 /* Records one "recv ..." event in the chosen output mode. */
 void out_emit(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Reads a big-endian integer of n bytes (n <= 8) from p. */

@@ -30,10 +30,10 @@
 
 #include "../tools/tls-compat.h"
 
-#define MAX_COUNT 10000      /* rounds per run */
-#define MAX_PATH 12          /* Uri-Path bytes (one-byte option header) */
-#define READ_SLICE_MS 50     /* read timeout between retransmission checks */
-#define MAX_ACK_MS 2000      /* CoAP retransmission interval cap */
+#define MAX_COUNT 10000  /* rounds per run */
+#define MAX_PATH 12      /* Uri-Path bytes (one-byte option header) */
+#define READ_SLICE_MS 50 /* read timeout between retransmission checks */
+#define MAX_ACK_MS 2000  /* CoAP retransmission interval cap */
 
 /* Command-line settings. */
 struct settings {
@@ -53,8 +53,12 @@ struct settings {
 	long ack_ms;
 };
 
-static struct settings set = { .hs_min = 200, .hs_max = 8000, .count = 1, .deadline_ms = 20000,
-	.path = "robust", .ack_ms = 500 };
+static struct settings set = { .hs_min = 200,
+	.hs_max = 8000,
+	.count = 1,
+	.deadline_ms = 20000,
+	.path = "robust",
+	.ack_ms = 500 };
 static mbedtls_entropy_context entropy;
 static mbedtls_ctr_drbg_context drbg;
 static mbedtls_x509_crt cacert, owncert;
@@ -401,14 +405,15 @@ round_run(const mbedtls_ssl_config *conf, long round)
 		printf("fail round=%ld stage=setup err=%s\n", round, err_text(r, err, sizeof err));
 		goto out;
 	}
-	mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, mbedtls_net_recv, mbedtls_net_recv_timeout);
+	mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, mbedtls_net_recv,
+	    mbedtls_net_recv_timeout);
 	mbedtls_ssl_set_timer_cb(&ssl, &timer, mbedtls_timing_set_delay, mbedtls_timing_get_delay);
 	if (set.mtu > 0)
 		mbedtls_ssl_set_mtu(&ssl, (uint16_t)set.mtu);
 	do {
 		r = mbedtls_ssl_handshake(&ssl);
 	} while ((r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) &&
-	    clock_ms() < deadline);
+	         clock_ms() < deadline);
 	if (r != 0) {
 		printf("fail round=%ld stage=handshake port=%d err=%s\n", round, port,
 		    err_text(r, err, sizeof err));
@@ -426,8 +431,8 @@ round_run(const mbedtls_ssl_config *conf, long round)
 		t = clock_ms();
 		tx = coap_exchange(&ssl, mid, token, deadline, &code, err, sizeof err);
 		if (tx < 0) {
-			printf("fail round=%ld stage=request req=%d mid=0x%04x tx=%d err=%s\n", round,
-			    q, mid, -tx, err);
+			printf("fail round=%ld stage=request req=%d mid=0x%04x tx=%d err=%s\n",
+			    round, q, mid, -tx, err);
 			goto out;
 		}
 		printf("answer round=%ld req=%d mid=0x%04x tx=%d ms=%" PRId64 " code=%u.%02u\n",
@@ -500,19 +505,20 @@ fail:
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "server", required_argument, NULL, 's' }, { "psk", required_argument, NULL, 'P' },
-		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
-		{ "ca", required_argument, NULL, 'C' }, { "hs-min", required_argument, NULL, 'm' },
-		{ "hs-max", required_argument, NULL, 'M' }, { "count", required_argument, NULL, 'n' },
+	static const struct option longopts[] = { { "server", required_argument, NULL, 's' },
+		{ "psk", required_argument, NULL, 'P' }, { "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' }, { "ca", required_argument, NULL, 'C' },
+		{ "hs-min", required_argument, NULL, 'm' },
+		{ "hs-max", required_argument, NULL, 'M' },
+		{ "count", required_argument, NULL, 'n' },
 		{ "deadline-ms", required_argument, NULL, 'd' },
 		{ "src-port", required_argument, NULL, 'p' },
-		{ "mid-base", required_argument, NULL, 'b' }, { "path", required_argument, NULL, 'u' },
-		{ "hold-ms", required_argument, NULL, 'H' }, { "forge", required_argument, NULL, 'F' },
-		{ "no-close", no_argument, NULL, 'N' }, { "mtu", required_argument, NULL, 'T' },
-		{ "ack-ms", required_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+		{ "mid-base", required_argument, NULL, 'b' },
+		{ "path", required_argument, NULL, 'u' },
+		{ "hold-ms", required_argument, NULL, 'H' },
+		{ "forge", required_argument, NULL, 'F' }, { "no-close", no_argument, NULL, 'N' },
+		{ "mtu", required_argument, NULL, 'T' }, { "ack-ms", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	mbedtls_ssl_config conf;
 	static char psk_buf[256];
 	char *colon;
@@ -521,9 +527,12 @@ main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 's': server_parse(optarg); break;
+		case 's':
+			server_parse(optarg);
+			break;
 		case 'P':
-			if (strlen(optarg) >= sizeof psk_buf || (colon = strchr(optarg, ':')) == NULL) {
+			if (strlen(optarg) >= sizeof psk_buf ||
+			    (colon = strchr(optarg, ':')) == NULL) {
 				fprintf(stderr, "robust-client: --psk wants ID:KEY\n");
 				return 2;
 			}
@@ -532,29 +541,62 @@ main(int argc, char **argv)
 			set.psk_id = psk_buf;
 			set.psk_key = psk_buf + (colon - optarg) + 1;
 			break;
-		case 'c': set.cert = optarg; break;
-		case 'k': set.key = optarg; break;
-		case 'C': set.ca = optarg; break;
-		case 'm': set.hs_min = (uint32_t)num_parse(optarg, 10, 60000, "--hs-min"); break;
-		case 'M': set.hs_max = (uint32_t)num_parse(optarg, 10, 600000, "--hs-max"); break;
-		case 'n': set.count = num_parse(optarg, 1, MAX_COUNT, "--count"); break;
-		case 'd': set.deadline_ms = num_parse(optarg, 100, 600000, "--deadline-ms"); break;
-		case 'p': set.src_port = (int)num_parse(optarg, 1, 65535, "--src-port"); break;
-		case 'b': set.mid_base = (unsigned)num_parse(optarg, 1, 65535, "--mid-base"); break;
+		case 'c':
+			set.cert = optarg;
+			break;
+		case 'k':
+			set.key = optarg;
+			break;
+		case 'C':
+			set.ca = optarg;
+			break;
+		case 'm':
+			set.hs_min = (uint32_t)num_parse(optarg, 10, 60000, "--hs-min");
+			break;
+		case 'M':
+			set.hs_max = (uint32_t)num_parse(optarg, 10, 600000, "--hs-max");
+			break;
+		case 'n':
+			set.count = num_parse(optarg, 1, MAX_COUNT, "--count");
+			break;
+		case 'd':
+			set.deadline_ms = num_parse(optarg, 100, 600000, "--deadline-ms");
+			break;
+		case 'p':
+			set.src_port = (int)num_parse(optarg, 1, 65535, "--src-port");
+			break;
+		case 'b':
+			set.mid_base = (unsigned)num_parse(optarg, 1, 65535, "--mid-base");
+			break;
 		case 'u':
 			if (strlen(optarg) < 1 || strlen(optarg) > MAX_PATH) {
-				fprintf(stderr, "robust-client: --path wants 1-%d bytes\n", MAX_PATH);
+				fprintf(stderr, "robust-client: --path wants 1-%d bytes\n",
+				    MAX_PATH);
 				return 2;
 			}
 			set.path = optarg;
 			break;
-		case 'H': set.hold_ms = num_parse(optarg, 0, 600000, "--hold-ms"); break;
-		case 'F': set.forge = num_parse(optarg, 0, 100000, "--forge"); break;
-		case 'N': set.no_close = true; break;
-		case 'T': set.mtu = (int)num_parse(optarg, 64, 16384, "--mtu"); break;
-		case 'a': set.ack_ms = num_parse(optarg, 10, 60000, "--ack-ms"); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'H':
+			set.hold_ms = num_parse(optarg, 0, 600000, "--hold-ms");
+			break;
+		case 'F':
+			set.forge = num_parse(optarg, 0, 100000, "--forge");
+			break;
+		case 'N':
+			set.no_close = true;
+			break;
+		case 'T':
+			set.mtu = (int)num_parse(optarg, 64, 16384, "--mtu");
+			break;
+		case 'a':
+			set.ack_ms = num_parse(optarg, 10, 60000, "--ack-ms");
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc || set.host == NULL ||

@@ -113,20 +113,20 @@ bad(const uint8_t *buf, size_t len, struct coap_msg_info *info)
 
 START_TEST(test_inspect_malformed)
 {
-	static const uint8_t short_hdr[] = {0x40, 0x01, 0x00};
-	static const uint8_t version2[] = {0x80, 0x01, 0x00, 0x01};
-	static const uint8_t version0[] = {0x00, 0x01, 0x00, 0x01};
+	static const uint8_t short_hdr[] = { 0x40, 0x01, 0x00 };
+	static const uint8_t version2[] = { 0x80, 0x01, 0x00, 0x01 };
+	static const uint8_t version0[] = { 0x00, 0x01, 0x00, 0x01 };
 	/* clang-format off */
 	static const uint8_t tkl9[] = { 0x49, 0x01, 0x00, 0x01, 1, 2, 3, 4, 5,
 		6, 7, 8, 9 };
 	/* clang-format on */
-	static const uint8_t tkl15[] = {0x4f, 0x01, 0x00, 0x01};
-	static const uint8_t short_token[] = {0x42, 0x01, 0x00, 0x01, 0xaa};
-	static const uint8_t delta15[] = {0x40, 0x01, 0x00, 0x01, 0xf0};
-	static const uint8_t delta15b[] = {0x40, 0x01, 0x00, 0x01, 0xf1, 'a'};
-	static const uint8_t len15[] = {0x40, 0x01, 0x00, 0x01, 0x0f};
-	static const uint8_t len15b[] = {0x40, 0x01, 0x00, 0x01, 0xbf, 'a'};
-	static const uint8_t marker_only[] = {0x40, 0x01, 0x00, 0x01, 0xff};
+	static const uint8_t tkl15[] = { 0x4f, 0x01, 0x00, 0x01 };
+	static const uint8_t short_token[] = { 0x42, 0x01, 0x00, 0x01, 0xaa };
+	static const uint8_t delta15[] = { 0x40, 0x01, 0x00, 0x01, 0xf0 };
+	static const uint8_t delta15b[] = { 0x40, 0x01, 0x00, 0x01, 0xf1, 'a' };
+	static const uint8_t len15[] = { 0x40, 0x01, 0x00, 0x01, 0x0f };
+	static const uint8_t len15b[] = { 0x40, 0x01, 0x00, 0x01, 0xbf, 'a' };
+	static const uint8_t marker_only[] = { 0x40, 0x01, 0x00, 0x01, 0xff };
 	/* clang-format off */
 	static const uint8_t marker_after_opt[] = { 0x40, 0x01, 0x00, 0x01,
 		0xb1, 'a', 0xff };
@@ -140,12 +140,12 @@ START_TEST(test_inspect_malformed)
 	static const uint8_t overflow1[] = { 0x40, 0x01, 0x00, 0x01,
 		0xe0, 0xff, 0xff };
 	/* clang-format on */
-	static const uint8_t trunc_delta13[] = {0x40, 0x01, 0x00, 0x01, 0xd0};
+	static const uint8_t trunc_delta13[] = { 0x40, 0x01, 0x00, 0x01, 0xd0 };
 	/* clang-format off */
 	static const uint8_t trunc_delta14[] = { 0x40, 0x01, 0x00, 0x01, 0xe0,
 		0x01 };
 	/* clang-format on */
-	static const uint8_t trunc_len13[] = {0x40, 0x01, 0x00, 0x01, 0x0d};
+	static const uint8_t trunc_len13[] = { 0x40, 0x01, 0x00, 0x01, 0x0d };
 	/* clang-format off */
 	static const uint8_t trunc_len14[] = { 0x40, 0x01, 0x00, 0x01, 0x0e,
 		0x01 };
@@ -158,23 +158,23 @@ START_TEST(test_inspect_malformed)
 	static const uint8_t trunc_value13[] = { 0x40, 0x01, 0x00, 0x01, 0xbd,
 		0x00, 'a' };
 	/* clang-format on */
-	static const uint8_t empty_token[] = {0x41, 0x00, 0x00, 0x01, 0xaa};
-	static const uint8_t empty_opt[] = {0x40, 0x00, 0x00, 0x01, 0xb1, 'a'};
+	static const uint8_t empty_token[] = { 0x41, 0x00, 0x00, 0x01, 0xaa };
+	static const uint8_t empty_opt[] = { 0x40, 0x00, 0x00, 0x01, 0xb1, 'a' };
 	/* clang-format off */
 	static const uint8_t empty_payload[] = { 0x60, 0x00, 0x00, 0x01, 0xff,
 		'x' };
 	/* clang-format on */
-	static const uint8_t empty_non[] = {0x50, 0x00, 0x00, 0x01};
-	static const uint8_t class1[] = {0x40, 0x21, 0x00, 0x01};
-	static const uint8_t class3[] = {0x40, 0x60, 0x00, 0x01};
-	static const uint8_t class6[] = {0x50, 0xc1, 0x00, 0x01};
-	static const uint8_t class7[] = {0x40, 0xe1, 0x00, 0x01};
-	static const uint8_t rst_205[] = {0x70, 0x45, 0x00, 0x01};
-	static const uint8_t ack_get[] = {0x60, 0x01, 0x00, 0x01};
+	static const uint8_t empty_non[] = { 0x50, 0x00, 0x00, 0x01 };
+	static const uint8_t class1[] = { 0x40, 0x21, 0x00, 0x01 };
+	static const uint8_t class3[] = { 0x40, 0x60, 0x00, 0x01 };
+	static const uint8_t class6[] = { 0x50, 0xc1, 0x00, 0x01 };
+	static const uint8_t class7[] = { 0x40, 0xe1, 0x00, 0x01 };
+	static const uint8_t rst_205[] = { 0x70, 0x45, 0x00, 0x01 };
+	static const uint8_t ack_get[] = { 0x60, 0x01, 0x00, 0x01 };
 
 	BAD(short_hdr, "truncated header");
-	ck_assert_int_eq(
-	    coap_msg_inspect(ctx, short_hdr, 0, &(struct coap_msg_info){0}, &(const char *){NULL}),
+	ck_assert_int_eq(coap_msg_inspect(ctx, short_hdr, 0, &(struct coap_msg_info){ 0 },
+	                     &(const char *){ NULL }),
 	    -1);
 	BAD(version2, "bad version 2");
 	BAD(version0, "bad version 0");
@@ -210,10 +210,10 @@ END_TEST
 
 START_TEST(test_inspect_can_reset)
 {
-	static const uint8_t con_bad[] = {0x40, 0x01, 0x12, 0x34, 0xf0};
-	static const uint8_t non_bad[] = {0x50, 0x01, 0x12, 0x34, 0xf0};
-	static const uint8_t v2_con[] = {0x80, 0x01, 0x12, 0x34};
-	static const uint8_t con_tkl9[] = {0x49, 0x01, 0x12, 0x34};
+	static const uint8_t con_bad[] = { 0x40, 0x01, 0x12, 0x34, 0xf0 };
+	static const uint8_t non_bad[] = { 0x50, 0x01, 0x12, 0x34, 0xf0 };
+	static const uint8_t v2_con[] = { 0x80, 0x01, 0x12, 0x34 };
+	static const uint8_t con_tkl9[] = { 0x49, 0x01, 0x12, 0x34 };
 	struct coap_msg_info info;
 
 	bad(con_bad, sizeof(con_bad), &info);
@@ -238,22 +238,22 @@ START_TEST(test_inspect_valid)
 		0xb1, 'a' };
 	/* clang-format on */
 	/* NON POST with a payload. */
-	static const uint8_t non_post[] = {0x50, 0x02, 0x00, 0x01, 0xff, 'x'};
+	static const uint8_t non_post[] = { 0x50, 0x02, 0x00, 0x01, 0xff, 'x' };
 	/* ACK 2.05 with token 01, Content-Format 0, payload "hi". */
 	/* clang-format off */
 	static const uint8_t ack_205[] = { 0x61, 0x45, 0x00, 0x02, 0x01, 0xc0,
 		0xff, 'h', 'i' };
 	/* clang-format on */
-	static const uint8_t ack_empty[] = {0x60, 0x00, 0x00, 0x03};
-	static const uint8_t rst_empty[] = {0x70, 0x00, 0x00, 0x04};
-	static const uint8_t ping[] = {0x40, 0x00, 0x00, 0x05};
+	static const uint8_t ack_empty[] = { 0x60, 0x00, 0x00, 0x03 };
+	static const uint8_t rst_empty[] = { 0x70, 0x00, 0x00, 0x04 };
+	static const uint8_t ping[] = { 0x40, 0x00, 0x00, 0x05 };
 	/* CON 2.05 notification, token 7f, Observe 0x010203. */
 	/* clang-format off */
 	static const uint8_t con_notify[] = { 0x41, 0x45, 0x00, 0x06, 0x7f,
 		0x63, 0x01, 0x02, 0x03 };
 	/* clang-format on */
-	static const uint8_t non_404[] = {0x50, 0x84, 0x00, 0x07};
-	static const uint8_t con_503[] = {0x40, 0xa3, 0x00, 0x08};
+	static const uint8_t non_404[] = { 0x50, 0x84, 0x00, 0x07 };
+	static const uint8_t con_503[] = { 0x40, 0xa3, 0x00, 0x08 };
 	/* GET with Observe 0 (empty value), Proxy-Uri "x" and Proxy-Scheme "coap". */
 	/* clang-format off */
 	static const uint8_t observe_proxy[] = { 0x48, 0x01, 0x00, 0x09, 1, 2,
@@ -271,7 +271,7 @@ START_TEST(test_inspect_valid)
 		3, 4 };
 	/* clang-format on */
 	/* Unknown method 0.31 is a request the backend may refuse. */
-	static const uint8_t method31[] = {0x40, 0x1f, 0x00, 0x0c};
+	static const uint8_t method31[] = { 0x40, 0x1f, 0x00, 0x0c };
 	struct coap_msg_info info;
 	const char *why = NULL;
 
@@ -319,7 +319,7 @@ START_TEST(test_inspect_valid)
 	ck_assert_uint_eq(info.code, COAP_MSG_CODE(5, 3));
 
 	ck_assert_int_eq(coap_msg_inspect(ctx, observe_proxy, sizeof(observe_proxy), &info, &why),
-	                 0);
+	    0);
 	ck_assert_uint_eq(info.token_len, 8);
 	ck_assert_uint_eq(info.token[7], 8);
 	ck_assert(info.has_observe);
@@ -358,8 +358,8 @@ START_TEST(test_build_answer)
 	static const uint8_t con_get[] = { 0x43, 0x01, 0x12, 0x34, 0xa1, 0xa2,
 		0xa3, 0xb1, 'a' };
 	/* clang-format on */
-	static const uint8_t non_get[] = {0x51, 0x01, 0x55, 0x66, 0x77};
-	static const uint8_t ack_205[] = {0x60, 0x45, 0x00, 0x02};
+	static const uint8_t non_get[] = { 0x51, 0x01, 0x55, 0x66, 0x77 };
+	static const uint8_t ack_205[] = { 0x60, 0x45, 0x00, 0x02 };
 	struct coap_msg_info req, resp;
 	struct reparsed r;
 	uint8_t out[64];
@@ -396,22 +396,23 @@ START_TEST(test_build_answer)
 	ck_assert_uint_eq(r.payload_len, 0);
 	/* An empty payload is no payload. */
 	ck_assert_uint_eq(coap_msg_build_answer(out, sizeof(out), &req, COAP_MSG_CODE(5, 2), 1, ""),
-	                  5);
+	    5);
 
 	/* Too small, or not a request: nothing. */
 	ck_assert_int_eq(coap_msg_inspect(ctx, con_get, sizeof(con_get), &req, &why), 0);
 	ck_assert_uint_eq(coap_msg_build_answer(out, 6, &req, COAP_MSG_CODE(4, 4), 0, NULL), 0);
 	ck_assert_uint_eq(coap_msg_build_answer(out, 12, &req, COAP_MSG_CODE(4, 4), 0, "no route"),
-	                  0);
+	    0);
 	ck_assert_int_eq(coap_msg_inspect(ctx, ack_205, sizeof(ack_205), &resp, &why), 0);
-	ck_assert_uint_eq(
-	    coap_msg_build_answer(out, sizeof(out), &resp, COAP_MSG_CODE(4, 4), 0, NULL), 0);
+	ck_assert_uint_eq(coap_msg_build_answer(out, sizeof(out), &resp, COAP_MSG_CODE(4, 4), 0,
+	                      NULL),
+	    0);
 }
 END_TEST
 
 START_TEST(test_set_mid)
 {
-	uint8_t msg[] = {0x40, 0x00, 0x00, 0x00};
+	uint8_t msg[] = { 0x40, 0x00, 0x00, 0x00 };
 
 	coap_msg_set_mid(msg, 0xa55a);
 	ck_assert_uint_eq(msg[2], 0xa5);
@@ -451,7 +452,7 @@ START_TEST(test_rewrite_identity)
 	size_t n;
 
 	n = coap_msg_rewrite_request(ctx, rw_in, sizeof(rw_in), out, sizeof(out), 65001,
-	                             "psk:dev-42", 10, false, &why);
+	    "psk:dev-42", 10, false, &why);
 	ck_assert_msg(n > 0, "rewrite failed: %s", why);
 	ck_assert_uint_eq(n, sizeof(expect));
 	ck_assert(memcmp(out, expect, n) == 0);
@@ -466,12 +467,11 @@ START_TEST(test_rewrite_identity)
 
 	/* The exact output buffer size works, one byte less does not. */
 	ck_assert_uint_eq(coap_msg_rewrite_request(ctx, rw_in, sizeof(rw_in), out, sizeof(expect),
-	                                           65001, "psk:dev-42", 10, false, &why),
-	                  sizeof(expect));
+	                      65001, "psk:dev-42", 10, false, &why),
+	    sizeof(expect));
 	ck_assert_uint_eq(coap_msg_rewrite_request(ctx, rw_in, sizeof(rw_in), out,
-	                                           sizeof(expect) - 1, 65001, "psk:dev-42", 10,
-	                                           false, &why),
-	                  0);
+	                      sizeof(expect) - 1, 65001, "psk:dev-42", 10, false, &why),
+	    0);
 	ck_assert_str_eq(why, "rewritten message does not fit");
 }
 END_TEST
@@ -484,7 +484,7 @@ START_TEST(test_rewrite_identity_positions)
 		0xd1, 0xea, 0x02, 0xe1, 0xfb, 0xda, 'v' };
 	/* clang-format on */
 	/* No options at all, a payload. */
-	static const uint8_t in_bare[] = {0x50, 0x03, 0x00, 0x02, 0xff, 'd'};
+	static const uint8_t in_bare[] = { 0x50, 0x03, 0x00, 0x02, 0xff, 'd' };
 	/* Identity 1 sent three times, first of all options. */
 	/* clang-format off */
 	static const uint8_t in_first[] = { 0x40, 0x01, 0x00, 0x03, 0x11, 'x',
@@ -496,7 +496,7 @@ START_TEST(test_rewrite_identity_positions)
 	size_t n;
 
 	n = coap_msg_rewrite_request(ctx, in_none, sizeof(in_none), out, sizeof(out), 2048,
-	                             "x509:client", 11, false, &why);
+	    "x509:client", 11, false, &why);
 	ck_assert_msg(n > 0, "rewrite failed: %s", why);
 	reparse(out, n, &r);
 	ck_assert_uint_eq(r.nopts, 4);
@@ -506,7 +506,7 @@ START_TEST(test_rewrite_identity_positions)
 	check_opt(&r, 3, 65001, "v");
 
 	n = coap_msg_rewrite_request(ctx, in_bare, sizeof(in_bare), out, sizeof(out), 65000,
-	                             "psk:a", 5, false, &why);
+	    "psk:a", 5, false, &why);
 	ck_assert_msg(n > 0, "rewrite failed: %s", why);
 	reparse(out, n, &r);
 	ck_assert_int_eq(r.type, COAP_MESSAGE_NON);
@@ -516,7 +516,7 @@ START_TEST(test_rewrite_identity_positions)
 	ck_assert_uint_eq(r.payload[0], 'd');
 
 	n = coap_msg_rewrite_request(ctx, in_first, sizeof(in_first), out, sizeof(out), 1, "id", 2,
-	                             false, &why);
+	    false, &why);
 	ck_assert_msg(n > 0, "rewrite failed: %s", why);
 	reparse(out, n, &r);
 	ck_assert_uint_eq(r.nopts, 2);
@@ -525,12 +525,12 @@ START_TEST(test_rewrite_identity_positions)
 
 	/* identity_opt 0: nothing removed or added, bytes unchanged. */
 	n = coap_msg_rewrite_request(ctx, rw_in, sizeof(rw_in), out, sizeof(out), 0, NULL, 0, false,
-	                             &why);
+	    &why);
 	ck_assert_uint_eq(n, sizeof(rw_in));
 	ck_assert(memcmp(out, rw_in, n) == 0);
 	/* An empty identity is an empty option. */
 	n = coap_msg_rewrite_request(ctx, in_bare, sizeof(in_bare), out, sizeof(out), 65000, "", 0,
-	                             false, &why);
+	    false, &why);
 	ck_assert_msg(n > 0, "rewrite failed: %s", why);
 	reparse(out, n, &r);
 	ck_assert_uint_eq(r.nopts, 1);
@@ -540,26 +540,26 @@ END_TEST
 
 START_TEST(test_rewrite_refuses)
 {
-	static const uint8_t ack_205[] = {0x60, 0x45, 0x00, 0x02};
-	static const uint8_t broken[] = {0x40, 0x01, 0x00, 0x01, 0xf0};
-	static uint8_t huge[MAX_MSG + 1] = {0x40, 0x02, 0x00, 0x01, 0xff};
+	static const uint8_t ack_205[] = { 0x60, 0x45, 0x00, 0x02 };
+	static const uint8_t broken[] = { 0x40, 0x01, 0x00, 0x01, 0xf0 };
+	static uint8_t huge[MAX_MSG + 1] = { 0x40, 0x02, 0x00, 0x01, 0xff };
 	uint8_t out[MAX_MSG + 64];
 	const char *why = NULL;
 
 	ck_assert_uint_eq(coap_msg_rewrite_request(ctx, ack_205, sizeof(ack_205), out, sizeof(out),
-	                                           65001, "x", 1, false, &why),
-	                  0);
+	                      65001, "x", 1, false, &why),
+	    0);
 	ck_assert_str_eq(why, "not a request");
 	ck_assert_uint_eq(coap_msg_rewrite_request(ctx, broken, sizeof(broken), out, sizeof(out),
-	                                           65001, "x", 1, false, &why),
-	                  0);
+	                      65001, "x", 1, false, &why),
+	    0);
 	ck_assert_str_eq(why, "option delta nibble 15");
 	ck_assert_uint_eq(coap_msg_rewrite_request(ctx, huge, sizeof(huge), out, sizeof(out), 65001,
-	                                           "x", 1, false, &why),
-	                  0);
+	                      "x", 1, false, &why),
+	    0);
 	ck_assert_str_eq(why, "message too large (1233 > 1232 bytes)");
-	ck_assert_uint_eq(
-	    coap_msg_rewrite_request(ctx, ack_205, 3, out, sizeof(out), 0, NULL, 0, false, &why),
+	ck_assert_uint_eq(coap_msg_rewrite_request(ctx, ack_205, 3, out, sizeof(out), 0, NULL, 0,
+	                      false, &why),
 	    0);
 	ck_assert_str_eq(why, "truncated header");
 }
@@ -628,11 +628,11 @@ START_TEST(test_rewrite_proxy_uri)
 
 	/* Without strip_proxy only the identity changes. */
 	n = coap_msg_rewrite_request(ctx, in, sizeof(in), out, sizeof(out), 0, NULL, 0, false,
-	                             &why);
+	    &why);
 	ck_assert_uint_eq(n, sizeof(in));
 
 	n = coap_msg_rewrite_request(ctx, in, sizeof(in), out, sizeof(out), 65001, "psk:dev-42", 10,
-	                             true, &why);
+	    true, &why);
 	ck_assert_msg(n > 0, "rewrite failed: %s", why);
 	reparse(out, n, &r);
 	ck_assert_uint_eq(r.nopts, 5);
@@ -663,7 +663,7 @@ START_TEST(test_rewrite_proxy_uri)
 		};
 		/* clang-format on */
 		n = coap_msg_rewrite_request(ctx, in2, sizeof(in2), out, sizeof(out), 244, "id", 2,
-		                             true, &why);
+		    true, &why);
 		ck_assert_msg(n > 0, "rewrite failed: %s", why);
 		ck_assert_uint_eq(n, sizeof(expect2));
 		ck_assert(memcmp(out, expect2, n) == 0);
@@ -720,8 +720,8 @@ START_TEST(test_rewrite_proxy_uri_forms)
 	do {                                                                                       \
 		len = proxy_req(buf, uri, false);                                                  \
 		ck_assert_uint_eq(coap_msg_rewrite_request(ctx, buf, len, out, sizeof(out), 0,     \
-		                                           NULL, 0, true, &why),                   \
-		                  0);                                                              \
+		                      NULL, 0, true, &why),                                        \
+		    0);                                                                            \
 		ck_assert_str_eq(why, reason);                                                     \
 	} while (0)
 	PROXY_BAD("coaps://h/", "Proxy-Uri scheme coaps not supported");
@@ -769,12 +769,13 @@ START_TEST(test_rewrite_proxy_scheme)
 	size_t n;
 
 	n = coap_msg_rewrite_request(ctx, in, sizeof(in), out, sizeof(out), 65001, "y", 1, true,
-	                             &why);
+	    &why);
 	ck_assert_msg(n > 0, "rewrite failed: %s", why);
 	ck_assert_uint_eq(n, sizeof(expect));
 	ck_assert(memcmp(out, expect, n) == 0);
-	ck_assert_int_eq(
-	    coap_msg_proxy_target(ctx, in, sizeof(in), host, sizeof(host), &port, &why), 0);
+	ck_assert_int_eq(coap_msg_proxy_target(ctx, in, sizeof(in), host, sizeof(host), &port,
+	                     &why),
+	    0);
 	ck_assert_str_eq(host, "h");
 	ck_assert_uint_eq(port, 5690);
 }
@@ -800,7 +801,7 @@ START_TEST(test_fuzz_empty_query_argument)
 	size_t n;
 
 	n = coap_msg_rewrite_request(ctx, in, sizeof(in), out, sizeof(out), 258, "x", 1, true,
-	                             &why);
+	    &why);
 	ck_assert_msg(n > 0, "rewrite failed: %s", why);
 	reparse(out, n, &r);
 	ck_assert_uint_eq(r.nopts, 6);
@@ -842,14 +843,15 @@ START_TEST(test_proxy_target)
 	static const uint8_t two_uris[] = { 0x40, 0x01, 0x00, 0x01, 0xd1, 0x16,
 		'x', 0x01, 'y' };
 	/* clang-format on */
-	static const uint8_t no_proxy[] = {0x40, 0x01, 0x00, 0x01, 0xb1, 'a'};
-	static const uint8_t resp[] = {0x60, 0x45, 0x00, 0x01};
+	static const uint8_t no_proxy[] = { 0x40, 0x01, 0x00, 0x01, 0xb1, 'a' };
+	static const uint8_t resp[] = { 0x60, 0x45, 0x00, 0x01 };
 	char host[64];
 	uint16_t port = 0;
 	const char *why = NULL;
 
-	ck_assert_int_eq(
-	    target_of("coap://127.0.0.1:5683/a/b?x=1", host, sizeof(host), &port, &why), 0);
+	ck_assert_int_eq(target_of("coap://127.0.0.1:5683/a/b?x=1", host, sizeof(host), &port,
+	                     &why),
+	    0);
 	ck_assert_str_eq(host, "127.0.0.1");
 	ck_assert_uint_eq(port, 5683);
 	ck_assert_int_eq(target_of("coap://[::1]:6000/", host, sizeof(host), &port, &why), 0);
@@ -865,28 +867,29 @@ START_TEST(test_proxy_target)
 	ck_assert_str_eq(why, "Proxy-Uri scheme coaps not supported");
 
 	ck_assert_int_eq(coap_msg_proxy_target(ctx, scheme_v6, sizeof(scheme_v6), host,
-	                                       sizeof(host), &port, &why),
-	                 0);
+	                     sizeof(host), &port, &why),
+	    0);
 	ck_assert_str_eq(host, "::1");
 	ck_assert_uint_eq(port, 5683);
 	ck_assert_int_eq(coap_msg_proxy_target(ctx, scheme_nohost, sizeof(scheme_nohost), host,
-	                                       sizeof(host), &port, &why),
-	                 -1);
+	                     sizeof(host), &port, &why),
+	    -1);
 	ck_assert_str_eq(why, "Proxy-Scheme without Uri-Host");
 	ck_assert_int_eq(coap_msg_proxy_target(ctx, scheme_https, sizeof(scheme_https), host,
-	                                       sizeof(host), &port, &why),
-	                 -1);
+	                     sizeof(host), &port, &why),
+	    -1);
 	ck_assert_str_eq(why, "Proxy-Scheme not supported (only coap)");
-	ck_assert_int_eq(
-	    coap_msg_proxy_target(ctx, two_uris, sizeof(two_uris), host, sizeof(host), &port, &why),
+	ck_assert_int_eq(coap_msg_proxy_target(ctx, two_uris, sizeof(two_uris), host, sizeof(host),
+	                     &port, &why),
 	    -1);
 	ck_assert_str_eq(why, "repeated Proxy-Uri");
-	ck_assert_int_eq(
-	    coap_msg_proxy_target(ctx, no_proxy, sizeof(no_proxy), host, sizeof(host), &port, &why),
+	ck_assert_int_eq(coap_msg_proxy_target(ctx, no_proxy, sizeof(no_proxy), host, sizeof(host),
+	                     &port, &why),
 	    -1);
 	ck_assert_str_eq(why, "no Proxy-Uri or Proxy-Scheme");
-	ck_assert_int_eq(
-	    coap_msg_proxy_target(ctx, resp, sizeof(resp), host, sizeof(host), &port, &why), -1);
+	ck_assert_int_eq(coap_msg_proxy_target(ctx, resp, sizeof(resp), host, sizeof(host), &port,
+	                     &why),
+	    -1);
 	ck_assert_str_eq(why, "not a request");
 }
 END_TEST
@@ -898,41 +901,45 @@ START_TEST(test_request_target)
 	static const uint8_t get[] = { 0x40, 0x01, 0x00, 0x01, 0x37, 'E', 'x',
 		'a', 'm', 'p', 'l', 'e', 0x82, 'f', 'w', 0x02, 'v', '1', 0x00 };
 	/* clang-format on */
-	static const uint8_t none[] = {0x40, 0x01, 0x00, 0x01};
+	static const uint8_t none[] = { 0x40, 0x01, 0x00, 0x01 };
 	/* One segment "a/b" and one "%\x01". */
 	/* clang-format off */
 	static const uint8_t slash[] = { 0x40, 0x02, 0x00, 0x01, 0xb3, 'a', '/',
 		'b', 0x02, '%', 0x01 };
 	/* clang-format on */
-	static const uint8_t broken[] = {0x40, 0x01, 0x00, 0x01, 0xb3, 'a'};
+	static const uint8_t broken[] = { 0x40, 0x01, 0x00, 0x01, 0xb3, 'a' };
 	char path[64], host[64];
 
-	ck_assert_int_eq(
-	    coap_msg_request_target(ctx, get, sizeof(get), path, sizeof(path), host, sizeof(host)),
+	ck_assert_int_eq(coap_msg_request_target(ctx, get, sizeof(get), path, sizeof(path), host,
+	                     sizeof(host)),
 	    0);
 	ck_assert_str_eq(path, "/fw/v1/");
 	ck_assert_str_eq(host, "Example");
 	ck_assert_int_eq(coap_msg_request_target(ctx, none, sizeof(none), path, sizeof(path), host,
-	                                         sizeof(host)),
-	                 0);
+	                     sizeof(host)),
+	    0);
 	ck_assert_str_eq(path, "/");
 	ck_assert_str_eq(host, "");
 	ck_assert_int_eq(coap_msg_request_target(ctx, slash, sizeof(slash), path, sizeof(path),
-	                                         host, sizeof(host)),
-	                 0);
+	                     host, sizeof(host)),
+	    0);
 	ck_assert_str_eq(path, "/a%2Fb/%25%01");
 	ck_assert_int_eq(coap_msg_request_target(ctx, broken, sizeof(broken), path, sizeof(path),
-	                                         host, sizeof(host)),
-	                 -1);
+	                     host, sizeof(host)),
+	    -1);
 	/* Buffers too small. */
-	ck_assert_int_eq(
-	    coap_msg_request_target(ctx, get, sizeof(get), path, 7, host, sizeof(host)), -1);
-	ck_assert_int_eq(
-	    coap_msg_request_target(ctx, get, sizeof(get), path, 8, host, sizeof(host)), 0);
-	ck_assert_int_eq(
-	    coap_msg_request_target(ctx, get, sizeof(get), path, sizeof(path), host, 7), -1);
-	ck_assert_int_eq(
-	    coap_msg_request_target(ctx, get, sizeof(get), path, sizeof(path), host, 8), 0);
+	ck_assert_int_eq(coap_msg_request_target(ctx, get, sizeof(get), path, 7, host,
+	                     sizeof(host)),
+	    -1);
+	ck_assert_int_eq(coap_msg_request_target(ctx, get, sizeof(get), path, 8, host,
+	                     sizeof(host)),
+	    0);
+	ck_assert_int_eq(coap_msg_request_target(ctx, get, sizeof(get), path, sizeof(path), host,
+	                     7),
+	    -1);
+	ck_assert_int_eq(coap_msg_request_target(ctx, get, sizeof(get), path, sizeof(path), host,
+	                     8),
+	    0);
 }
 END_TEST
 

@@ -67,7 +67,8 @@ with_head(const char *tail)
 START_TEST(test_minimal_defaults)
 {
 	char *cause = NULL;
-	struct proxy_config *cfg = load_text(with_head("psk = ( { identity = \"a\"; key = \"k\"; } );\n"), &cause);
+	struct proxy_config *cfg =
+	    load_text(with_head("psk = ( { identity = \"a\"; key = \"k\"; } );\n"), &cause);
 
 	ck_assert_msg(cfg != NULL, "%s", cause ? cause : "");
 	ck_assert_uint_eq(cfg->n_listens, 1);
@@ -88,9 +89,11 @@ END_TEST
 START_TEST(test_psk_text_and_hex)
 {
 	char *cause = NULL;
-	struct proxy_config *cfg = load_text(with_head(
-	    "psk = ( { identity = \"my_identity\"; key = \"secretPSK123\"; },\n"
-	    "        { identity = \"dev-42\"; key_hex = \"736563726574\"; } );\n"), &cause);
+	struct proxy_config *cfg =
+	    load_text(with_head(
+	                  "psk = ( { identity = \"my_identity\"; key = \"secretPSK123\"; },\n"
+	                  "        { identity = \"dev-42\"; key_hex = \"736563726574\"; } );\n"),
+	        &cause);
 	const struct psk_conf *p;
 
 	ck_assert_msg(cfg != NULL, "%s", cause ? cause : "");
@@ -115,9 +118,9 @@ START_TEST(test_hex_decode)
 	ck_assert_int_eq(text_hex_decode("00ff7A", out, sizeof out), 3);
 	ck_assert_uint_eq(out[1], 0xff);
 	ck_assert_uint_eq(out[2], 0x7a);
-	ck_assert_int_eq(text_hex_decode("abc", out, sizeof out), -1);    /* odd */
-	ck_assert_int_eq(text_hex_decode("zz", out, sizeof out), -1);     /* not hex */
-	ck_assert_int_eq(text_hex_decode("", out, sizeof out), -1);       /* empty */
+	ck_assert_int_eq(text_hex_decode("abc", out, sizeof out), -1);        /* odd */
+	ck_assert_int_eq(text_hex_decode("zz", out, sizeof out), -1);         /* not hex */
+	ck_assert_int_eq(text_hex_decode("", out, sizeof out), -1);           /* empty */
 	ck_assert_int_eq(text_hex_decode("0011223344", out, sizeof out), -1); /* too long */
 }
 END_TEST
@@ -129,7 +132,9 @@ START_TEST(test_psk_errors)
 	    "4: psk[1].identity: duplicate identity \"a\"");
 	expect_error(with_head("psk = ( { identity = \"a\"; key = \"\"; } );\n"),
 	    "3: psk[0].key: must not be empty");
-	expect_error(with_head("psk = ( { identity = \"a\"; key = \"0123456789012345678901234567890123\"; } );\n"),
+	expect_error(
+	    with_head(
+	        "psk = ( { identity = \"a\"; key = \"0123456789012345678901234567890123\"; } );\n"),
 	    "3: psk[0].key: 34 bytes is longer than mbedTLS's PSK limit of 32 bytes");
 	expect_error(with_head("psk = ( { identity = \"a\"; key_hex = \"0g\"; } );\n"),
 	    "3: psk[0].key_hex: not valid hex");
@@ -172,10 +177,12 @@ START_TEST(test_structure_errors)
 	    "1: listen[0].port: must be an integer");
 	expect_error("listen = ( { address = \"::\"; } );\n",
 	    "1: listen[0].port: missing (required)");
-	expect_error("listen = ( { address = \"::\"; port = 1; }, { address = \"::\"; port = 1; } );\n",
+	expect_error(
+	    "listen = ( { address = \"::\"; port = 1; }, { address = \"::\"; port = 1; } );\n",
 	    "1: listen[1]: duplicate listener :: port 1");
-	expect_error("listen = ( { address = \"::\"; port = 1; } );\n"
-	             "backends = ( { name = \"d\"; address = \"no-such-host.invalid\"; port = 5683; } );\n",
+	expect_error(
+	    "listen = ( { address = \"::\"; port = 1; } );\n"
+	    "backends = ( { name = \"d\"; address = \"no-such-host.invalid\"; port = 5683; } );\n",
 	    "2: backends[0].address: cannot resolve \"no-such-host.invalid\"");
 	expect_error("listen = ( { address = \"::\"; port = 1; } );\n"
 	             "backends = ( { name = \"d\"; address = \"::1\"; port = 5683; },\n"
@@ -187,14 +194,16 @@ END_TEST
 START_TEST(test_dtls_session_log)
 {
 	char *cause = NULL;
-	struct proxy_config *cfg = load_text(with_head(
-	    "psk = ( { identity = \"a\"; key = \"k\"; } );\n"
-	    "dtls = { ciphersuites = [ \"TLS-PSK-WITH-AES-128-GCM-SHA256\" ];\n"
-	    "         handshake_timeout_min = 1000; handshake_timeout_max = 8000; mtu = 512;\n"
-	    "         badmac_limit = 5; max_handshake_message = 1000; };\n"
-	    "session = { idle_timeout = 30; max_sessions = 5; max_handshakes = 3;\n"
-	    "            handshakes_per_source = 10; };\n"
-	    "log = { level = \"debug\"; };\n"), &cause);
+	struct proxy_config *cfg = load_text(
+	    with_head(
+	        "psk = ( { identity = \"a\"; key = \"k\"; } );\n"
+	        "dtls = { ciphersuites = [ \"TLS-PSK-WITH-AES-128-GCM-SHA256\" ];\n"
+	        "         handshake_timeout_min = 1000; handshake_timeout_max = 8000; mtu = 512;\n"
+	        "         badmac_limit = 5; max_handshake_message = 1000; };\n"
+	        "session = { idle_timeout = 30; max_sessions = 5; max_handshakes = 3;\n"
+	        "            handshakes_per_source = 10; };\n"
+	        "log = { level = \"debug\"; };\n"),
+	    &cause);
 
 	ck_assert_msg(cfg != NULL, "%s", cause ? cause : "");
 	ck_assert_int_eq(cfg->ciphersuites[0], 0x00A8);
@@ -216,8 +225,9 @@ START_TEST(test_dtls_session_log)
 	expect_error(with_head("psk = ( { identity = \"a\"; key = \"k\"; } );\n"
 	                       "dtls = { ciphersuites = [ ]; };\n"),
 	    "4: dtls.ciphersuites: must name at least one cipher suite");
-	expect_error(with_head("psk = ( { identity = \"a\"; key = \"k\"; } );\n"
-	                       "dtls = { handshake_timeout_min = 5000; handshake_timeout_max = 1000; };\n"),
+	expect_error(
+	    with_head("psk = ( { identity = \"a\"; key = \"k\"; } );\n"
+	              "dtls = { handshake_timeout_min = 5000; handshake_timeout_max = 1000; };\n"),
 	    "4: dtls.handshake_timeout_max: 1000 ms is less than handshake_timeout_min (5000 ms)");
 	expect_error(with_head("psk = ( { identity = \"a\"; key = \"k\"; } );\n"
 	                       "dtls = { mtu = 100; };\n"),
@@ -257,9 +267,12 @@ START_TEST(test_x509)
 
 	/* Relative paths are resolved against the config file's directory. */
 	snprintf(text, sizeof text,
-	    "%sx509 = { certificate = \"certs/server-cert.pem\"; private_key = \"certs/server-key.pem\";\n"
-	    "  client_ca = \"certs/ca-cert.pem\"; crl = \"certs/ca.crl\"; verify_client = \"optional\"; };\n"
-	    "psk = ( { identity = \"a\"; key = \"k\"; } );\n", head);
+	    "%sx509 = { certificate = \"certs/server-cert.pem\"; private_key = "
+	    "\"certs/server-key.pem\";\n"
+	    "  client_ca = \"certs/ca-cert.pem\"; crl = \"certs/ca.crl\"; verify_client = "
+	    "\"optional\"; };\n"
+	    "psk = ( { identity = \"a\"; key = \"k\"; } );\n",
+	    head);
 	cfg = load_text(text, &cause);
 	ck_assert_msg(cfg != NULL, "%s", cause ? cause : "");
 	ck_assert_int_eq(cfg->x509->verify_client, VERIFY_CLIENT_OPTIONAL);
@@ -274,7 +287,8 @@ START_TEST(test_x509)
 
 	expect_x509_error("server-cert.pem", "client-key.pem", "ca-cert.pem", NULL,
 	    "3: x509.private_key: ");
-	ck_assert_ptr_nonnull(strstr(last_cause, "client-key.pem does not match the certificate in"));
+	ck_assert_ptr_nonnull(
+	    strstr(last_cause, "client-key.pem does not match the certificate in"));
 	expect_x509_error("no-such.pem", "server-key.pem", "ca-cert.pem", NULL,
 	    "3: x509.certificate: cannot read");
 	expect_x509_error("server-cert.pem", "server-key.pem", "no-such-ca.pem", NULL,
@@ -285,13 +299,17 @@ START_TEST(test_x509)
 	    "3: x509.certificate: ");
 	ck_assert_ptr_nonnull(strstr(last_cause, "certificate (leaf) expired on 2020-12-31"));
 	snprintf(text, sizeof text,
-	    "%sx509 = { certificate = \"%s/server-cert.pem\"; private_key = \"%s/server-key.pem\"; };\n",
+	    "%sx509 = { certificate = \"%s/server-cert.pem\"; private_key = \"%s/server-key.pem\"; "
+	    "};\n",
 	    head, certs, certs);
 	expect_error(text, "3: x509.client_ca: missing: needed to verify client certificates");
 	snprintf(text, sizeof text,
-	    "%sx509 = { certificate = \"%s/server-cert.pem\"; private_key = \"%s/server-key.pem\";\n"
-	    "  verify_client = \"sometimes\"; };\n", head, certs, certs);
-	expect_error(text, "4: x509.verify_client: \"sometimes\" is not one of required, optional, none");
+	    "%sx509 = { certificate = \"%s/server-cert.pem\"; private_key = "
+	    "\"%s/server-key.pem\";\n"
+	    "  verify_client = \"sometimes\"; };\n",
+	    head, certs, certs);
+	expect_error(text,
+	    "4: x509.verify_client: \"sometimes\" is not one of required, optional, none");
 }
 END_TEST
 

@@ -111,7 +111,8 @@ START_TEST(test_file_paths_directory)
 	static const char *const texts[] = {
 		"x509 = { certificate = \"certs\"; private_key = \"certs/server-key.pem\";"
 		" verify_client = \"none\"; };\n",
-		"x509 = { certificate = \"certs/server-cert.pem\"; private_key = \"certs/server-key.pem\";"
+		"x509 = { certificate = \"certs/server-cert.pem\"; private_key = "
+		"\"certs/server-key.pem\";"
 		" client_ca = \"certs/ca-cert.pem\"; crl = \"certs\"; };\n",
 		"x509 = { certificate = \"certs/server-int-chain.pem\"; private_key = \"certs\";"
 		" client_ca = \"certs\"; verify_client = \"optional\"; };\n",
@@ -166,7 +167,7 @@ START_TEST(test_datagram_stale_rx_foreign)
 {
 	/* A plaintext fatal alert (handshake_failure), epoch 0, a fresh sequence number. */
 	static const uint8_t alert[15] = { 0x15, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 2, 2,
-		                           0x28 };
+		0x28 };
 	const struct proxy_stats *st = stats_get();
 	uint64_t alerts = st->handshakes_failed_by[HS_FAIL_PEER_ALERT];
 	size_t len, off = 0;

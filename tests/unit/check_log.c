@@ -119,8 +119,8 @@ START_TEST(test_json_utf8)
 	ev.identity = "\xc3\xa9\xc2\x9b\xe2\x80\xae\xf0\x9f\x98\x80\xff\xc3";
 	ev.identity_len = 13;
 	log_event_json_line(LOG_LVL_INFO, &ev, line, sizeof line);
-	ck_assert_ptr_nonnull(strstr(line,
-	    "\"identity\":\"\\u00e9\\u009b\\u202e\\ud83d\\ude00\\u00ff\\u00c3\""));
+	ck_assert_ptr_nonnull(
+	    strstr(line, "\"identity\":\"\\u00e9\\u009b\\u202e\\ud83d\\ude00\\u00ff\\u00c3\""));
 	for (const char *p = line; *p != '\0'; p++)
 		ck_assert_int_lt((unsigned char)*p, 0x80);
 }
@@ -193,7 +193,8 @@ START_TEST(test_stderr_one_line_each)
 			ck_assert_msg(*p >= 0x20 && *p < 0x7f, "raw byte 0x%02x in %s", *p, out);
 	}
 	ck_assert_uint_eq(lines, 2);
-	ck_assert_ptr_nonnull(strstr(out, " info event=handshake-failed reason=\"bad \\\" x\\x0a2031"));
+	ck_assert_ptr_nonnull(
+	    strstr(out, " info event=handshake-failed reason=\"bad \\\" x\\x0a2031"));
 	ck_assert_ptr_nonnull(strstr(out, " info path /a\\x0afake line\n"));
 	free(out);
 }

@@ -24,7 +24,7 @@ static char dir[] = "/tmp/check_relay.XXXXXX";
 static char path[512];
 static struct event_base *base;
 static struct proxy_config *cfg;
-static int backend_fd = -1; /* the backend: a UDP socket on 127.0.0.1 */
+static int backend_fd = -1;         /* the backend: a UDP socket on 127.0.0.1 */
 static struct sockaddr_in upstream; /* where the relay's datagrams to the backend come from */
 static socklen_t upstream_len;
 
@@ -32,7 +32,8 @@ static socklen_t upstream_len;
 static void
 setup(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof sin;
 	char *cause = NULL;
 	FILE *f;
@@ -47,10 +48,11 @@ setup(void)
 	ck_assert_int_eq(getsockname(backend_fd, (struct sockaddr *)&sin, &len), 0);
 	f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "listen = ( { address = \"127.0.0.1\"; port = 5684; } );\n"
-	           "backends = ( { name = \"a\"; address = \"127.0.0.1\"; port = %u; } );\n"
-	           "routes = ( { path_prefix = \"/a\"; backend = \"a\"; } );\n"
-	           "psk = ( { identity = \"dev-1\"; key = \"secretPSK123\"; } );\n",
+	fprintf(f,
+	    "listen = ( { address = \"127.0.0.1\"; port = 5684; } );\n"
+	    "backends = ( { name = \"a\"; address = \"127.0.0.1\"; port = %u; } );\n"
+	    "routes = ( { path_prefix = \"/a\"; backend = \"a\"; } );\n"
+	    "psk = ( { identity = \"dev-1\"; key = \"secretPSK123\"; } );\n",
 	    ntohs(sin.sin_port));
 	fclose(f);
 	cfg = config_load(path, &cause);
@@ -91,7 +93,8 @@ backend_recv(uint8_t *buf, size_t len)
 static void
 backend_send(const uint8_t *buf, size_t len)
 {
-	ck_assert_int_eq(sendto(backend_fd, buf, len, 0, (struct sockaddr *)&upstream, upstream_len),
+	ck_assert_int_eq(sendto(backend_fd, buf, len, 0, (struct sockaddr *)&upstream,
+	                     upstream_len),
 	    (ssize_t)len);
 }
 

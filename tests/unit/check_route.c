@@ -29,11 +29,11 @@ END_TEST
 START_TEST(test_pick)
 {
 	struct route routes[] = {
-	    {.path_prefix = "/fw", .identity = "ops-*", .backend = 0},
-	    {.path_prefix = "/fw", .backend = 1},
-	    {.uri_host = "Sensors.Example", .backend = 2},
-	    {.identity = "dev-4?", .backend = 3},
-	    {.backend = 4},
+		{ .path_prefix = "/fw", .identity = "ops-*", .backend = 0 },
+		{ .path_prefix = "/fw", .backend = 1 },
+		{ .uri_host = "Sensors.Example", .backend = 2 },
+		{ .identity = "dev-4?", .backend = 3 },
+		{ .backend = 4 },
 	};
 	size_t n = sizeof(routes) / sizeof(routes[0]);
 
@@ -57,8 +57,8 @@ END_TEST
 START_TEST(test_identity_glob)
 {
 	struct route routes[] = {
-	    {.identity = "[a-c]*.thread.example", .backend = 7},
-	    {.identity = "*", .backend = 8},
+		{ .identity = "[a-c]*.thread.example", .backend = 7 },
+		{ .identity = "*", .backend = 8 },
 	};
 
 	ck_assert_int_eq(route_pick(routes, 2, "b12.thread.example", false, "/", ""), 7);
@@ -72,10 +72,10 @@ END_TEST
 START_TEST(test_anonymous)
 {
 	struct route routes[] = {
-	    {.identity = "*", .backend = 1},
-	    {.anonymous = true, .path_prefix = "/pub", .backend = 2},
-	    {.path_prefix = "/pub", .backend = 3},
-	    {.backend = 4},
+		{ .identity = "*", .backend = 1 },
+		{ .anonymous = true, .path_prefix = "/pub", .backend = 2 },
+		{ .path_prefix = "/pub", .backend = 3 },
+		{ .backend = 4 },
 	};
 	size_t n = sizeof(routes) / sizeof(routes[0]);
 
@@ -95,9 +95,9 @@ END_TEST
 START_TEST(test_identity_kind)
 {
 	struct route routes[] = {
-	    {.identity = "psk:admin-*", .backend = 1},
-	    {.identity = "x509:admin-*", .backend = 2},
-	    {.identity = "dev-*", .backend = 3},
+		{ .identity = "psk:admin-*", .backend = 1 },
+		{ .identity = "x509:admin-*", .backend = 2 },
+		{ .identity = "dev-*", .backend = 3 },
 	};
 
 	/* A kind prefix in the glob takes that kind only. */
@@ -120,12 +120,12 @@ END_TEST
 
 START_TEST(test_shadows)
 {
-	struct route all = {.backend = 1};
-	struct route anon_all = {.anonymous = true, .backend = 1};
-	struct route path = {.path_prefix = "/", .backend = 1};
-	struct route id = {.identity = "*", .backend = 1};
-	struct route host = {.uri_host = "h", .backend = 1};
-	struct route anon_path = {.anonymous = true, .path_prefix = "/p", .backend = 1};
+	struct route all = { .backend = 1 };
+	struct route anon_all = { .anonymous = true, .backend = 1 };
+	struct route path = { .path_prefix = "/", .backend = 1 };
+	struct route id = { .identity = "*", .backend = 1 };
+	struct route host = { .uri_host = "h", .backend = 1 };
+	struct route anon_path = { .anonymous = true, .path_prefix = "/p", .backend = 1 };
 
 	ck_assert(route_shadows(&all, &path));
 	ck_assert(route_shadows(&all, &id));

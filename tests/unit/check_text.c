@@ -44,8 +44,16 @@ START_TEST(test_json_utf8)
 	char buf[256];
 
 	ck_assert_str_eq(escape(buf, sizeof buf, "caf\xc3\xa9", 5), "caf\\u00e9");
-	ck_assert_str_eq(escape(buf, sizeof buf, "\xc2\x9b" "2J", 4), "\\u009b2J");
-	ck_assert_str_eq(escape(buf, sizeof buf, "\xe2\x80\xae" "x", 4), "\\u202ex");
+	ck_assert_str_eq(escape(buf, sizeof buf,
+	                     "\xc2\x9b"
+	                     "2J",
+	                     4),
+	    "\\u009b2J");
+	ck_assert_str_eq(escape(buf, sizeof buf,
+	                     "\xe2\x80\xae"
+	                     "x",
+	                     4),
+	    "\\u202ex");
 	ck_assert_str_eq(escape(buf, sizeof buf, "\xe2\x80\xa8", 3), "\\u2028");
 	ck_assert_str_eq(escape(buf, sizeof buf, "\xf0\x9f\x98\x80", 4), "\\ud83d\\ude00");
 	ck_assert_str_eq(escape(buf, sizeof buf, "\xf4\x8f\xbf\xbf", 4), "\\udbff\\udfff");
@@ -58,10 +66,12 @@ START_TEST(test_json_invalid_utf8)
 	char buf[256];
 
 	ck_assert_str_eq(escape(buf, sizeof buf, "\xff", 1), "\\u00ff");
-	ck_assert_str_eq(escape(buf, sizeof buf, "\xc3", 1), "\\u00c3");        /* cut */
-	ck_assert_str_eq(escape(buf, sizeof buf, "\xc0\x80", 2), "\\u00c0\\u0080"); /* overlong NUL */
+	ck_assert_str_eq(escape(buf, sizeof buf, "\xc3", 1), "\\u00c3"); /* cut */
+	ck_assert_str_eq(escape(buf, sizeof buf, "\xc0\x80", 2),
+	    "\\u00c0\\u0080"); /* overlong NUL */
 	ck_assert_str_eq(escape(buf, sizeof buf, "\xe0\x80\xaf", 3), "\\u00e0\\u0080\\u00af");
-	ck_assert_str_eq(escape(buf, sizeof buf, "\xed\xa0\x80", 3), "\\u00ed\\u00a0\\u0080"); /* surrogate */
+	ck_assert_str_eq(escape(buf, sizeof buf, "\xed\xa0\x80", 3),
+	    "\\u00ed\\u00a0\\u0080"); /* surrogate */
 	ck_assert_str_eq(escape(buf, sizeof buf, "\xf4\x90\x80\x80", 4),
 	    "\\u00f4\\u0090\\u0080\\u0080"); /* above U+10FFFF */
 	ck_assert_str_eq(escape(buf, sizeof buf, "\xc3\"", 2), "\\u00c3\\\"");
