@@ -28,7 +28,11 @@
 #include "log.h"
 #include "text.h"
 
-#include "config_priv.h"
+#include "config_get.h"
+#include "config_file.h"
+#include "config_net.h"
+#include "config_psk.h"
+#include "config_x509.h"
 
 static const char *const root_keys[] = { "listen", "backends", "routes", "identity_option",
 	"backend_timeout", "psk", "psk_dir", "x509", "dtls", "session", "log", "control", "metrics",
@@ -66,7 +70,7 @@ load_dtls_resumption(struct loader *ld, const config_setting_t *g, struct proxy_
 	ssize_t r;
 	int fd;
 
-	if (get_route_bool(ld, g, "session_tickets", &cfg->session_tickets) < 0 ||
+	if (get_bool(ld, g, "session_tickets", &cfg->session_tickets) < 0 ||
 	    get_uint(ld, g, "ticket_lifetime", 60, 604800, &cfg->ticket_lifetime) < 0 ||
 	    get_uint(ld, g, "session_cache", 0, 1000000, &cfg->session_cache) < 0 ||
 	    get_string(ld, g, "ticket_key_file", false, &path) < 0)
@@ -146,7 +150,7 @@ load_dtls(struct loader *ld, struct proxy_config *cfg)
 		return -1;
 	cfg->mtu = (uint16_t)v;
 	if (get_uint(ld, g, "cid_length", DTLS_CID_MIN, DTLS_CID_MAX, &cfg->cid_length) < 0 ||
-	    get_route_bool(ld, g, "connection_id", &cfg->connection_id) < 0)
+	    get_bool(ld, g, "connection_id", &cfg->connection_id) < 0)
 		return -1;
 	if (load_dtls_resumption(ld, g, cfg) < 0)
 		return -1;

@@ -22,9 +22,9 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/version.h>
 
-#include "config_priv.h"
+#include "config_get.h"
+#include "config_file.h"
 #include "configuration.h"
-#include "dtls.h"
 #include "log.h"
 #include "text.h"
 

@@ -22,9 +22,8 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/version.h>
 
-#include "config_priv.h"
+#include "config_get.h"
 #include "configuration.h"
-#include "dtls.h"
 #include "log.h"
 #include "text.h"
 
@@ -300,5 +299,19 @@ get_port(struct loader *ld, const config_setting_t *group, uint16_t *port)
 	if (get_uint(ld, group, "port", 1, 65535, &v) < 0)
 		return -1;
 	*port = (uint16_t)v;
+	return 0;
+}
+
+/* Reads an optional true/false member; *out keeps its default when absent. */
+int
+get_bool(struct loader *ld, const config_setting_t *group, const char *name, bool *out)
+{
+	config_setting_t *s = config_setting_get_member(group, name);
+
+	if (s == NULL)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return load_fail(ld, s, NULL, "must be true or false");
+	*out = config_setting_get_bool(s);
 	return 0;
 }

@@ -22,9 +22,9 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/version.h>
 
-#include "config_priv.h"
+#include "config_get.h"
+#include "config_net.h"
 #include "configuration.h"
-#include "dtls.h"
 #include "log.h"
 #include "text.h"
 
@@ -205,20 +205,6 @@ load_backends(struct loader *ld, struct proxy_config *cfg)
 	return 0;
 }
 
-/* Reads an optional true/false member; *out keeps its default when absent. */
-int
-get_route_bool(struct loader *ld, const config_setting_t *group, const char *name, bool *out)
-{
-	config_setting_t *s = config_setting_get_member(group, name);
-
-	if (s == NULL)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return load_fail(ld, s, NULL, "must be true or false");
-	*out = config_setting_get_bool(s);
-	return 0;
-}
-
 /*
  * Parses routes = ( { path_prefix; identity; uri_host; anonymous; forward_proxy;
  * backend; } ... ).
@@ -271,8 +257,8 @@ load_routes(struct loader *ld, struct proxy_config *cfg)
 		    get_string(ld, g, "path_prefix", false, &prefix) < 0 ||
 		    get_string(ld, g, "identity", false, &identity) < 0 ||
 		    get_string(ld, g, "uri_host", false, &host) < 0 ||
-		    get_route_bool(ld, g, "anonymous", &r->anonymous) < 0 ||
-		    get_route_bool(ld, g, "forward_proxy", &r->forward_proxy) < 0 ||
+		    get_bool(ld, g, "anonymous", &r->anonymous) < 0 ||
+		    get_bool(ld, g, "forward_proxy", &r->forward_proxy) < 0 ||
 		    get_string(ld, g, "backend", true, &backend) < 0)
 			return -1;
 		if (identity != NULL && r->anonymous)

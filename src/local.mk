@@ -4,7 +4,8 @@ src_libcoapsproxy_a_SOURCES = \
 	src/certcheck.c src/certcheck.h \
 	src/clock.c src/clock.h \
 	src/coap_msg.c src/coap_msg.h \
-	src/config.c src/configuration.h src/config_priv.h src/config_get.c src/config_file.c \
+	src/config.c src/configuration.h src/config_get.c src/config_get.h src/config_file.c \
+	src/config_file.h src/config_net.h src/config_psk.h src/config_x509.h \
 	src/config_net.c src/config_psk.c src/config_x509.c src/defaults.h \
 	src/dtls.c src/dtls.h src/dtls_compat.h src/dtls_ticket.c \
 	src/fdstore.c src/fdstore.h \
