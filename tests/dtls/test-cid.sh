@@ -81,7 +81,7 @@ echo "$out" | grep -q 'mid=0xc302 ' && fail "answered at a new port without a CI
 echo "$out" | grep -q 'recv .*type=ACK code=2.05 mid=0xc303 ' || fail "session disturbed: $out"
 [ "$(reqs backend /e)" = 0 ] || fail "the record from the new port reached the backend"
 [ "$(log_count 'event=peer-address-changed')" = "$before" ] || fail "a session moved"
-wait_log 'event=handshake-ok .*identity="my_identity" cipher=[^ ]+ ms=[0-9]+$'
+wait_log 'event=handshake-ok .*identity="my_identity" cipher=[^ ]+ ms=[0-9]+ resumed=no$'
 
 step "from another port: a bad MAC, a replay, an older unseen record move nothing and get no answer"
 before=$(log_count 'event=peer-address-changed')
