@@ -1,6 +1,8 @@
 #!/bin/sh
 # callgrind.sh: instructions coaps-proxyd executes per relayed request and per
 # PSK session, counted by valgrind's callgrind (repeatable, unlike times).
+# CALLGRIND_DTLS="session_tickets = false; session_cache = 0;" measures without
+# session resumption (no ticket sealed, no session cached per handshake).
 # The daemon runs under callgrind twice per figure, with N1 and N2 units of
 # work; the figure is the difference divided by N2 - N1, so start-up and exit
 # cancel out. Run from the build directory: tests/bench/callgrind.sh
@@ -22,7 +24,7 @@ cat >"$TMP/proxyd.conf" <<CONF
 listen = ( { address = "127.0.0.1"; port = $PX; } );
 backends = ( { name = "default"; address = "127.0.0.1"; port = $ECHO; } );
 psk = ( { identity = "bench"; key = "benchkey123"; } );
-dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8" ]; };
+dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8" ]; ${CALLGRIND_DTLS:-} };
 control = { socket = ""; };
 log = { level = "warning"; };
 CONF
