@@ -45,14 +45,7 @@ tls_strerror(int err, char *buf, size_t len)
 static long long
 x509_seconds_left(const mbedtls_x509_time *t)
 {
-	struct tm tm = { .tm_year = t->year - 1900,
-		.tm_mon = t->mon - 1,
-		.tm_mday = t->day,
-		.tm_hour = t->hour,
-		.tm_min = t->min,
-		.tm_sec = t->sec };
-
-	return (long long)timegm(&tm) - (long long)time(NULL);
+	return (long long)dtls_x509_time_unix(t) - (long long)time(NULL);
 }
 
 /*

@@ -428,14 +428,7 @@ client_init(void)
 	if (fuzz_cfg->x509 != NULL) {
 		/* Client certificates are checked against the time: pick one they hold. */
 		const mbedtls_x509_time *t = &fuzz_cfg->x509->certificate.valid_from;
-		struct tm tm = { .tm_year = t->year - 1900,
-			.tm_mon = t->mon - 1,
-			.tm_mday = t->day,
-			.tm_hour = t->hour,
-			.tm_min = t->min,
-			.tm_sec = t->sec };
-
-		fuzz_certs_time = timegm(&tm) + 86400;
+		fuzz_certs_time = (time_t)dtls_x509_time_unix(t) + 86400;
 	} else
 		fuzz_certs_time = FUZZ_TIME;
 }
