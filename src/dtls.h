@@ -24,6 +24,7 @@ enum link_auth {
  * session; the stateless hello stage has one of its own.
  */
 struct dtls_link {
+	uint32_t session_id; /* the session's id, for the log lines this layer writes */
 	struct listener *listener;
 	union peer_addr peer;
 	socklen_t peerlen;

@@ -241,6 +241,29 @@ tk_still_valid(const struct proxy_config *cfg, unsigned kind, const unsigned cha
 	return true;
 }
 
+/* Logs that an offered session is refused (the client gets a full handshake). */
+static void
+tk_log_refused(unsigned kind, const unsigned char *id, size_t idlen, const char *what,
+    const char *why)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+	char peer[64];
+
+	ev.event = "resumption-refused";
+	if (tk_link != NULL) {
+		ev.session = tk_link->session_id;
+		ev.peer = addr_format(&tk_link->peer.sa, peer, sizeof peer);
+	}
+	ev.auth = kind == TK_PSK ? "psk" : "x509";
+	if (kind == TK_PSK) {
+		ev.identity = (const char *)id;
+		ev.identity_len = idlen;
+	}
+	log_event_add(&ev, "offered", what, false);
+	ev.reason = why;
+	log_event(LOG_LVL_INFO, &ev);
+}
+
 /*
  * Opens a sealed session into *session (initialised by the caller) and
  * checks it against cfg; on success notes the candidate on the handshaking
@@ -294,7 +317,7 @@ tk_open(const struct proxy_config *cfg, unsigned char *buf, size_t len,
 	if (mbedtls_ssl_session_load(session, p, (size_t)(end - p)) != 0)
 		return -1;
 	if (!tk_still_valid(cfg, kind, id, idlen, digest, session, &why)) {
-		log_info("session resumption refused (%s): %s; full handshake", what, why);
+		tk_log_refused(kind, id, idlen, what, why);
 		return -1;
 	}
 	if (tk_link != NULL) {
@@ -415,7 +438,7 @@ cache_get(const struct proxy_config *cfg, const unsigned char *id, size_t id_len
 		return -1;
 	}
 	memcpy(buf, e->blob, e->len);
-	if (tk_open(cfg, buf, e->len, session, "session ID") < 0) {
+	if (tk_open(cfg, buf, e->len, session, "session-id") < 0) {
 		free(e->blob); /* expired or revoked: it will not do later either */
 		e->blob = NULL;
 		e->len = 0;

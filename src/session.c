@@ -647,6 +647,7 @@ session_new(const struct datagram *d, uint32_t id)
 		return NULL;
 	}
 	s->id = id;
+	s->link.session_id = id;
 	s->link.listener = d->listener;
 	memcpy(&s->link.peer, &d->peer, d->peerlen);
 	s->link.peerlen = d->peerlen;

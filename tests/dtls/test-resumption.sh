@@ -148,8 +148,8 @@ for f in r1 r2; do
 	out=$(spsk -sess_in "$tmp/$f")
 	echo "$out" | grep -q '^Reused, ' && fail "revoked identity resumed ($f): $out"
 done
-wait_log 'session resumption refused \(ticket\): its PSK identity is no longer configured'
-wait_log 'session resumption refused \(session ID\): its PSK identity is no longer configured'
+wait_log 'event=resumption-refused session=[0-9a-f]{8} peer=127.0.0.1:[0-9]+ auth=psk identity="[^"]+" offered=ticket reason="its PSK identity is no longer configured"'
+wait_log 'event=resumption-refused session=[0-9a-f]{8} peer=127.0.0.1:[0-9]+ auth=psk identity="[^"]+" offered=session-id reason="its PSK identity is no longer configured"'
 [ "$(log_count 'resumed=yes')" = 0 ] || fail "a revoked identity resumed"
 
 step "revocation: a client certificate no longer trusted does not resume"
@@ -162,7 +162,7 @@ grep -q 'server-cert.pem"; verify' "$tmp/proxy.conf" || fail "test config not ch
 timeout 10 "$proxyctl" -s "$ctl_sock" reload >/dev/null || fail "reload with another client_ca failed"
 out=$(scert -sess_in "$tmp/r3")
 echo "$out" | grep -q '^Reused, ' && fail "untrusted certificate resumed: $out"
-wait_log 'session resumption refused \(ticket\): its client certificate is no longer trusted'
+wait_log 'event=resumption-refused session=[0-9a-f]{8} peer=127.0.0.1:[0-9]+ auth=x509 offered=ticket reason="its client certificate is no longer trusted'
 
 step "session_tickets = false: no ticket is issued"
 conf "session_tickets = false; session_cache = 0;"
