@@ -39,6 +39,21 @@ text_utf8_len(const unsigned char *p, size_t len, uint32_t *cpp)
 	return n;
 }
 
+/* Writes \uXXXX (v below 0x10000) into u; returns 6. */
+static size_t
+text_json_u(char *u, uint32_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	u[0] = '\\';
+	u[1] = 'u';
+	u[2] = hex[(v >> 12) & 15];
+	u[3] = hex[(v >> 8) & 15];
+	u[4] = hex[(v >> 4) & 15];
+	u[5] = hex[v & 15];
+	return 6;
+}
+
 size_t
 text_json_unit(const unsigned char *p, size_t len, char *u, size_t *used)
 {
@@ -57,21 +72,13 @@ text_json_unit(const unsigned char *p, size_t len, char *u, size_t *used)
 		return 1;
 	}
 	if (c >= 0x80 && (n = text_utf8_len(p, len, &cp)) > 0) {
-		char tmp[TEXT_JSON_UNIT_MAX + 1];
-
 		*used = n;
 		if (cp < 0x10000)
-			snprintf(tmp, sizeof tmp, "\\u%04x", (unsigned)cp);
-		else
-			snprintf(tmp, sizeof tmp, "\\u%04x\\u%04x",
-			    (unsigned)(0xd800 + ((cp - 0x10000) >> 10)),
-			    (unsigned)(0xdc00 + ((cp - 0x10000) & 0x3ff)));
-		n = strlen(tmp);
-		memcpy(u, tmp, n);
-		return n;
+			return text_json_u(u, cp);
+		text_json_u(u, 0xd800 + ((cp - 0x10000) >> 10));
+		return 6 + text_json_u(u + 6, 0xdc00 + ((cp - 0x10000) & 0x3ff));
 	}
-	snprintf(u, 7, "\\u%04x", c);
-	return 6;
+	return text_json_u(u, c);
 }
 
 int
