@@ -14,25 +14,25 @@
 
 /* Record field types; a reader skips types it does not know. */
 enum {
-	STATE_T_KIND = 1,        /* u8 enum state_kind */
-	STATE_T_IDENTITY = 2,    /* bytes */
-	STATE_T_PEER = 3,        /* address: u8 4|6, 4|16 bytes, u16 port */
-	STATE_T_LOCAL = 4,       /* address */
-	STATE_T_LISTENER = 5,    /* address */
-	STATE_T_CID = 6,         /* bytes */
-	STATE_T_TIMES = 7,       /* u64 created, u64 established, u64 last (unix ms) */
-	STATE_T_CIPHER = 8,      /* text */
-	STATE_T_CONTEXT = 9,     /* mbedtls_ssl_context_save output */
-	STATE_T_UPSTREAM = 10,   /* u16 slot, u16 local port, u8 flags, address, text name */
-	STATE_T_MID = 11,        /* u16 device MID, u16 backend MID, u16 slot, u32 age ms */
-	STATE_T_MID_STATE = 12,  /* u16 next MID, i16 last slot */
+	STATE_T_KIND = 1,       /* u8 enum state_kind */
+	STATE_T_IDENTITY = 2,   /* bytes */
+	STATE_T_PEER = 3,       /* address: u8 4|6, 4|16 bytes, u16 port */
+	STATE_T_LOCAL = 4,      /* address */
+	STATE_T_LISTENER = 5,   /* address */
+	STATE_T_CID = 6,        /* bytes */
+	STATE_T_TIMES = 7,      /* u64 created, u64 established, u64 last (unix ms) */
+	STATE_T_CIPHER = 8,     /* text */
+	STATE_T_CONTEXT = 9,    /* mbedtls_ssl_context_save output */
+	STATE_T_UPSTREAM = 10,  /* u16 slot, u16 local port, u8 flags, address, text name */
+	STATE_T_MID = 11,       /* u16 device MID, u16 backend MID, u16 slot, u32 age ms */
+	STATE_T_MID_STATE = 12, /* u16 next MID, i16 last slot */
+	STATE_T_ID = 13,        /* u32 session id (as logged) */
 };
 
 #define STATE_UP_OBSERVING 0x01
 
 /* Sets *cause to a formatted message (or a fixed one when out of memory); returns -1. */
-static int __attribute__((format(printf, 2, 3)))
-state_fail(char **cause, const char *fmt, ...)
+static int __attribute__((format(printf, 2, 3))) state_fail(char **cause, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -231,7 +231,8 @@ state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 	    ss->n_up > STATE_UPSTREAMS || ss->n_mids > STATE_MIDS ||
 	    strnlen(ss->cipher, sizeof ss->cipher) > STATE_CIPHER_MAX)
 		return state_fail(cause, "a session field is out of bounds");
-	if (ss->kind != STATE_KIND_PSK && ss->kind != STATE_KIND_X509)
+	if (ss->kind != STATE_KIND_PSK && ss->kind != STATE_KIND_X509 &&
+	    ss->kind != STATE_KIND_ANONYMOUS)
 		return state_fail(cause, "unknown session kind %d", (int)ss->kind);
 	if (out_reserve(o, 4) == -1)
 		goto nomem;
@@ -239,7 +240,8 @@ state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 	put64(b, ss->created_ms);
 	put64(b + 8, ss->established_ms);
 	put64(b + 16, ss->last_ms);
-	if (out_tlv(o, STATE_T_KIND, &kind, 1) == -1 ||
+	put32(b + 24, ss->id);
+	if (out_tlv(o, STATE_T_KIND, &kind, 1) == -1 || out_tlv(o, STATE_T_ID, b + 24, 4) == -1 ||
 	    out_tlv(o, STATE_T_IDENTITY, ss->identity, ss->identity_len) == -1 ||
 	    out_addr(o, STATE_T_PEER, &ss->peer, ss->peer_len) == -1 ||
 	    out_addr(o, STATE_T_LOCAL, &ss->local, ss->local_len) == -1 ||
@@ -283,7 +285,8 @@ state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 		goto nomem;
 	if (o->len - start - 4 > STATE_MAX_RECORD) {
 		o->len = start;
-		return state_fail(cause, "a session record is larger than %u bytes", STATE_MAX_RECORD);
+		return state_fail(cause, "a session record is larger than %u bytes",
+		    STATE_MAX_RECORD);
 	}
 	put32(o->buf + start, (uint32_t)(o->len - start - 4));
 	o->count++;
@@ -297,8 +300,7 @@ nomem:
 }
 
 int
-state_out_finish(struct state_out *o, uint64_t saved_ms, uint8_t **data, size_t *len,
-    char **cause)
+state_out_finish(struct state_out *o, uint64_t saved_ms, uint8_t **data, size_t *len, char **cause)
 {
 	memcpy(o->buf, STATE_MAGIC, 8);
 	put16(o->buf + 8, STATE_VERSION);
@@ -307,7 +309,7 @@ state_out_finish(struct state_out *o, uint64_t saved_ms, uint8_t **data, size_t 
 	put32(o->buf + 16, (uint32_t)(o->len - STATE_HEADER_LEN));
 	put64(o->buf + 20, saved_ms);
 	if (state_digest(o->buf, o->buf + STATE_HEADER_LEN, o->len - STATE_HEADER_LEN,
-	    o->buf + 28) == -1)
+	        o->buf + 28) == -1)
 		return state_fail(cause, "cannot compute the digest");
 	/* The complete flag is not under the digest: it is the last byte written. */
 	put16(o->buf + 10, STATE_FLAG_COMPLETE);
@@ -357,8 +359,8 @@ state_in_open(struct state_in *in, const uint8_t *buf, size_t len, char **cause)
 		return state_fail(cause, "oversize: body of %u bytes (at most %u)", body,
 		    STATE_MAX_BODY);
 	if (len - STATE_HEADER_LEN < body)
-		return state_fail(cause, "truncated: %zu bytes, the header says %u",
-		    len, STATE_HEADER_LEN + body);
+		return state_fail(cause, "truncated: %zu bytes, the header says %u", len,
+		    STATE_HEADER_LEN + body);
 	if (len - STATE_HEADER_LEN > body)
 		return state_fail(cause, "%zu bytes after the end", len - STATE_HEADER_LEN - body);
 	/* The digest covers the header with flags 0. */
@@ -403,9 +405,15 @@ state_in_record(const uint8_t *p, const uint8_t *end, struct state_session *ss, 
 		}
 		switch (type) {
 		case STATE_T_KIND:
-			if (len != 1 || (v[0] != STATE_KIND_PSK && v[0] != STATE_KIND_X509))
+			if (len != 1 || (v[0] != STATE_KIND_PSK && v[0] != STATE_KIND_X509 &&
+			                    v[0] != STATE_KIND_ANONYMOUS))
 				return state_fail(cause, "bad session kind");
 			ss->kind = (enum state_kind)v[0];
+			break;
+		case STATE_T_ID:
+			if (len != 4)
+				return state_fail(cause, "bad session id");
+			ss->id = get32(v);
 			break;
 		case STATE_T_IDENTITY:
 			if (len > STATE_IDENTITY_MAX)
@@ -516,9 +524,8 @@ state_in_record(const uint8_t *p, const uint8_t *end, struct state_session *ss, 
 			break; /* a field a newer writer added that this reader can skip */
 		}
 	}
-	if (!(seen & (1u << STATE_T_KIND)) || !(seen & (1u << STATE_T_IDENTITY)) ||
-	    ss->peer_len == 0 || ss->context == NULL)
-		return state_fail(cause, "a session lacks its kind, identity, peer or DTLS context");
+	if (!(seen & (1u << STATE_T_KIND)) || ss->peer_len == 0 || ss->context == NULL)
+		return state_fail(cause, "a session lacks its kind, peer or DTLS context");
 	return 0;
 }
 

@@ -43,14 +43,15 @@
 
 /* How the device authenticated. */
 enum state_kind {
-	STATE_KIND_PSK = 1,  /* pre-shared key; identity is the PSK identity */
-	STATE_KIND_X509 = 2, /* certificate; identity is the subject */
+	STATE_KIND_PSK = 1,       /* pre-shared key; identity is the PSK identity */
+	STATE_KIND_X509 = 2,      /* certificate; identity is the subject CN */
+	STATE_KIND_ANONYMOUS = 3, /* neither (no identity) */
 };
 
 /* One upstream socket of a session: which backend, and the local port to bind again. */
 struct state_upstream {
-	uint16_t slot;                   /* index in the relay's slots; the MID map's backend index */
-	char name[STATE_NAME_MAX + 1];   /* the backend's name in the configuration */
+	uint16_t slot;                 /* index in the relay's slots; the MID map's backend index */
+	char name[STATE_NAME_MAX + 1]; /* the backend's name in the configuration */
 	struct sockaddr_storage backend; /* the backend's address */
 	socklen_t backend_len;
 	uint16_t local_port; /* the upstream socket's local port */
@@ -67,6 +68,7 @@ struct state_mid {
 
 /* One saved session; context points into the decoded buffer (copy it to keep it). */
 struct state_session {
+	uint32_t id; /* as logged (session=%08x); 0: not saved */
 	enum state_kind kind;
 	uint8_t identity[STATE_IDENTITY_MAX];
 	size_t identity_len;
@@ -74,7 +76,8 @@ struct state_session {
 	socklen_t peer_len, local_len, listener_len; /* 0: not saved */
 	uint8_t cid[STATE_CID_MAX];
 	size_t cid_len;
-	uint64_t created_ms, established_ms, last_ms; /* unix ms; last_ms: last record from the device */
+	uint64_t created_ms, established_ms,
+	    last_ms; /* unix ms; last_ms: last record from the device */
 	char cipher[STATE_CIPHER_MAX + 1];
 	const uint8_t *context; /* mbedtls_ssl_context_save output */
 	size_t context_len;
@@ -82,8 +85,8 @@ struct state_session {
 	size_t n_up;
 	struct state_mid mids[STATE_MIDS];
 	size_t n_mids;
-	uint16_t next_mid;  /* the MID map's next device MID */
-	int16_t last_slot;  /* the backend that last started an exchange, -1 none */
+	uint16_t next_mid; /* the MID map's next device MID */
+	int16_t last_slot; /* the backend that last started an exchange, -1 none */
 };
 
 /* An encoder: a growing buffer with room for the header in front. */

@@ -61,17 +61,18 @@ fuzz_load(const uint8_t *buf, size_t len)
 		struct state_in in2;
 
 		fuzz_assert(ss->context != NULL && ss->context >= buf &&
-		    ss->context + ss->context_len <= buf + len);
+		            ss->context + ss->context_len <= buf + len);
 		fuzz_assert(state_out_init(&o, &cause) == 0);
 		fuzz_assert(state_out_add(&o, ss, &cause) == 0);
 		fuzz_assert(state_out_finish(&o, in.saved_ms, &enc, &enc_len, &cause) == 0);
 		fuzz_assert(state_in_open(&in2, enc, enc_len, &cause) == 0);
 		fuzz_assert(state_in_next(&in2, again, &cause) == 1);
 		fuzz_assert(again->context_len == ss->context_len &&
-		    memcmp(again->context, ss->context, ss->context_len) == 0);
+		            memcmp(again->context, ss->context, ss->context_len) == 0);
 		fuzz_assert(again->identity_len == ss->identity_len && again->n_up == ss->n_up &&
-		    again->n_mids == ss->n_mids && again->cid_len == ss->cid_len &&
-		    again->last_ms == ss->last_ms && strcmp(again->cipher, ss->cipher) == 0);
+		            again->n_mids == ss->n_mids && again->cid_len == ss->cid_len &&
+		            again->last_ms == ss->last_ms &&
+		            strcmp(again->cipher, ss->cipher) == 0);
 		fuzz_assert(state_in_next(&in2, again, &cause) == 0);
 		free(enc);
 	}

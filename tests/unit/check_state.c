@@ -20,6 +20,7 @@ fill_session(struct state_session *ss, int v6)
 	struct sockaddr_in6 *sin6;
 
 	memset(ss, 0, sizeof *ss);
+	ss->id = 0x0badcafe;
 	ss->kind = v6 ? STATE_KIND_X509 : STATE_KIND_PSK;
 	memcpy(ss->identity, "device-1", 8);
 	ss->identity_len = 8;
@@ -114,6 +115,7 @@ START_TEST(test_round_trip)
 	for (int i = 0; i < 2; i++) {
 		fill_session(&a, i);
 		ck_assert_int_eq(state_in_next(&in, &b, &cause), 1);
+		ck_assert_uint_eq(b.id, 0x0badcafe);
 		ck_assert_int_eq(b.kind, a.kind);
 		ck_assert_mem_eq(b.identity, a.identity, a.identity_len);
 		ck_assert_uint_eq(b.identity_len, a.identity_len);
@@ -272,6 +274,7 @@ START_TEST(test_fixture_v1)
 	while ((rc = state_in_next(&in, &b, &cause)) == 1) {
 		ck_assert_str_eq(b.cipher, "TLS-PSK-WITH-AES-128-CCM-8");
 		ck_assert_uint_eq(b.n_up, 2);
+		ck_assert_uint_eq(b.id, 0x0badcafe);
 		n++;
 	}
 	ck_assert_int_eq(rc, 0);
