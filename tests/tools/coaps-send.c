@@ -1,6 +1,6 @@
 /* coaps-send.c: a PSK DTLS client that sends raw (possibly malformed) CoAP bytes and prints what comes back. */
 /*
- * usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] [-r] [-c] HEX...
+ * usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] [-r] [-c] [-S] HEX...
  * Each HEX argument (spaces allowed) is sent as one DTLS application record;
  * after each, records are read for MS milliseconds (-w, default 1000; after the
  * last one -W, default the same) and printed:
@@ -15,12 +15,15 @@
  * or local errors, 77 if -c is asked of an mbedTLS without Connection IDs.
  * The whole run is bounded by alarm(): 10 s plus the waits.
  *
+ * -S adds " seq=N" (the DTLS record sequence number) to each "recv" line.
  * -c asks the proxy for a Connection ID (RFC 9146; the client's own is empty);
  * "handshake ok" then says cid=HEX (or cid=none) and port=P (the local port).
  * Words in place of HEX act on the transport, keeping the DTLS session:
  *   rebind      go on from a new UDP socket (new local port): "rebind port=P"
  *   back        go back to the first socket: "back port=P"
  *   wait:MS     read and print records for MS milliseconds
+ *   until:PATH  read and print records until file PATH exists (30 s at most):
+ *               "until PATH" (or "until-timeout PATH"); e.g. while the proxy restarts
  *   hold:HEX    encrypt HEX as the next record but keep the datagram: "held len=N"
  * and these send one datagram from a fresh socket (another local port), then
  * listen there for the wait: "raw-sent WHAT port=P len=N", then
@@ -69,6 +72,8 @@ struct client {
 	bool auto_ack;               /* -a */
 	bool auto_rst;               /* -r */
 	bool want_cid;               /* -c */
+	bool show_seq;               /* -S */
+	uint64_t rx_seq;             /* sequence number of the last record received */
 	mbedtls_net_context first;   /* the first socket, while another one is in use */
 	bool rebound;                /* net is not the first socket */
 	bool holding;                /* the next datagram is kept, not sent */
@@ -88,7 +93,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] "
-	           "[-a] [-r] [-c] HEX...\n"
+	           "[-a] [-r] [-c] [-S] HEX...\n"
 	           "  -h HOST      proxy address (default 127.0.0.1)\n"
 	           "  -p PORT      proxy port\n"
 	           "  -u IDENTITY  PSK identity (default my_identity)\n"
@@ -98,6 +103,7 @@ usage(FILE *f)
 	           "  -a           answer each CON received with an empty ACK\n"
 	           "  -r           answer each CON or NON response with an RST (cancels Observe)\n"
 	           "  -c           ask for a Connection ID (RFC 9146)\n"
+	           "  -S           show each record's sequence number (recv ... seq=N)\n"
 	           "Each HEX argument is sent as one application record.\n");
 }
 
@@ -234,6 +240,8 @@ client_print_record(struct client *c, const uint8_t *buf, size_t len)
 	static const char *const types[] = { "CON", "NON", "ACK", "RST" };
 
 	printf("recv at=%lld len=%zu", now_ms() - start_ms, len);
+	if (c->show_seq)
+		printf(" seq=%llu", (unsigned long long)c->rx_seq);
 	if (len < 4 || buf[0] >> 6 != 1 || (buf[0] & 0x0f) > 8 || len < 4u + (buf[0] & 0x0fu)) {
 		printf(" undecodable hex=");
 		print_hex(buf, len);
@@ -303,13 +311,28 @@ client_send_cb(void *ctx, const unsigned char *buf, size_t len)
 	return mbedtls_net_send(&c->net, buf, len);
 }
 
+/* Notes the sequence number of the first record of a datagram (epoch 1 and later). */
+static void
+client_note_seq(struct client *c, const unsigned char *buf, int r)
+{
+	uint64_t seq = 0;
+
+	if (r < 13 || buf[0] < 20 || buf[0] > 25 || (buf[3] == 0 && buf[4] == 0))
+		return;
+	for (int i = 5; i < 11; i++)
+		seq = seq << 8 | buf[i];
+	c->rx_seq = seq;
+}
+
 /* mbedTLS receive from the socket in use. */
 static int
 client_recv_cb(void *ctx, unsigned char *buf, size_t len)
 {
 	struct client *c = ctx;
+	int r = mbedtls_net_recv(&c->net, buf, len);
 
-	return mbedtls_net_recv(&c->net, buf, len);
+	client_note_seq(c, buf, r);
+	return r;
 }
 
 /* mbedTLS receive with a timeout from the socket in use. */
@@ -317,8 +340,10 @@ static int
 client_recv_timeout_cb(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
 {
 	struct client *c = ctx;
+	int r = mbedtls_net_recv_timeout(&c->net, buf, len, timeout);
 
-	return mbedtls_net_recv_timeout(&c->net, buf, len, timeout);
+	client_note_seq(c, buf, r);
+	return r;
 }
 
 /* The local port of a socket, or 0. */
@@ -444,6 +469,17 @@ client_word(struct client *c, const char *word, long wait_ms)
 	}
 	if (strncmp(word, "wait:", 5) == 0) {
 		client_read_for(c, strtol(word + 5, NULL, 10));
+		return 0;
+	}
+	if (strncmp(word, "until:", 6) == 0) {
+		for (int i = 0; i < 300; i++) {
+			if (access(word + 6, F_OK) == 0) {
+				printf("until %s\n", word + 6);
+				return 0;
+			}
+			client_read_for(c, 100);
+		}
+		printf("until-timeout %s\n", word + 6);
 		return 0;
 	}
 	if (strncmp(word, "hold:", 5) == 0) {
@@ -587,8 +623,11 @@ main(int argc, char **argv)
 	int opt, rc = 0;
 
 	memset(&c, 0, sizeof(c));
-	while ((opt = getopt(argc, argv, "h:p:u:k:w:W:arc")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:u:k:w:W:arcS")) != -1) {
 		switch (opt) {
+		case 'S':
+			c.show_seq = true;
+			break;
 		case 'c':
 #if !defined(MBEDTLS_SSL_DTLS_CONNECTION_ID)
 			fprintf(stderr, "coaps-send: -c: this mbedTLS has no Connection IDs\n");
@@ -639,7 +678,11 @@ main(int argc, char **argv)
 	}
 	if (last_wait_ms < 0)
 		last_wait_ms = wait_ms;
-	alarm((unsigned)(10 + (wait_ms * (argc - optind) + last_wait_ms) / 1000 + 1));
+	unsigned untils = 0;
+
+	for (int i = optind; i < argc; i++)
+		untils += strncmp(argv[i], "until:", 6) == 0;
+	alarm((unsigned)(10 + (wait_ms * (argc - optind) + last_wait_ms) / 1000 + 1 + 31 * untils));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	c.host = host;
 	c.port = port;
