@@ -533,7 +533,7 @@ state_listener(const struct sockaddr_storage *addr, socklen_t len)
 
 /* Counts of why restored sessions were dropped, for the log line. */
 struct restore_drops {
-	size_t idle, listener, duplicate, other;
+	size_t idle, revoked, listener, duplicate, other;
 };
 
 /*
@@ -565,7 +565,13 @@ state_restore(void)
 		struct listener *l = state_listener(&ss->listener, ss->listener_len);
 		const char *why = NULL;
 
+		char peer[64];
+
+		addr_format((const struct sockaddr *)&ss->peer, peer, sizeof peer);
 		if (l == NULL) {
+			log_info(
+			    "event=session-not-restored session=%08x peer=%s reason=listener-gone",
+			    ss->id, peer);
 			d.listener++;
 			continue;
 		}
@@ -573,8 +579,12 @@ state_restore(void)
 			n++;
 			continue;
 		}
+		log_info("event=session-not-restored session=%08x peer=%s reason=%s", ss->id, peer,
+		    why);
 		if (strcmp(why, "idle") == 0)
 			d.idle++;
+		else if (strcmp(why, "credentials-revoked") == 0)
+			d.revoked++;
 		else if (strcmp(why, "duplicate") == 0)
 			d.duplicate++;
 		else
@@ -590,8 +600,9 @@ state_restore(void)
 	revoked = session_revalidate(current);
 	log_info("event=sessions-restored count=%zu dropped=%zu idle=%zu credentials_revoked=%zu "
 	         "listener_gone=%zu duplicate=%zu other=%zu bytes=%zu ms=%llu source=%s",
-	    n - revoked, d.idle + d.listener + d.duplicate + d.other + revoked, d.idle, revoked,
-	    d.listener, d.duplicate, d.other, len, (unsigned long long)(clock_ms() - t0), source);
+	    n - revoked, d.idle + d.revoked + d.listener + d.duplicate + d.other + revoked, d.idle,
+	    d.revoked + revoked, d.listener, d.duplicate, d.other, len,
+	    (unsigned long long)(clock_ms() - t0), source);
 	goto out;
 refused:
 	log_warnx("event=sessions-restored count=0 dropped=0 source=%s reason=\"%s\" (starting "

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <mbedtls/md.h>
 #include <mbedtls/ssl.h>
 
 #include "certcheck.h"
@@ -1649,6 +1650,17 @@ session_addr_copy(struct sockaddr_storage *to, const struct sockaddr *from, sock
 	return len;
 }
 
+/* Computes the tag of a PSK key (the first bytes of its SHA-256) into tag. */
+static void
+session_psk_tag(const struct psk_conf *psk, uint8_t tag[8])
+{
+	uint8_t md[32];
+
+	memset(md, 0, sizeof md);
+	(void)mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), psk->key, psk->key_len, md);
+	memcpy(tag, md, 8);
+}
+
 /* Fills the session layer's part of a saved session (s is parked). */
 static void
 session_save_fill(const struct session *s, struct state_session *ss, uint64_t now_mono,
@@ -1662,6 +1674,15 @@ session_save_fill(const struct session *s, struct state_session *ss, uint64_t no
 	                                            : STATE_KIND_ANONYMOUS;
 	ss->identity_len = s->link.identity_len <= STATE_IDENTITY_MAX ? s->link.identity_len : 0;
 	memcpy(ss->identity, s->link.identity, ss->identity_len);
+	if (ss->kind == STATE_KIND_PSK) {
+		const struct psk_conf *psk =
+		    config_psk_find(s->cfg, s->link.identity, s->link.identity_len);
+
+		if (psk != NULL) {
+			session_psk_tag(psk, ss->psk_tag);
+			ss->has_psk_tag = true;
+		}
+	}
 	ss->peer_len = session_addr_copy(&ss->peer, &s->link.peer.sa, s->link.peerlen);
 	ss->listener_len =
 	    session_addr_copy(&ss->listener, (const struct sockaddr *)&l->addr, l->addrlen);
@@ -1758,6 +1779,20 @@ session_restore(const struct state_session *ss, struct listener *l, const char *
 	if (idle >= (uint64_t)session_cfg->idle_timeout * 1000) {
 		*why = "idle";
 		return -1;
+	}
+	if (ss->kind == STATE_KIND_PSK && ss->has_psk_tag) {
+		const struct psk_conf *psk = config_psk_find(session_cfg, ss->identity,
+		    ss->identity_len <= CONFIG_PSK_IDENTITY_MAX ? ss->identity_len : 0);
+		uint8_t tag[8];
+
+		/* A removed identity ends as credentials-revoked with session_revalidate. */
+		if (psk != NULL) {
+			session_psk_tag(psk, tag);
+			if (memcmp(tag, ss->psk_tag, sizeof tag) != 0) {
+				*why = "credentials-revoked";
+				return -1;
+			}
+		}
 	}
 	if (table_find(l, (const struct sockaddr *)&ss->peer) != NULL ||
 	    (ss->cid_len > 0 && cid_find(ss->cid, ss->cid_len) != NULL)) {

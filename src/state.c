@@ -27,6 +27,7 @@ enum {
 	STATE_T_MID = 11,       /* u16 device MID, u16 backend MID, u16 slot, u32 age ms */
 	STATE_T_MID_STATE = 12, /* u16 next MID, i16 last slot */
 	STATE_T_ID = 13,        /* u32 session id (as logged) */
+	STATE_T_PSK_TAG = 14,   /* 8 bytes: SHA-256 of the PSK key, cut (a changed key revokes) */
 };
 
 #define STATE_UP_OBSERVING 0x01
@@ -249,7 +250,8 @@ state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 	    out_tlv(o, STATE_T_CID, ss->cid, ss->cid_len) == -1 ||
 	    out_tlv(o, STATE_T_TIMES, b, 24) == -1 ||
 	    out_tlv(o, STATE_T_CIPHER, ss->cipher, strlen(ss->cipher)) == -1 ||
-	    out_tlv(o, STATE_T_CONTEXT, ss->context, ss->context_len) == -1)
+	    out_tlv(o, STATE_T_CONTEXT, ss->context, ss->context_len) == -1 ||
+	    (ss->has_psk_tag && out_tlv(o, STATE_T_PSK_TAG, ss->psk_tag, sizeof ss->psk_tag) == -1))
 		goto nomem;
 	for (i = 0; i < ss->n_up; i++) {
 		const struct state_upstream *u = &ss->up[i];
@@ -414,6 +416,12 @@ state_in_record(const uint8_t *p, const uint8_t *end, struct state_session *ss, 
 			if (len != 4)
 				return state_fail(cause, "bad session id");
 			ss->id = get32(v);
+			break;
+		case STATE_T_PSK_TAG:
+			if (len != sizeof ss->psk_tag)
+				return state_fail(cause, "bad PSK tag");
+			memcpy(ss->psk_tag, v, len);
+			ss->has_psk_tag = true;
 			break;
 		case STATE_T_IDENTITY:
 			if (len > STATE_IDENTITY_MAX)

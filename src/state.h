@@ -72,6 +72,8 @@ struct state_session {
 	enum state_kind kind;
 	uint8_t identity[STATE_IDENTITY_MAX];
 	size_t identity_len;
+	uint8_t psk_tag[8]; /* PSK: the first bytes of SHA-256 of the key it was made with */
+	bool has_psk_tag;
 	struct sockaddr_storage peer, local, listener;
 	socklen_t peer_len, local_len, listener_len; /* 0: not saved */
 	uint8_t cid[STATE_CID_MAX];

@@ -5,7 +5,7 @@
 # goes on without a handshake; its records continue the sequence numbers; an
 # Observe relation keeps delivering notifications. A crash leaves no state; a
 # corrupt state is refused with the reason; a PSK identity the new
-# configuration removed ends with credentials-revoked.
+# configuration removed, or whose key it changed, ends with credentials-revoked.
 . "${srcdir:-.}/tests/lib/harness.sh"
 
 mkdir -m 700 "$tmp/state"
@@ -135,4 +135,17 @@ conf 'psk = ( { identity = "my_identity"; key = "secretPSK123"; } );'
 start_proxy "$tmp/proxy.conf"
 wait_log 'event=sessions-restored count=0 dropped=1 idle=0 credentials_revoked=1'
 wait_log 'session-closed.*credentials-revoked'
+restart_stop ninth
+
+step "a PSK key the new configuration changed: credentials-revoked at restore"
+conf
+start_proxy "$tmp/proxy.conf"
+start_bg dev4 "$send_tool" -u sensor-2 -k sensorKey2 -p "$proxy_port" -w 800 "$(req 0701 a)" wait:100
+wait_for 100 printed dev4 '^recv .*mid=0x0701' || fail "no answer for sensor-2"
+restart_stop tenth
+grep -q 'event=sessions-saved count=1 ' "$tmp/tenth.log" || fail "sensor-2 was not saved"
+conf 'psk = ( { identity = "sensor-2"; key = "anotherKey2"; } );'
+start_proxy "$tmp/proxy.conf"
+wait_log 'event=sessions-restored count=0 dropped=1 idle=0 credentials_revoked=1'
+wait_log 'event=session-not-restored .*reason=credentials-revoked'
 stop_proxy
