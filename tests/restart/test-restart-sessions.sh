@@ -9,6 +9,7 @@
 . "${srcdir:-.}/tests/lib/harness.sh"
 
 mkdir -m 700 "$tmp/state"
+ctl_sock=$tmp/ctl.sock
 state=$tmp/state/sessions.state
 
 # A CON request for /$2 with MID 0x$1 and a one-byte token (the MID's low byte).
@@ -24,6 +25,7 @@ listen = ( { address = "127.0.0.1"; port = @PORT@; } );
 backends = ( { name = "be"; address = "127.0.0.1"; port = @BACKEND@; } );
 ${1:-@PSKS@}
 session = { state_file = "$state"; };
+control = { socket = "$ctl_sock"; };
 CONF
 }
 
@@ -61,8 +63,13 @@ printed dev 'closed by peer' && fail "the device got a close_notify"
 start_proxy "$tmp/proxy.conf"
 wait_log 'event=sessions-restored count=1 dropped=0'
 test -e "$state" && fail "the state file is still there after the start"
+ctl sessions
+expect_rc 0
+echo "$out" | grep -q 'restored' || fail "coaps-proxyctl sessions does not say restored: $out"
 touch "$tmp/go1"
 wait_for 300 bg_gone dev || fail "the device's client did not finish"
+ctl sessions
+echo "$out" | grep -q 'restored' && fail "still restored after its first record: $out"
 printed dev '^recv .*code=2\.05 mid=0x0102' || fail "no answer after the restart"
 log_has 'handshake-start' 1 && fail "a handshake after the restart"
 before=$(sed -n '1,/^until /p' "$tmp/dev.out" | max_seq)
