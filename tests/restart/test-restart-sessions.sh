@@ -78,6 +78,25 @@ after=$(sed -n '/^until /,$p' "$tmp/dev.out" | max_seq)
 	fail "sequence numbers: $before before the restart, $after after"
 echo "record sequence: $before before the restart, $after after"
 
+if grep -q '^#define HAVE_MBEDTLS_CID 1' config.h; then
+	step "a Connection ID session: after the restart a record from a new port finds it by its CID"
+	start_bg cid "$send_tool" -c -p "$proxy_port" -w 1000 "$(req 0111 c1)" "until:$tmp/go3" \
+		rebind "$(req 0112 c2)"
+	wait_for 100 printed cid '^recv .*mid=0x0111' || fail "no answer before the restart (CID)"
+	printed cid 'cid=none' && fail "no CID negotiated"
+	restart_stop cidstop
+	grep -q 'event=sessions-saved count=1 ' "$tmp/cidstop.log" || fail "the CID session was not saved"
+	start_proxy "$tmp/proxy.conf"
+	wait_log 'event=sessions-restored count=1 dropped=0'
+	touch "$tmp/go3"
+	wait_for 300 bg_gone cid || fail "the CID client did not finish"
+	printed cid '^recv .*code=2\.05 mid=0x0112' || fail "no answer at the new port after the restart"
+	log_has 'handshake-start' 1 && fail "a handshake after the restart (CID)"
+	wait_log 'peer-address-changed'
+else
+	echo "(no Connection IDs in this mbedTLS: the CID step is left out)"
+fi
+
 step "an Observe relation goes on: the backend's notifications reach the device after the restart"
 stop_bg backend
 start_bg backend "$tools/coap-test-backend" -A 127.0.0.1 -p "$backend_port" -m observe -d 400 \
