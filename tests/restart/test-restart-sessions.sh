@@ -175,3 +175,26 @@ start_proxy "$tmp/proxy.conf"
 wait_log 'event=sessions-restored count=0 dropped=1 idle=0 credentials_revoked=1'
 wait_log 'event=session-not-restored .*reason=credentials-revoked'
 stop_proxy
+
+step "a configuration without session.state_file: the harness' daemons save in \$tmp, nowhere else"
+write_fw_conf "$tmp/default.conf" <<CONF
+listen = ( { address = "127.0.0.1"; port = @PORT@; } );
+backends = ( { name = "be"; address = "127.0.0.1"; port = @BACKEND@; } );
+@PSKS@
+control = { socket = "$ctl_sock"; };
+CONF
+start_proxy "$tmp/default.conf"
+start_bg dev5 "$send_tool" -p "$proxy_port" -w 800 "$(req 0801 a)" wait:100
+wait_for 100 printed dev5 '^recv .*mid=0x0801' || fail "no answer"
+restart_stop eleventh
+case ${STATE_DIRECTORY:-} in
+"$tmp"/*) ;;
+*) fail "the harness does not give its daemons a STATE_DIRECTORY in \$tmp: '${STATE_DIRECTORY:-}'" ;;
+esac
+grep -q 'event=sessions-saved count=1 .*where=file' "$tmp/eleventh.log" ||
+	fail "the session was not saved to a file: $(grep sessions-saved "$tmp/eleventh.log")"
+test -f "$STATE_DIRECTORY/sessions.state" || fail "no $STATE_DIRECTORY/sessions.state"
+start_proxy "$tmp/default.conf"
+wait_log 'event=sessions-restored count=1 dropped=0 .*source=file'
+test -e "$STATE_DIRECTORY/sessions.state" && fail "the state file is still there after the start"
+stop_proxy
