@@ -1706,6 +1706,12 @@ session_save_fill(const struct session *s, struct state_session *ss, uint64_t no
 	ss->established_ms = now_unix - (now_mono - s->established_ms);
 	ss->last_ms = now_unix - (now_mono - s->last_active_ms);
 	snprintf(ss->cipher, sizeof ss->cipher, "%s", s->cipher != NULL ? s->cipher : "");
+	if (s->cert != NULL) {
+		ss->has_cert = true;
+		snprintf(ss->cert_subject, sizeof ss->cert_subject, "%s", s->cert->subject);
+		snprintf(ss->cert_issuer, sizeof ss->cert_issuer, "%s", s->cert->issuer);
+		ss->cert_not_after = s->cert->not_after;
+	}
 	ss->context = s->parked;
 	ss->context_len = s->parked_len;
 	ss->last_slot = -1;
@@ -1842,6 +1848,12 @@ session_restore(const struct state_session *ss, struct listener *l, const char *
 	if (ss->cipher[0] != '\0')
 		s->cipher =
 		    mbedtls_ssl_get_ciphersuite_name(mbedtls_ssl_get_ciphersuite_id(ss->cipher));
+	if (ss->has_cert && (s->cert = malloc(sizeof *s->cert)) != NULL) {
+		/* For `show`: the DTLS state holds no readable chain while parked. */
+		snprintf(s->cert->subject, sizeof s->cert->subject, "%s", ss->cert_subject);
+		snprintf(s->cert->issuer, sizeof s->cert->issuer, "%s", ss->cert_issuer);
+		s->cert->not_after = ss->cert_not_after;
+	}
 	s->restored = true;
 	table_insert(s);
 	if (ss->cid_len > 0 && ss->cid_len <= sizeof s->cid) {

@@ -28,6 +28,7 @@ enum {
 	STATE_T_MID_STATE = 12, /* u16 next MID, i16 last slot */
 	STATE_T_ID = 13,        /* u32 session id (as logged) */
 	STATE_T_PSK_TAG = 14,   /* 8 bytes: SHA-256 of the PSK key, cut (a changed key revokes) */
+	STATE_T_CERT = 15,      /* i64 not after (unix s), u16 subject length, subject, issuer */
 };
 
 #define STATE_UP_OBSERVING 0x01
@@ -223,14 +224,17 @@ int
 state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 {
 	size_t start = o->len, i;
-	uint8_t b[64], kind = (uint8_t)ss->kind;
+	uint8_t b[64], kind = (uint8_t)ss->kind, cb[10 + 2 * STATE_CERT_NAME_MAX];
+	size_t sl = strnlen(ss->cert_subject, sizeof ss->cert_subject),
+	       il = strnlen(ss->cert_issuer, sizeof ss->cert_issuer);
 
 	if (o->count >= STATE_MAX_SESSIONS)
 		return state_fail(cause, "more than %u sessions", STATE_MAX_SESSIONS);
 	if (ss->identity_len > STATE_IDENTITY_MAX || ss->cid_len > STATE_CID_MAX ||
 	    ss->context_len == 0 || ss->context_len > STATE_CONTEXT_MAX ||
 	    ss->n_up > STATE_UPSTREAMS || ss->n_mids > STATE_MIDS ||
-	    strnlen(ss->cipher, sizeof ss->cipher) > STATE_CIPHER_MAX)
+	    strnlen(ss->cipher, sizeof ss->cipher) > STATE_CIPHER_MAX ||
+	    (ss->has_cert && (sl > STATE_CERT_NAME_MAX || il > STATE_CERT_NAME_MAX)))
 		return state_fail(cause, "a session field is out of bounds");
 	if (ss->kind != STATE_KIND_PSK && ss->kind != STATE_KIND_X509 &&
 	    ss->kind != STATE_KIND_ANONYMOUS)
@@ -253,6 +257,14 @@ state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 	    out_tlv(o, STATE_T_CONTEXT, ss->context, ss->context_len) == -1 ||
 	    (ss->has_psk_tag && out_tlv(o, STATE_T_PSK_TAG, ss->psk_tag, sizeof ss->psk_tag) == -1))
 		goto nomem;
+	if (ss->has_cert) {
+		put64(cb, (uint64_t)ss->cert_not_after);
+		put16(cb + 8, (uint16_t)sl);
+		memcpy(cb + 10, ss->cert_subject, sl);
+		memcpy(cb + 10 + sl, ss->cert_issuer, il);
+		if (out_tlv(o, STATE_T_CERT, cb, 10 + sl + il) == -1)
+			goto nomem;
+	}
 	for (i = 0; i < ss->n_up; i++) {
 		const struct state_upstream *u = &ss->up[i];
 		size_t nl = strnlen(u->name, sizeof u->name), al;
@@ -461,6 +473,26 @@ state_in_record(const uint8_t *p, const uint8_t *end, struct state_session *ss, 
 			memcpy(ss->cipher, v, len);
 			ss->cipher[len] = '\0';
 			break;
+		case STATE_T_CERT: {
+			size_t sl, il;
+
+			if (len < 10)
+				return state_fail(cause, "bad certificate field");
+			sl = get16(v + 8);
+			if (sl > (size_t)len - 10)
+				return state_fail(cause, "bad certificate subject length");
+			il = len - 10 - sl;
+			if (sl > STATE_CERT_NAME_MAX || il > STATE_CERT_NAME_MAX ||
+			    memchr(v + 10, '\0', sl + il) != NULL)
+				return state_fail(cause, "bad certificate subject or issuer");
+			ss->cert_not_after = (int64_t)get64(v);
+			memcpy(ss->cert_subject, v + 10, sl);
+			ss->cert_subject[sl] = '\0';
+			memcpy(ss->cert_issuer, v + 10 + sl, il);
+			ss->cert_issuer[il] = '\0';
+			ss->has_cert = true;
+			break;
+		}
 		case STATE_T_CONTEXT:
 			if (len == 0 || len > STATE_CONTEXT_MAX)
 				return state_fail(cause, "DTLS context of %u bytes (1 to %d)", len,

@@ -38,6 +38,7 @@
 #define STATE_CIPHER_MAX 96     /* cipher suite name */
 #define STATE_CONTEXT_MAX 16384 /* mbedtls_ssl_context_save output */
 #define STATE_NAME_MAX 64       /* backend name */
+#define STATE_CERT_NAME_MAX 255 /* client certificate subject or issuer text */
 #define STATE_UPSTREAMS 8       /* upstream slots per session (relay.h RELAY_UPSTREAMS at most) */
 #define STATE_MIDS 64           /* MID map entries per session (mid_map.h MID_MAP_SIZE) */
 
@@ -81,6 +82,9 @@ struct state_session {
 	uint64_t created_ms, established_ms,
 	    last_ms; /* unix ms; last_ms: last record from the device */
 	char cipher[STATE_CIPHER_MAX + 1];
+	bool has_cert; /* the client certificate, as `coaps-proxyctl show` prints it */
+	char cert_subject[STATE_CERT_NAME_MAX + 1], cert_issuer[STATE_CERT_NAME_MAX + 1];
+	int64_t cert_not_after; /* unix seconds */
 	const uint8_t *context; /* mbedtls_ssl_context_save output */
 	size_t context_len;
 	struct state_upstream up[STATE_UPSTREAMS];

@@ -3,7 +3,8 @@
 # sessions to session.state_file (mode 0600, no close_notify to the devices),
 # the next start restores them and deletes the file, and the same DTLS session
 # goes on without a handshake; its records continue the sequence numbers; an
-# Observe relation keeps delivering notifications. A crash leaves no state; a
+# Observe relation keeps delivering notifications; a certificate session too
+# (coaps-proxyctl show keeps its certificate). A crash leaves no state; a
 # corrupt state is refused with the reason; a PSK identity the new
 # configuration removed, or whose key it changed, ends with credentials-revoked.
 . "${srcdir:-.}/tests/lib/harness.sh"
@@ -197,4 +198,42 @@ test -f "$STATE_DIRECTORY/sessions.state" || fail "no $STATE_DIRECTORY/sessions.
 start_proxy "$tmp/default.conf"
 wait_log 'event=sessions-restored count=1 dropped=0 .*source=file'
 test -e "$STATE_DIRECTORY/sessions.state" && fail "the state file is still there after the start"
+stop_proxy
+
+step "a certificate session (ECDHE-ECDSA, client certificate) goes on after the restart; show keeps the certificate"
+make_certs
+write_fw_conf "$tmp/x509.conf" <<CONF
+listen = ( { address = "127.0.0.1"; port = @PORT@; } );
+backends = ( { name = "be"; address = "127.0.0.1"; port = @BACKEND@; } );
+@PSKS@
+x509 = { certificate = "@CERTS@/server-cert.pem"; private_key = "@CERTS@/server-key.pem";
+         client_ca = "@CERTS@/ca-cert.pem"; verify_client = "required"; };
+session = { state_file = "$state"; };
+control = { socket = "$ctl_sock"; };
+CONF
+start_proxy "$tmp/x509.conf"
+start_bg x5 "$send_tool" -C "$certs/client-cert.pem" -K "$certs/client-key.pem" \
+	-A "$certs/ca-cert.pem" -S -p "$proxy_port" -w 1000 "$(req 0901 x1)" "until:$tmp/go4" \
+	"$(req 0902 x2)"
+wait_for 100 printed x5 '^recv .*mid=0x0901' || fail "no answer before the restart (certificate)"
+printed x5 'cipher=TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8' || fail "not an ECDHE-ECDSA session"
+xid=$(session_of 'event=handshake-ok .*auth=x509 identity="client"')
+[ -n "$xid" ] || fail "no certificate handshake logged"
+restart_stop twelfth
+grep -q 'event=sessions-saved count=1 ' "$tmp/twelfth.log" || fail "the certificate session was not saved"
+start_proxy "$tmp/x509.conf"
+wait_log 'event=sessions-restored count=1 dropped=0'
+ctl show "$xid"
+expect_rc 0
+printf '%s\n' "$out" | grep -q '^auth *x509$' || fail "show after the restart: $out"
+printf '%s\n' "$out" | grep -q '^cert_subject .*CN=client' ||
+	fail "show after the restart has no client certificate: $out"
+touch "$tmp/go4"
+wait_for 300 bg_gone x5 || fail "the certificate client did not finish"
+printed x5 '^recv .*code=2\.05 mid=0x0902' || fail "no answer after the restart (certificate)"
+log_has 'handshake-start' 1 && fail "a handshake after the restart (certificate)"
+before=$(sed -n '1,/^until /p' "$tmp/x5.out" | max_seq)
+after=$(sed -n '/^until /,$p' "$tmp/x5.out" | max_seq)
+[ "$before" -ge 0 ] && [ "$after" -gt "$before" ] ||
+	fail "sequence numbers (certificate): $before before the restart, $after after"
 stop_proxy

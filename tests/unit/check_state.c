@@ -49,6 +49,12 @@ fill_session(struct state_session *ss, int v6)
 	ss->established_ms = 1700000000100ull;
 	ss->last_ms = 1700000005000ull;
 	strcpy(ss->cipher, "TLS-PSK-WITH-AES-128-CCM-8");
+	if (v6) {
+		ss->has_cert = true;
+		strcpy(ss->cert_subject, "CN=device-1, O=Example");
+		strcpy(ss->cert_issuer, "CN=TestCA");
+		ss->cert_not_after = 1800000000;
+	}
 	ss->context = ctx_blob;
 	ss->context_len = sizeof ctx_blob;
 	ss->n_up = 2;
@@ -134,6 +140,10 @@ START_TEST(test_round_trip)
 		ck_assert_uint_eq(b.established_ms, a.established_ms);
 		ck_assert_uint_eq(b.last_ms, a.last_ms);
 		ck_assert_str_eq(b.cipher, a.cipher);
+		ck_assert_int_eq(b.has_cert, a.has_cert);
+		ck_assert_str_eq(b.cert_subject, a.cert_subject);
+		ck_assert_str_eq(b.cert_issuer, a.cert_issuer);
+		ck_assert_int_eq(b.cert_not_after, a.cert_not_after);
 		ck_assert_uint_eq(b.context_len, sizeof ctx_blob);
 		ck_assert_mem_eq(b.context, ctx_blob, sizeof ctx_blob);
 		ck_assert_uint_eq(b.n_up, 2);
@@ -249,6 +259,11 @@ START_TEST(test_encoder_bounds)
 	ss.context_len = 0;
 	ck_assert_int_eq(state_out_add(&o, &ss, &cause), -1);
 	free(cause);
+	cause = NULL;
+	fill_session(&ss, 1);
+	memset(ss.cert_issuer, 'x', sizeof ss.cert_issuer); /* no NUL: longer than the limit */
+	ck_assert_int_eq(state_out_add(&o, &ss, &cause), -1);
+	free(cause);
 	ck_assert_uint_eq(o.count, 0);
 	ck_assert_uint_eq(o.len, STATE_HEADER_LEN);
 	state_out_free(&o);
@@ -283,6 +298,7 @@ START_TEST(test_fixture_v1)
 		ck_assert_str_eq(b.cipher, "TLS-PSK-WITH-AES-128-CCM-8");
 		ck_assert_uint_eq(b.n_up, 2);
 		ck_assert_uint_eq(b.id, 0x0badcafe);
+		ck_assert(!b.has_cert); /* written before the certificate field */
 		n++;
 	}
 	ck_assert_int_eq(rc, 0);
