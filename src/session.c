@@ -1698,6 +1698,7 @@ session_save_fill(const struct session *s, struct state_session *ss, uint64_t no
 
 		*sin6 = *(const struct sockaddr_in6 *)&l->addr;
 		sin6->sin6_addr = s->link.local.u.v6.ipi6_addr;
+		sin6->sin6_scope_id = (uint32_t)s->link.local.u.v6.ipi6_ifindex; /* link-local */
 		ss->local_len = sizeof *sin6;
 	}
 	ss->cid_len = s->cid_len <= STATE_CID_MAX ? s->cid_len : 0;
@@ -1829,6 +1830,8 @@ session_restore(const struct state_session *ss, struct listener *l, const char *
 	} else if (ss->local_len != 0 && ss->local.ss_family == AF_INET6) {
 		s->link.local.family = AF_INET6;
 		s->link.local.u.v6.ipi6_addr = ((const struct sockaddr_in6 *)&ss->local)->sin6_addr;
+		s->link.local.u.v6.ipi6_ifindex =
+		    ((const struct sockaddr_in6 *)&ss->local)->sin6_scope_id;
 	}
 	memcpy(s->link.identity, ss->identity,
 	    ss->identity_len <= sizeof s->link.identity ? ss->identity_len : 0);

@@ -29,6 +29,7 @@ enum {
 	STATE_T_ID = 13,        /* u32 session id (as logged) */
 	STATE_T_PSK_TAG = 14,   /* 8 bytes: SHA-256 of the PSK key, cut (a changed key revokes) */
 	STATE_T_CERT = 15,      /* i64 not after (unix s), u16 subject length, subject, issuer */
+	STATE_T_SCOPE = 16,     /* u32 IPv6 scope ids of peer, local (ifindex), listener; if any */
 };
 
 #define STATE_UP_OBSERVING 0x01
@@ -176,6 +177,23 @@ addr_decode(const uint8_t *b, size_t len, struct sockaddr_storage *ss, socklen_t
 	return -1;
 }
 
+/* The IPv6 scope id (link-local interface) of an address, or 0. */
+static uint32_t
+addr_scope(const struct sockaddr_storage *ss, socklen_t len)
+{
+	if (ss->ss_family != AF_INET6 || len < (socklen_t)sizeof(struct sockaddr_in6))
+		return 0;
+	return ((const struct sockaddr_in6 *)ss)->sin6_scope_id;
+}
+
+/* Sets the IPv6 scope id of a decoded address (an IPv4 one has none). */
+static void
+addr_set_scope(struct sockaddr_storage *ss, uint32_t scope)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_scope_id = scope;
+}
+
 /* Appends an address TLV if the address is set; 0 or -1. */
 static int
 out_addr(struct state_out *o, uint8_t type, const struct sockaddr_storage *ss, socklen_t len)
@@ -225,6 +243,7 @@ state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 {
 	size_t start = o->len, i;
 	uint8_t b[64], kind = (uint8_t)ss->kind, cb[10 + 2 * STATE_CERT_NAME_MAX];
+	uint32_t scope[3];
 	size_t sl = strnlen(ss->cert_subject, sizeof ss->cert_subject),
 	       il = strnlen(ss->cert_issuer, sizeof ss->cert_issuer);
 
@@ -257,6 +276,15 @@ state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 	    out_tlv(o, STATE_T_CONTEXT, ss->context, ss->context_len) == -1 ||
 	    (ss->has_psk_tag && out_tlv(o, STATE_T_PSK_TAG, ss->psk_tag, sizeof ss->psk_tag) == -1))
 		goto nomem;
+	scope[0] = addr_scope(&ss->peer, ss->peer_len);
+	scope[1] = addr_scope(&ss->local, ss->local_len);
+	scope[2] = addr_scope(&ss->listener, ss->listener_len);
+	if ((scope[0] | scope[1] | scope[2]) != 0) {
+		for (i = 0; i < 3; i++)
+			put32(b + 4 * i, scope[i]);
+		if (out_tlv(o, STATE_T_SCOPE, b, 12) == -1)
+			goto nomem;
+	}
 	if (ss->has_cert) {
 		put64(cb, (uint64_t)ss->cert_not_after);
 		put16(cb + 8, (uint16_t)sl);
@@ -395,7 +423,7 @@ state_in_open(struct state_in *in, const uint8_t *buf, size_t len, char **cause)
 static int
 state_in_record(const uint8_t *p, const uint8_t *end, struct state_session *ss, char **cause)
 {
-	uint32_t seen = 0;
+	uint32_t seen = 0, scope[3] = { 0, 0, 0 };
 
 	memset(ss, 0, sizeof *ss);
 	ss->last_slot = -1;
@@ -472,6 +500,12 @@ state_in_record(const uint8_t *p, const uint8_t *end, struct state_session *ss, 
 				return state_fail(cause, "bad cipher name");
 			memcpy(ss->cipher, v, len);
 			ss->cipher[len] = '\0';
+			break;
+		case STATE_T_SCOPE:
+			if (len != 12)
+				return state_fail(cause, "bad scope field");
+			for (int i = 0; i < 3; i++)
+				scope[i] = get32(v + 4 * i);
 			break;
 		case STATE_T_CERT: {
 			size_t sl, il;
@@ -566,6 +600,10 @@ state_in_record(const uint8_t *p, const uint8_t *end, struct state_session *ss, 
 	}
 	if (!(seen & (1u << STATE_T_KIND)) || ss->peer_len == 0 || ss->context == NULL)
 		return state_fail(cause, "a session lacks its kind, peer or DTLS context");
+	/* Fields come in any order: the scopes go on the addresses at the end. */
+	addr_set_scope(&ss->peer, scope[0]);
+	addr_set_scope(&ss->local, scope[1]);
+	addr_set_scope(&ss->listener, scope[2]);
 	return 0;
 }
 

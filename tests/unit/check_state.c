@@ -307,6 +307,47 @@ START_TEST(test_fixture_v1)
 }
 END_TEST
 
+/* IPv6 link-local: the peer's scope, the local address' interface and the listener's scope survive. */
+START_TEST(test_link_local_scope)
+{
+	struct state_out o;
+	struct state_in in;
+	struct state_session a, b;
+	struct sockaddr_in6 *sin6;
+	uint8_t *data;
+	size_t len;
+	char *cause = NULL;
+
+	fill_session(&a, 1);
+	sin6 = (struct sockaddr_in6 *)&a.peer;
+	ck_assert_int_eq(inet_pton(AF_INET6, "fe80::1234", &sin6->sin6_addr), 1);
+	sin6->sin6_scope_id = 7;
+	sin6 = (struct sockaddr_in6 *)&a.local;
+	ck_assert_int_eq(inet_pton(AF_INET6, "fe80::1", &sin6->sin6_addr), 1);
+	sin6->sin6_scope_id = 7;
+	sin6 = (struct sockaddr_in6 *)&a.listener;
+	sin6->sin6_addr = in6addr_any;
+	sin6->sin6_scope_id = 0;
+	ck_assert_int_eq(state_out_init(&o, &cause), 0);
+	ck_assert_int_eq(state_out_add(&o, &a, &cause), 0);
+	fill_session(&b, 1); /* a global address: no scope field, scope ids 0 */
+	ck_assert_int_eq(state_out_add(&o, &b, &cause), 0);
+	ck_assert_int_eq(state_out_finish(&o, 1700000006000ull, &data, &len, &cause), 0);
+	ck_assert_int_eq(state_in_open(&in, data, len, &cause), 0);
+	ck_assert_int_eq(state_in_next(&in, &b, &cause), 1);
+	ck_assert_uint_eq(b.peer_len, sizeof(struct sockaddr_in6));
+	ck_assert_mem_eq(&b.peer, &a.peer, sizeof(struct sockaddr_in6));
+	ck_assert_mem_eq(&b.local, &a.local, sizeof(struct sockaddr_in6));
+	ck_assert_mem_eq(&b.listener, &a.listener, sizeof(struct sockaddr_in6));
+	ck_assert_uint_eq(((struct sockaddr_in6 *)&b.local)->sin6_scope_id, 7);
+	ck_assert_int_eq(state_in_next(&in, &b, &cause), 1);
+	ck_assert_uint_eq(((struct sockaddr_in6 *)&b.peer)->sin6_scope_id, 0);
+	ck_assert_uint_eq(((struct sockaddr_in6 *)&b.local)->sin6_scope_id, 0);
+	ck_assert_int_eq(state_in_next(&in, &b, &cause), 0);
+	free(data);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 state_suite(void)
@@ -319,6 +360,7 @@ state_suite(void)
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_encoder_bounds);
 	tcase_add_test(tc, test_fixture_v1);
+	tcase_add_test(tc, test_link_local_scope);
 	suite_add_tcase(s, tc);
 	return s;
 }
