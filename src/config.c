@@ -42,7 +42,7 @@ static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min"
 	"cid_length", "session_tickets", "ticket_lifetime", "ticket_key_file", "session_cache",
 	NULL };
 static const char *const session_keys[] = { "idle_timeout", "park_after", "max_sessions",
-	"max_handshakes", "handshakes_per_source", NULL };
+	"max_handshakes", "handshakes_per_source", "state_file", NULL };
 static const char *const log_keys[] = { "level", "json_file", "syslog", NULL };
 static const char *const control_keys[] = { "socket", NULL };
 static const char *const metrics_keys[] = { "address", "port", NULL };
@@ -204,12 +204,13 @@ static int
 load_session_log(struct loader *ld, struct proxy_config *cfg)
 {
 	config_setting_t *g;
-	const char *level;
+	const char *level, *state = NULL;
 
 	if (get_group(ld, config_root_setting(&ld->lc), "session", &g) < 0)
 		return -1;
 	if (g != NULL &&
 	    (check_keys(ld, g, session_keys) < 0 ||
+	        get_string(ld, g, "state_file", false, &state) < 0 ||
 	        get_uint(ld, g, "idle_timeout", 1, 86400 * 7, &cfg->idle_timeout) < 0 ||
 	        get_uint(ld, g, "park_after", 0, 86400, &cfg->park_after) < 0 ||
 	        get_uint(ld, g, "max_sessions", 1, 10000000, &cfg->max_sessions) < 0 ||
@@ -217,6 +218,22 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 	        get_uint(ld, g, "handshakes_per_source", 0, 1000000, &cfg->handshakes_per_source) <
 	            0))
 		return -1;
+	if (state != NULL && state[0] != '\0' && state[0] != '/')
+		return load_fail(ld, config_setting_get_member(g, "state_file"), NULL,
+		    "must be an absolute path (or \"\" for no saved sessions)");
+	if (state == NULL) {
+		/* Under systemd, StateDirectory= says where state goes. */
+		const char *sd = getenv("STATE_DIRECTORY");
+
+		if (sd != NULL && sd[0] == '/' && strchr(sd, ':') == NULL) {
+			if (asprintf(&cfg->state_file, "%s/sessions.state", sd) < 0)
+				cfg->state_file = NULL;
+		} else
+			cfg->state_file = strdup(CONFIG_SESSION_STATE_FILE_DEFAULT);
+	} else
+		cfg->state_file = strdup(state);
+	if (cfg->state_file == NULL)
+		return load_fail(ld, g, "state_file", "out of memory");
 
 	if (get_group(ld, config_root_setting(&ld->lc), "log", &g) < 0)
 		return -1;
@@ -496,6 +513,7 @@ config_unref(struct proxy_config *cfg)
 	mbedtls_platform_zeroize(cfg->ticket_secret, sizeof cfg->ticket_secret);
 	free(cfg->log_json_file);
 	free(cfg->control_socket);
+	free(cfg->state_file);
 	free(cfg->metrics_address);
 	free(cfg->path);
 	free(cfg);

@@ -127,6 +127,7 @@ struct proxy_config {
 	uint32_t max_sessions;
 	uint32_t max_handshakes;
 	uint32_t handshakes_per_source; /* per second, 0 = unlimited */
+	char *state_file; /* session.state_file: sessions saved at a clean stop; "" = none */
 
 	int log_level;
 	char *log_json_file; /* NULL: no JSON lines */

@@ -6,6 +6,8 @@
 #define CONFIG_PATH_DEFAULT SYSCONFDIR "/coaps-proxy/coaps-proxy.conf"
 /* control.socket when the file does not set it and systemd gives no RUNTIME_DIRECTORY. */
 #define CONFIG_CONTROL_SOCKET_DEFAULT RUNSTATEDIR "/coaps-proxy/control.sock"
+/* session.state_file when the file does not set it and systemd gives no STATE_DIRECTORY. */
+#define CONFIG_SESSION_STATE_FILE_DEFAULT "/var/lib/coaps-proxy/sessions.state"
 
 /*
  * Keys with a fixed default, one a line: the loader takes them from here, and

@@ -19,6 +19,7 @@ src_libcoapsproxy_a_SOURCES = \
 	src/route.c src/route.h \
 	src/relay.c src/relay.h \
 	src/session.c src/session.h \
+	src/state.c src/state.h src/state_store.c src/state_store.h \
 	src/stats.c src/stats.h \
 	src/text.c src/text.h src/text_evbuffer.c
 

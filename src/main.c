@@ -18,6 +18,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 #include <mbedtls/debug.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/version.h>
 
 #include "clock.h"
@@ -33,6 +34,8 @@
 #include "metrics.h"
 #include "relay.h"
 #include "session.h"
+#include "state.h"
+#include "state_store.h"
 #include "stats.h"
 #include "status.h"
 
@@ -458,6 +461,162 @@ trim_cb(evutil_socket_t fd, short what, void *arg)
 	trimmed.count = n;
 }
 
+/* Unix time in ms. */
+static uint64_t
+unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A clean stop: saves the established sessions for the next start (they get
+ * no close_notify and no other record once saved). Handshakes in progress
+ * end with the rest. Nothing is saved when session.state_file is "".
+ */
+static void
+state_save(void)
+{
+	struct state_out o;
+	uint8_t *data = NULL;
+	size_t len = 0, n, dropped = 0;
+	uint64_t t0 = clock_ms();
+	const char *where = "";
+	char *cause = NULL;
+
+	if (current->state_file[0] == '\0')
+		return;
+	if (session_handshake_count() > 0)
+		log_info("event=sessions-saving handshakes_dropped=%zu", session_handshake_count());
+	if (state_out_init(&o, &cause) < 0)
+		goto fail;
+	n = session_save_all(&o, &dropped);
+	if (n == 0) {
+		state_out_free(&o);
+		log_info("event=sessions-saved count=0 bytes=0 ms=%llu dropped=%zu where=none",
+		    (unsigned long long)(clock_ms() - t0), dropped);
+		return;
+	}
+	if (state_out_finish(&o, unix_ms(), &data, &len, &cause) < 0 ||
+	    state_store_put(current->state_file, data, len, &where, &cause) < 0) {
+		state_out_free(&o);
+		goto fail;
+	}
+	mbedtls_platform_zeroize(data, len);
+	free(data);
+	log_info("event=sessions-saved count=%zu bytes=%zu ms=%llu dropped=%zu where=%s", n, len,
+	    (unsigned long long)(clock_ms() - t0), dropped, where);
+	return;
+fail:
+	if (data != NULL) {
+		mbedtls_platform_zeroize(data, len);
+		free(data);
+	}
+	/* Not kept anywhere: the sessions end as before, with close_notify. */
+	session_save_cancel();
+	log_warnx("event=sessions-saved count=0 reason=\"%s\"",
+	    cause != NULL ? cause : "out of memory");
+	free(cause);
+}
+
+/* The listener bound to addr, or NULL. */
+static struct listener *
+state_listener(const struct sockaddr_storage *addr, socklen_t len)
+{
+	for (struct listener *l = listeners; l != NULL; l = l->next)
+		if (l->addrlen == len && memcmp(&l->addr, addr, len) == 0)
+			return l;
+	return NULL;
+}
+
+/* Counts of why restored sessions were dropped, for the log line. */
+struct restore_drops {
+	size_t idle, revoked, listener, duplicate, other;
+};
+
+/*
+ * At start, before the listeners read: restores the sessions the last clean
+ * stop saved (fd store or state file, taken once), then applies the new
+ * configuration's credentials (credentials-revoked as on reload).
+ */
+static void
+state_restore(void)
+{
+	struct state_in in;
+	struct state_session *ss = NULL;
+	struct restore_drops d = { 0 };
+	uint8_t *data = NULL;
+	size_t len = 0, n = 0, revoked = 0;
+	uint64_t t0 = clock_ms();
+	const char *source = "none";
+	char *cause = NULL;
+	int rc;
+
+	rc = state_store_take(current->state_file, &data, &len, &source, &cause);
+	if (rc == 0)
+		return;
+	if (rc < 0 || state_in_open(&in, data, len, &cause) < 0)
+		goto refused;
+	if ((ss = malloc(sizeof *ss)) == NULL)
+		goto refused;
+	while ((rc = state_in_next(&in, ss, &cause)) == 1) {
+		struct listener *l = state_listener(&ss->listener, ss->listener_len);
+		const char *why = NULL;
+
+		char peer[64];
+
+		addr_format((const struct sockaddr *)&ss->peer, peer, sizeof peer);
+		if (l == NULL) {
+			log_info(
+			    "event=session-not-restored session=%08x peer=%s reason=listener-gone",
+			    ss->id, peer);
+			d.listener++;
+			continue;
+		}
+		if (session_restore(ss, l, &why) == 0) {
+			n++;
+			continue;
+		}
+		log_info("event=session-not-restored session=%08x peer=%s reason=%s", ss->id, peer,
+		    why);
+		if (strcmp(why, "idle") == 0)
+			d.idle++;
+		else if (strcmp(why, "credentials-revoked") == 0)
+			d.revoked++;
+		else if (strcmp(why, "duplicate") == 0)
+			d.duplicate++;
+		else
+			d.other++;
+	}
+	if (rc < 0) {
+		/* The digest held, so this is a writer's bug: keep what was restored. */
+		log_warnx("event=sessions-restore-stopped source=%s reason=\"%s\"", source,
+		    cause != NULL ? cause : "?");
+		free(cause);
+		cause = NULL;
+	}
+	revoked = session_revalidate(current);
+	log_info("event=sessions-restored count=%zu dropped=%zu idle=%zu credentials_revoked=%zu "
+	         "listener_gone=%zu duplicate=%zu other=%zu bytes=%zu ms=%llu source=%s",
+	    n - revoked, d.idle + d.revoked + d.listener + d.duplicate + d.other + revoked, d.idle,
+	    d.revoked + revoked, d.listener, d.duplicate, d.other, len,
+	    (unsigned long long)(clock_ms() - t0), source);
+	goto out;
+refused:
+	log_warnx("event=sessions-restored count=0 dropped=0 source=%s reason=\"%s\" (starting "
+	          "without saved sessions)",
+	    source, cause != NULL ? cause : "out of memory");
+out:
+	free(cause);
+	free(ss);
+	if (data != NULL) {
+		mbedtls_platform_zeroize(data, len);
+		free(data);
+	}
+}
+
 /* libevent: SIGINT / SIGTERM end the loop. */
 static void
 signal_stop_cb(evutil_socket_t sig, short what, void *arg)
@@ -568,6 +727,7 @@ main(int argc, char **argv)
 	fdstore_init(); /* the listening sockets systemd kept across a restart */
 	if (listeners_update(current, &cause) < 0 || config_job_init(base, load, &cause) < 0)
 		fatalx("%s", cause);
+	state_restore(); /* takes the saved state from the fd store too */
 	fdstore_close_unused();
 	/* A control socket that was asked for must work; the default one is best effort. */
 	if (control_init(base, current->control_socket, &hooks, &cause) < 0) {
@@ -598,6 +758,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(base);
 
+	state_save();
 	control_free();
 	config_job_free(); /* after control_free: its clients' requests are cancelled */
 	metrics_free();

@@ -54,6 +54,29 @@ mid_map_alloc(struct mid_map *m, uint64_t now_ms)
 	return mid;
 }
 
+/* Puts back a mapping saved by an earlier process (oldest first); false if it is out of range. */
+bool
+mid_map_restore(struct mid_map *m, int backend_idx, uint16_t backend_mid, uint16_t device_mid,
+    uint64_t t_ms)
+{
+	struct mid_map_entry *e = &m->e[m->head];
+	uint8_t b = (uint8_t)(device_mid >> 10);
+	uint32_t t_s = (uint32_t)(t_ms / 1000);
+
+	if (backend_idx < 0 || backend_idx > INT16_MAX)
+		return false;
+	m->head = (uint8_t)((m->head + 1) % MID_MAP_SIZE);
+	e->t_ms = t_ms;
+	e->device_mid = device_mid;
+	e->backend_mid = backend_mid;
+	e->backend = (int16_t)backend_idx;
+	/* The bucket guard must know the MID is in use (the counter must not hand it out). */
+	if ((m->bucket_used >> b & 1) == 0 || (int32_t)(t_s - m->bucket_s[b]) > 0)
+		m->bucket_s[b] = t_s;
+	m->bucket_used |= (uint64_t)1 << b;
+	return true;
+}
+
 /* Maps a backend's MID to the device MID to use; -1 if none is free. */
 int
 mid_map_out(struct mid_map *m, int backend_idx, uint16_t backend_mid, uint64_t now_ms)

@@ -65,6 +65,13 @@ int mid_map_out(struct mid_map *m, int backend_idx, uint16_t backend_mid, uint64
 int mid_map_in(const struct mid_map *m, uint16_t device_mid, uint64_t now_ms, int *backend_idx,
     uint16_t *backend_mid) __attribute__((warn_unused_result));
 
+/*
+ * Puts back a mapping a previous process saved (a restart), t_ms on this
+ * process's clock; call oldest first, after mid_map_init with the saved
+ * counter. False if backend_idx is out of range.
+ */
+bool mid_map_restore(struct mid_map *m, int backend_idx, uint16_t backend_mid, uint16_t device_mid,
+    uint64_t t_ms);
 /* Forgets every mapping of one backend (its upstream went away). */
 void mid_map_forget_backend(struct mid_map *m, int backend_idx);
 

@@ -20,6 +20,7 @@
 #include "relay.h"
 #include "route.h"
 #include "session.h"
+#include "state.h"
 #include "stats.h"
 
 #define RELAY_MAX_MSG 2048        /* bytes of one CoAP message, each way */
@@ -1032,12 +1033,165 @@ relay_describe(const struct session *s, struct session_info *info, char *buf, si
 		info->pending += rs->pend[i].used && !rs->pend[i].timed_out;
 }
 
+/*
+ * A clean stop saves a session: its upstreams with a live Observe relation
+ * (their local ports, so that the next process binds them again and the
+ * backend's notifications keep coming) and the MID mappings of those.
+ */
+static void
+relay_session_save(struct session *s, struct state_session *ss)
+{
+	struct relay_state *rs = session_upper(s);
+	uint64_t now = session_now_ms();
+
+	if (rs == NULL)
+		return;
+	for (int i = 0; i < RELAY_UPSTREAMS && ss->n_up < STATE_UPSTREAMS; i++) {
+		struct upstream *u = rs->up[i];
+		struct state_upstream *su = &ss->up[ss->n_up];
+		struct sockaddr_storage local;
+		socklen_t len = sizeof local;
+
+		if (u == NULL || !u->observing || u->slot >= STATE_UPSTREAMS ||
+		    getsockname(u->fd, (struct sockaddr *)&local, &len) < 0)
+			continue;
+		su->slot = (uint16_t)u->slot;
+		snprintf(su->name, sizeof su->name, "%s", u->name);
+		su->backend = u->addr;
+		su->backend_len = u->addrlen;
+		su->local_port =
+		    ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port
+		                                     : ((struct sockaddr_in6 *)&local)->sin6_port);
+		su->observing = true;
+		ss->n_up++;
+	}
+	if (rs->mids != NULL) {
+		/* Oldest first, from the slot the map fills next. */
+		for (int i = 0; i < MID_MAP_SIZE && ss->n_mids < STATE_MIDS; i++) {
+			const struct mid_map_entry *e =
+			    &rs->mids->e[(rs->mids->head + i) % MID_MAP_SIZE];
+			bool kept = false;
+
+			for (size_t k = 0; k < ss->n_up; k++)
+				kept |= e->backend >= 0 && ss->up[k].slot == (uint16_t)e->backend;
+			if (!kept || now - e->t_ms >= MID_MAP_LIFETIME_MS)
+				continue;
+			ss->mids[ss->n_mids++] = (struct state_mid){ .device_mid = e->device_mid,
+				.backend_mid = e->backend_mid,
+				.backend = (uint16_t)e->backend,
+				.age_ms = (uint32_t)(now - e->t_ms) };
+		}
+		ss->next_mid = rs->mids->next_mid;
+	}
+	ss->last_slot =
+	    (int16_t)(rs->last_slot >= 0 && rs->last_slot < STATE_UPSTREAMS ? rs->last_slot : -1);
+}
+
+/* Binds fd to port on the backend's first source address of its family, or on any address. */
+static int
+upstream_bind_port(int fd, const struct backend_conf *b, uint16_t port)
+{
+	struct sockaddr_storage a;
+	socklen_t len;
+
+	memset(&a, 0, sizeof a);
+	a.ss_family = b->addr.ss_family;
+	for (size_t i = 0; i < b->n_sources; i++) {
+		if (b->sources[i].ss_family == a.ss_family) {
+			a = b->sources[i];
+			break;
+		}
+	}
+	if (a.ss_family == AF_INET) {
+		((struct sockaddr_in *)&a)->sin_port = htons(port);
+		len = sizeof(struct sockaddr_in);
+	} else {
+		((struct sockaddr_in6 *)&a)->sin6_port = htons(port);
+		len = sizeof(struct sockaddr_in6);
+	}
+	return bind(fd, (struct sockaddr *)&a, len);
+}
+
+/*
+ * Brings back a restored session's upstreams on their old local ports and
+ * their MID mappings. An upstream whose backend is gone from the
+ * configuration, or moved, or whose port is taken, is left out (logged);
+ * the session itself goes on.
+ */
+static int
+relay_session_restore(struct session *s, const struct state_session *ss)
+{
+	const struct proxy_config *cfg = session_current_config();
+	struct relay_state *rs;
+	uint64_t now = session_now_ms();
+	bool have[STATE_UPSTREAMS] = { false };
+
+	if (ss->n_up == 0)
+		return 0;
+	if ((rs = relay_state_get(s)) == NULL)
+		return -1;
+	for (size_t k = 0; k < ss->n_up; k++) {
+		const struct state_upstream *su = &ss->up[k];
+		const struct backend_conf *b = NULL;
+		struct upstream *u;
+
+		for (size_t i = 0; i < cfg->n_backends && b == NULL; i++)
+			if (strcmp(cfg->backends[i].name, su->name) == 0)
+				b = &cfg->backends[i];
+		if (b == NULL || b->addrlen != su->backend_len ||
+		    memcmp(&b->addr, &su->backend, b->addrlen) != 0 ||
+		    su->slot >= RELAY_UPSTREAMS || rs->up[su->slot] != NULL) {
+			log_info("session=%08x backend %s: Observe relation not restored (the "
+			         "backend is gone or moved)",
+			    session_id(s), su->name);
+			continue;
+		}
+		if ((u = calloc(1, sizeof *u)) == NULL)
+			return -1;
+		u->s = s;
+		u->slot = su->slot;
+		u->addr = b->addr;
+		u->addrlen = b->addrlen;
+		snprintf(u->name, sizeof u->name, "%s", b->name);
+		u->bs = backend_stats_get(b->name);
+		u->observing = su->observing;
+		u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (u->fd < 0 || upstream_bind_port(u->fd, b, su->local_port) < 0 ||
+		    connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0 ||
+		    (u->ev = event_new(relay_base, u->fd, EV_READ | EV_PERSIST, upstream_read_cb,
+		         u)) == NULL ||
+		    event_add(u->ev, NULL) < 0) {
+			log_warn("session=%08x backend %s: cannot bind local port %u again",
+			    session_id(s), su->name, su->local_port);
+			upstream_free(u);
+			continue;
+		}
+		rs->up[su->slot] = u;
+		have[su->slot] = true;
+	}
+	if (ss->n_mids > 0 && relay_mids(rs) != NULL) {
+		mid_map_init(rs->mids, ss->next_mid);
+		for (size_t k = 0; k < ss->n_mids; k++) {
+			const struct state_mid *m = &ss->mids[k];
+
+			if (have[m->backend] && m->age_ms < MID_MAP_LIFETIME_MS && m->age_ms <= now)
+				(void)mid_map_restore(rs->mids, m->backend, m->backend_mid,
+				    m->device_mid, now - m->age_ms);
+		}
+	}
+	if (ss->last_slot >= 0 && ss->last_slot < RELAY_UPSTREAMS && have[ss->last_slot])
+		rs->last_slot = ss->last_slot;
+	return 0;
+}
+
 const struct session_hooks relay_hooks = {
 	.message = relay_from_device,
 	.too_large = relay_too_large,
 	.parked = relay_session_park,
 	.ended = relay_session_end,
 	.describe = relay_describe,
+	.save = relay_session_save,
+	.restore = relay_session_restore,
 };
 
 int

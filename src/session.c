@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <mbedtls/md.h>
 #include <mbedtls/ssl.h>
 
 #include "certcheck.h"
@@ -24,6 +25,7 @@
 #include "ratelimit.h"
 #include "route.h"
 #include "session.h"
+#include "state.h"
 
 enum session_state {
 	SESSION_HANDSHAKE,   /* cookie valid, handshake in progress */
@@ -62,6 +64,8 @@ struct session {
 	const char *cipher;
 	uint8_t cid[DTLS_CID_MAX]; /* the proxy's Connection ID for this session */
 	uint8_t cid_len;           /* 0: none (not offered, or the client did not ask) */
+	bool saved;                /* in the state saved for the next start: no more records */
+	bool restored;             /* restored from a saved state; no record from the device yet */
 };
 
 #define SESSION_MAX_DATAGRAM 2048 /* bytes of CoAP we relay in one datagram */
@@ -766,6 +770,7 @@ const char *const close_reason_names[CLOSE_REASON_COUNT] = {
 	[CLOSE_LISTENER_REMOVED] = "listener removed",
 	[CLOSE_CONTROL] = "closed by coaps-proxyctl",
 	[CLOSE_SHUTDOWN] = "shutdown",
+	[CLOSE_SAVED] = "saved for the next start",
 };
 
 /* Ends a session for a reason whose text is close_reason_names[why]. */
@@ -790,7 +795,10 @@ session_close_text(struct session *s, enum close_reason why, const char *text)
 	    why == CLOSE_NOTIFY || why == CLOSE_PEER_ALERT || why == CLOSE_ADDRESS_TAKEN;
 	struct session *succ = s->successor;
 
-	if (s->state == SESSION_ESTABLISHED && !peer_gone && session_unpark(s))
+	if (s->saved)
+		reason = close_reason_names[CLOSE_SAVED];
+	/* A saved session goes on in the next process: it must not send another record. */
+	if (s->state == SESSION_ESTABLISHED && !peer_gone && !s->saved && session_unpark(s))
 		mbedtls_ssl_close_notify(s->ssl);
 	session_event(s, &ev, "session-closed");
 	ev.reason = reason;
@@ -1159,6 +1167,7 @@ session_drive(struct session *s)
 bool
 session_feed(struct session *s, const struct datagram *d)
 {
+	s->restored = false;
 	s->link.rx = d->data;
 	s->link.rx_len = d->len;
 	if (d->local.family != 0)
@@ -1492,8 +1501,10 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 		.identity = buf,
 		.cipher = s->cipher ? s->cipher : "",
 		.state = s->state == SESSION_HANDSHAKE ? "handshake"
+		         : s->restored                 ? "restored"
 		         : s->parked != NULL           ? "parked"
 		                                       : "established",
+		.restored = s->restored,
 		.backend = "",
 		.cid = cid_str(s),
 		.age_ms = now - s->created_ms,
@@ -1616,4 +1627,247 @@ session_shutdown(void)
 	if (session_cfg != NULL)
 		config_unref(session_cfg);
 	session_cfg = NULL;
+}
+
+/* Unix time in ms (saved states carry wall-clock times: the monotonic clock restarts). */
+static uint64_t
+session_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Copies an address into a saved one; its length. */
+static socklen_t
+session_addr_copy(struct sockaddr_storage *to, const struct sockaddr *from, socklen_t len)
+{
+	if (len > sizeof *to)
+		return 0;
+	memset(to, 0, sizeof *to);
+	memcpy(to, from, len);
+	return len;
+}
+
+/* Computes the tag of a PSK key (the first bytes of its SHA-256) into tag. */
+static void
+session_psk_tag(const struct psk_conf *psk, uint8_t tag[8])
+{
+	uint8_t md[32];
+
+	memset(md, 0, sizeof md);
+	(void)mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), psk->key, psk->key_len, md);
+	memcpy(tag, md, 8);
+}
+
+/* Fills the session layer's part of a saved session (s is parked). */
+static void
+session_save_fill(const struct session *s, struct state_session *ss, uint64_t now_mono,
+    uint64_t now_unix)
+{
+	const struct listener *l = s->link.listener;
+
+	ss->id = s->id;
+	ss->kind = s->link.auth == LINK_AUTH_PSK    ? STATE_KIND_PSK
+	           : s->link.auth == LINK_AUTH_X509 ? STATE_KIND_X509
+	                                            : STATE_KIND_ANONYMOUS;
+	ss->identity_len = s->link.identity_len <= STATE_IDENTITY_MAX ? s->link.identity_len : 0;
+	memcpy(ss->identity, s->link.identity, ss->identity_len);
+	if (ss->kind == STATE_KIND_PSK) {
+		const struct psk_conf *psk =
+		    config_psk_find(s->cfg, s->link.identity, s->link.identity_len);
+
+		if (psk != NULL) {
+			session_psk_tag(psk, ss->psk_tag);
+			ss->has_psk_tag = true;
+		}
+	}
+	ss->peer_len = session_addr_copy(&ss->peer, &s->link.peer.sa, s->link.peerlen);
+	ss->listener_len =
+	    session_addr_copy(&ss->listener, (const struct sockaddr *)&l->addr, l->addrlen);
+	ss->local_len = 0;
+	if (s->link.local.family == AF_INET && l->addr.ss_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss->local;
+
+		*sin = *(const struct sockaddr_in *)&l->addr;
+		sin->sin_addr = s->link.local.u.v4.ipi_addr;
+		ss->local_len = sizeof *sin;
+	} else if (s->link.local.family == AF_INET6 && l->addr.ss_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss->local;
+
+		*sin6 = *(const struct sockaddr_in6 *)&l->addr;
+		sin6->sin6_addr = s->link.local.u.v6.ipi6_addr;
+		sin6->sin6_scope_id = (uint32_t)s->link.local.u.v6.ipi6_ifindex; /* link-local */
+		ss->local_len = sizeof *sin6;
+	}
+	ss->cid_len = s->cid_len <= STATE_CID_MAX ? s->cid_len : 0;
+	memcpy(ss->cid, s->cid, ss->cid_len);
+	ss->created_ms = now_unix - (now_mono - s->created_ms);
+	ss->established_ms = now_unix - (now_mono - s->established_ms);
+	ss->last_ms = now_unix - (now_mono - s->last_active_ms);
+	snprintf(ss->cipher, sizeof ss->cipher, "%s", s->cipher != NULL ? s->cipher : "");
+	if (s->cert != NULL) {
+		ss->has_cert = true;
+		snprintf(ss->cert_subject, sizeof ss->cert_subject, "%s", s->cert->subject);
+		snprintf(ss->cert_issuer, sizeof ss->cert_issuer, "%s", s->cert->issuer);
+		ss->cert_not_after = s->cert->not_after;
+	}
+	ss->context = s->parked;
+	ss->context_len = s->parked_len;
+	ss->last_slot = -1;
+}
+
+size_t
+session_save_all(struct state_out *o, size_t *dropped)
+{
+	struct state_session *ss = malloc(sizeof *ss);
+	uint64_t now_mono = clock_ms(), now_unix = session_unix_ms();
+	size_t n = 0;
+
+	*dropped = 0;
+	for (size_t i = 0; i < session_buckets; i++) {
+		for (struct session *s = session_table[i]; s != NULL; s = s->hnext) {
+			char *cause = NULL;
+
+			if (s->state != SESSION_ESTABLISHED)
+				continue; /* a handshake in progress: closed with the rest */
+			if (ss == NULL) {
+				(*dropped)++;
+				continue;
+			}
+			memset(ss, 0, sizeof *ss);
+			ss->last_slot = -1;
+			/* The relay's part first: parking may let it free idle upstreams. */
+			if (hooks.save != NULL)
+				hooks.save(s, ss);
+			if (s->successor != NULL || (s->parked == NULL && !session_park(s))) {
+				log_info("session=%08x peer=%s not saved: its DTLS state cannot be "
+				         "saved now",
+				    s->id, session_peer_str(s));
+				(*dropped)++;
+				continue;
+			}
+			session_save_fill(s, ss, now_mono, now_unix);
+			if (state_out_add(o, ss, &cause) == -1) {
+				log_warnx("session=%08x peer=%s not saved: %s", s->id,
+				    session_peer_str(s), cause != NULL ? cause : "out of memory");
+				free(cause);
+				(*dropped)++;
+				continue;
+			}
+			s->saved = true;
+			n++;
+		}
+	}
+	free(ss);
+	return n;
+}
+
+void
+session_save_cancel(void)
+{
+	for (size_t i = 0; i < session_buckets; i++)
+		for (struct session *s = session_table[i]; s != NULL; s = s->hnext)
+			s->saved = false;
+}
+
+int
+session_restore(const struct state_session *ss, struct listener *l, const char **why)
+{
+	uint64_t now_mono = clock_ms(), now_unix = session_unix_ms(), idle;
+	struct session *s;
+
+	if (ss->peer_len > sizeof s->link.peer) {
+		*why = "bad-address";
+		return -1;
+	}
+	idle = now_unix > ss->last_ms ? now_unix - ss->last_ms : 0;
+	if (idle >= (uint64_t)session_cfg->idle_timeout * 1000) {
+		*why = "idle";
+		return -1;
+	}
+	if (ss->kind == STATE_KIND_PSK && ss->has_psk_tag) {
+		const struct psk_conf *psk = config_psk_find(session_cfg, ss->identity,
+		    ss->identity_len <= CONFIG_PSK_IDENTITY_MAX ? ss->identity_len : 0);
+		uint8_t tag[8];
+
+		/* A removed identity ends as credentials-revoked with session_revalidate. */
+		if (psk != NULL) {
+			session_psk_tag(psk, tag);
+			if (memcmp(tag, ss->psk_tag, sizeof tag) != 0) {
+				*why = "credentials-revoked";
+				return -1;
+			}
+		}
+	}
+	if (table_find(l, (const struct sockaddr *)&ss->peer) != NULL ||
+	    (ss->cid_len > 0 && cid_find(ss->cid, ss->cid_len) != NULL)) {
+		*why = "duplicate";
+		return -1;
+	}
+	if ((s = pool_alloc(&session_pool)) == NULL) {
+		*why = "out-of-memory";
+		return -1;
+	}
+	if ((s->parked = pool_blob_alloc(ss->context_len)) == NULL) {
+		pool_free(&session_pool, s);
+		*why = "out-of-memory";
+		return -1;
+	}
+	memcpy(s->parked, ss->context, ss->context_len);
+	s->parked_len = (uint32_t)ss->context_len;
+	session_parked_n++;
+	s->id = ss->id != 0 ? ss->id : (uint32_t)(session_seed ^ now_mono);
+	s->link.session_id = s->id;
+	s->link.listener = l;
+	memcpy(&s->link.peer, &ss->peer, ss->peer_len);
+	s->link.peerlen = ss->peer_len;
+	if (ss->local_len != 0 && ss->local.ss_family == AF_INET) {
+		s->link.local.family = AF_INET;
+		s->link.local.u.v4.ipi_addr = ((const struct sockaddr_in *)&ss->local)->sin_addr;
+		s->link.local.u.v4.ipi_spec_dst = s->link.local.u.v4.ipi_addr;
+	} else if (ss->local_len != 0 && ss->local.ss_family == AF_INET6) {
+		s->link.local.family = AF_INET6;
+		s->link.local.u.v6.ipi6_addr = ((const struct sockaddr_in6 *)&ss->local)->sin6_addr;
+		s->link.local.u.v6.ipi6_ifindex =
+		    ((const struct sockaddr_in6 *)&ss->local)->sin6_scope_id;
+	}
+	memcpy(s->link.identity, ss->identity,
+	    ss->identity_len <= sizeof s->link.identity ? ss->identity_len : 0);
+	s->link.identity_len =
+	    (uint16_t)(ss->identity_len <= sizeof s->link.identity ? ss->identity_len : 0);
+	s->link.auth = ss->kind == STATE_KIND_PSK    ? LINK_AUTH_PSK
+	               : ss->kind == STATE_KIND_X509 ? LINK_AUTH_X509
+	                                             : LINK_AUTH_ANONYMOUS;
+	s->link.psk_identity_seen = ss->kind == STATE_KIND_PSK;
+	s->state = SESSION_ESTABLISHED;
+	s->cfg = config_ref(session_cfg);
+	/* Wall-clock times back to the monotonic clock (ages kept, never in the future). */
+	s->created_ms = now_mono - (now_unix > ss->created_ms ? now_unix - ss->created_ms : 0);
+	s->established_ms =
+	    now_mono - (now_unix > ss->established_ms ? now_unix - ss->established_ms : 0);
+	s->last_active_ms = now_mono - idle;
+	if (ss->cipher[0] != '\0')
+		s->cipher =
+		    mbedtls_ssl_get_ciphersuite_name(mbedtls_ssl_get_ciphersuite_id(ss->cipher));
+	if (ss->has_cert && (s->cert = malloc(sizeof *s->cert)) != NULL) {
+		/* For `show`: the DTLS state holds no readable chain while parked. */
+		snprintf(s->cert->subject, sizeof s->cert->subject, "%s", ss->cert_subject);
+		snprintf(s->cert->issuer, sizeof s->cert->issuer, "%s", ss->cert_issuer);
+		s->cert->not_after = ss->cert_not_after;
+	}
+	s->restored = true;
+	table_insert(s);
+	if (ss->cid_len > 0 && ss->cid_len <= sizeof s->cid) {
+		memcpy(s->cid, ss->cid, ss->cid_len);
+		s->cid_len = (uint8_t)ss->cid_len;
+		cid_insert(s);
+	}
+	if (hooks.restore != NULL && hooks.restore(s, ss) == -1) {
+		session_close(s, CLOSE_RESTORE_FAILED);
+		*why = "relay";
+		return -1;
+	}
+	return 0;
 }

@@ -13,6 +13,8 @@
 struct event_base;
 struct log_event;
 struct proxy_config;
+struct state_out;
+struct state_session;
 /* One device's DTLS session; opaque outside session.c (read it through the functions below). */
 struct session;
 
@@ -37,6 +39,10 @@ struct session_hooks {
 	void (*ended)(struct session *s);
 	/* Fills the upper layer's part of info (backend, backends, observing, pending) into buf. */
 	void (*describe)(const struct session *s, struct session_info *info, char *buf, size_t len);
+	/* The session is saved for a restart: fills the upper layer's part of ss (up, mids). */
+	void (*save)(struct session *s, struct state_session *ss);
+	/* A restored session: brings back the upper layer's part of ss; -1 drops the session. */
+	int (*restore)(struct session *s, const struct state_session *ss);
 };
 /* Sets the hooks (copied). */
 void session_set_hooks(const struct session_hooks *hooks);
@@ -55,6 +61,7 @@ enum close_reason {
 	CLOSE_LISTENER_REMOVED, /* a reload removed its listener */
 	CLOSE_CONTROL,          /* coaps-proxyctl close */
 	CLOSE_SHUTDOWN,         /* the daemon is stopping */
+	CLOSE_SAVED,            /* saved for the next start (no close_notify) */
 	CLOSE_REASON_COUNT
 };
 /* The log text of each enum close_reason ("close_notify", "idle timeout", ...). */
@@ -120,7 +127,8 @@ struct session_info {
 	/* the PSK identity or certificate CN; "" if anonymous or handshaking */
 	const char *identity;
 	const char *cipher;  /* "" during the handshake */
-	const char *state;   /* "handshake", "established", "parked" */
+	const char *state;   /* "handshake", "established", "parked", "restored" */
+	bool restored;       /* restored from a saved state, no record from the device since */
 	const char *backend; /* name of the backend, "" before the first request */
 	const char *cid;     /* the proxy's Connection ID in hex, "" if none */
 	uint64_t age_ms, idle_ms;
@@ -148,6 +156,23 @@ bool session_close_id(uint32_t id, enum close_reason why);
 size_t session_close_identity(const char *glob, enum close_reason why);
 /* Frees the table. */
 void session_shutdown(void);
+
+/*
+ * A clean stop: parks every established session and appends it to o (with
+ * what hooks.save adds); they end with session_close_all as CLOSE_SAVED,
+ * without a close_notify and without another record. *dropped counts the
+ * established sessions that could not be saved. Returns how many were saved.
+ */
+size_t session_save_all(struct state_out *o, size_t *dropped);
+/* The saved state could not be kept: the saved sessions end as any other (close_notify). */
+void session_save_cancel(void);
+/*
+ * Re-creates a saved session, parked, at listener l (found by the caller from
+ * ss->listener); saved_ms: when it was saved (unix ms). 0, or -1 with *why a
+ * short reason ("idle", "duplicate", ...) when it is dropped.
+ */
+int session_restore(const struct state_session *ss, struct listener *l, const char **why)
+    __attribute__((warn_unused_result));
 
 /* What the layer above reads and does, for one session. */
 /* The session's id (as logged: session=%08x). */

@@ -26,6 +26,7 @@ backends = ( { name = "default"; address = "127.0.0.1"; port = $ECHO; } );
 psk = ( { identity = "bench"; key = "benchkey123"; } );
 dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8" ]; ${CALLGRIND_DTLS:-} };
 control = { socket = ""; };
+session = { state_file = ""; }; # no saved sessions (never in /var/lib/coaps-proxy)
 log = { level = "warning"; };
 CONF
 

@@ -66,7 +66,8 @@ psk = ( { identity = "bench"; key = "benchkey123"; } );
 x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pem";
          client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
 dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
-session = { park_after = ${PARK_AFTER:-30}; max_sessions = 200000; max_handshakes = 5000; };
+session = { park_after = ${PARK_AFTER:-30}; max_sessions = 200000; max_handshakes = 5000;
+            state_file = ""; }; # no saved sessions (never in /var/lib/coaps-proxy)
 control = { socket = ""; };
 log = { level = "warning"; };
 EOF

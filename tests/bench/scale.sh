@@ -49,7 +49,7 @@ listen = ( { address = "127.0.0.1"; port = $PX; } );
 backends = ( { name = "echo"; address = "127.0.0.1"; port = $ECHO; sources = [ "127.0.0.1" ]; } );
 psk = ( { identity = "bench"; key = "benchkey123"; } );
 session = { park_after = $PARK_AFTER; idle_timeout = 3600; max_sessions = $((N + 1000));
-            max_handshakes = 5000; };
+            max_handshakes = 5000; state_file = ""; }; # no saved sessions
 control = { socket = "$TMP/ctl.sock"; };
 log = { level = "warning"; };
 EOF

@@ -24,7 +24,7 @@ write_conf "$tmp/proxy.conf" <<'CONF'
 listen = ( { address = "127.0.0.1"; port = @PORT@; } );
 backends = ( { name = "default"; address = "127.0.0.1"; port = @BACKEND@; } );
 psk = ( { identity = "my_identity"; key = "secretPSK123"; } );
-session = { idle_timeout = 60; max_sessions = 2; };
+session = { idle_timeout = 60; max_sessions = 2; state_file = ""; };
 CONF
 start_proxy "$tmp/proxy.conf"
 sclient s2 8 my_identity secretPSK123
@@ -36,7 +36,7 @@ client coap-client-openssl 2 -m get -u my_identity -k secretPSK123 \
 wait_log 'event=session-refused .*reason="session.max_sessions \(2\) reached"'
 [ "$(log_count 'event=handshake-ok')" = 2 ] || fail "expected exactly 2 handshakes"
 
-step "SIGTERM: close_notify to every session, exit 0"
+step "SIGTERM with no session.state_file (\"\"): close_notify to every session, exit 0"
 stop_proxy
 [ "$(log_count 'event=session-closed .*reason="shutdown"')" = 2 ] || fail "two sessions should close on shutdown"
 wait_log 'event=stopped'

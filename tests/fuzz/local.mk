@@ -2,11 +2,11 @@
 # With ./configure --enable-fuzzing (CC=clang), builds the libFuzzer targets;
 # `make fuzz-smoke FUZZ_SECONDS=60` runs each for that long from its seed corpus.
 FUZZ_SECONDS = 60
-FUZZ_TARGETS = coap_msg datagram datagram_x509 config log control
+FUZZ_TARGETS = coap_msg datagram datagram_x509 config log control state
 
 EXTRA_DIST += tests/fuzz/corpus/coap_msg tests/fuzz/corpus/datagram \
 	tests/fuzz/corpus/datagram_x509 tests/fuzz/corpus/config tests/fuzz/corpus/log \
-	tests/fuzz/corpus/control \
+	tests/fuzz/corpus/control tests/fuzz/corpus/state \
 	tests/fuzz/make-corpus.sh tests/fuzz/make-datagram-corpus.sh tests/fuzz/README.md
 
 if ENABLE_FUZZING
@@ -47,6 +47,11 @@ noinst_PROGRAMS += tests/fuzz/fuzz_control
 tests_fuzz_fuzz_control_SOURCES = tests/fuzz/fuzz_control.c
 tests_fuzz_fuzz_control_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_control_LDADD = $(PROXY_LIBS)
+# The saved-sessions loader (state.c): any bytes, with and without a valid digest.
+noinst_PROGRAMS += tests/fuzz/fuzz_state
+tests_fuzz_fuzz_state_SOURCES = tests/fuzz/fuzz_state.c
+tests_fuzz_fuzz_state_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_state_LDADD = $(PROXY_LIBS)
 # Records a PSK handshake and a request as a fuzz_datagram seed (see its -h).
 tests_fuzz_record_datagram_SOURCES = tests/fuzz/record_datagram.c tests/fuzz/fuzz_proxy.c \
 	tests/fuzz/fuzz_proxy.h

@@ -153,6 +153,15 @@ proxy_log=$tmp/proxy.err
 certs=$tmp/certs
 mkdir -p "$tmp/run"
 ctl_sock=$tmp/run/ctl.sock
+# The daemons a test starts keep their state in $tmp, whatever the configuration
+# says or leaves out: a session.state_file left out means
+# $STATE_DIRECTORY/sessions.state (never /var/lib/coaps-proxy, which a machine
+# running the service has), and no saved state goes to (or comes from) the fd
+# store of a service manager that happens to run the tests.
+mkdir -m 700 "$tmp/statedir"
+STATE_DIRECTORY=$tmp/statedir
+export STATE_DIRECTORY
+unset NOTIFY_SOCKET LISTEN_PID LISTEN_FDS LISTEN_FDNAMES
 
 # Tells whether port $1 is bound on this machine (IPv4 or IPv6); UDP, or TCP with $2 = tcp.
 port_in_use() {

@@ -67,6 +67,7 @@ n=$(log_count 'event=session-new')
 n=$(backend_reqs | wc -l)
 [ "$n" = 4 ] || fail "expected 4 requests at the backend (the real ones), saw $n"
 stop_proxy
-grep -Eq "event=session-closed session=$bsid .*reason=\"shutdown\"" "$proxy_log" ||
+grep -Eq "event=session-closed session=$bsid .*reason=\"(shutdown|saved for the next start)\"" \
+	"$proxy_log" ||
 	fail "session B did not last until the shutdown"
 echo "PASS"

@@ -206,7 +206,7 @@ psk = (
 x509 = { certificate = "$certs/server-cert.pem"; private_key = "$certs/server-key.pem";
          client_ca = "$certs/ca-cert.pem"; crl = "$certs/ca.crl"; verify_client = "required"; };
 dtls = { handshake_timeout_min = 500; handshake_timeout_max = 8000; };
-session = { idle_timeout = $idle_timeout; };
+session = { idle_timeout = $idle_timeout; state_file = ""; }; # no saved sessions
 log = { level = "info"; };
 CONF
 "$proxyd" -t -c "$tmp/proxy.conf" >/dev/null || { echo "soak: config check failed" >&2; exit 2; }

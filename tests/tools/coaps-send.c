@@ -1,6 +1,7 @@
-/* coaps-send.c: a PSK DTLS client that sends raw (possibly malformed) CoAP bytes and prints what comes back. */
+/* coaps-send.c: a DTLS client (PSK or certificate) that sends raw (possibly malformed) CoAP bytes and prints what comes back. */
 /*
- * usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] [-a] [-r] [-c] HEX...
+ * usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-C CERT -K KEY -A CA]
+ *                   [-w MS] [-W MS] [-a] [-r] [-c] [-S] HEX...
  * Each HEX argument (spaces allowed) is sent as one DTLS application record;
  * after each, records are read for MS milliseconds (-w, default 1000; after the
  * last one -W, default the same) and printed:
@@ -15,12 +16,18 @@
  * or local errors, 77 if -c is asked of an mbedTLS without Connection IDs.
  * The whole run is bounded by alarm(): 10 s plus the waits.
  *
+ * -C CERT -K KEY -A CA: ECDHE-ECDSA (AES-128-CCM-8) with a client certificate
+ * and key (PEM), the proxy's certificate checked against CA for "localhost";
+ * in place of the PSK.
+ * -S adds " seq=N" (the DTLS record sequence number) to each "recv" line.
  * -c asks the proxy for a Connection ID (RFC 9146; the client's own is empty);
  * "handshake ok" then says cid=HEX (or cid=none) and port=P (the local port).
  * Words in place of HEX act on the transport, keeping the DTLS session:
  *   rebind      go on from a new UDP socket (new local port): "rebind port=P"
  *   back        go back to the first socket: "back port=P"
  *   wait:MS     read and print records for MS milliseconds
+ *   until:PATH  read and print records until file PATH exists (30 s at most):
+ *               "until PATH" (or "until-timeout PATH"); e.g. while the proxy restarts
  *   hold:HEX    encrypt HEX as the next record but keep the datagram: "held len=N"
  * and these send one datagram from a fresh socket (another local port), then
  * listen there for the wait: "raw-sent WHAT port=P len=N", then
@@ -47,6 +54,7 @@
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/timing.h>
+#include <mbedtls/x509_crt.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -69,6 +77,8 @@ struct client {
 	bool auto_ack;               /* -a */
 	bool auto_rst;               /* -r */
 	bool want_cid;               /* -c */
+	bool show_seq;               /* -S */
+	uint64_t rx_seq;             /* sequence number of the last record received */
 	mbedtls_net_context first;   /* the first socket, while another one is in use */
 	bool rebound;                /* net is not the first socket */
 	bool holding;                /* the next datagram is kept, not sent */
@@ -77,27 +87,35 @@ struct client {
 	uint8_t held[MAX_MSG + 512]; /* the datagram kept by hold: */
 	size_t held_len;
 	const char *host, *port;
+	const char *cert_file, *key_file, *ca_file; /* -C -K -A: certificate, not PSK */
+	mbedtls_x509_crt cacert, owncert;
+	mbedtls_pk_context ownkey;
 };
 
 static long long start_ms; /* when the handshake completed */
 
 static const int psk_suites[] = { MBEDTLS_TLS_PSK_WITH_AES_128_CCM_8, 0 };
+static const int ecdsa_suites[] = { MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8, 0 };
 
 /* Prints the usage text. */
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] [-w MS] [-W MS] "
-	           "[-a] [-r] [-c] HEX...\n"
+	fprintf(f, "usage: coaps-send -p PORT [-h HOST] [-u IDENTITY] [-k KEY] "
+	           "[-C CERT -K KEY -A CA] [-w MS] [-W MS] [-a] [-r] [-c] [-S] HEX...\n"
 	           "  -h HOST      proxy address (default 127.0.0.1)\n"
 	           "  -p PORT      proxy port\n"
 	           "  -u IDENTITY  PSK identity (default my_identity)\n"
 	           "  -k KEY       PSK as text bytes (default secretPSK123)\n"
+	           "  -C CERT      client certificate (PEM; with -K and -A: ECDHE-ECDSA, no PSK)\n"
+	           "  -K KEY       the client certificate's private key (PEM)\n"
+	           "  -A CA        CA certificate that signed the proxy's (its name: localhost)\n"
 	           "  -w MS        how long to read answers after each message (default 1000)\n"
 	           "  -W MS        how long to read answers after the last message (default: -w)\n"
 	           "  -a           answer each CON received with an empty ACK\n"
 	           "  -r           answer each CON or NON response with an RST (cancels Observe)\n"
 	           "  -c           ask for a Connection ID (RFC 9146)\n"
+	           "  -S           show each record's sequence number (recv ... seq=N)\n"
 	           "Each HEX argument is sent as one application record.\n");
 }
 
@@ -234,6 +252,8 @@ client_print_record(struct client *c, const uint8_t *buf, size_t len)
 	static const char *const types[] = { "CON", "NON", "ACK", "RST" };
 
 	printf("recv at=%lld len=%zu", now_ms() - start_ms, len);
+	if (c->show_seq)
+		printf(" seq=%llu", (unsigned long long)c->rx_seq);
 	if (len < 4 || buf[0] >> 6 != 1 || (buf[0] & 0x0f) > 8 || len < 4u + (buf[0] & 0x0fu)) {
 		printf(" undecodable hex=");
 		print_hex(buf, len);
@@ -303,13 +323,28 @@ client_send_cb(void *ctx, const unsigned char *buf, size_t len)
 	return mbedtls_net_send(&c->net, buf, len);
 }
 
+/* Notes the sequence number of the first record of a datagram (epoch 1 and later). */
+static void
+client_note_seq(struct client *c, const unsigned char *buf, int r)
+{
+	uint64_t seq = 0;
+
+	if (r < 13 || buf[0] < 20 || buf[0] > 25 || (buf[3] == 0 && buf[4] == 0))
+		return;
+	for (int i = 5; i < 11; i++)
+		seq = seq << 8 | buf[i];
+	c->rx_seq = seq;
+}
+
 /* mbedTLS receive from the socket in use. */
 static int
 client_recv_cb(void *ctx, unsigned char *buf, size_t len)
 {
 	struct client *c = ctx;
+	int r = mbedtls_net_recv(&c->net, buf, len);
 
-	return mbedtls_net_recv(&c->net, buf, len);
+	client_note_seq(c, buf, r);
+	return r;
 }
 
 /* mbedTLS receive with a timeout from the socket in use. */
@@ -317,8 +352,10 @@ static int
 client_recv_timeout_cb(void *ctx, unsigned char *buf, size_t len, uint32_t timeout)
 {
 	struct client *c = ctx;
+	int r = mbedtls_net_recv_timeout(&c->net, buf, len, timeout);
 
-	return mbedtls_net_recv_timeout(&c->net, buf, len, timeout);
+	client_note_seq(c, buf, r);
+	return r;
 }
 
 /* The local port of a socket, or 0. */
@@ -446,6 +483,17 @@ client_word(struct client *c, const char *word, long wait_ms)
 		client_read_for(c, strtol(word + 5, NULL, 10));
 		return 0;
 	}
+	if (strncmp(word, "until:", 6) == 0) {
+		for (int i = 0; i < 300; i++) {
+			if (access(word + 6, F_OK) == 0) {
+				printf("until %s\n", word + 6);
+				return 0;
+			}
+			client_read_for(c, 100);
+		}
+		printf("until-timeout %s\n", word + 6);
+		return 0;
+	}
 	if (strncmp(word, "hold:", 5) == 0) {
 		int len = hex_decode(word + 5, buf, MAX_MSG);
 
@@ -481,6 +529,23 @@ client_word(struct client *c, const char *word, long wait_ms)
 	return 1;
 }
 
+/* Configures the client certificate (-C -K -A) in place of the PSK; 0 or an mbedTLS error. */
+static int
+client_setup_cert(struct client *c)
+{
+	int ret;
+
+	if ((ret = mbedtls_x509_crt_parse_file(&c->cacert, c->ca_file)) != 0 ||
+	    (ret = mbedtls_x509_crt_parse_file(&c->owncert, c->cert_file)) != 0 ||
+	    (ret = tc_pk_parse_keyfile(&c->ownkey, c->key_file)) != 0 ||
+	    (ret = mbedtls_ssl_conf_own_cert(&c->conf, &c->owncert, &c->ownkey)) != 0)
+		return ret;
+	mbedtls_ssl_conf_ca_chain(&c->conf, &c->cacert, NULL);
+	mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+	mbedtls_ssl_conf_ciphersuites(&c->conf, ecdsa_suites);
+	return 0;
+}
+
 /* Sets up the DTLS client and connects the UDP socket; 0 or -1. */
 static int
 client_setup(struct client *c, const char *host, const char *port, const char *id, const char *key)
@@ -497,6 +562,9 @@ client_setup(struct client *c, const char *host, const char *port, const char *i
 	mbedtls_ssl_config_init(&c->conf);
 	mbedtls_ctr_drbg_init(&c->drbg);
 	mbedtls_entropy_init(&c->entropy);
+	mbedtls_x509_crt_init(&c->cacert);
+	mbedtls_x509_crt_init(&c->owncert);
+	mbedtls_pk_init(&c->ownkey);
 	if ((ret = mbedtls_ctr_drbg_seed(&c->drbg, mbedtls_entropy_func, &c->entropy,
 	         (const unsigned char *)pers, sizeof(pers) - 1)) != 0 ||
 	    (ret = mbedtls_net_connect(&c->net, host, port, MBEDTLS_NET_PROTO_UDP)) != 0 ||
@@ -510,10 +578,14 @@ client_setup(struct client *c, const char *host, const char *port, const char *i
 	mbedtls_ssl_conf_ciphersuites(&c->conf, psk_suites);
 	mbedtls_ssl_conf_handshake_timeout(&c->conf, 250, 2000);
 	mbedtls_ssl_conf_read_timeout(&c->conf, 1000);
-	if ((ret = mbedtls_ssl_conf_psk(&c->conf, (const unsigned char *)key, strlen(key),
-	         (const unsigned char *)id, strlen(id))) != 0 ||
-	    (ret = mbedtls_ssl_setup(&c->ssl, &c->conf)) != 0) {
-		fprintf(stderr, "coaps-send: psk/setup: -0x%04x\n", (unsigned)-ret);
+	if (c->cert_file != NULL)
+		ret = client_setup_cert(c);
+	else
+		ret = mbedtls_ssl_conf_psk(&c->conf, (const unsigned char *)key, strlen(key),
+		    (const unsigned char *)id, strlen(id));
+	if (ret != 0 || (ret = mbedtls_ssl_setup(&c->ssl, &c->conf)) != 0 ||
+	    (c->cert_file != NULL && (ret = mbedtls_ssl_set_hostname(&c->ssl, "localhost")) != 0)) {
+		fprintf(stderr, "coaps-send: credentials/setup: -0x%04x\n", (unsigned)-ret);
 		return -1;
 	}
 #if defined(MBEDTLS_SSL_DTLS_CONNECTION_ID)
@@ -575,6 +647,9 @@ client_free(struct client *c)
 	mbedtls_ssl_config_free(&c->conf);
 	mbedtls_ctr_drbg_free(&c->drbg);
 	mbedtls_entropy_free(&c->entropy);
+	mbedtls_x509_crt_free(&c->cacert);
+	mbedtls_x509_crt_free(&c->owncert);
+	mbedtls_pk_free(&c->ownkey);
 }
 
 int
@@ -587,8 +662,11 @@ main(int argc, char **argv)
 	int opt, rc = 0;
 
 	memset(&c, 0, sizeof(c));
-	while ((opt = getopt(argc, argv, "h:p:u:k:w:W:arc")) != -1) {
+	while ((opt = getopt(argc, argv, "h:p:u:k:C:K:A:w:W:arcS")) != -1) {
 		switch (opt) {
+		case 'S':
+			c.show_seq = true;
+			break;
 		case 'c':
 #if !defined(MBEDTLS_SSL_DTLS_CONNECTION_ID)
 			fprintf(stderr, "coaps-send: -c: this mbedTLS has no Connection IDs\n");
@@ -607,6 +685,15 @@ main(int argc, char **argv)
 			break;
 		case 'k':
 			key = optarg;
+			break;
+		case 'C':
+			c.cert_file = optarg;
+			break;
+		case 'K':
+			c.key_file = optarg;
+			break;
+		case 'A':
+			c.ca_file = optarg;
 			break;
 		case 'a':
 			c.auto_ack = true;
@@ -633,13 +720,19 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (port == NULL || optind >= argc || argc - optind > MAX_ARGS) {
+	if (port == NULL || optind >= argc || argc - optind > MAX_ARGS ||
+	    (c.cert_file != NULL) != (c.key_file != NULL) ||
+	    (c.cert_file != NULL) != (c.ca_file != NULL)) {
 		usage(stderr);
 		return 1;
 	}
 	if (last_wait_ms < 0)
 		last_wait_ms = wait_ms;
-	alarm((unsigned)(10 + (wait_ms * (argc - optind) + last_wait_ms) / 1000 + 1));
+	unsigned untils = 0;
+
+	for (int i = optind; i < argc; i++)
+		untils += strncmp(argv[i], "until:", 6) == 0;
+	alarm((unsigned)(10 + (wait_ms * (argc - optind) + last_wait_ms) / 1000 + 1 + 31 * untils));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	c.host = host;
 	c.port = port;

@@ -25,7 +25,7 @@ noinst_PROGRAMS += tests/tools/robust-client
 tests_tools_robust_client_SOURCES = tests/tools/robust-client.c
 tests_tools_robust_client_LDADD = $(MBEDTLS_LIBS)
 
-# coaps-send: a PSK DTLS client that sends raw (also malformed) CoAP bytes.
+# coaps-send: a DTLS client (PSK or certificate) that sends raw (also malformed) CoAP bytes.
 noinst_PROGRAMS += tests/tools/coaps-send
 tests_tools_coaps_send_SOURCES = tests/tools/coaps-send.c
 tests_tools_coaps_send_LDADD = $(MBEDTLS_LIBS)

@@ -4,7 +4,7 @@ UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
 UNIT_TESTS = tests/unit/check_config tests/unit/check_coap_msg tests/unit/check_mid_map \
 	tests/unit/check_route tests/unit/check_log tests/unit/check_text \
-	tests/unit/check_dtls_cookie
+	tests/unit/check_dtls_cookie tests/unit/check_state
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -43,6 +43,12 @@ tests_unit_check_text_LDADD = $(UNIT_LIBS)
 tests_unit_check_dtls_cookie_SOURCES = tests/unit/check_dtls_cookie.c
 tests_unit_check_dtls_cookie_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_check_dtls_cookie_LDADD = $(UNIT_LIBS)
+
+tests_unit_check_state_SOURCES = tests/unit/check_state.c
+tests_unit_check_state_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_state_LDADD = $(UNIT_LIBS)
+tests_unit_check_state_CPPFLAGS = $(AM_CPPFLAGS) -DSRCDIR='"$(abs_top_srcdir)"'
+EXTRA_DIST += tests/unit/state-v1.hex
 
 # Inputs the fuzz targets (tests/fuzz) found trouble with, replayed in every build.
 check_PROGRAMS += tests/unit/check_fuzz_regress
