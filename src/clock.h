@@ -8,5 +8,7 @@
 uint64_t clock_ms(void);
 /* Makes clock_ms return ms from now on (fuzz targets; never in the daemon). */
 void clock_fix(uint64_t ms);
+/* Unix time in ms (saved states carry wall-clock times: the monotonic clock restarts). */
+uint64_t clock_unix_ms(void);
 
 #endif

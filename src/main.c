@@ -461,16 +461,6 @@ trim_cb(evutil_socket_t fd, short what, void *arg)
 	trimmed.count = n;
 }
 
-/* Unix time in ms. */
-static uint64_t
-unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * A clean stop: saves the established sessions for the next start (they get
  * no close_notify and no other record once saved). Handshakes in progress
@@ -499,7 +489,7 @@ state_save(void)
 		    (unsigned long long)(clock_ms() - t0), dropped);
 		return;
 	}
-	if (state_out_finish(&o, unix_ms(), &data, &len, &cause) < 0 ||
+	if (state_out_finish(&o, clock_unix_ms(), &data, &len, &cause) < 0 ||
 	    state_store_put(current->state_file, data, len, &where, &cause) < 0) {
 		state_out_free(&o);
 		goto fail;

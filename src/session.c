@@ -1629,16 +1629,6 @@ session_shutdown(void)
 	session_cfg = NULL;
 }
 
-/* Unix time in ms (saved states carry wall-clock times: the monotonic clock restarts). */
-static uint64_t
-session_unix_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Copies an address into a saved one; its length. */
 static socklen_t
 session_addr_copy(struct sockaddr_storage *to, const struct sockaddr *from, socklen_t len)
@@ -1722,7 +1712,7 @@ size_t
 session_save_all(struct state_out *o, size_t *dropped)
 {
 	struct state_session *ss = malloc(sizeof *ss);
-	uint64_t now_mono = clock_ms(), now_unix = session_unix_ms();
+	uint64_t now_mono = clock_ms(), now_unix = clock_unix_ms();
 	size_t n = 0;
 
 	*dropped = 0;
@@ -1775,7 +1765,7 @@ session_save_cancel(void)
 int
 session_restore(const struct state_session *ss, struct listener *l, const char **why)
 {
-	uint64_t now_mono = clock_ms(), now_unix = session_unix_ms(), idle;
+	uint64_t now_mono = clock_ms(), now_unix = clock_unix_ms(), idle;
 	struct session *s;
 
 	if (ss->peer_len > sizeof s->link.peer) {
