@@ -1310,7 +1310,8 @@ relay_session_restore(struct session *s, const struct state_session *ss)
 		u->observing = su->observing;
 		u->fd = relay_fdstore_take(ss->id, su, b);
 		if (u->fd < 0)
-			u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			u->fd =
+			    socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		else
 			kept = true;
 		if (u->fd < 0 || (!kept && upstream_bind_port(u->fd, b, su->local_port) < 0) ||

@@ -30,7 +30,7 @@ enum {
 	STATE_T_PSK_TAG = 14,   /* 8 bytes: SHA-256 of the PSK key, cut (a changed key revokes) */
 	STATE_T_CERT = 15,      /* i64 not after (unix s), u16 subject length, subject, issuer */
 	STATE_T_SCOPE = 16,     /* u32 IPv6 scope ids of peer, local (ifindex), listener; if any */
-	STATE_T_PENDING = 17,   /* u16 MID, u16 slot, u8 type, u8 code, u32 age ms, u32 left ms, token */
+	STATE_T_PENDING = 17,   /* u16 MID, u16 slot, u8 type, code, u32 age, left ms, token */
 };
 
 #define STATE_UP_OBSERVING 0x01
@@ -243,7 +243,8 @@ int
 state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 {
 	size_t start = o->len, i;
-	uint8_t b[6 + 19 + STATE_NAME_MAX], kind = (uint8_t)ss->kind, cb[10 + 2 * STATE_CERT_NAME_MAX];
+	uint8_t b[6 + 19 + STATE_NAME_MAX]; /* the largest field: an upstream */
+	uint8_t kind = (uint8_t)ss->kind, cb[10 + 2 * STATE_CERT_NAME_MAX];
 	uint32_t scope[3];
 	size_t sl = strnlen(ss->cert_subject, sizeof ss->cert_subject),
 	       il = strnlen(ss->cert_issuer, sizeof ss->cert_issuer);

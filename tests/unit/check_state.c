@@ -66,8 +66,8 @@ fill_session(struct state_session *ss, int v6)
 	ss->up[0].observing = true;
 	ss->up[1].slot = 3;
 	/* The longest name: with an IPv6 address the field is 6 + 19 + 64 bytes. */
-	strcpy(ss->up[1].name, v6 ? "be-b-01234567890123456789012345678901234567890123456789012345678"
-	                          : "be-b");
+	strcpy(ss->up[1].name,
+	    v6 ? "be-b-01234567890123456789012345678901234567890123456789012345678" : "be-b");
 	ss->up[1].backend = ss->peer;
 	ss->up[1].backend_len = ss->peer_len;
 	ss->up[1].local_port = 50001;
@@ -79,10 +79,22 @@ fill_session(struct state_session *ss, int v6)
 	ss->next_mid = 0x1235;
 	ss->last_slot = 3;
 	ss->n_pend = 2;
-	ss->pend[0] = (struct state_pending){ .mid = 0x0201, .slot = 3, .type = 0, .code = 1,
-		.token = { 0xaa, 0xbb }, .token_len = 2, .age_ms = 700, .left_ms = 29300 };
-	ss->pend[1] = (struct state_pending){ .mid = 0x0202, .slot = 0, .type = 0, .code = 2,
-		.token = { 1, 2, 3, 4, 5, 6, 7, 8 }, .token_len = 8, .age_ms = 1, .left_ms = 1 };
+	ss->pend[0] = (struct state_pending){ .mid = 0x0201,
+		.slot = 3,
+		.type = 0,
+		.code = 1,
+		.token = { 0xaa, 0xbb },
+		.token_len = 2,
+		.age_ms = 700,
+		.left_ms = 29300 };
+	ss->pend[1] = (struct state_pending){ .mid = 0x0202,
+		.slot = 0,
+		.type = 0,
+		.code = 2,
+		.token = { 1, 2, 3, 4, 5, 6, 7, 8 },
+		.token_len = 8,
+		.age_ms = 1,
+		.left_ms = 1 };
 }
 
 /* Encodes n sessions (IPv4, IPv6, ...) into a fresh buffer. */
