@@ -4,6 +4,7 @@
 #include <sys/queue.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "coap_msg.h"
 #include "configuration.h"
+#include "fdstore.h"
 #include "log.h"
 #include "mid_map.h"
 #include "ratelimit.h"
@@ -29,6 +31,13 @@
 #define RELAY_BATCH 8             /* backend datagrams read per wake-up */
 #define ORPHAN_LIFETIME_MS 300000 /* how long a gone device's observed upstream waits */
 #define ORPHAN_MAX 4096           /* orphaned upstream sockets at most */
+/*
+ * Upstream sockets a clean stop may put into systemd's fd store: the unit's
+ * FileDescriptorStoreMax (systemd 254+ says it in $FDSTORE; else the unit's
+ * 1024) less what listening sockets and the state memfd may need.
+ */
+#define RELAY_FDSTORE_DEFAULT 1024
+#define RELAY_FDSTORE_RESERVED 64
 
 /* A connected UDP socket from one session to one backend. */
 struct upstream {
@@ -1033,10 +1042,80 @@ relay_describe(const struct session *s, struct session_info *info, char *buf, si
 		info->pending += rs->pend[i].used && !rs->pend[i].timed_out;
 }
 
+/* Tells whether a CON request that went out on slot still waits for its answer. */
+static bool
+relay_busy(const struct relay_state *rs, int slot)
+{
+	for (int j = 0; j < RELAY_PENDING; j++)
+		if (rs->pend[j].used && !rs->pend[j].timed_out && rs->pend[j].slot == slot)
+			return true;
+	return false;
+}
+
+/* The fd store name of a session's upstream socket: up-<session id>-<slot>. */
+static void
+relay_fdstore_name(char *buf, size_t len, uint32_t id, int slot)
+{
+	snprintf(buf, len, "up-%08x-%d", id, slot);
+}
+
+/* How many upstream sockets a stop may put into the fd store. */
+static long
+relay_fdstore_budget(void)
+{
+	const char *e = getenv("FDSTORE"); /* systemd 254+: FileDescriptorStoreMax */
+	long max = RELAY_FDSTORE_DEFAULT;
+	char *end;
+
+	if (e != NULL && *e != '\0') {
+		long v = strtol(e, &end, 10);
+
+		if (*end == '\0' && v >= 0 && v <= 1000000)
+			max = v;
+	}
+	return max > RELAY_FDSTORE_RESERVED ? max - RELAY_FDSTORE_RESERVED : 0;
+}
+
 /*
- * A clean stop saves a session: its upstreams with a live Observe relation
- * (their local ports, so that the next process binds them again and the
- * backend's notifications keep coming) and the MID mappings of those.
+ * A clean stop puts an upstream socket that is saved into systemd's fd store
+ * (within the budget), so that what its backend sends while no daemon runs
+ * waits in the socket's buffer for the next start. Without a store, or over
+ * the budget, the next start binds the old port again.
+ */
+static void
+relay_fdstore_put(const struct session *s, const struct upstream *u)
+{
+	static long budget = -1;
+	static bool full_logged;
+	char name[32];
+
+	if (!fdstore_available())
+		return;
+	if (budget < 0)
+		budget = relay_fdstore_budget();
+	if (budget == 0) {
+		if (!full_logged)
+			log_info("event=fdstore-full what=upstream reason=\"more upstream sockets "
+			         "than the fd store budget: the rest are bound to their ports "
+			         "again\"");
+		full_logged = true;
+		return;
+	}
+	relay_fdstore_name(name, sizeof name, session_id(s), u->slot);
+	if (fdstore_put(name, u->fd) < 0) {
+		log_warn("session=%08x backend %s: cannot put its socket into the fd store",
+		    session_id(s), u->name);
+		return;
+	}
+	budget--;
+}
+
+/*
+ * A clean stop saves a session: its upstreams with a live Observe relation or
+ * a request in flight (their local ports, so that the next process binds them
+ * again and the backend's notifications and answers keep coming; the sockets
+ * themselves go into the fd store when there is one), the MID mappings of
+ * those and the requests in flight on them.
  */
 static void
 relay_session_save(struct session *s, struct state_session *ss)
@@ -1052,9 +1131,11 @@ relay_session_save(struct session *s, struct state_session *ss)
 		struct sockaddr_storage local;
 		socklen_t len = sizeof local;
 
-		if (u == NULL || !u->observing || u->slot >= STATE_UPSTREAMS ||
+		if (u == NULL || (!u->observing && !relay_busy(rs, u->slot)) ||
+		    u->slot >= STATE_UPSTREAMS ||
 		    getsockname(u->fd, (struct sockaddr *)&local, &len) < 0)
 			continue;
+		relay_fdstore_put(s, u);
 		su->slot = (uint16_t)u->slot;
 		snprintf(su->name, sizeof su->name, "%s", u->name);
 		su->backend = u->addr;
@@ -1062,8 +1143,25 @@ relay_session_save(struct session *s, struct state_session *ss)
 		su->local_port =
 		    ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port
 		                                     : ((struct sockaddr_in6 *)&local)->sin6_port);
-		su->observing = true;
+		su->observing = u->observing;
 		ss->n_up++;
+	}
+	for (int i = 0; i < RELAY_PENDING && ss->n_pend < STATE_PENDING; i++) {
+		const struct pending *p = &rs->pend[i];
+		bool kept = false;
+
+		for (size_t k = 0; k < ss->n_up; k++)
+			kept |= ss->up[k].slot == p->slot;
+		if (!p->used || p->timed_out || !kept)
+			continue;
+		ss->pend[ss->n_pend++] = (struct state_pending){ .mid = p->mid,
+			.slot = p->slot,
+			.type = p->type,
+			.code = p->code,
+			.token_len = p->token_len,
+			.age_ms = (uint32_t)(now - p->sent_ms),
+			.left_ms = (uint32_t)(p->deadline_ms > now ? p->deadline_ms - now : 0) };
+		memcpy(ss->pend[ss->n_pend - 1].token, p->token, p->token_len);
 	}
 	if (rs->mids != NULL) {
 		/* Oldest first, from the slot the map fills next. */
@@ -1112,9 +1210,63 @@ upstream_bind_port(int fd, const struct backend_conf *b, uint16_t port)
 	return bind(fd, (struct sockaddr *)&a, len);
 }
 
+/* The port of a socket's local address, or 0. */
+static uint16_t
+relay_local_port(int fd)
+{
+	struct sockaddr_storage a;
+	socklen_t len = sizeof a;
+
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return 0;
+	if (a.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&a)->sin_port);
+	if (a.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
+	return 0;
+}
+
 /*
- * Brings back a restored session's upstreams on their old local ports and
- * their MID mappings. An upstream whose backend is gone from the
+ * Takes a saved upstream's socket from the fd store (and drops it from the
+ * store: the next stop puts it again if still needed) when it is still bound
+ * to the saved port and connected to the backend; -1 otherwise.
+ */
+static int
+relay_fdstore_take(uint32_t id, const struct state_upstream *su, const struct backend_conf *b)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof peer;
+	char name[32];
+	int fd, type = 0;
+	socklen_t tl = sizeof type;
+
+	relay_fdstore_name(name, sizeof name, id, su->slot);
+	if ((fd = fdstore_take_named(name)) < 0)
+		return -1;
+	fdstore_remove(name);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_DGRAM ||
+	    relay_local_port(fd) != su->local_port ||
+	    getpeername(fd, (struct sockaddr *)&peer, &len) < 0 || len != b->addrlen ||
+	    memcmp(&peer, &b->addr, len) != 0) {
+		log_info("event=fdstore-dropped name=\"%s\" reason=\"not the saved upstream "
+		         "socket\"",
+		    name);
+		close(fd);
+		return -1;
+	}
+	/* systemd passes fds blocking and inheritable. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Brings back a restored session's upstreams (the sockets kept in the fd
+ * store, else new ones on their old local ports), their MID mappings and
+ * their requests in flight. An upstream whose backend is gone from the
  * configuration, or moved, or whose port is taken, is left out (logged);
  * the session itself goes on.
  */
@@ -1134,6 +1286,7 @@ relay_session_restore(struct session *s, const struct state_session *ss)
 		const struct state_upstream *su = &ss->up[k];
 		const struct backend_conf *b = NULL;
 		struct upstream *u;
+		bool kept = false;
 
 		for (size_t i = 0; i < cfg->n_backends && b == NULL; i++)
 			if (strcmp(cfg->backends[i].name, su->name) == 0)
@@ -1141,8 +1294,8 @@ relay_session_restore(struct session *s, const struct state_session *ss)
 		if (b == NULL || b->addrlen != su->backend_len ||
 		    memcmp(&b->addr, &su->backend, b->addrlen) != 0 ||
 		    su->slot >= RELAY_UPSTREAMS || rs->up[su->slot] != NULL) {
-			log_info("session=%08x backend %s: Observe relation not restored (the "
-			         "backend is gone or moved)",
+			log_info("session=%08x backend %s: Observe relation or request in flight "
+			         "not restored (the backend is gone or moved)",
 			    session_id(s), su->name);
 			continue;
 		}
@@ -1155,9 +1308,14 @@ relay_session_restore(struct session *s, const struct state_session *ss)
 		snprintf(u->name, sizeof u->name, "%s", b->name);
 		u->bs = backend_stats_get(b->name);
 		u->observing = su->observing;
-		u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (u->fd < 0 || upstream_bind_port(u->fd, b, su->local_port) < 0 ||
-		    connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0 ||
+		u->fd = relay_fdstore_take(ss->id, su, b);
+		if (u->fd < 0)
+			u->fd =
+			    socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		else
+			kept = true;
+		if (u->fd < 0 || (!kept && upstream_bind_port(u->fd, b, su->local_port) < 0) ||
+		    (!kept && connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) ||
 		    (u->ev = event_new(relay_base, u->fd, EV_READ | EV_PERSIST, upstream_read_cb,
 		         u)) == NULL ||
 		    event_add(u->ev, NULL) < 0) {
@@ -1181,6 +1339,24 @@ relay_session_restore(struct session *s, const struct state_session *ss)
 	}
 	if (ss->last_slot >= 0 && ss->last_slot < RELAY_UPSTREAMS && have[ss->last_slot])
 		rs->last_slot = ss->last_slot;
+	/* Requests in flight: the answer matches, a retransmission goes out as before. */
+	for (size_t k = 0; k < ss->n_pend && k < RELAY_PENDING; k++) {
+		const struct state_pending *q = &ss->pend[k];
+		struct pending *p = &rs->pend[k];
+
+		if (!have[q->slot] || q->token_len > sizeof p->token || q->age_ms > now)
+			continue;
+		*p = (struct pending){ .used = true,
+			.slot = (uint8_t)q->slot,
+			.mid = q->mid,
+			.token_len = q->token_len,
+			.type = q->type,
+			.code = q->code,
+			.sent_ms = now - q->age_ms,
+			.deadline_ms = now + q->left_ms };
+		memcpy(p->token, q->token, q->token_len);
+	}
+	pending_arm(rs);
 	return 0;
 }
 

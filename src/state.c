@@ -30,6 +30,7 @@ enum {
 	STATE_T_PSK_TAG = 14,   /* 8 bytes: SHA-256 of the PSK key, cut (a changed key revokes) */
 	STATE_T_CERT = 15,      /* i64 not after (unix s), u16 subject length, subject, issuer */
 	STATE_T_SCOPE = 16,     /* u32 IPv6 scope ids of peer, local (ifindex), listener; if any */
+	STATE_T_PENDING = 17,   /* u16 MID, u16 slot, u8 type, code, u32 age, left ms, token */
 };
 
 #define STATE_UP_OBSERVING 0x01
@@ -242,7 +243,8 @@ int
 state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 {
 	size_t start = o->len, i;
-	uint8_t b[64], kind = (uint8_t)ss->kind, cb[10 + 2 * STATE_CERT_NAME_MAX];
+	uint8_t b[6 + 19 + STATE_NAME_MAX]; /* the largest field: an upstream */
+	uint8_t kind = (uint8_t)ss->kind, cb[10 + 2 * STATE_CERT_NAME_MAX];
 	uint32_t scope[3];
 	size_t sl = strnlen(ss->cert_subject, sizeof ss->cert_subject),
 	       il = strnlen(ss->cert_issuer, sizeof ss->cert_issuer);
@@ -251,7 +253,7 @@ state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 		return state_fail(cause, "more than %u sessions", STATE_MAX_SESSIONS);
 	if (ss->identity_len > STATE_IDENTITY_MAX || ss->cid_len > STATE_CID_MAX ||
 	    ss->context_len == 0 || ss->context_len > STATE_CONTEXT_MAX ||
-	    ss->n_up > STATE_UPSTREAMS || ss->n_mids > STATE_MIDS ||
+	    ss->n_up > STATE_UPSTREAMS || ss->n_mids > STATE_MIDS || ss->n_pend > STATE_PENDING ||
 	    strnlen(ss->cipher, sizeof ss->cipher) > STATE_CIPHER_MAX ||
 	    (ss->has_cert && (sl > STATE_CERT_NAME_MAX || il > STATE_CERT_NAME_MAX)))
 		return state_fail(cause, "a session field is out of bounds");
@@ -319,6 +321,21 @@ state_out_add(struct state_out *o, const struct state_session *ss, char **cause)
 		put16(b + 4, m->backend);
 		put32(b + 6, m->age_ms);
 		if (out_tlv(o, STATE_T_MID, b, 10) == -1)
+			goto nomem;
+	}
+	for (i = 0; i < ss->n_pend; i++) {
+		const struct state_pending *q = &ss->pend[i];
+
+		if (q->slot >= STATE_UPSTREAMS || q->token_len > sizeof q->token)
+			goto bounds;
+		put16(b, q->mid);
+		put16(b + 2, q->slot);
+		b[4] = q->type;
+		b[5] = q->code;
+		put32(b + 6, q->age_ms);
+		put32(b + 10, q->left_ms);
+		memcpy(b + 14, q->token, q->token_len);
+		if (out_tlv(o, STATE_T_PENDING, b, 14u + q->token_len) == -1)
 			goto nomem;
 	}
 	put16(b, ss->next_mid);
@@ -440,7 +457,8 @@ state_in_record(const uint8_t *p, const uint8_t *end, struct state_session *ss, 
 		if ((size_t)(end - v) < len)
 			return state_fail(cause, "field %u is cut off", type);
 		p = v + len;
-		if (type < 32 && type != STATE_T_UPSTREAM && type != STATE_T_MID) {
+		if (type < 32 && type != STATE_T_UPSTREAM && type != STATE_T_MID &&
+		    type != STATE_T_PENDING) {
 			if (seen & (1u << type))
 				return state_fail(cause, "field %u appears twice", type);
 			seen |= 1u << type;
@@ -580,6 +598,27 @@ state_in_record(const uint8_t *p, const uint8_t *end, struct state_session *ss, 
 			m->age_ms = get32(v + 6);
 			if (m->backend >= STATE_UPSTREAMS)
 				return state_fail(cause, "MID entry of slot %u", m->backend);
+			break;
+		}
+		case STATE_T_PENDING: {
+			struct state_pending *q;
+
+			if (ss->n_pend >= STATE_PENDING)
+				return state_fail(cause, "more than %d pending requests",
+				    STATE_PENDING);
+			if (len < 14 || len > 14 + sizeof q->token)
+				return state_fail(cause, "bad pending request field");
+			q = &ss->pend[ss->n_pend++];
+			q->mid = get16(v);
+			q->slot = get16(v + 2);
+			q->type = v[4];
+			q->code = v[5];
+			q->age_ms = get32(v + 6);
+			q->left_ms = get32(v + 10);
+			q->token_len = (uint8_t)(len - 14);
+			memcpy(q->token, v + 14, q->token_len);
+			if (q->slot >= STATE_UPSTREAMS)
+				return state_fail(cause, "pending request of slot %u", q->slot);
 			break;
 		}
 		case STATE_T_MID_STATE: {

@@ -41,6 +41,7 @@
 #define STATE_CERT_NAME_MAX 255 /* client certificate subject or issuer text */
 #define STATE_UPSTREAMS 8       /* upstream slots per session (relay.h RELAY_UPSTREAMS at most) */
 #define STATE_MIDS 64           /* MID map entries per session (mid_map.h MID_MAP_SIZE) */
+#define STATE_PENDING 16        /* requests in flight per session (relay.c RELAY_PENDING) */
 
 /* How the device authenticated. */
 enum state_kind {
@@ -65,6 +66,20 @@ struct state_mid {
 	uint16_t backend_mid;
 	uint16_t backend; /* a slot in up[] */
 	uint32_t age_ms;  /* how long before the save it was allocated */
+};
+
+/*
+ * A device's CON request forwarded to a backend and not answered yet (its MID
+ * and token are the device's: requests go to the backend unchanged).
+ */
+struct state_pending {
+	uint16_t mid;
+	uint16_t slot; /* the upstream it went out on, a slot in up[] */
+	uint8_t type, code;
+	uint8_t token[8];
+	uint8_t token_len;
+	uint32_t age_ms;  /* how long before the save it was sent */
+	uint32_t left_ms; /* how long it still had until backend_timeout */
 };
 
 /* One saved session; context points into the decoded buffer (copy it to keep it). */
@@ -93,6 +108,8 @@ struct state_session {
 	size_t n_mids;
 	uint16_t next_mid; /* the MID map's next device MID */
 	int16_t last_slot; /* the backend that last started an exchange, -1 none */
+	struct state_pending pend[STATE_PENDING];
+	size_t n_pend;
 };
 
 /* An encoder: a growing buffer with room for the header in front. */

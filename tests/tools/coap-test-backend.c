@@ -7,6 +7,7 @@
  *   ping src=.. type=CON mid=0x..       (empty CON: answered with RST)
  *   ack mid=0x.. [unmatched] / rst mid=0x.. [unmatched]
  *   separate mid=0x..                  (separate mode: the CON response)
+ *   slow-answer mid=0x..               (slow mode: the ACK sent after the delay)
  *   retransmit separate|notify mid=0x.. try=N / give-up ... dst=..
  *   observe-register src=.. tkl=N / notify seq=N type=NON|CON mid=0x.. n=N
  *   observe-cancel reason=rst|deregister|no-ack src=.. count=N
@@ -53,6 +54,7 @@ enum backend_mode {
 	MODE_SILENT,   /* never answer */
 	MODE_SEPARATE, /* empty ACK now, CON response after the delay */
 	MODE_OBSERVE,  /* RFC 7641 notifications every delay */
+	MODE_SLOW,     /* a CON's piggybacked answer (ACK) after the delay */
 };
 
 /* A peer's address, with its length. */
@@ -77,6 +79,8 @@ struct pending {
 /* A response held back for the separate mode's delay. */
 struct delayed {
 	struct endpoint ep;
+	bool piggyback; /* slow mode: an ACK with the request's MID */
+	uint16_t mid;   /* the request's MID (slow mode) */
 	uint8_t token[8];
 	size_t tkl;
 	char *body;
@@ -120,9 +124,9 @@ usage(FILE *f)
 	    "usage: coap-test-backend -A ADDR -p PORT [-m MODE] [-c COUNTFILE] [-d DELAY_MS]\n"
 	    "  -A ADDR      address to listen on (IPv4 or IPv6 literal)\n"
 	    "  -p PORT      UDP port (0 = any; the port is printed)\n"
-	    "  -m MODE      echo (default), silent, separate or observe\n"
+	    "  -m MODE      echo (default), silent, separate, observe or slow\n"
 	    "  -c FILE      write the number of requests received here on exit\n"
-	    "  -d MS        separate: response delay; observe: notification interval\n"
+	    "  -d MS        separate, slow: response delay; observe: notification interval\n"
 	    "               (default 1000)\n"
 	    "Prints 'listening ADDR PORT' once bound, one line per message received,\n"
 	    "and exits 0 on SIGTERM or SIGINT.\n");
@@ -492,7 +496,14 @@ delayed_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (msg != NULL) {
+	if (msg != NULL && d->piggyback) {
+		len = response_encode(msg, size, COAP_MESSAGE_ACK, d->mid, d->token, d->tkl, false,
+		    0, d->body, d->body_len);
+		if (len > 0) {
+			out("slow-answer mid=0x%04x", d->mid);
+			send_to(&d->ep, msg, len);
+		}
+	} else if (msg != NULL) {
 		len = response_encode(msg, size, COAP_MESSAGE_CON, mid, d->token, d->tkl, false, 0,
 		    d->body, d->body_len);
 		if (len > 0) {
@@ -504,7 +515,7 @@ delayed_timer_cb(evutil_socket_t fd, short what, void *arg)
 	delayed_free(d);
 }
 
-/* Acknowledges a CON now and schedules its response as a separate CON. */
+/* Acknowledges a CON now and schedules its response as a separate CON (slow: its ACK). */
 static void
 reply_separate(const struct endpoint *ep, const coap_pdu_t *pdu, char *body, size_t blen)
 {
@@ -512,11 +523,14 @@ reply_separate(const struct endpoint *ep, const coap_pdu_t *pdu, char *body, siz
 	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
 	struct delayed *d = calloc(1, sizeof(*d));
 
-	send_empty(ep, COAP_MESSAGE_ACK, (uint16_t)coap_pdu_get_mid(pdu));
+	if (mode != MODE_SLOW)
+		send_empty(ep, COAP_MESSAGE_ACK, (uint16_t)coap_pdu_get_mid(pdu));
 	if (d == NULL) {
 		free(body);
 		return;
 	}
+	d->piggyback = mode == MODE_SLOW;
+	d->mid = (uint16_t)coap_pdu_get_mid(pdu);
 	d->ep = *ep;
 	d->tkl = tok.length;
 	if (tok.length > 0)
@@ -699,7 +713,7 @@ handle_request(const struct endpoint *ep, const coap_pdu_t *pdu)
 	body = echo_body(pdu, &blen);
 	if (body == NULL)
 		return;
-	if (mode == MODE_SEPARATE && con) {
+	if ((mode == MODE_SEPARATE || mode == MODE_SLOW) && con) {
 		reply_separate(ep, pdu, body, blen);
 		return;
 	}
@@ -838,6 +852,8 @@ main(int argc, char **argv)
 				mode = MODE_SEPARATE;
 			else if (strcmp(optarg, "observe") == 0)
 				mode = MODE_OBSERVE;
+			else if (strcmp(optarg, "slow") == 0)
+				mode = MODE_SLOW;
 			else {
 				usage(stderr);
 				return 2;

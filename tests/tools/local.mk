@@ -39,7 +39,7 @@ EXTRA_DIST += tests/tools/debian-root.sh tests/tools/test-certs.sh \
 # The C sources follow .clang-format (checked with clang-format 14; a SKIP with
 # another version). `make check-format` runs only that check.
 TESTS += tests/tools/test-format.sh
-EXTRA_DIST += tests/tools/test-format.sh
+EXTRA_DIST += tests/tools/test-format.sh tests/tools/fdstore-emu.py
 check-format:
 	srcdir=$(srcdir) $(SHELL) $(srcdir)/tests/tools/test-format.sh
 .PHONY: check-format

@@ -65,7 +65,9 @@ fill_session(struct state_session *ss, int v6)
 	ss->up[0].local_port = 50000;
 	ss->up[0].observing = true;
 	ss->up[1].slot = 3;
-	strcpy(ss->up[1].name, "be-b");
+	/* The longest name: with an IPv6 address the field is 6 + 19 + 64 bytes. */
+	strcpy(ss->up[1].name,
+	    v6 ? "be-b-01234567890123456789012345678901234567890123456789012345678" : "be-b");
 	ss->up[1].backend = ss->peer;
 	ss->up[1].backend_len = ss->peer_len;
 	ss->up[1].local_port = 50001;
@@ -76,6 +78,23 @@ fill_session(struct state_session *ss, int v6)
 	ss->mids[0].age_ms = 1500;
 	ss->next_mid = 0x1235;
 	ss->last_slot = 3;
+	ss->n_pend = 2;
+	ss->pend[0] = (struct state_pending){ .mid = 0x0201,
+		.slot = 3,
+		.type = 0,
+		.code = 1,
+		.token = { 0xaa, 0xbb },
+		.token_len = 2,
+		.age_ms = 700,
+		.left_ms = 29300 };
+	ss->pend[1] = (struct state_pending){ .mid = 0x0202,
+		.slot = 0,
+		.type = 0,
+		.code = 2,
+		.token = { 1, 2, 3, 4, 5, 6, 7, 8 },
+		.token_len = 8,
+		.age_ms = 1,
+		.left_ms = 1 };
 }
 
 /* Encodes n sessions (IPv4, IPv6, ...) into a fresh buffer. */
@@ -147,7 +166,7 @@ START_TEST(test_round_trip)
 		ck_assert_uint_eq(b.context_len, sizeof ctx_blob);
 		ck_assert_mem_eq(b.context, ctx_blob, sizeof ctx_blob);
 		ck_assert_uint_eq(b.n_up, 2);
-		ck_assert_str_eq(b.up[1].name, "be-b");
+		ck_assert_str_eq(b.up[1].name, a.up[1].name);
 		ck_assert_uint_eq(b.up[1].slot, 3);
 		ck_assert_uint_eq(b.up[0].local_port, 50000);
 		ck_assert(b.up[0].observing);
@@ -160,6 +179,17 @@ START_TEST(test_round_trip)
 		ck_assert_uint_eq(b.mids[0].age_ms, 1500);
 		ck_assert_uint_eq(b.next_mid, 0x1235);
 		ck_assert_int_eq(b.last_slot, 3);
+		ck_assert_uint_eq(b.n_pend, 2);
+		for (size_t k = 0; k < 2; k++) {
+			ck_assert_uint_eq(b.pend[k].mid, a.pend[k].mid);
+			ck_assert_uint_eq(b.pend[k].slot, a.pend[k].slot);
+			ck_assert_uint_eq(b.pend[k].type, a.pend[k].type);
+			ck_assert_uint_eq(b.pend[k].code, a.pend[k].code);
+			ck_assert_uint_eq(b.pend[k].token_len, a.pend[k].token_len);
+			ck_assert_mem_eq(b.pend[k].token, a.pend[k].token, a.pend[k].token_len);
+			ck_assert_uint_eq(b.pend[k].age_ms, a.pend[k].age_ms);
+			ck_assert_uint_eq(b.pend[k].left_ms, a.pend[k].left_ms);
+		}
 	}
 	ck_assert_int_eq(state_in_next(&in, &b, &cause), 0);
 	if (getenv("STATE_WRITE_SEED") != NULL) {
