@@ -5,7 +5,7 @@
 # in the temporary directory) and starts again with the same configuration; the
 # clients keep their sessions and retransmit their CONs (RFC 7252: 2 s, doubling,
 # at most 4 times). Prints figures only: no pass/fail on them.
-# usage: restart.sh BUILDDIR [SRCDIR]        (`make bench-restart`; about 1 minute)
+# usage: restart.sh BUILDDIR [SRCDIR]   (`make bench-restart`, also run by `make bench`; ~1.5 min)
 # Environment: RESTART_PSK_SESSIONS (10000), RESTART_CERT_SESSIONS (1000),
 # RESTART_PSK_RATE (1000 requests/s over all PSK sessions), RESTART_CERT_RATE (100),
 # RESTART_AFTER (20: seconds of load after the restart), RESTART_STEADY (3: seconds
