@@ -8,10 +8,10 @@
 # and each makes one request; the time until every device got its answer,
 # without and with 20% datagram loss (the bench drops 20% of the datagrams it
 # sends and receives, seeded). Prints figures only: no pass/fail on them.
-# usage: storm.sh BUILDDIR [SRCDIR]        (`make bench-storm`, also run by `make bench`)
+# usage: storm.sh BUILDDIR [SRCDIR]   (`make bench-storm`, also run by `make bench`; ~2.5 min at most)
 # Environment: STORM_DURATION (10 s per measurement), STORM_CLIENTS (64),
 # STORM_DEVICES (2000), STORM_LOSS (20 percent), STORM_SEED (1), STORM_DEVICE_BOUND
-# (120: a device storm stops after this many seconds, answered or not).
+# (60: a device storm stops after this many seconds, answered or not).
 set -u
 
 BUILD=$(cd "${1:-.}" && pwd)
@@ -23,7 +23,7 @@ CLIENTS=${STORM_CLIENTS:-64}
 DEVICES=${STORM_DEVICES:-2000}
 LOSS=${STORM_LOSS:-20}
 SEED=${STORM_SEED:-1}
-BOUND=${STORM_DEVICE_BOUND:-120}	# seconds at most per device storm
+BOUND=${STORM_DEVICE_BOUND:-60}	# seconds at most per device storm
 
 for f in "$BENCH" "$PROXYD"; do
 	[ -x "$f" ] || { echo "storm-bench: $f not built (make first)"; exit 1; }
@@ -159,8 +159,9 @@ for label, name in (("no loss", "devices"), ("%s%% loss" % loss, "devices-loss")
     when = ("every device answered after %.1f s" % d["elapsed_s"] if d["requests"] == devices
             else "NOT every device answered (stopped after %.1f s, bound %s s)" % (d["elapsed_s"], bound))
     print("  %-10s %s: %d of %d answered, %d handshakes "
-          "(handshake p50 %.2f s, p99 %.2f s, max %.2f s), %d retransmissions, errors %d %s%s"
+          "(handshake p50 %.2f s, p99 %.2f s, max %.2f s), %d retransmissions, errors %d %s; "
+          "CPU: bench %.1f s, daemon %.1f s%s"
           % (label, when, d["requests"], devices, d["handshakes"], h["p50"] / 1e6,
              h["p99"] / 1e6, h["max"] / 1e6, d["retransmissions"], d["errors"],
-             json.dumps(d["error_detail"]), extra))
+             json.dumps(d["error_detail"]), d["client_cpu_s"], d.get("server_cpu_s", -1), extra))
 EOF
