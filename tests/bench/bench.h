@@ -91,7 +91,7 @@ struct bench_result {
 	/* the longest time without a 2.xx answer, and when it ended (s since the start) */
 	double max_gap_s, max_gap_end_s;
 	uint64_t dropped_out, dropped_in; /* --loss */
-	uint64_t sessions_failed;          /* established sessions that broke */
+	uint64_t sessions_failed;         /* established sessions that broke */
 	/* in-process handshakes */
 	double server_us_per_hs, client_us_per_hs;
 };

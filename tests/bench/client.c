@@ -113,12 +113,12 @@ struct client {
 	uint32_t *rq; /* sessions waiting for a handshake slot (ring) */
 	unsigned rq_head, rq_n;
 	struct event *ev_retx, *ev_end, *ev_int, *ev_hold, *ev_wake, *ev_rate;
-	double rate_credit;    /* --rate: requests due but not yet sent */
-	uint64_t rate_last;    /* --rate: last tick (ns) */
-	unsigned rate_next;    /* --rate: next session to look at */
-	bool all_established;  /* every session completed its first handshake */
+	double rate_credit;     /* --rate: requests due but not yet sent */
+	uint64_t rate_last;     /* --rate: last tick (ns) */
+	unsigned rate_next;     /* --rate: next session to look at */
+	bool all_established;   /* every session completed its first handshake */
 	uint64_t t_last_answer; /* ns of the last 2.xx answer, 0: none yet */
-	uint64_t rng;          /* --loss: xorshift64 state */
+	uint64_t rng;           /* --loss: xorshift64 state */
 	double t_start, t_first_req, t_last_hs, t_end, cpu_start, srv_cpu_start;
 	uint8_t app[DGRAM_MAX]; /* decrypted record */
 	struct outbox out;

@@ -213,7 +213,8 @@ stats_json(FILE *f, const struct bench_result *r, const struct bench_opts *o)
 		    ",\"wake\":{\"sent\":%" PRIu64 ",\"answered\":%" PRIu64 ",\"skipped\":%" PRIu64
 		    ",\"seconds\":%.3f}",
 		    r->wake_sent, r->wake_answered, r->wake_skipped, r->wake_s);
-	fprintf(f, ",\"max_answer_gap_s\":%.3f,\"max_answer_gap_end_s\":%.3f,\"sessions_failed\":%" PRIu64,
+	fprintf(f,
+	    ",\"max_answer_gap_s\":%.3f,\"max_answer_gap_end_s\":%.3f,\"sessions_failed\":%" PRIu64,
 	    r->max_gap_s, r->max_gap_end_s, r->sessions_failed);
 	if (o->loss > 0)
 		fprintf(f, ",\"dropped\":{\"sent\":%" PRIu64 ",\"received\":%" PRIu64 "}",
