@@ -46,6 +46,9 @@ struct bench_opts {
 	unsigned ramp;
 	double hold;        /* keep sessions open this long before RSS */
 	unsigned wake_rate; /* after the hold: one more request per session, N/s */
+	double rate;        /* requests per second over all sessions (0: back to back) */
+	unsigned loss;      /* percent of datagrams dropped each way, at random */
+	unsigned long seed; /* of the --loss generator */
 	const char *listen;
 	const char *to;
 	unsigned inprocess; /* in-process handshakes to run */
@@ -85,6 +88,10 @@ struct bench_result {
 	/* --wake-rate: the request each held session sends after the hold */
 	uint64_t wake_sent, wake_answered, wake_skipped;
 	double wake_s;
+	/* the longest time without a 2.xx answer, and when it ended (s since the start) */
+	double max_gap_s, max_gap_end_s;
+	uint64_t dropped_out, dropped_in; /* --loss */
+	uint64_t sessions_failed;         /* established sessions that broke */
 	/* in-process handshakes */
 	double server_us_per_hs, client_us_per_hs;
 };

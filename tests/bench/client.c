@@ -112,7 +112,13 @@ struct client {
 	unsigned hs_active;
 	uint32_t *rq; /* sessions waiting for a handshake slot (ring) */
 	unsigned rq_head, rq_n;
-	struct event *ev_retx, *ev_end, *ev_int, *ev_hold, *ev_wake;
+	struct event *ev_retx, *ev_end, *ev_int, *ev_hold, *ev_wake, *ev_rate;
+	double rate_credit;     /* --rate: requests due but not yet sent */
+	uint64_t rate_last;     /* --rate: last tick (ns) */
+	unsigned rate_next;     /* --rate: next session to look at */
+	bool all_established;   /* every session completed its first handshake */
+	uint64_t t_last_answer; /* ns of the last 2.xx answer, 0: none yet */
+	uint64_t rng;           /* --loss: xorshift64 state */
 	double t_start, t_first_req, t_last_hs, t_end, cpu_start, srv_cpu_start;
 	uint8_t app[DGRAM_MAX]; /* decrypted record */
 	struct outbox out;
@@ -129,6 +135,18 @@ static bool
 client_running(const struct client *c)
 {
 	return !c->stopping || c->waking;
+}
+
+/* --loss: whether to drop the next datagram (seeded xorshift64, PCT in 100). */
+static bool
+loss_drop(struct client *c)
+{
+	if (c->o->loss == 0)
+		return false;
+	c->rng ^= c->rng << 13;
+	c->rng ^= c->rng >> 7;
+	c->rng ^= c->rng << 17;
+	return c->rng % 100 < c->o->loss;
 }
 
 /* Send everything queued in the outbox. */
@@ -181,6 +199,10 @@ bio_send(void *ctx, const unsigned char *buf, size_t len)
 
 	if (len > DGRAM_MAX)
 		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+	if (loss_drop(s->c)) {
+		s->c->r.dropped_out++;
+		return (int)len; /* lost on the way */
+	}
 	memcpy(outbox_slot(s->c, s->fd), buf, len);
 	outbox_commit(s->c, len);
 	return (int)len;
@@ -300,6 +322,17 @@ session_fill(struct session *s)
 	struct client *c = s->c;
 	unsigned k = c->o->handshake_only ? 1 : c->o->inflight;
 
+	if (c->o->rate > 0) {
+		/* client_rate_cb issues the requests after the first, sent at once as a
+		 * device does after its handshake. */
+		if (s->issued == 0 && s->busy == 0 && !c->stopping) {
+			s->issued++;
+			if (c->issued++ == 0)
+				c->t_first_req = stats_now();
+			slot_start(s, 0);
+		}
+		return;
+	}
 	for (unsigned i = 0; i < k && s->busy < k && client_may_issue(c); i++) {
 		struct slot *sl = &s->slots[i];
 		if (c->o->per_session > 0 && s->issued >= c->o->per_session)
@@ -439,6 +472,12 @@ session_handshake(struct session *s)
 	s->st = S_READY;
 	c->hs_active--;
 	c->r.handshakes++;
+	if (!c->all_established && c->o->rate > 0 && c->r.handshakes == c->o->sessions) {
+		c->all_established = true;
+		fprintf(stderr, "coaps-bench: all %u sessions established after %.1f s\n",
+		    c->o->sessions, stats_now() - c->t_start);
+		fflush(stderr);
+	}
 	if (c->o->resume)
 		session_keep(s);
 	c->t_last_hs = stats_now();
@@ -456,6 +495,8 @@ session_fail(struct session *s, uint64_t *counter)
 
 	(*counter)++;
 	c->r.errors++;
+	if (s->st == S_READY)
+		c->r.sessions_failed++;
 	for (unsigned i = 0; i < c->o->inflight; i++) {
 		if (s->slots[i].busy) {
 			c->r.err_io++;
@@ -535,6 +576,12 @@ session_coap(struct session *s, const uint8_t *buf, size_t len)
 	} else if ((v.code >> 5) == 2) {
 		c->r.requests++;
 		hist_add(&c->r.lat, (now - sl->t_sent) / 1000u);
+		if (c->t_last_answer != 0 &&
+		    (double)(now - c->t_last_answer) / 1e9 > c->r.max_gap_s) {
+			c->r.max_gap_s = (double)(now - c->t_last_answer) / 1e9;
+			c->r.max_gap_end_s = (double)now / 1e9 - c->t_start;
+		}
+		c->t_last_answer = now;
 	} else {
 		if (!c->o->quiet && c->r.err_code < 3)
 			fprintf(stderr, "coaps-bench: session %u: response %u.%02u\n", s->idx,
@@ -601,8 +648,13 @@ session_read_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		if (n <= 0)
 			break;
-		for (int i = 0; i < n && s->fd == fd; i++)
+		for (int i = 0; i < n && s->fd == fd; i++) {
+			if (loss_drop(c)) {
+				c->r.dropped_in++;
+				continue;
+			}
 			session_datagram(s, c->in.buf[i], c->in.m[i].msg_len);
+		}
 		if (n < BATCH)
 			break;
 	}
@@ -728,6 +780,40 @@ client_retx_cb(evutil_socket_t fd, short what, void *arg)
 			c->r.retransmissions++;
 			request_send(s, i);
 		}
+	}
+	outbox_flush(c);
+}
+
+/* Every 10 ms with --rate: start the requests now due, one per idle session, round-robin. */
+static void
+client_rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	uint64_t now = stats_now_ns();
+	unsigned looked = 0;
+
+	(void)fd;
+	(void)what;
+	c->rate_credit += c->o->rate * (double)(now - c->rate_last) / 1e9;
+	c->rate_last = now;
+	while (c->rate_credit >= 1 && !c->stopping) {
+		struct session *s = NULL;
+		for (; looked < c->o->sessions; looked++) {
+			s = &c->s[c->rate_next];
+			c->rate_next = (c->rate_next + 1) % c->o->sessions;
+			if (s->st == S_READY && s->fd >= 0 && s->busy == 0)
+				break;
+		}
+		if (looked == c->o->sessions || s == NULL) {
+			c->rate_credit = 0; /* every session busy or not established */
+			break;
+		}
+		looked++;
+		c->rate_credit -= 1;
+		s->issued++;
+		if (c->issued++ == 0)
+			c->t_first_req = stats_now();
+		slot_start(s, 0);
 	}
 	outbox_flush(c);
 }
@@ -954,6 +1040,8 @@ client_cleanup(struct client *c)
 		event_free(c->ev_hold);
 	if (c->ev_wake)
 		event_free(c->ev_wake);
+	if (c->ev_rate)
+		event_free(c->ev_rate);
 	if (c->dtls) {
 		mbedtls_ssl_config_free(&c->conf);
 		mbedtls_x509_crt_free(&c->cert);
@@ -1032,13 +1120,22 @@ client_run(const struct bench_opts *o)
 	c->ev_hold = evtimer_new(c->base, client_hold_cb, c);
 	c->ev_wake = event_new(c->base, -1, EV_PERSIST, client_wake_cb, c);
 	c->ev_int = evsignal_new(c->base, SIGINT, client_end_cb, c);
+	c->ev_rate = event_new(c->base, -1, EV_PERSIST, client_rate_cb, c);
 	if (c->ev_retx == NULL || c->ev_end == NULL || c->ev_hold == NULL || c->ev_int == NULL ||
-	    c->ev_wake == NULL)
+	    c->ev_wake == NULL || c->ev_rate == NULL)
 		goto out;
+	c->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)o->seed * 0xbf58476d1ce4e5b9ull);
+	if (c->rng == 0)
+		c->rng = 1;
 	tv.tv_sec = 0;
 	tv.tv_usec = 100000;
 	event_add(c->ev_retx, &tv);
 	event_add(c->ev_int, NULL);
+	if (o->rate > 0) {
+		tv.tv_usec = 10000;
+		c->rate_last = stats_now_ns();
+		event_add(c->ev_rate, &tv);
+	}
 	dur = o->duration > 0 ? o->duration : (o->count > 0 || o->per_session > 0 ? 300 : 10);
 	tv.tv_sec = (time_t)dur;
 	tv.tv_usec = (suseconds_t)((dur - (double)tv.tv_sec) * 1e6);

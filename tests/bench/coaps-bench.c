@@ -52,6 +52,13 @@ usage(FILE *f)
 	      "  --hold SEC               keep sessions open SEC s after the run, then read RSS\n"
 	      "  --wake-rate N            after --hold, each held session sends one more\n"
 	      "                           request, N sessions a second; reported as \"wake\"\n"
+	      "  --rate R                 R requests a second over all sessions, one at a\n"
+	      "                           time per session, the first right after the\n"
+	      "                           handshake (default: back to back); prints\n"
+	      "                           \"all N sessions established\" once (stderr)\n"
+	      "  --loss PCT               drop PCT%% of the datagrams sent and received, at\n"
+	      "                           random (DTLS only)\n"
+	      "  --seed N                 seed of --loss (default 1)\n"
 	      "output:\n"
 	      "  --server-pid PID         report the server's VmRSS\n"
 	      "  --json FILE              also write the result as JSON (- for stdout)\n"
@@ -127,6 +134,9 @@ enum {
 	OPT_LABEL,
 	OPT_SNAME,
 	OPT_PER_SESSION,
+	OPT_RATE,
+	OPT_LOSS,
+	OPT_SEED,
 };
 
 static const struct option longopts[] = {
@@ -158,6 +168,9 @@ static const struct option longopts[] = {
 	{ "hold", required_argument, NULL, OPT_HOLD },
 	{ "wake-rate", required_argument, NULL, OPT_WAKE },
 	{ "label", required_argument, NULL, OPT_LABEL },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "loss", required_argument, NULL, OPT_LOSS },
+	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "backend", no_argument, NULL, OPT_BACKEND },
 	{ "udp-relay", no_argument, NULL, OPT_RELAY },
 	{ "listen", required_argument, NULL, OPT_LISTEN },
@@ -204,6 +217,7 @@ main(int argc, char **argv)
 	o.size = 64;
 	o.path = "/echo";
 	o.server_pid = -1;
+	o.seed = 1;
 	signal(SIGPIPE, SIG_IGN);
 	while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -324,6 +338,21 @@ main(int argc, char **argv)
 		case OPT_LABEL:
 			o.label = optarg;
 			break;
+		case OPT_RATE:
+			o.rate = strtod(optarg, &end);
+			if (*end != '\0' || !(o.rate > 0 && o.rate < 1e7))
+				goto bad;
+			break;
+		case OPT_LOSS:
+			if (!parse_num(optarg, 0, 99, &v))
+				goto bad;
+			o.loss = (unsigned)v;
+			break;
+		case OPT_SEED:
+			if (!parse_num(optarg, 0, ULONG_MAX, &v))
+				goto bad;
+			o.seed = (unsigned long)v;
+			break;
 		case OPT_BACKEND:
 			backend = true;
 			break;
@@ -382,6 +411,15 @@ main(int argc, char **argv)
 	}
 	if (o.wake_rate > 0 && (o.hold <= 0 || o.handshake_only)) {
 		fprintf(stderr, "coaps-bench: --wake-rate needs --hold and no --handshake-only\n");
+		return 2;
+	}
+	if (o.rate > 0 && (o.handshake_only || o.count > 0 || o.per_session > 0)) {
+		fprintf(stderr, "coaps-bench: --rate goes without --handshake-only, --count and "
+		                "--requests-per-session\n");
+		return 2;
+	}
+	if (o.loss > 0 && o.plain) {
+		fprintf(stderr, "coaps-bench: --loss needs DTLS\n");
 		return 2;
 	}
 	if (o.resume && !o.handshake_only) {

@@ -213,6 +213,12 @@ stats_json(FILE *f, const struct bench_result *r, const struct bench_opts *o)
 		    ",\"wake\":{\"sent\":%" PRIu64 ",\"answered\":%" PRIu64 ",\"skipped\":%" PRIu64
 		    ",\"seconds\":%.3f}",
 		    r->wake_sent, r->wake_answered, r->wake_skipped, r->wake_s);
+	fprintf(f,
+	    ",\"max_answer_gap_s\":%.3f,\"max_answer_gap_end_s\":%.3f,\"sessions_failed\":%" PRIu64,
+	    r->max_gap_s, r->max_gap_end_s, r->sessions_failed);
+	if (o->loss > 0)
+		fprintf(f, ",\"dropped\":{\"sent\":%" PRIu64 ",\"received\":%" PRIu64 "}",
+		    r->dropped_out, r->dropped_in);
 	if (r->server_us_per_hs > 0)
 		fprintf(f, ",\"server_us_per_handshake\":%.1f,\"client_us_per_handshake\":%.1f",
 		    r->server_us_per_hs, r->client_us_per_hs);
@@ -246,6 +252,11 @@ stats_report(const struct bench_result *r, const struct bench_opts *o)
 			printf("%-22s server %.1f  client %.1f\n", "cpu us/handshake",
 			    r->server_us_per_hs, r->client_us_per_hs);
 		printf("%-22s %" PRIu64 "\n", "retransmissions", r->retransmissions);
+		printf("%-22s %.3f s (ended %.1f s after the start)\n", "longest answer gap",
+		    r->max_gap_s, r->max_gap_end_s);
+		if (o->loss > 0)
+			printf("%-22s %u%%: %" PRIu64 " sent, %" PRIu64 " received\n",
+			    "datagrams dropped", o->loss, r->dropped_out, r->dropped_in);
 		printf("%-22s %" PRIu64 " (handshake %" PRIu64 ", timeout %" PRIu64
 		       ", code %" PRIu64 ", rst %" PRIu64 ", io %" PRIu64 ")\n",
 		    "errors", r->errors, r->err_handshake, r->err_timeout, r->err_code, r->err_rst,

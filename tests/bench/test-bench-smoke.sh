@@ -1,7 +1,7 @@
 #!/bin/sh
 # test-bench-smoke.sh: a few seconds of coaps-bench (plain against its own echo
-# backend, then PSK DTLS against coap-server-openssl, then resumed handshakes):
-# requests succeed, JSON parses.
+# backend, then PSK DTLS against coap-server-openssl, then resumed handshakes,
+# --rate and --loss): requests succeed, JSON parses.
 # Figures are not checked here; `make bench` measures them.
 set -u
 
@@ -84,4 +84,23 @@ res=$(json_get "$TMP/resume.json" resumed)
 [ "$hs" -ge 4 ] && [ "$res" -ge $((hs - 2)) ] || {
 	echo "FAIL: resume: handshakes=$hs resumed=$res"; cat "$TMP/resume.json"; exit 1; }
 echo "ok: resume: $res of $hs handshakes resumed"
+
+# 4. --rate: every session established (said once on stderr), requests at the rate.
+timeout 20 "$BENCH" --target 127.0.0.1:$((port + 1)) --psk-identity smoke --psk smokekey123 \
+	--path /time --sessions 4 --rate 20 --duration 2 -q --json "$TMP/rate.json" \
+	2>"$TMP/rate.err" || { echo "FAIL: coaps-bench --rate exited with $?"; exit 1; }
+check_run rate "$TMP/rate.json"
+grep -q 'all 4 sessions established' "$TMP/rate.err" || {
+	echo "FAIL: rate: no 'all 4 sessions established'"; cat "$TMP/rate.err"; exit 1; }
+req=$(json_get "$TMP/rate.json" requests)
+[ "$req" -le 60 ] || { echo "FAIL: rate: $req requests in 2 s at 20/s"; exit 1; }
+
+# 5. --loss: datagrams are dropped both ways, retransmissions recover the requests.
+timeout 60 "$BENCH" --target 127.0.0.1:$((port + 1)) --psk-identity smoke --psk smokekey123 \
+	--path /time --sessions 2 --count 20 --loss 10 --seed 7 --duration 50 -q \
+	--json "$TMP/loss.json" || { echo "FAIL: coaps-bench --loss exited with $?"; exit 1; }
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+sys.exit(not (d["requests"] == 20 and d["dropped"]["sent"] + d["dropped"]["received"] > 0))' \
+	"$TMP/loss.json" || { echo "FAIL: loss:"; cat "$TMP/loss.json"; exit 1; }
+echo "ok: loss: 20 requests answered with 10% of the datagrams dropped"
 exit 0
