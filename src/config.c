@@ -218,8 +218,8 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 	        get_uint(ld, g, "max_handshakes", 1, 10000000, &cfg->max_handshakes) < 0 ||
 	        get_uint(ld, g, "handshakes_per_source", 0, 1000000, &cfg->handshakes_per_source) <
 	            0 ||
-	        get_uint(ld, g, "handshakes_per_prefix", 0, 10000000,
-	            &cfg->handshakes_per_prefix) < 0 ||
+	        get_uint(ld, g, "handshakes_per_prefix", 0, 10000000, &cfg->handshakes_per_prefix) <
+	            0 ||
 	        get_uint(ld, g, "prefix_len_v4", 1, 32, &cfg->prefix_len_v4) < 0 ||
 	        get_uint(ld, g, "prefix_len_v6", 1, 128, &cfg->prefix_len_v6) < 0))
 		return -1;

@@ -244,7 +244,11 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 }
 
 /* The top prefix lists of `stats` and /metrics: text, JSON or Prometheus. */
-enum metrics_format { METRICS_TEXT, METRICS_JSON, METRICS_PROMETHEUS };
+enum metrics_format {
+	METRICS_TEXT,
+	METRICS_JSON,
+	METRICS_PROMETHEUS
+};
 
 static void metrics_label(struct evbuffer *out, const char *s);
 

@@ -1313,7 +1313,7 @@ session_evict_oldest_handshake(const char *reason, bool full_only)
 {
 	struct session *s;
 
-	TAILQ_FOREACH(s, &hs_list, hs_entry) {
+	for (s = TAILQ_FIRST(&hs_list); s != NULL; s = TAILQ_NEXT(s, hs_entry)) {
 		if (!full_only || s->hs_full) {
 			session_fail(s, HS_FAIL_EVICTED, reason, 0);
 			return true;

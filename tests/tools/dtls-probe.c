@@ -164,7 +164,8 @@ sock_open(const struct sockaddr_storage *addr, socklen_t addr_len, int src_port,
 
 			s6->sin6_family = AF_INET6;
 			s6->sin6_addr = in6addr_any;
-			if (src_addr != NULL && inet_pton(AF_INET6, src_addr, &s6->sin6_addr) != 1) {
+			if (src_addr != NULL &&
+			    inet_pton(AF_INET6, src_addr, &s6->sin6_addr) != 1) {
 				fprintf(stderr, "dtls-probe: bad --src-addr %s\n", src_addr);
 				close(fd);
 				return -1;

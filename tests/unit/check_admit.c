@@ -39,28 +39,28 @@ hello_build(struct hello *h, size_t sid_len, const uint16_t *suites, size_t n_su
     const uint8_t *ext, size_t ext_len)
 {
 	static const uint8_t random[32], sid[32];
-	size_t body_len = 2 + 32 + 1 + sid_len + 1 + 2 + 2 * n_suites + 2 +
-	    (ext != NULL ? 2 + ext_len : 0);
+	size_t body_len =
+	    2 + 32 + 1 + sid_len + 1 + 2 + 2 * n_suites + 2 + (ext != NULL ? 2 + ext_len : 0);
 
 	h->n = 0;
 	put(h, "\x16\xfe\xfd", 3);
-	put_be(h, 0, 2);               /* epoch */
-	put_be(h, 0, 6);               /* sequence number */
-	put_be(h, 12 + body_len, 2);   /* record length */
-	put(h, "\x01", 1);             /* client_hello */
+	put_be(h, 0, 2);             /* epoch */
+	put_be(h, 0, 6);             /* sequence number */
+	put_be(h, 12 + body_len, 2); /* record length */
+	put(h, "\x01", 1);           /* client_hello */
 	put_be(h, body_len, 3);
-	put_be(h, 0, 2);               /* message_seq */
-	put_be(h, 0, 3);               /* fragment offset */
+	put_be(h, 0, 2); /* message_seq */
+	put_be(h, 0, 3); /* fragment offset */
 	put_be(h, body_len, 3);
 	put(h, "\xfe\xfd", 2);
 	put(h, random, 32);
 	put_be(h, sid_len, 1);
 	put(h, sid, sid_len);
-	put_be(h, 0, 1);               /* cookie */
+	put_be(h, 0, 1); /* cookie */
 	put_be(h, 2 * n_suites, 2);
 	for (size_t i = 0; i < n_suites; i++)
 		put_be(h, suites[i], 2);
-	put(h, "\x01\x00", 2);         /* compression: null */
+	put(h, "\x01\x00", 2); /* compression: null */
 	if (ext != NULL) {
 		put_be(h, ext_len, 2);
 		put(h, ext, ext_len);
