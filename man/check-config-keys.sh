@@ -137,7 +137,7 @@ while read -r key value; do
 	said=$(awk -v k="$key" '
 		index($0, "# " k ":") { on = 1 }
 		on { printf "%s ", $0 }
-		on && /^[[:space:]#]*[a-z_]+[[:space:]]*=/ { exit }' "$conf" |
+		on && /^[[:space:]#]*[a-z0-9_]+[[:space:]]*=/ { exit }' "$conf" |
 		sed -n 's/.*default: *"\{0,1\}\([^ ",;(]*\).*/\1/p')
 	if test "$said" != "$value"; then
 		echo "conf/coaps-proxy.conf: $key says default: ${said:-(nothing)}," \

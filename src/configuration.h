@@ -126,7 +126,9 @@ struct proxy_config {
 	uint32_t park_after;   /* s idle before a session is parked, 0 = never */
 	uint32_t max_sessions;
 	uint32_t max_handshakes;
-	uint32_t handshakes_per_source; /* per second, 0 = unlimited */
+	uint32_t handshakes_per_source;        /* per second, 0 = unlimited */
+	uint32_t handshakes_per_prefix;        /* half-open from one source prefix, 0 = unlimited */
+	uint32_t prefix_len_v4, prefix_len_v6; /* bits of a source prefix */
 	char *state_file; /* session.state_file: sessions saved at a clean stop; "" = none */
 
 	int log_level;

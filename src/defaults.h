@@ -34,6 +34,9 @@
 #define CONFIG_DEFAULT_SESSION_MAX_SESSIONS 10000       /* session.max_sessions */
 #define CONFIG_DEFAULT_SESSION_MAX_HANDSHAKES 1000      /* session.max_handshakes */
 #define CONFIG_DEFAULT_SESSION_HANDSHAKES_PER_SOURCE 0  /* session.handshakes_per_source */
+#define CONFIG_DEFAULT_SESSION_HANDSHAKES_PER_PREFIX 0  /* session.handshakes_per_prefix */
+#define CONFIG_DEFAULT_SESSION_PREFIX_LEN_V4 32         /* session.prefix_len_v4 */
+#define CONFIG_DEFAULT_SESSION_PREFIX_LEN_V6 64         /* session.prefix_len_v6 */
 #define CONFIG_DEFAULT_LOG_LEVEL "info"                 /* log.level */
 #define CONFIG_DEFAULT_LOG_SYSLOG false                 /* log.syslog */
 #define CONFIG_DEFAULT_METRICS_ADDRESS "127.0.0.1"      /* metrics.address */

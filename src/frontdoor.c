@@ -9,6 +9,7 @@
 
 #include <mbedtls/ssl.h>
 
+#include "admit.h"
 #include "clock.h"
 #include "configuration.h"
 #include "dtls.h"
@@ -49,14 +50,21 @@ frontdoor_log_allow(struct ratelimit *rl, const char *what)
 	return ok;
 }
 
-/* Evicts the oldest handshake in progress to make room for a new one. */
+/*
+ * Makes room for a new handshake of class cls when session.max_handshakes are
+ * in progress: evicts the oldest full handshake; a resumption or PSK one, when
+ * there is no full handshake to evict, the oldest of any kind. A full one is
+ * refused (false) when only resumption and PSK handshakes are in progress.
+ */
 static bool
-frontdoor_make_handshake_room(const struct proxy_config *cfg)
+frontdoor_make_handshake_room(const struct proxy_config *cfg, enum admit_class cls)
 {
+	static const char reason[] = "evicted: session.max_handshakes handshakes in progress";
+
 	if (session_handshake_count() < cfg->max_handshakes)
 		return true;
-	if (!session_evict_oldest_handshake(
-	        "evicted: session.max_handshakes handshakes in progress"))
+	if (!session_evict_oldest_handshake(reason, true) &&
+	    (cls == ADMIT_FULL || !session_evict_oldest_handshake(reason, false)))
 		return false;
 	stats_mut()->evicted_max_handshakes++;
 	return session_handshake_count() < cfg->max_handshakes;
@@ -161,8 +169,9 @@ frontdoor_hello(const struct datagram *d, struct session *live)
 	const struct proxy_config *cfg = session_current_config();
 	struct log_event ev = LOG_EVENT_INIT;
 	struct client_hello ch;
-	char peer[64], local[64], detail[128], other[16];
-	uint32_t id;
+	char peer[64], local[64], detail[256], other[16], prefix[ADMIT_PREFIX_TEXT];
+	enum admit_class cls;
+	uint32_t id, n;
 	uint8_t type;
 	uint16_t epoch;
 
@@ -215,8 +224,28 @@ frontdoor_hello(const struct datagram *d, struct session *live)
 		frontdoor_refuse(d, id, detail);
 		return;
 	}
-	if (!frontdoor_make_handshake_room(cfg)) {
-		frontdoor_refuse(d, id, "session.max_handshakes reached");
+	n = admit_prefix_handshakes((const struct sockaddr *)&d->peer);
+	if (cfg->handshakes_per_prefix > 0 && n >= cfg->handshakes_per_prefix) {
+		stats_mut()->refused_prefix++;
+		admit_prefix_refused((const struct sockaddr *)&d->peer);
+		admit_prefix_text((const struct sockaddr *)&d->peer, prefix);
+		snprintf(detail, sizeof detail,
+		    "session.handshakes_per_prefix (%u) reached: %u handshakes in progress "
+		    "from source prefix %s",
+		    cfg->handshakes_per_prefix, n, prefix);
+		frontdoor_refuse(d, id, detail);
+		return;
+	}
+	cls = admit_classify(d->data, d->len, &ch);
+	if (!frontdoor_make_handshake_room(cfg, cls)) {
+		if (cls == ADMIT_FULL)
+			stats_mut()->refused_max_handshakes++;
+		snprintf(detail, sizeof detail, "session.max_handshakes (%u) reached%s",
+		    cfg->max_handshakes,
+		    cls == ADMIT_FULL ? ", all of them resumption or PSK handshakes, which go "
+		                        "before a full handshake"
+		                      : "");
+		frontdoor_refuse(d, id, detail);
 		return;
 	}
 	if (!session_start(d, id, &ch, live))

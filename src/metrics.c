@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "admit.h"
 #include "configuration.h"
 #include "dtls.h"
 #include "fdlimit.h"
@@ -91,6 +92,10 @@ static const struct metric_def metric_defs[] = {
 	    S(evicted_max_handshakes), NULL },
 	{ "drops_rate_limit", "coaps_drops_total", "reason=\"rate_limit\"", METRIC_COUNTER,
 	    S(refused_rate), NULL },
+	{ "drops_handshakes_per_prefix", "coaps_drops_total", "reason=\"handshakes_per_prefix\"",
+	    METRIC_COUNTER, S(refused_prefix), NULL },
+	{ "drops_max_handshakes_full", "coaps_drops_total", "reason=\"max_handshakes_full\"",
+	    METRIC_COUNTER, S(refused_max_handshakes), NULL },
 	{ "drops_coap_malformed", "coaps_drops_total", "reason=\"coap_malformed\"", METRIC_COUNTER,
 	    S(coap_malformed), NULL },
 	{ "drops_bad_mac", "coaps_drops_total", "reason=\"bad_mac\"", METRIC_COUNTER,
@@ -235,6 +240,62 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 			                         : k == 1 ? bs->errors
 			                                  : bs->timeouts));
 		}
+	}
+}
+
+/* The top prefix lists of `stats` and /metrics: text, JSON or Prometheus. */
+enum metrics_format {
+	METRICS_TEXT,
+	METRICS_JSON,
+	METRICS_PROMETHEUS
+};
+
+static void metrics_label(struct evbuffer *out, const char *s);
+
+/*
+ * Appends the source prefixes with the most handshakes in progress and the
+ * most refused by session.handshakes_per_prefix (at most ADMIT_TOP each).
+ */
+static void
+metrics_render_prefixes(struct evbuffer *out, enum metrics_format f)
+{
+	static const char *const names[] = { "handshakes_by_prefix", "refused_by_prefix" };
+	static const char *const families[] = { "coaps_prefix_handshakes_in_progress",
+		"coaps_prefix_refused_total" };
+	static const char *const helps[] = {
+		"Handshakes in progress from the source prefixes with the most of them "
+		"(session.prefix_len_v4/_v6; the top 8).",
+		"Handshakes refused by session.handshakes_per_prefix, of the source prefixes "
+		"refused most (the top 8)."
+	};
+	struct admit_top top[ADMIT_TOP];
+	size_t n;
+
+	for (size_t k = 0; k < 2; k++) {
+		n = k == 0 ? admit_top_handshakes(top) : admit_top_refused(top);
+		if (f == METRICS_JSON)
+			evbuffer_add_printf(out, "\"%s\":{", names[k]);
+		else if (f == METRICS_PROMETHEUS)
+			evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", families[k],
+			    helps[k], families[k], k == 0 ? "gauge" : "counter");
+		for (size_t i = 0; i < n; i++) {
+			/* A prefix is digits, hex, '.', ':' and '/': nothing to escape. */
+			if (f == METRICS_JSON)
+				evbuffer_add_printf(out, "%s\"%s\":%llu", i > 0 ? "," : "",
+				    top[i].prefix, (unsigned long long)top[i].count);
+			else if (f == METRICS_TEXT)
+				evbuffer_add_printf(out, "%s.%-*s %llu\n", names[k],
+				    (int)(39 - strlen(names[k])), top[i].prefix,
+				    (unsigned long long)top[i].count);
+			else {
+				evbuffer_add_printf(out, "%s{prefix=\"", families[k]);
+				metrics_label(out, top[i].prefix);
+				evbuffer_add_printf(out, "\"} %llu\n",
+				    (unsigned long long)top[i].count);
+			}
+		}
+		if (f == METRICS_JSON)
+			evbuffer_add_printf(out, "},");
 	}
 }
 
@@ -414,6 +475,7 @@ metrics_render_text(struct evbuffer *out)
 	    (unsigned long long)v.s.handshake_ms_sum);
 	evbuffer_add_printf(out, "%-40s %llu\n", "handshake_ms.count",
 	    (unsigned long long)metrics_hs_count(&v));
+	metrics_render_prefixes(out, METRICS_TEXT);
 	metrics_render_daemon(out, false);
 }
 
@@ -448,6 +510,7 @@ metrics_render_json(struct evbuffer *out)
 	}
 	evbuffer_add_printf(out, "},\"sum\":%llu,\"count\":%llu},",
 	    (unsigned long long)v.s.handshake_ms_sum, (unsigned long long)metrics_hs_count(&v));
+	metrics_render_prefixes(out, METRICS_JSON);
 	metrics_render_daemon(out, true);
 	evbuffer_add_printf(out, "}\n");
 }
@@ -498,6 +561,7 @@ metrics_render_prometheus(struct evbuffer *out)
 	    (double)v.s.handshake_ms_sum / 1000.0);
 	evbuffer_add_printf(out, "coaps_handshake_duration_seconds_count %llu\n",
 	    (unsigned long long)cum);
+	metrics_render_prefixes(out, METRICS_PROMETHEUS);
 	metrics_render_daemon_prometheus(out);
 }
 

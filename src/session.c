@@ -16,6 +16,7 @@
 #include <mbedtls/md.h>
 #include <mbedtls/ssl.h>
 
+#include "admit.h"
 #include "certcheck.h"
 #include "clock.h"
 #include "configuration.h"
@@ -66,6 +67,8 @@ struct session {
 	uint8_t cid_len;           /* 0: none (not offered, or the client did not ask) */
 	bool saved;                /* in the state saved for the next start: no more records */
 	bool restored;             /* restored from a saved state; no record from the device yet */
+	bool hs_full;              /* its ClientHello asked for a full handshake (admit.h) */
+	uint32_t hs_prefix_slot;   /* admit_handshake_add() of its handshake in progress */
 };
 
 #define SESSION_MAX_DATAGRAM 2048 /* bytes of CoAP we relay in one datagram */
@@ -459,6 +462,7 @@ hs_list_add(struct session *s)
 {
 	TAILQ_INSERT_TAIL(&hs_list, s, hs_entry);
 	session_hs_n++;
+	s->hs_prefix_slot = admit_handshake_add(&s->link.peer.sa);
 }
 
 /* Takes a session off the list of handshakes in progress. */
@@ -469,6 +473,8 @@ hs_list_remove(struct session *s)
 		return;
 	TAILQ_REMOVE(&hs_list, s, hs_entry);
 	session_hs_n--;
+	admit_handshake_done(s->hs_prefix_slot);
+	s->hs_prefix_slot = 0;
 }
 
 void
@@ -1303,12 +1309,17 @@ session_handshake_abort(struct session *s, enum hs_failure why, const char *reas
 }
 
 bool
-session_evict_oldest_handshake(const char *reason)
+session_evict_oldest_handshake(const char *reason, bool full_only)
 {
-	if (TAILQ_EMPTY(&hs_list))
-		return false;
-	session_fail(TAILQ_FIRST(&hs_list), HS_FAIL_EVICTED, reason, 0);
-	return true;
+	struct session *s;
+
+	for (s = TAILQ_FIRST(&hs_list); s != NULL; s = TAILQ_NEXT(s, hs_entry)) {
+		if (!full_only || s->hs_full) {
+			session_fail(s, HS_FAIL_EVICTED, reason, 0);
+			return true;
+		}
+	}
+	return false;
 }
 
 bool
@@ -1322,6 +1333,7 @@ session_start(const struct datagram *d, uint32_t id, const struct client_hello *
 	if (s == NULL)
 		return false;
 	memcpy(s->hello_random, ch->random, sizeof s->hello_random);
+	s->hs_full = admit_classify(d->data, d->len, ch) == ADMIT_FULL;
 	if (live != NULL) {
 		s->predecessor = live;
 		live->successor = s;

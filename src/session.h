@@ -90,8 +90,11 @@ bool session_hello_same(const struct session *s, const struct client_hello *ch);
 bool session_hello_repeats(const struct session *s, const struct client_hello *ch);
 /* Fails the handshake of s (logged, counted as why) and closes it. */
 void session_handshake_abort(struct session *s, enum hs_failure why, const char *reason);
-/* Fails the oldest handshake in progress with reason; false if there is none. */
-bool session_evict_oldest_handshake(const char *reason);
+/*
+ * Fails the oldest handshake in progress with reason (full_only: the oldest
+ * whose ClientHello asked for a full handshake, admit.h); false if there is none.
+ */
+bool session_evict_oldest_handshake(const char *reason, bool full_only);
 /*
  * Starts the session of a peer whose cookie (session id) is valid, from its
  * ClientHello in d, as a reconnect of live (or NULL); logs session-new and

@@ -46,6 +46,8 @@ struct proxy_stats {
 	uint64_t handshake_ms_sum;
 	uint64_t cookies_sent, hellos_dropped;
 	uint64_t refused_max_sessions, evicted_max_handshakes, refused_rate;
+	/* session.handshakes_per_prefix; a full handshake refused by session.max_handshakes */
+	uint64_t refused_prefix, refused_max_handshakes;
 	uint64_t msgs_relayed_in, msgs_relayed_out;
 	uint64_t coap_malformed, badmac_dropped, backend_dropped;
 	uint64_t sessions_peak;

@@ -12,8 +12,10 @@ ROBUST_TESTS = \
 	tests/robust/test-flood.sh \
 	tests/robust/test-hostile.sh \
 	tests/robust/test-limits.sh \
+	tests/robust/test-admission-queue.sh \
+	tests/robust/test-admission-prefix.sh \
 	tests/robust/test-memory-burst.sh \
 	tests/robust/test-garbage.sh
 
 TESTS += $(ROBUST_TESTS)
-EXTRA_DIST += tests/robust/lib.sh $(ROBUST_TESTS)
+EXTRA_DIST += tests/robust/lib.sh tests/robust/admit-lib.sh $(ROBUST_TESTS)

@@ -38,6 +38,7 @@ struct opts {
 	struct hello_params hp;
 	bool cookie_round;
 	int src_port;
+	const char *src_addr; /* NULL: any */
 	int timeout_ms;
 	bool timeout_set;
 	long count;
@@ -53,7 +54,7 @@ usage_print(FILE *f)
 {
 	fputs(
 	    "usage: dtls-probe hello HOST PORT [--suites LIST] [--curves LIST] [--cookie-round]\n"
-	    "                  [--src-port P] [--timeout-ms N]\n"
+	    "                  [--src-port P] [--src-addr A] [--timeout-ms N]\n"
 	    "       dtls-probe flood HOST PORT --count N [--sockets K] [--suites LIST]\n"
 	    "                  [--curves LIST]\n"
 	    "       dtls-probe garbage HOST PORT --case NAME|all [--timeout-ms N] [--src-port P]\n"
@@ -75,6 +76,7 @@ usage_print(FILE *f)
 	    "  --curves LIST     supported groups, comma-separated (default 23)\n"
 	    "  --cookie-round    answer one HelloVerifyRequest with its cookie\n"
 	    "  --src-port P      bind the socket to source port P\n"
+	    "  --src-addr A      bind the socket to source address A (hello)\n"
 	    "  --timeout-ms N    wait for an answer (default 2000; garbage all: 50)\n"
 	    "  --count N         ClientHellos to send (flood)\n"
 	    "  --sockets K       source sockets (flood, default 64)\n"
@@ -139,9 +141,10 @@ addr_resolve(const char *host, const char *port, struct sockaddr_storage *addr, 
 	return 0;
 }
 
-/* Opens a non-blocking UDP socket connected to addr, bound to src_port if non-zero. */
+/* Opens a non-blocking UDP socket connected to addr, bound to src_addr (NULL: any) and src_port if non-zero. */
 static int
-sock_open(const struct sockaddr_storage *addr, socklen_t addr_len, int src_port)
+sock_open(const struct sockaddr_storage *addr, socklen_t addr_len, int src_port,
+    const char *src_addr)
 {
 	int fd = socket(addr->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int sndbuf = 256 * 1024;
@@ -151,7 +154,7 @@ sock_open(const struct sockaddr_storage *addr, socklen_t addr_len, int src_port)
 		return -1;
 	}
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	if (src_port > 0) {
+	if (src_port > 0 || src_addr != NULL) {
 		struct sockaddr_storage local;
 		socklen_t local_len;
 
@@ -161,6 +164,12 @@ sock_open(const struct sockaddr_storage *addr, socklen_t addr_len, int src_port)
 
 			s6->sin6_family = AF_INET6;
 			s6->sin6_addr = in6addr_any;
+			if (src_addr != NULL &&
+			    inet_pton(AF_INET6, src_addr, &s6->sin6_addr) != 1) {
+				fprintf(stderr, "dtls-probe: bad --src-addr %s\n", src_addr);
+				close(fd);
+				return -1;
+			}
 			s6->sin6_port = htons((uint16_t)src_port);
 			local_len = sizeof(*s6);
 		} else {
@@ -168,6 +177,11 @@ sock_open(const struct sockaddr_storage *addr, socklen_t addr_len, int src_port)
 
 			s4->sin_family = AF_INET;
 			s4->sin_addr.s_addr = htonl(INADDR_ANY);
+			if (src_addr != NULL && inet_pton(AF_INET, src_addr, &s4->sin_addr) != 1) {
+				fprintf(stderr, "dtls-probe: bad --src-addr %s\n", src_addr);
+				close(fd);
+				return -1;
+			}
 			s4->sin_port = htons((uint16_t)src_port);
 			local_len = sizeof(*s4);
 		}
@@ -321,7 +335,7 @@ probe_hello(const struct opts *o, const struct sockaddr_storage *addr, socklen_t
 	int fd;
 
 	memset(&st, 0, sizeof(st));
-	fd = sock_open(addr, addr_len, o->src_port);
+	fd = sock_open(addr, addr_len, o->src_port, o->src_addr);
 	if (fd == -1)
 		return EXIT_USAGE;
 	rand_fill(hp.random, sizeof(hp.random));
@@ -378,7 +392,7 @@ probe_flood(const struct opts *o, const struct sockaddr_storage *addr, socklen_t
 	}
 	memset(&st, 0, sizeof(st));
 	for (j = 0; j < k; j++) {
-		pfds[j].fd = sock_open(addr, addr_len, 0);
+		pfds[j].fd = sock_open(addr, addr_len, 0, NULL);
 		pfds[j].events = POLLIN;
 		if (pfds[j].fd == -1) {
 			rc = EXIT_USAGE;
@@ -461,7 +475,7 @@ gcase_run(const struct gcase *gc, const struct opts *o, const struct sockaddr_st
 		fprintf(stderr, "dtls-probe: case %s: datagram too long\n", gc->name);
 		return EXIT_USAGE;
 	}
-	fd = sock_open(addr, addr_len, o->src_port);
+	fd = sock_open(addr, addr_len, o->src_port, o->src_addr);
 	if (fd == -1)
 		return EXIT_USAGE;
 	if (sock_send(fd, b.p, b.len) == -1) {
@@ -587,6 +601,8 @@ opts_parse(int argc, char **argv, struct opts *o)
 			if (num_parse(val, 1, 65535, &v) == -1)
 				return usage_error("bad --src-port", val);
 			o->src_port = (int)v;
+		} else if (strcmp(name, "--src-addr") == 0) {
+			o->src_addr = val;
 		} else if (strcmp(name, "--timeout-ms") == 0) {
 			if (num_parse(val, 1, 600000, &v) == -1)
 				return usage_error("bad --timeout-ms", val);

@@ -60,3 +60,9 @@ tests_unit_check_fuzz_regress_LDADD = $(UNIT_LIBS)
 tests_unit_check_fuzz_regress_SOURCES += tests/fuzz/fuzz_proxy.c tests/fuzz/fuzz_proxy.h
 tests_unit_check_fuzz_regress_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_SRCDIR='"$(abs_top_srcdir)"'
 EXTRA_DIST += tests/unit/fuzz-inputs
+
+check_PROGRAMS += tests/unit/check_admit
+TESTS += tests/unit/check_admit
+tests_unit_check_admit_SOURCES = tests/unit/check_admit.c
+tests_unit_check_admit_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_check_admit_LDADD = $(UNIT_LIBS)

@@ -1,0 +1,29 @@
+#!/bin/sh
+# Admission under overload: session.max_handshakes puts resumption and PSK handshakes before
+# full ECDHE-ECDSA ones (a PSK one displaces the oldest full one; a full one is refused when only
+# PSK ones are in progress; among PSK ones the oldest goes first).
+. "${srcdir:-.}/tests/robust/admit-lib.sh"
+
+step "max_handshakes = 2: a PSK handshake displaces the oldest full one, not an older PSK one"
+write_admit_conf "max_handshakes = 2;"
+start_proxy "$tmp/proxy.conf"
+half_open 127.0.0.2 $psk_suite
+half_open 127.0.0.3 $full_suite
+wait_count 'event=handshake-start ' 2
+half_open 127.0.0.4 $psk_suite
+wait_log 'event=handshake-failed .*peer=127\.0\.0\.3:.*evicted: session\.max_handshakes' 5
+log_lacks 'event=handshake-failed .*peer=127\.0\.0\.2:' "the older PSK handshake was evicted"
+
+step "max_handshakes = 2, both PSK: a full handshake is refused, the PSK ones stay"
+half_open 127.0.0.5 $full_suite
+wait_log 'event=session-refused .*peer=127\.0\.0\.5:.*reason="session\.max_handshakes \(2\) reached, all of them resumption or PSK handshakes' 5
+log_lacks 'event=handshake-failed .*peer=127\.0\.0\.[24]:' "a PSK handshake was evicted for a full one"
+[ "$(ctl_stat drops_max_handshakes_full)" = 1 ] || fail "drops_max_handshakes_full is not 1"
+[ "$(ctl_stat handshakes_in_progress)" = 2 ] || fail "handshakes_in_progress is not 2"
+
+step "a third PSK handshake displaces the oldest PSK one (no full one left)"
+half_open 127.0.0.6 $psk_suite
+wait_log 'event=handshake-failed .*peer=127\.0\.0\.2:.*evicted: session\.max_handshakes' 5
+log_lacks 'event=handshake-failed .*peer=127\.0\.0\.4:' "the newer PSK handshake was evicted"
+stop_proxy
+echo "PASS"
