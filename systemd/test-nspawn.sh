@@ -11,8 +11,15 @@
 # keeps working), reload by SIGHUP, restart with a sender on loopback (the
 # listening socket waits in systemd's fd store: no ICMP port unreachable, a
 # ClientHello sent while no daemon runs is answered after the start, the same
-# socket before and after), logrotate of the JSON log, restart, stop (what
-# happens to the stored socket), and purge (nothing left).
+# socket before and after), a live DTLS session (PSK, and one with a client
+# certificate) across `systemctl restart` and (PSK) across `stop` + `start`:
+# the session is saved at the stop (sessions-saved, fd store and file) and
+# restored at the start (sessions-restored source=fdstore, or source=file
+# after a stop on systemd 252, which empties the store), the next request is
+# answered over the same session (no handshake), no state file is left and
+# the file was mode 0600; a crash (SIGKILL) saves nothing and the restart
+# restores nothing; logrotate of the JSON log, restart, stop (what happens
+# to the stored socket), and purge (nothing left).
 #
 # Usage: systemd/test-nspawn.sh [12] [13]      (`make check-systemd` runs it)
 # Environment: ROOTS, the directory of the root file systems (default
@@ -335,10 +342,12 @@ client_printed() {
 # waits until /run/go-$1 exists while the daemon restarts, then sends
 # another. The old process saves the session (fd store and file), the new
 # one restores it ($2: from where, fdstore or file) and answers over the
-# same session: no handshake after the restart.
+# same session: no handshake after the restart. $3, $4: a name for the
+# session in the messages and coaps-send's credentials (default: PSK).
 session_check() {
-	local how=$1 want_source=$2 tag=sess-$1 pid1 pid2 saved where restored source out mode n
-	in_ct "rm -f /run/go-$tag; (/mnt/debs/coaps-send -S -p $pport -w 1000 '$(req_time 0101)' \
+	local how="$1${3:+ ($3)}" want_source=$2 tag=sess-$1${3:+-$3} pid1 pid2 saved where restored
+	local source out mode n
+	in_ct "rm -f /run/go-$tag; (/mnt/debs/coaps-send ${4:-} -S -p $pport -w 1000 '$(req_time 0101)' \
 		until:/run/go-$tag '$(req_time 0102)'; echo exit=\$?) >/run/$tag.out 2>&1 &"
 	if ! client_printed "$tag" 20 '^recv .*mid=0x0101'; then
 		in_ct "cat /run/$tag.out" | sed 's/^/  | /'
@@ -347,7 +356,7 @@ session_check() {
 		return
 	fi
 	pid1=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
-	if [ "$how" = restart ]; then
+	if [ "$1" = restart ]; then
 		check "$how with a live session: systemctl restart" in_ct 'systemctl restart coaps-proxyd'
 	else
 		check "$how with a live session: systemctl stop" in_ct 'systemctl stop coaps-proxyd'
@@ -531,6 +540,19 @@ scenario() {
 	*) fail "PSK request after the restart: $out" ;;
 	esac
 	session_check restart fdstore
+	# A certificate session (ECDHE-ECDSA, client certificate) across a restart.
+	in_ct 'install -m 0640 -g coaps-proxyd /mnt/debs/certs/server-cert.pem /mnt/debs/certs/server-key.pem \
+		/mnt/debs/certs/ca-cert.pem /etc/coaps-proxy/ &&
+		printf "x509 = { certificate = \"/etc/coaps-proxy/server-cert.pem\"; private_key = \"/etc/coaps-proxy/server-key.pem\";\n\tclient_ca = \"/etc/coaps-proxy/ca-cert.pem\"; verify_client = \"required\"; };\n" \
+		>>/etc/coaps-proxy/coaps-proxy.conf'
+	if in_ct 'systemctl reload coaps-proxyd'; then
+		session_check restart fdstore certificate "-C /mnt/debs/certs/client-cert.pem \
+			-K /mnt/debs/certs/client-key.pem -A /mnt/debs/certs/ca-cert.pem"
+	else
+		fail "reload adding x509 (the certificate session)"
+	fi
+	in_ct 'cp -p /root/good.conf /etc/coaps-proxy/coaps-proxy.conf && systemctl reload coaps-proxyd &&
+		rm -f /etc/coaps-proxy/server-cert.pem /etc/coaps-proxy/server-key.pem /etc/coaps-proxy/ca-cert.pem'
 	# systemd 254+ (FileDescriptorStorePreserve=yes) keeps the store across a
 	# stop; 252 empties it, and the file carries the sessions.
 	if [ "$sysv" -ge 254 ]; then
@@ -609,6 +631,11 @@ for rel in $releases; do
 		continue
 	fi
 	pass "build of the .deb for Debian $rel"
+	if ! bash "$srcdir/certs/gen-certs.sh" "$debs/certs" >"$work/certs-$rel.log" 2>&1; then
+		sed 's/^/  | /' "$work/certs-$rel.log"
+		fail "certs/gen-certs.sh for the certificate session"
+	fi
+	chmod -R a+rX "$debs/certs"
 	if ! boot; then
 		tail -20 "$work/nspawn-$rel.log" | sed 's/^/  | /'
 		fail "boot of $root with systemd-nspawn"
