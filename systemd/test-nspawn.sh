@@ -11,8 +11,15 @@
 # keeps working), reload by SIGHUP, restart with a sender on loopback (the
 # listening socket waits in systemd's fd store: no ICMP port unreachable, a
 # ClientHello sent while no daemon runs is answered after the start, the same
-# socket before and after), logrotate of the JSON log, restart, stop (what
-# happens to the stored socket), and purge (nothing left).
+# socket before and after), a live DTLS session (PSK, and one with a client
+# certificate) across `systemctl restart` and (PSK) across `stop` + `start`:
+# the session is saved at the stop (sessions-saved, fd store and file) and
+# restored at the start (sessions-restored source=fdstore, or source=file
+# after a stop on systemd 252, which empties the store), the next request is
+# answered over the same session (no handshake), no state file is left and
+# the file was mode 0600; a crash (SIGKILL) saves nothing and the restart
+# restores nothing; logrotate of the JSON log, restart, stop (what happens
+# to the stored socket), and purge (nothing left).
 #
 # Usage: systemd/test-nspawn.sh [12] [13]      (`make check-systemd` runs it)
 # Environment: ROOTS, the directory of the root file systems (default
@@ -109,7 +116,7 @@ build_errors() {
 
 # Builds the .deb for release $rel into $debs; 0 on success.
 build_deb() {
-	local log=$work/build-$rel.log codename
+	local log=$work/build-$rel.log codename tree tool
 	codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
 	mkdir -p "$debs"
 	if [ "$codename" = "$suite" ]; then
@@ -128,6 +135,7 @@ build_deb() {
 			fi
 		fi
 		cp "$work/src-$rel"/coaps-proxy_*.deb "$debs/"
+		tree=$work/src-$rel/coaps-proxy
 	else
 		local broot=$ROOTS/build-$rel
 		$debian_root make "$suite" "$broot" build-essential >"$log" 2>&1 ||
@@ -142,8 +150,17 @@ build_deb() {
 			return 1
 		fi
 		cp "$broot/build"/coaps-proxy_*.deb "$debs/"
+		tree=$broot/build/coaps-proxy
 	fi
 	rm -f "$debs"/*dbgsym*
+	# The tests' DTLS client, built with the package for this release's
+	# mbedTLS: it keeps one session across a restart (session_check).
+	tool=$(find "$tree" -path '*/tests/tools/coaps-send' -type f -perm -u+x | head -1)
+	if [ -n "$tool" ]; then
+		cp "$tool" "$debs/coaps-send"
+	else
+		fail "the package build left no tests/tools/coaps-send"
+	fi
 }
 
 # Boots the root $root with an overlay on tmpfs; sets $leader (its PID 1).
@@ -294,6 +311,126 @@ restart_check() {
 	in_ct 'rm -rf /run/systemd/system/coaps-proxyd.service.d && systemctl daemon-reload'
 }
 
+# A CON GET for /time with MID 0x$1 and a one-byte token (the MID's low
+# byte), as the hex coaps-send takes.
+req_time() {
+	printf '41 01 %s %s %s b4 74 69 6d 65' "$(echo "$1" | cut -c1-2)" "$(echo "$1" | cut -c3-4)" \
+		"$(echo "$1" | cut -c3-4)"
+}
+
+# The value of field $2 in the first line of the daemon process $1's
+# journal that has event=$3, or nothing.
+journal_field() {
+	in_ct "journalctl -u coaps-proxyd _PID=$1 -o cat --no-pager" |
+		sed -n "/event=$3 /{s/.* $2=\\([^ ]*\\).*/\\1/p;q}"
+}
+
+# Waits (at most $2 s) until the client output /run/$1.out in the container
+# has a line matching the ERE $3; 0 if it came.
+client_printed() {
+	local i
+	for i in $(seq $(($2 * 5))); do
+		in_ct "grep -Eq '$3' /run/$1.out 2>/dev/null" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# A live PSK session across `systemctl restart` ($1 = restart) or
+# `systemctl stop` + `start` ($1 = stop-start): coaps-send (built with the
+# package, run in the container) keeps one DTLS session, sends a request,
+# waits until /run/go-$1 exists while the daemon restarts, then sends
+# another. The old process saves the session (fd store and file), the new
+# one restores it ($2: from where, fdstore or file) and answers over the
+# same session: no handshake after the restart. $3, $4: a name for the
+# session in the messages and coaps-send's credentials (default: PSK).
+session_check() {
+	local how="$1${3:+ ($3)}" want_source=$2 tag=sess-$1${3:+-$3} pid1 pid2 saved where restored
+	local source out mode n
+	in_ct "rm -f /run/go-$tag; (/mnt/debs/coaps-send ${4:-} -S -p $pport -w 1000 '$(req_time 0101)' \
+		until:/run/go-$tag '$(req_time 0102)'; echo exit=\$?) >/run/$tag.out 2>&1 &"
+	if ! client_printed "$tag" 20 '^recv .*mid=0x0101'; then
+		in_ct "cat /run/$tag.out" | sed 's/^/  | /'
+		fail "$how: no answer before the $how over the live session"
+		in_ct "touch /run/go-$tag"
+		return
+	fi
+	pid1=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
+	if [ "$1" = restart ]; then
+		check "$how with a live session: systemctl restart" in_ct 'systemctl restart coaps-proxyd'
+	else
+		check "$how with a live session: systemctl stop" in_ct 'systemctl stop coaps-proxyd'
+		mode=$(in_ct 'stat -c "%a %U" /var/lib/coaps-proxy/sessions.state 2>&1')
+		check "$how: the state file while stopped is mode 0600, owner coaps-proxyd ($mode)" \
+			test "$mode" = "600 coaps-proxyd"
+		check "$how: systemctl start" in_ct 'systemctl start coaps-proxyd'
+	fi
+	pid2=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
+	in_ct "touch /run/go-$tag"
+	# Until the client ends (close_notify), so that no later stop saves it again.
+	client_printed "$tag" 40 '^exit='
+	saved=$(journal_field "$pid1" count sessions-saved)
+	where=$(journal_field "$pid1" where sessions-saved)
+	restored=$(journal_field "$pid2" count sessions-restored)
+	source=$(journal_field "$pid2" source sessions-restored)
+	echo "note: $rel: $how ($pid1 -> $pid2): sessions-saved count=${saved:-none} where=${where:-none};" \
+		"sessions-restored count=${restored:-none} source=${source:-none}"
+	in_ct "journalctl -u coaps-proxyd _PID=$pid1 _PID=$pid2 -o cat --no-pager |
+		grep -E 'event=(sessions-|session-not-restored|handshake-)'" | sed 's/^/  | /'
+	check "$how: a new process ($pid1 -> $pid2)" test "$pid2" != "$pid1" -a "$pid2" != 0
+	check "$how: event=sessions-saved count>=1 at the stop (count=${saved:-none})" \
+		test "${saved:-0}" -ge 1
+	check "$how: saved into the fd store and the file (where=${where:-none})" \
+		test "$where" = fdstore+file
+	check "$how: event=sessions-restored count>=1 at the start (count=${restored:-none})" \
+		test "${restored:-0}" -ge 1
+	check "$how: restored from the $want_source (source=${source:-none})" \
+		test "$source" = "$want_source"
+	out=$(in_ct "cat /run/$tag.out")
+	n=$(printf '%s\n' "$out" | grep -c '^handshake ok')
+	if printf '%s\n' "$out" | grep -q '^recv .*code=2\.05 mid=0x0102' && [ "$n" = 1 ] &&
+		printf '%s\n' "$out" | grep -qx 'exit=0'; then
+		pass "$how: the request after it answered (2.05) over the same DTLS session, one handshake"
+	else
+		printf '%s\n' "$out" | sed 's/^/  | /'
+		fail "$how: no answer over the same session after it ($n handshakes)"
+	fi
+	check "$how: no handshake in the new process" in_ct \
+		"! journalctl -u coaps-proxyd _PID=$pid2 -o cat --no-pager | grep -Eq 'event=handshake-(start|ok)'"
+	out=$(in_ct 'ls -A /var/lib/coaps-proxy')
+	check "$how: no state left in /var/lib/coaps-proxy (${out:-empty})" test -z "$out"
+	out=$(in_ct 'find /tmp /var/tmp -name "*state*" -o -user coaps-proxyd -type f' | head -5)
+	check "$how: nothing of the daemon's in /tmp or /var/tmp (${out:-none})" test -z "$out"
+}
+
+# A crash (SIGKILL): Restart=on-failure starts a new process, which restores
+# nothing (no sessions-restored event) though a session was live.
+crash_check() {
+	local pid1 pid2 out
+	in_ct "rm -f /run/go-crash; (/mnt/debs/coaps-send -p $pport -w 1000 '$(req_time 0201)' \
+		until:/run/go-crash; echo exit=\$?) >/run/crash.out 2>&1 &"
+	client_printed crash 20 '^recv .*mid=0x0201' ||
+		fail "crash: no answer before the crash over the live session"
+	pid1=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
+	in_ct 'systemctl kill -s KILL --kill-whom=main coaps-proxyd'
+	pid2=$pid1
+	for _ in $(seq 60); do
+		pid2=$(in_ct 'systemctl show -P MainPID coaps-proxyd')
+		[ "$pid2" != "$pid1" ] && [ "$pid2" != 0 ] &&
+			in_ct 'systemctl is-active --quiet coaps-proxyd' && break
+		sleep 0.5
+	done
+	in_ct "touch /run/go-crash"
+	check "crash: Restart=on-failure started a new process ($pid1 -> $pid2)" \
+		test "$pid2" != "$pid1" -a "$pid2" != 0
+	check "crash: nothing saved by the killed process" in_ct \
+		"! journalctl -u coaps-proxyd _PID=$pid1 -o cat --no-pager | grep -q 'event=sessions-saved'"
+	out=$(in_ct "journalctl -u coaps-proxyd _PID=$pid2 -o cat --no-pager | grep 'event=sessions-restored'")
+	check "crash: the next start restores nothing (${out:-no sessions-restored})" test -z "$out"
+	out=$(in_ct 'ls -A /var/lib/coaps-proxy')
+	check "crash: no state in /var/lib/coaps-proxy (${out:-empty})" test -z "$out"
+}
+
 # The whole scenario for one release in the booted container.
 scenario() {
 	local out pid1 pid2 ev missing
@@ -402,6 +539,28 @@ scenario() {
 	*"</time>"*) pass "PSK request after the restart" ;;
 	*) fail "PSK request after the restart: $out" ;;
 	esac
+	session_check restart fdstore
+	# A certificate session (ECDHE-ECDSA, client certificate) across a restart.
+	in_ct 'install -m 0640 -g coaps-proxyd /mnt/debs/certs/server-cert.pem /mnt/debs/certs/server-key.pem \
+		/mnt/debs/certs/ca-cert.pem /etc/coaps-proxy/ &&
+		printf "x509 = { certificate = \"/etc/coaps-proxy/server-cert.pem\"; private_key = \"/etc/coaps-proxy/server-key.pem\";\n\tclient_ca = \"/etc/coaps-proxy/ca-cert.pem\"; verify_client = \"required\"; };\n" \
+		>>/etc/coaps-proxy/coaps-proxy.conf'
+	if in_ct 'systemctl reload coaps-proxyd'; then
+		session_check restart fdstore certificate "-C /mnt/debs/certs/client-cert.pem \
+			-K /mnt/debs/certs/client-key.pem -A /mnt/debs/certs/ca-cert.pem"
+	else
+		fail "reload adding x509 (the certificate session)"
+	fi
+	in_ct 'cp -p /root/good.conf /etc/coaps-proxy/coaps-proxy.conf && systemctl reload coaps-proxyd &&
+		rm -f /etc/coaps-proxy/server-cert.pem /etc/coaps-proxy/server-key.pem /etc/coaps-proxy/ca-cert.pem'
+	# systemd 254+ (FileDescriptorStorePreserve=yes) keeps the store across a
+	# stop; 252 empties it, and the file carries the sessions.
+	if [ "$sysv" -ge 254 ]; then
+		session_check stop-start fdstore
+	else
+		session_check stop-start file
+	fi
+	crash_check
 	check "JSON session log written" in_ct 'grep -q "\"event\":\"handshake-ok\"" /var/log/coaps-proxy/sessions.jsonl'
 	if in_ct 'command -v logrotate >/dev/null'; then
 		out=$(in_ct 'logrotate -f /etc/logrotate.d/coaps-proxyd 2>&1')
@@ -436,7 +595,7 @@ scenario() {
 	check "every daemon event in the journal has COAPS_EVENT${missing:+ (missing:$missing)}" test -z "$missing"
 	for ev in started listening control-listening stopping stopped cookie-sent session-new \
 		handshake-start handshake-ok handshake-failed session-closed control reloading reloaded \
-		reload-failed log-reopened; do
+		reload-failed log-reopened sessions-saved sessions-restored; do
 		grep -qx "$ev" "$work/events-$rel" || fail "event $ev not in the journal"
 	done
 	check "journalctl COAPS_EVENT=handshake-ok finds the handshake" in_ct \
@@ -472,6 +631,11 @@ for rel in $releases; do
 		continue
 	fi
 	pass "build of the .deb for Debian $rel"
+	if ! bash "$srcdir/certs/gen-certs.sh" "$debs/certs" >"$work/certs-$rel.log" 2>&1; then
+		sed 's/^/  | /' "$work/certs-$rel.log"
+		fail "certs/gen-certs.sh for the certificate session"
+	fi
+	chmod -R a+rX "$debs/certs"
 	if ! boot; then
 		tail -20 "$work/nspawn-$rel.log" | sed 's/^/  | /'
 		fail "boot of $root with systemd-nspawn"
