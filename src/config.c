@@ -42,7 +42,7 @@ static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min"
 	"cid_length", "session_tickets", "ticket_lifetime", "ticket_key_file", "session_cache",
 	NULL };
 static const char *const session_keys[] = { "idle_timeout", "park_after", "max_sessions",
-	"max_handshakes", "handshakes_per_source", "state_file", NULL };
+	"max_handshakes", "handshakes_per_source", "state_file", "handshake_threads", NULL };
 static const char *const log_keys[] = { "level", "json_file", "syslog", NULL };
 static const char *const control_keys[] = { "socket", NULL };
 static const char *const metrics_keys[] = { "address", "port", NULL };
@@ -216,7 +216,8 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 	        get_uint(ld, g, "max_sessions", 1, 10000000, &cfg->max_sessions) < 0 ||
 	        get_uint(ld, g, "max_handshakes", 1, 10000000, &cfg->max_handshakes) < 0 ||
 	        get_uint(ld, g, "handshakes_per_source", 0, 1000000, &cfg->handshakes_per_source) <
-	            0))
+	            0 ||
+	        get_uint(ld, g, "handshake_threads", 0, 256, &cfg->handshake_threads) < 0))
 		return -1;
 	if (state != NULL && state[0] != '\0' && state[0] != '/')
 		return load_fail(ld, config_setting_get_member(g, "state_file"), NULL,
@@ -414,6 +415,7 @@ config_load(const char *path, char **cause)
 	cfg->max_sessions = CONFIG_DEFAULT_SESSION_MAX_SESSIONS;
 	cfg->max_handshakes = CONFIG_DEFAULT_SESSION_MAX_HANDSHAKES;
 	cfg->handshakes_per_source = CONFIG_DEFAULT_SESSION_HANDSHAKES_PER_SOURCE;
+	cfg->handshake_threads = CONFIG_HANDSHAKE_THREADS_AUTO;
 	cfg->diagnostic_payloads = CONFIG_DEFAULT_DIAGNOSTIC_PAYLOADS;
 	cfg->log_level = log_level_parse(CONFIG_DEFAULT_LOG_LEVEL);
 	cfg->log_syslog = CONFIG_DEFAULT_LOG_SYSLOG;

@@ -127,6 +127,8 @@ struct proxy_config {
 	uint32_t max_sessions;
 	uint32_t max_handshakes;
 	uint32_t handshakes_per_source; /* per second, 0 = unlimited */
+	/* session.handshake_threads, read at start: 0 = in the loop; CONFIG_HANDSHAKE_THREADS_AUTO */
+	uint32_t handshake_threads;
 	char *state_file; /* session.state_file: sessions saved at a clean stop; "" = none */
 
 	int log_level;

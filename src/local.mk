@@ -9,6 +9,7 @@ src_libcoapsproxy_a_SOURCES = \
 	src/config_net.c src/config_psk.c src/config_x509.c src/defaults.h \
 	src/dtls.c src/dtls.h src/dtls_compat.h src/dtls_ticket.c \
 	src/fdstore.c src/fdstore.h \
+	src/hspool.c src/hspool.h \
 	src/frontdoor.c src/frontdoor.h \
 	src/listener.c src/listener.h \
 	src/log.c src/log.h \
