@@ -34,11 +34,12 @@
 #define CONFIG_DEFAULT_SESSION_MAX_SESSIONS 10000       /* session.max_sessions */
 #define CONFIG_DEFAULT_SESSION_MAX_HANDSHAKES 1000      /* session.max_handshakes */
 #define CONFIG_DEFAULT_SESSION_HANDSHAKES_PER_SOURCE 0  /* session.handshakes_per_source */
-/* session.handshake_threads unset: as many as the cores the daemon may run on. */
-#define CONFIG_HANDSHAKE_THREADS_AUTO UINT32_MAX
 #define CONFIG_DEFAULT_LOG_LEVEL "info"                 /* log.level */
 #define CONFIG_DEFAULT_LOG_SYSLOG false                 /* log.syslog */
 #define CONFIG_DEFAULT_METRICS_ADDRESS "127.0.0.1"      /* metrics.address */
 #define CONFIG_DEFAULT_METRICS_PORT 9684                /* metrics.port */
+
+/* session.handshake_threads unset: as many as the cores the daemon may run on. */
+#define CONFIG_HANDSHAKE_THREADS_AUTO UINT32_MAX
 
 #endif

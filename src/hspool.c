@@ -34,8 +34,8 @@ static bool stopping;
 static pthread_t *threads;
 static struct hspool_job **running; /* per thread: the job it runs, or NULL (under hs_lock) */
 static unsigned n_threads;
-static int wake_fd = -1;        /* eventfd: a thread completed a job */
-static struct event *wake_ev;   /* its read event in the owning loop */
+static int wake_fd = -1;      /* eventfd: a thread completed a job */
+static struct event *wake_ev; /* its read event in the owning loop */
 static atomic_uint_fast64_t jobs_run;
 
 /* Appends job to f. */

@@ -1201,18 +1201,15 @@ session_handshake_end(struct session *s, int r)
 	if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
 		return 0;
 	if (r != 0) {
-		if (dtls_error_kind(s->ssl, r) == DTLS_E_NO_SHARED_SUITE &&
-		    s->hello != NULL)
+		if (dtls_error_kind(s->ssl, r) == DTLS_E_NO_SHARED_SUITE && s->hello != NULL)
 			session_no_shared_suite(s, reason, sizeof reason);
-		else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED &&
-		         s->cert_problem.text != NULL)
-			reason_len = cert_problem_reason(&s->cert_problem, "", reason,
-			    sizeof reason);
+		else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem.text != NULL)
+			reason_len =
+			    cert_problem_reason(&s->cert_problem, "", reason, sizeof reason);
 		else
 			reason_len =
 			    dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
-		session_fail(s, hs_failure_class(dtls_error_kind(s->ssl, r)), reason,
-		    reason_len);
+		session_fail(s, hs_failure_class(dtls_error_kind(s->ssl, r)), reason, reason_len);
 		return -1;
 	}
 	return session_established(s) ? 1 : -1;
