@@ -1438,8 +1438,19 @@ session_hs_done(struct hspool_job *job)
 			session_hs_submit(s);
 		return;
 	}
-	/* Established: what came in meanwhile is fed in the loop, as any record now. */
+	/*
+	 * Established: what came in meanwhile is fed in the loop, as any record
+	 * now; but a ClientHello queued while in handshake repeated the one
+	 * that made it (the front door queues no other): a late duplicate, which
+	 * the front door drops for an established session (mbedTLS would take
+	 * it for a reconnect).
+	 */
 	for (unsigned i = 0; i < hs->n_in; i++) {
+		if (dtls_is_client_hello(hs->in[i].data, hs->in[i].len)) {
+			stats_mut()->hellos_dropped++;
+			free(hs->in[i].data);
+			continue;
+		}
 		data[n_later] = hs->in[i].data;
 		later[n_later] = (struct datagram){ .listener = s->link.listener,
 			.data = hs->in[i].data,
