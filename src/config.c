@@ -43,7 +43,7 @@ static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min"
 	NULL };
 static const char *const session_keys[] = { "idle_timeout", "park_after", "max_sessions",
 	"max_handshakes", "handshakes_per_source", "handshakes_per_prefix", "prefix_len_v4",
-	"prefix_len_v6", "state_file", NULL };
+	"prefix_len_v6", "state_file", "handshake_threads", NULL };
 static const char *const log_keys[] = { "level", "json_file", "syslog", NULL };
 static const char *const control_keys[] = { "socket", NULL };
 static const char *const metrics_keys[] = { "address", "port", NULL };
@@ -221,7 +221,8 @@ load_session_log(struct loader *ld, struct proxy_config *cfg)
 	        get_uint(ld, g, "handshakes_per_prefix", 0, 10000000, &cfg->handshakes_per_prefix) <
 	            0 ||
 	        get_uint(ld, g, "prefix_len_v4", 1, 32, &cfg->prefix_len_v4) < 0 ||
-	        get_uint(ld, g, "prefix_len_v6", 1, 128, &cfg->prefix_len_v6) < 0))
+	        get_uint(ld, g, "prefix_len_v6", 1, 128, &cfg->prefix_len_v6) < 0 ||
+	        get_uint(ld, g, "handshake_threads", 0, 256, &cfg->handshake_threads) < 0))
 		return -1;
 	if (state != NULL && state[0] != '\0' && state[0] != '/')
 		return load_fail(ld, config_setting_get_member(g, "state_file"), NULL,
@@ -422,6 +423,7 @@ config_load(const char *path, char **cause)
 	cfg->handshakes_per_prefix = CONFIG_DEFAULT_SESSION_HANDSHAKES_PER_PREFIX;
 	cfg->prefix_len_v4 = CONFIG_DEFAULT_SESSION_PREFIX_LEN_V4;
 	cfg->prefix_len_v6 = CONFIG_DEFAULT_SESSION_PREFIX_LEN_V6;
+	cfg->handshake_threads = CONFIG_HANDSHAKE_THREADS_AUTO;
 	cfg->diagnostic_payloads = CONFIG_DEFAULT_DIAGNOSTIC_PAYLOADS;
 	cfg->log_level = log_level_parse(CONFIG_DEFAULT_LOG_LEVEL);
 	cfg->log_syslog = CONFIG_DEFAULT_LOG_SYSLOG;

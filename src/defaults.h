@@ -42,4 +42,7 @@
 #define CONFIG_DEFAULT_METRICS_ADDRESS "127.0.0.1"      /* metrics.address */
 #define CONFIG_DEFAULT_METRICS_PORT 9684                /* metrics.port */
 
+/* session.handshake_threads unset: as many as the cores the daemon may run on. */
+#define CONFIG_HANDSHAKE_THREADS_AUTO UINT32_MAX
+
 #endif

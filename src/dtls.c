@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,9 @@ _Static_assert(COOKIE_LEN == 1 + 4 + 4 + COOKIE_MAC_LEN, "DTLS_COOKIE_LEN in dtl
 static mbedtls_entropy_context dtls_entropy;
 static mbedtls_ctr_drbg_context dtls_drbg;
 static mbedtls_md_context_t dtls_cookie_hmac;
-static uint32_t dtls_id_counter;
+/* The handshake threads check cookies too (mbedTLS's cookie callback). */
+static pthread_mutex_t dtls_cookie_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint32_t dtls_id_counter;
 static bool dtls_ready;
 
 /* P-256 first (what Thread devices use), then P-384; hashes SHA-256 and up. */
@@ -95,6 +98,7 @@ dtls_init_from(int (*f_entropy)(void *, unsigned char *, size_t), void *p_entrop
 {
 	static const char pers[] = "coaps-proxyd";
 	unsigned char key[32];
+	uint32_t first;
 
 #if DTLS_MBEDTLS3 && defined(MBEDTLS_PSA_CRYPTO_C)
 	/* Once per process (later calls do nothing); never freed: contexts may outlive dtls_shutdown. */
@@ -115,10 +119,9 @@ dtls_init_from(int (*f_entropy)(void *, unsigned char *, size_t), void *p_entrop
 		return -1;
 	}
 	mbedtls_platform_zeroize(key, sizeof key);
-	if (mbedtls_ctr_drbg_random(&dtls_drbg, (unsigned char *)&dtls_id_counter,
-	        sizeof dtls_id_counter) != 0)
-		dtls_id_counter = 0;
-	dtls_id_counter &= 0x00ffffff; /* room to grow before wrapping */
+	if (mbedtls_ctr_drbg_random(&dtls_drbg, (unsigned char *)&first, sizeof first) != 0)
+		first = 0;
+	dtls_id_counter = first & 0x00ffffff; /* room to grow before wrapping */
 	dtls_ready = true;
 	return 0;
 }
@@ -152,9 +155,11 @@ dtls_shutdown(void)
 uint32_t
 dtls_next_id(void)
 {
-	if (++dtls_id_counter == 0)
-		dtls_id_counter = 1;
-	return dtls_id_counter;
+	uint32_t id;
+
+	while ((id = ++dtls_id_counter) == 0)
+		; /* 0 names no session */
+	return id;
 }
 
 /* Computes the cookie MAC over version, id, time and the peer's transport id. */
@@ -164,10 +169,12 @@ cookie_mac(const uint8_t head[9], const uint8_t *cli_id, size_t cli_id_len,
 {
 	unsigned char full[32];
 
+	pthread_mutex_lock(&dtls_cookie_lock);
 	mbedtls_md_hmac_reset(&dtls_cookie_hmac);
 	mbedtls_md_hmac_update(&dtls_cookie_hmac, head, 9);
 	mbedtls_md_hmac_update(&dtls_cookie_hmac, cli_id, cli_id_len);
 	mbedtls_md_hmac_finish(&dtls_cookie_hmac, full);
+	pthread_mutex_unlock(&dtls_cookie_lock);
 	memcpy(mac, full, COOKIE_MAC_LEN);
 }
 
@@ -473,6 +480,12 @@ dtls_send_cb(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct dtls_link *link = ctx;
 
+	if (link->direct) {
+		if (listener_send_now(link->listener, &link->peer.sa, link->peerlen, &link->local,
+		        buf, len) < 0)
+			return MBEDTLS_ERR_NET_SEND_FAILED;
+		return (int)len;
+	}
 	if (listener_send(link->listener, &link->peer.sa, link->peerlen, &link->local, buf, len) <
 	    0)
 		return MBEDTLS_ERR_NET_SEND_FAILED;
@@ -1200,11 +1213,34 @@ dtls_key_matches(const mbedtls_x509_crt *crt, const mbedtls_pk_context *key)
 #endif
 }
 
+/*
+ * Signs once with key: mbedTLS builds the key's precomputed P-256 table at
+ * its first signature and keeps it in the key; done here, before any
+ * handshake thread signs, the threads only ever read it.
+ */
+static void
+dtls_key_warm(mbedtls_pk_context *key)
+{
+	unsigned char hash[32] = { 0 }, sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+	size_t n;
+
+	if (!dtls_ready || !mbedtls_pk_can_do(key, MBEDTLS_PK_ECDSA))
+		return;
+#if DTLS_MBEDTLS3
+	(void)mbedtls_pk_sign(key, MBEDTLS_MD_SHA256, hash, sizeof hash, sig, sizeof sig, &n,
+	    mbedtls_ctr_drbg_random, &dtls_drbg);
+#else
+	(void)mbedtls_pk_sign(key, MBEDTLS_MD_SHA256, hash, sizeof hash, sig, &n,
+	    mbedtls_ctr_drbg_random, &dtls_drbg);
+#endif
+}
+
 void
 dtls_key_prepare(mbedtls_pk_context *key)
 {
 #if DTLS_MBEDTLS3
-	(void)key; /* 3.x signs with an EC key through the ECDSA code directly */
+	/* 3.x signs with an EC key through the ECDSA code directly. */
+	dtls_key_warm(key);
 #else
 	/*
 	 * Re-wrap the key as MBEDTLS_PK_ECDSA: mbedTLS 2.28's generic EC key
@@ -1222,6 +1258,7 @@ dtls_key_prepare(mbedtls_pk_context *key)
 		*key = ecdsa;
 	} else
 		mbedtls_pk_free(&ecdsa);
+	dtls_key_warm(key);
 #endif
 }
 

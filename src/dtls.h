@@ -31,6 +31,7 @@ struct dtls_link {
 	struct local_addr local;
 	const uint8_t *rx; /* the datagram being fed to mbedTLS, or NULL */
 	size_t rx_len;
+	bool direct; /* records go out at once (listener_send_now): a handshake thread sends */
 	/* The PSK identity the client sent (its first CONFIG_PSK_IDENTITY_MAX
 	 * bytes); once established, for a certificate session, the client
 	 * certificate's subject CN, for an anonymous one nothing (see auth). */

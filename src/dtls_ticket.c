@@ -1,6 +1,7 @@
 /* dtls_ticket.c: session resumption: RFC 5077 tickets and a bounded session-ID cache. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,10 @@ static int (*tk_rng)(void *, unsigned char *, size_t);
 static void *tk_rng_ctx;
 static unsigned char tk_random_secret[32];
 static bool tk_random_ready;
-static struct dtls_link *tk_link; /* the link whose datagram mbedTLS reads now */
+/* The link whose datagram mbedTLS reads now, in this thread (the handshake threads too). */
+static _Thread_local struct dtls_link *tk_link;
+/* The session cache (and its blob buffers): the loop and the handshake threads use it. */
+static pthread_mutex_t tk_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_entry *tk_cache;
 static size_t tk_cache_size;
 
@@ -390,7 +394,7 @@ cache_clear(void)
 
 /* Stores a sealed session under its ID (one slot per ID hash: a newer one replaces). */
 static int
-cache_set(const struct proxy_config *cfg, const unsigned char *id, size_t id_len,
+cache_set_locked(const struct proxy_config *cfg, const unsigned char *id, size_t id_len,
     const mbedtls_ssl_session *session)
 {
 	static unsigned char buf[TK_CACHE_BLOB_MAX];
@@ -424,7 +428,7 @@ cache_set(const struct proxy_config *cfg, const unsigned char *id, size_t id_len
 
 /* Finds a session ID in the cache and opens its entry into *session. */
 static int
-cache_get(const struct proxy_config *cfg, const unsigned char *id, size_t id_len,
+cache_get_locked(const struct proxy_config *cfg, const unsigned char *id, size_t id_len,
     mbedtls_ssl_session *session)
 {
 	static unsigned char buf[TK_CACHE_BLOB_MAX];
@@ -445,6 +449,32 @@ cache_get(const struct proxy_config *cfg, const unsigned char *id, size_t id_len
 		return -1;
 	}
 	return 0;
+}
+
+/* cache_set_locked under the cache's lock. */
+static int
+cache_set(const struct proxy_config *cfg, const unsigned char *id, size_t id_len,
+    const mbedtls_ssl_session *session)
+{
+	int r;
+
+	pthread_mutex_lock(&tk_lock);
+	r = cache_set_locked(cfg, id, id_len, session);
+	pthread_mutex_unlock(&tk_lock);
+	return r;
+}
+
+/* cache_get_locked under the cache's lock. */
+static int
+cache_get(const struct proxy_config *cfg, const unsigned char *id, size_t id_len,
+    mbedtls_ssl_session *session)
+{
+	int r;
+
+	pthread_mutex_lock(&tk_lock);
+	r = cache_get_locked(cfg, id, id_len, session);
+	pthread_mutex_unlock(&tk_lock);
+	return r;
 }
 
 #if DTLS_MBEDTLS3
@@ -528,8 +558,10 @@ int
 dtls_resume_conf(struct proxy_config *cfg, int (*f_rng)(void *, unsigned char *, size_t),
     void *p_rng, char **cause)
 {
-	tk_rng = f_rng;
-	tk_rng_ctx = p_rng;
+	if (tk_rng != f_rng || tk_rng_ctx != p_rng) { /* the same every time: threads read them */
+		tk_rng = f_rng;
+		tk_rng_ctx = p_rng;
+	}
 	if (!tk_random_ready) {
 		if (f_rng(p_rng, tk_random_secret, sizeof tk_random_secret) != 0) {
 			*cause = strdup("cannot make the session ticket key");
@@ -542,8 +574,10 @@ dtls_resume_conf(struct proxy_config *cfg, int (*f_rng)(void *, unsigned char *,
 		return -1;
 	}
 	/* A reload that changes the cache size starts an empty cache. */
+	pthread_mutex_lock(&tk_lock);
 	if (tk_cache != NULL && tk_cache_size != cfg->session_cache)
 		cache_clear();
+	pthread_mutex_unlock(&tk_lock);
 	if (cfg->session_tickets)
 		mbedtls_ssl_conf_session_tickets_cb(&cfg->ssl, tk_write_cb, tk_parse_cb, cfg);
 	if (cfg->session_cache > 0)

@@ -375,6 +375,23 @@ send_error_is_loss(int err)
 	return err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS;
 }
 
+int
+listener_send_now(const struct listener *l, const struct sockaddr *peer, socklen_t peerlen,
+    const struct local_addr *local, const void *buf, size_t len)
+{
+	union pktinfo_control control;
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
+	struct msghdr one = { .msg_name = (void *)(uintptr_t)peer,
+		.msg_namelen = peerlen,
+		.msg_iov = &iov,
+		.msg_iovlen = 1 };
+
+	pktinfo_put(&one, &control, local);
+	if (sendmsg(l->fd, &one, MSG_DONTWAIT) < 0 && !send_error_is_loss(errno))
+		return -1;
+	return 0;
+}
+
 void
 listener_flush(struct listener *l)
 {

@@ -78,6 +78,12 @@ void listener_drop(struct listener *l);
  */
 int listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen,
     const struct local_addr *local, const void *buf, size_t len);
+/*
+ * Sends buf to peer at once, past the queue (safe from any thread: one
+ * sendmsg; the handshake threads send this way). 0, or -1 with errno.
+ */
+int listener_send_now(const struct listener *l, const struct sockaddr *peer, socklen_t peerlen,
+    const struct local_addr *local, const void *buf, size_t len);
 /* Sends the queued datagrams now. */
 void listener_flush(struct listener *l);
 /* Formats addr as "1.2.3.4:5" or "[::1]:5" into buf. */

@@ -10,6 +10,7 @@ src_libcoapsproxy_a_SOURCES = \
 	src/dtls.c src/dtls.h src/dtls_compat.h src/dtls_ticket.c \
 	src/fdstore.c src/fdstore.h \
 	src/admit.c src/admit.h \
+	src/hspool.c src/hspool.h \
 	src/frontdoor.c src/frontdoor.h \
 	src/listener.c src/listener.h \
 	src/log.c src/log.h \

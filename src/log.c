@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@ static bool log_journal; /* stderr is the systemd journal: send structured entri
 #endif
 static bool log_syslog; /* log.syslog = true */
 static FILE *log_json;  /* log.json_file, or NULL */
+/* The sinks: the handshake threads log too while the loop switches them (reload, SIGUSR1). */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *log_json_path;
 
 static const char *const log_level_names[] = { "error", "warning", "info", "debug" };
@@ -109,6 +112,7 @@ log_json_discard(struct log_json_file *json)
 void
 log_switch(struct log_json_file *json, bool use_syslog)
 {
+	pthread_mutex_lock(&log_lock);
 	if (log_json != NULL)
 		fclose(log_json);
 	free(log_json_path);
@@ -120,6 +124,7 @@ log_switch(struct log_json_file *json, bool use_syslog)
 	else if (!use_syslog && log_syslog)
 		closelog();
 	log_syslog = use_syslog;
+	pthread_mutex_unlock(&log_lock);
 }
 
 int
@@ -641,13 +646,16 @@ static void
 log_write_line(enum log_level level, const char *line, const struct log_event *ev)
 {
 	log_ring_add(log_level_names[level], line);
+	pthread_mutex_lock(&log_lock);
 	if (log_syslog) {
 		syslog(log_syslog_prio[level], "%s", line);
+		pthread_mutex_unlock(&log_lock);
 		return;
 	}
 #ifdef HAVE_SYSTEMD
 	if (log_journal) {
 		log_journal_send(level, line, ev);
+		pthread_mutex_unlock(&log_lock);
 		return;
 	}
 #else
@@ -662,6 +670,7 @@ log_write_line(enum log_level level, const char *line, const struct log_event *e
 	}
 	fprintf(stderr, "%s %s\n", log_level_names[level], line);
 	funlockfile(stderr);
+	pthread_mutex_unlock(&log_lock);
 }
 
 void
@@ -670,10 +679,12 @@ log_event(enum log_level level, const struct log_event *ev)
 	char line[4096];
 
 	/* The JSON log is the session record: every event, whatever log.level says. */
+	pthread_mutex_lock(&log_lock);
 	if (log_json != NULL) {
 		log_event_json_line(level, ev, line, sizeof line);
 		fputs(line, log_json);
 	}
+	pthread_mutex_unlock(&log_lock);
 	if (!log_enabled(level))
 		return;
 	log_event_text(ev, line, sizeof line);

@@ -28,6 +28,7 @@
 #include "dtls.h"
 #include "fdstore.h"
 #include "frontdoor.h"
+#include "hspool.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
@@ -642,6 +643,7 @@ main(int argc, char **argv)
 	const struct control_hooks hooks = { control_reload, control_check_config, control_cancel };
 	bool check_only = false;
 	struct event *sigint, *sigterm, *sighup, *sigusr1, *status, *trim;
+	unsigned hs_threads;
 	struct timeval status_tv = { .tv_sec = STATUS_INTERVAL };
 	struct timeval trim_tv = { .tv_sec = TRIM_INTERVAL };
 	char *cause = NULL;
@@ -711,6 +713,11 @@ main(int argc, char **argv)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
 	session_set_config(current);
 	session_set_hooks(&relay_hooks);
+	hs_threads = current->handshake_threads == CONFIG_HANDSHAKE_THREADS_AUTO
+	                 ? hspool_default_threads()
+	                 : current->handshake_threads;
+	if (hspool_start(base, hs_threads, &cause) < 0)
+		fatalx("%s", cause != NULL ? cause : "out of memory");
 	frontdoor_init();
 	if (relay_init(base) < 0)
 		fatalx("cannot set up the CoAP relay");
@@ -748,6 +755,7 @@ main(int argc, char **argv)
 
 	event_base_dispatch(base);
 
+	hspool_stop(); /* the handshakes it ran are the loop's again (marked closes done) */
 	state_save();
 	control_free();
 	config_job_free(); /* after control_free: its clients' requests are cancelled */

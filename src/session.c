@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "configuration.h"
 #include "dtls.h"
+#include "hspool.h"
 #include "log.h"
 #include "pool.h"
 #include "ratelimit.h"
@@ -69,6 +70,37 @@ struct session {
 	bool restored;             /* restored from a saved state; no record from the device yet */
 	bool hs_full;              /* its ClientHello asked for a full handshake (admit.h) */
 	uint32_t hs_prefix_slot;   /* admit_handshake_add() of its handshake in progress */
+	bool on_hs_list;           /* in hs_list (counted in session_hs_n) */
+	bool detached;             /* out of the tables, its close pending (see session_detach) */
+	struct session_hs *hs;     /* handshake in the pool: its inbox and job; NULL otherwise */
+};
+
+/* Datagrams a handshake in the pool keeps for its thread (more are dropped, as on the wire). */
+#define SESSION_INBOX 16
+
+/*
+ * A handshake run by the pool (hspool.c). While pooled, a pool thread owns
+ * the session (its mbedTLS context, link and timer fields); the loop only
+ * appends to the inbox (under hspool_lock) and marks a close or failure that
+ * the completion (session_hs_done, in the loop) carries out.
+ */
+struct session_hs {
+	struct hspool_job job;
+	struct session *s;
+	struct {
+		uint8_t *data;
+		size_t len;
+		struct local_addr local;
+	} in[SESSION_INBOX]; /* under hspool_lock */
+	unsigned n_in;       /* under hspool_lock */
+	int result;          /* the last mbedtls_ssl_handshake() return of the thread */
+	bool pooled;         /* queued or running in the pool (loop's view) */
+	bool close_pending, fail_pending;
+	enum close_reason close_why;
+	enum hs_failure fail_why;
+	char fail_reason[192];
+	uint8_t *hello; /* a copy of the first ClientHello, for a no-shared-suite reason */
+	size_t hello_len;
 };
 
 #define SESSION_MAX_DATAGRAM 2048 /* bytes of CoAP we relay in one datagram */
@@ -107,6 +139,9 @@ static void session_fail(struct session *s, enum hs_failure why, const char *rea
 static bool session_park(struct session *s);
 static void session_cid_moved(struct session *s);
 static bool session_unpark(struct session *s);
+static void session_hs_submit(struct session *s);
+static void session_hs_run(struct hspool_job *job);
+static void session_hs_done(struct hspool_job *job);
 
 /*
  * Puts session s and its successor (a reconnect in progress, if any) in
@@ -141,8 +176,8 @@ static struct pool session_pool = { .size = (sizeof(struct session) + 15) & ~(si
 static char *
 addr_buf(void)
 {
-	static char bufs[8][64];
-	static unsigned i;
+	static _Thread_local char bufs[8][64]; /* the handshake threads log too */
+	static _Thread_local unsigned i;
 
 	return bufs[i++ % 8];
 }
@@ -461,6 +496,7 @@ static void
 hs_list_add(struct session *s)
 {
 	TAILQ_INSERT_TAIL(&hs_list, s, hs_entry);
+	s->on_hs_list = true;
 	session_hs_n++;
 	s->hs_prefix_slot = admit_handshake_add(&s->link.peer.sa);
 }
@@ -469,9 +505,10 @@ hs_list_add(struct session *s)
 static void
 hs_list_remove(struct session *s)
 {
-	if (s->state != SESSION_HANDSHAKE)
+	if (!s->on_hs_list)
 		return;
 	TAILQ_REMOVE(&hs_list, s, hs_entry);
+	s->on_hs_list = false;
 	session_hs_n--;
 	admit_handshake_done(s->hs_prefix_slot);
 	s->hs_prefix_slot = 0;
@@ -512,13 +549,16 @@ session_set_timer_cb(void *ctx, uint32_t int_ms, uint32_t fin_ms)
 	s->timer_int_ms = int_ms;
 	s->timer_fin_ms = fin_ms;
 	s->timer_fired = false;
+	s->timer_start_ms = clock_ms();
+	/* In a pool thread: no libevent call; the completion arms the timer. */
+	if (s->hs != NULL && s->hs->pooled)
+		return;
 	if (fin_ms == 0) {
 		evtimer_del(s->dtls_timer);
 		return;
 	}
 	struct timeval tv = { .tv_sec = fin_ms / 1000, .tv_usec = (fin_ms % 1000) * 1000 };
 
-	s->timer_start_ms = clock_ms();
 	evtimer_add(s->dtls_timer, &tv);
 }
 
@@ -548,6 +588,14 @@ session_dtls_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (s->hs != NULL) {
+		/* Pooled: the completion re-arms it from what the thread set. */
+		if (!s->hs->pooled) {
+			s->timer_fired = true;
+			session_hs_submit(s);
+		}
+		return;
+	}
 	s->timer_fired = true;
 	session_drive(s);
 }
@@ -667,10 +715,17 @@ session_new(const struct datagram *d, uint32_t id)
 	s->dtls_timer = evtimer_new(session_base, session_dtls_timer_cb, s);
 	cid_assign(s);
 	s->ssl = dtls_new_context(s->cfg, &s->link, s->cid_len > 0 ? s->cid : NULL, s->cid_len);
-	if (s->dtls_timer == NULL || s->ssl == NULL) {
+	if (hspool_active() && (s->hs = calloc(1, sizeof *s->hs)) != NULL) {
+		s->hs->s = s;
+		s->hs->job.run = session_hs_run;
+		s->hs->job.done = session_hs_done;
+		s->link.direct = true; /* records leave from the pool thread */
+	}
+	if (s->dtls_timer == NULL || s->ssl == NULL || (hspool_active() && s->hs == NULL)) {
 		if (s->dtls_timer)
 			event_free(s->dtls_timer);
 		dtls_free(s->ssl);
+		free(s->hs);
 		config_unref(s->cfg);
 		pool_free(&session_pool, s);
 		return NULL;
@@ -779,6 +834,48 @@ const char *const close_reason_names[CLOSE_REASON_COUNT] = {
 	[CLOSE_SAVED] = "saved for the next start",
 };
 
+/*
+ * Takes a closing session out of the address table (its reconnect in
+ * progress, if any, takes its place) and the handshake list: nothing finds
+ * it any more, even while a pool thread still owns it. Once only.
+ */
+static void
+session_detach(struct session *s)
+{
+	struct session *succ = s->successor;
+
+	if (s->detached)
+		return;
+	s->detached = true;
+	if (s->predecessor != NULL) {
+		s->predecessor->successor = NULL;
+		s->predecessor = NULL;
+	} else {
+		table_remove(s);
+		if (succ != NULL) {
+			/* The reconnecting device goes on in its own right. */
+			succ->predecessor = NULL;
+			s->successor = NULL;
+			table_insert(succ);
+		}
+	}
+	hs_list_remove(s);
+}
+
+/* Frees the pool part of a session (its inbox and hello copy); the session is the loop's. */
+static void
+session_hs_free(struct session *s)
+{
+	if (s->hs == NULL)
+		return;
+	for (unsigned i = 0; i < s->hs->n_in; i++)
+		free(s->hs->in[i].data);
+	free(s->hs->hello);
+	free(s->hs);
+	s->hs = NULL;
+	s->link.direct = false;
+}
+
 /* Ends a session for a reason whose text is close_reason_names[why]. */
 static void
 session_close(struct session *s, enum close_reason why)
@@ -799,8 +896,16 @@ session_close_text(struct session *s, enum close_reason why, const char *text)
 	/* The device closed, sent a fatal alert, or another device holds its address now. */
 	bool peer_gone =
 	    why == CLOSE_NOTIFY || why == CLOSE_PEER_ALERT || why == CLOSE_ADDRESS_TAKEN;
-	struct session *succ = s->successor;
 
+	if (s->hs != NULL && s->hs->pooled) {
+		/* A pool thread owns it: the completion closes it (the first reason wins). */
+		if (!s->hs->close_pending && !s->hs->fail_pending) {
+			s->hs->close_pending = true;
+			s->hs->close_why = why;
+		}
+		session_detach(s);
+		return;
+	}
 	if (s->saved)
 		reason = close_reason_names[CLOSE_SAVED];
 	/* A saved session goes on in the next process: it must not send another record. */
@@ -815,17 +920,7 @@ session_close_text(struct session *s, enum close_reason why, const char *text)
 	ev.msgs_out = (long long)s->msgs_out;
 	log_event(LOG_LVL_INFO, &ev);
 
-	if (s->predecessor != NULL) {
-		s->predecessor->successor = NULL;
-	} else {
-		table_remove(s);
-		if (succ != NULL) {
-			/* The reconnecting device goes on in its own right. */
-			succ->predecessor = NULL;
-			table_insert(succ);
-		}
-	}
-	hs_list_remove(s);
+	session_detach(s);
 	cid_remove(s);
 	if (cid_move.s == s)
 		cid_move.s = NULL;
@@ -840,6 +935,7 @@ session_close_text(struct session *s, enum close_reason why, const char *text)
 	}
 	cert_problem_free(&s->cert_problem);
 	free(s->cert);
+	session_hs_free(s);
 	config_unref(s->cfg);
 	pool_free(&session_pool, s);
 }
@@ -850,6 +946,17 @@ session_fail(struct session *s, enum hs_failure why, const char *reason, size_t 
 {
 	struct log_event ev = LOG_EVENT_INIT;
 
+	if (s->hs != NULL && s->hs->pooled) {
+		/* A pool thread owns it: the completion logs and closes it. */
+		if (!s->hs->close_pending && !s->hs->fail_pending) {
+			s->hs->fail_pending = true;
+			s->hs->fail_why = why;
+			snprintf(s->hs->fail_reason, sizeof s->hs->fail_reason, "%.*s",
+			    (int)(reason_len != 0 ? reason_len : strlen(reason)), reason);
+		}
+		session_detach(s);
+		return;
+	}
 	stats_mut()->handshakes_failed++;
 	stats_mut()->handshakes_failed_by[why]++;
 	session_event(s, &ev, "handshake-failed");
@@ -1087,48 +1194,44 @@ session_no_shared_suite(const struct session *s, char *buf, size_t len)
 }
 
 /*
- * Lets mbedTLS work on what arrived (or on a timer): advances the handshake,
- * then reads application records. Returns false if the session was closed.
+ * Acts on what mbedtls_ssl_handshake returned (r), in the loop: still in
+ * progress (0), established (1, application records may follow), or failed
+ * and closed (-1).
+ */
+static int
+session_handshake_end(struct session *s, int r)
+{
+	char reason[2048];
+	size_t reason_len = 0;
+
+	if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
+		return 0;
+	if (r != 0) {
+		if (dtls_error_kind(s->ssl, r) == DTLS_E_NO_SHARED_SUITE && s->hello != NULL)
+			session_no_shared_suite(s, reason, sizeof reason);
+		else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && s->cert_problem.text != NULL)
+			reason_len =
+			    cert_problem_reason(&s->cert_problem, "", reason, sizeof reason);
+		else
+			reason_len =
+			    dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
+		session_fail(s, hs_failure_class(dtls_error_kind(s->ssl, r)), reason, reason_len);
+		return -1;
+	}
+	return session_established(s) ? 1 : -1;
+}
+
+/*
+ * Reads the application records mbedTLS has for an established session.
+ * Returns false if the session was closed.
  */
 static bool
-session_drive(struct session *s)
+session_read_records(struct session *s)
 {
 	uint8_t buf[SESSION_MAX_DATAGRAM];
 	char reason[2048];
-	size_t reason_len = 0;
 	int r;
 
-	if (!session_unpark(s)) {
-		session_close(s, CLOSE_RESTORE_FAILED);
-		return false;
-	}
-	if (s->state == SESSION_HANDSHAKE) {
-		/*
-		 * A bad MAC on the record that should be the client's Finished ends
-		 * the handshake inside mbedTLS (wrong key); any other record that
-		 * does not decrypt is dropped, as DTLS wants under loss and reordering.
-		 */
-		r = mbedtls_ssl_handshake(s->ssl);
-		if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE)
-			return true;
-		if (r != 0) {
-			if (dtls_error_kind(s->ssl, r) == DTLS_E_NO_SHARED_SUITE &&
-			    s->hello != NULL)
-				session_no_shared_suite(s, reason, sizeof reason);
-			else if (r == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED &&
-			         s->cert_problem.text != NULL)
-				reason_len = cert_problem_reason(&s->cert_problem, "", reason,
-				    sizeof reason);
-			else
-				reason_len =
-				    dtls_failure_reason(s->ssl, &s->link, r, reason, sizeof reason);
-			session_fail(s, hs_failure_class(dtls_error_kind(s->ssl, r)), reason,
-			    reason_len);
-			return false;
-		}
-		if (!session_established(s))
-			return false;
-	}
 	s->badmac_seen = dtls_badmac_count(s->ssl);
 	for (;;) {
 		r = mbedtls_ssl_read(s->ssl, buf, sizeof buf);
@@ -1170,10 +1273,218 @@ session_drive(struct session *s)
 	return true;
 }
 
+/*
+ * Lets mbedTLS work on what arrived (or on a timer): advances the handshake,
+ * then reads application records. Returns false if the session was closed.
+ */
+static bool
+session_drive(struct session *s)
+{
+	if (!session_unpark(s)) {
+		session_close(s, CLOSE_RESTORE_FAILED);
+		return false;
+	}
+	if (s->state == SESSION_HANDSHAKE) {
+		/*
+		 * A bad MAC on the record that should be the client's Finished ends
+		 * the handshake inside mbedTLS (wrong key); any other record that
+		 * does not decrypt is dropped, as DTLS wants under loss and reordering.
+		 */
+		int k = session_handshake_end(s, mbedtls_ssl_handshake(s->ssl));
+
+		if (k <= 0)
+			return k == 0;
+	}
+	return session_read_records(s);
+}
+
+/* Submits a handshake to the pool (the loop gives it up until session_hs_done). */
+static void
+session_hs_submit(struct session *s)
+{
+	if (!hspool_active())
+		return; /* stopping: the session ends with the rest */
+	s->hs->pooled = true;
+	s->hs->result = MBEDTLS_ERR_SSL_WANT_READ;
+	hspool_submit(&s->hs->job);
+}
+
+/* Copies a datagram for a handshake in the pool into its inbox and submits it if idle. */
+static void
+session_hs_queue(struct session *s, const struct datagram *d)
+{
+	struct session_hs *hs = s->hs;
+	uint8_t *copy = malloc(d->len);
+
+	if (copy == NULL)
+		return; /* lost, as on the wire: the client retransmits */
+	memcpy(copy, d->data, d->len);
+	hspool_lock();
+	if (hs->n_in < SESSION_INBOX) {
+		hs->in[hs->n_in].data = copy;
+		hs->in[hs->n_in].len = d->len;
+		hs->in[hs->n_in].local = d->local;
+		hs->n_in++;
+		copy = NULL;
+	}
+	hspool_unlock();
+	free(copy);
+	if (!hs->pooled)
+		session_hs_submit(s);
+}
+
+/*
+ * In a pool thread, which owns s: runs the handshake on each datagram of the
+ * inbox (or once, for the retransmission timer) until it waits for the
+ * client, completes or fails. Sends go out directly (link.direct); no
+ * libevent, no log of the loop's, no pool allocator here.
+ */
+static void
+session_hs_run(struct hspool_job *job)
+{
+	struct session_hs *hs = (struct session_hs *)(void *)job;
+	struct session *s = hs->s;
+	bool first = true;
+
+	for (;;) {
+		uint8_t *data = NULL;
+		size_t len = 0;
+		struct local_addr local = { 0 };
+		int r;
+
+		hspool_lock();
+		if (hs->n_in > 0) {
+			data = hs->in[0].data;
+			len = hs->in[0].len;
+			local = hs->in[0].local;
+			hs->n_in--;
+			memmove(hs->in, hs->in + 1, hs->n_in * sizeof hs->in[0]);
+		}
+		hspool_unlock();
+		if (data == NULL && !first)
+			break;
+		first = false;
+		if (data != NULL) {
+			if (local.family != 0)
+				s->link.local = local;
+			s->link.rx = data;
+			s->link.rx_len = len;
+		}
+		r = mbedtls_ssl_handshake(s->ssl);
+		/* An unread datagram (a timer had expired) is dropped, as in the loop. */
+		s->link.rx = NULL;
+		s->link.rx_len = 0;
+		free(data);
+		hs->result = r;
+		if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE)
+			break;
+	}
+	dtls_resume_link(NULL);
+}
+
+/* Arms the DTLS timer of s as the pool thread's last mbedTLS call set it. */
+static void
+session_hs_arm_timer(struct session *s)
+{
+	uint64_t elapsed = clock_ms() - s->timer_start_ms, left;
+	struct timeval tv;
+
+	if (s->timer_fin_ms == 0) {
+		evtimer_del(s->dtls_timer);
+		return;
+	}
+	left = elapsed >= s->timer_fin_ms ? 0 : s->timer_fin_ms - elapsed;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	evtimer_add(s->dtls_timer, &tv);
+}
+
+/*
+ * In the loop: a pool thread ended its run on s. Carries out a close or
+ * failure marked meanwhile, arms the timer, then does what the loop does
+ * after mbedtls_ssl_handshake: logs, hooks and metrics of an established or
+ * failed handshake; resubmits if datagrams came in meanwhile.
+ */
+static void
+session_hs_done(struct hspool_job *job)
+{
+	struct session_hs *hs = (struct session_hs *)(void *)job;
+	struct session *s = hs->s;
+	struct client_hello ch;
+	struct datagram later[SESSION_INBOX];
+	uint8_t *data[SESSION_INBOX];
+	unsigned n_later = 0;
+	int k;
+
+	hs->pooled = false;
+	if (hs->close_pending) {
+		session_close(s, hs->close_why);
+		return;
+	}
+	if (hs->fail_pending) {
+		session_fail(s, hs->fail_why, hs->fail_reason, 0);
+		return;
+	}
+	session_hs_arm_timer(s);
+	if (hs->hello != NULL && dtls_parse_client_hello(hs->hello, hs->hello_len, &ch))
+		s->hello = &ch;
+	k = session_handshake_end(s, hs->result);
+	if (k < 0)
+		return; /* closed */
+	s->hello = NULL;
+	free(hs->hello); /* only the first ClientHello's failure quotes it */
+	hs->hello = NULL;
+	if (k == 0) {
+		unsigned n;
+
+		hspool_lock();
+		n = hs->n_in;
+		hspool_unlock();
+		if (n > 0)
+			session_hs_submit(s);
+		return;
+	}
+	/*
+	 * Established: what came in meanwhile is fed in the loop, as any record
+	 * now; but a ClientHello queued while in handshake repeated the one
+	 * that made it (the front door queues no other): a late duplicate, which
+	 * the front door drops for an established session (mbedTLS would take
+	 * it for a reconnect).
+	 */
+	for (unsigned i = 0; i < hs->n_in; i++) {
+		if (dtls_is_client_hello(hs->in[i].data, hs->in[i].len)) {
+			stats_mut()->hellos_dropped++;
+			free(hs->in[i].data);
+			continue;
+		}
+		data[n_later] = hs->in[i].data;
+		later[n_later] = (struct datagram){ .listener = s->link.listener,
+			.data = hs->in[i].data,
+			.len = hs->in[i].len,
+			.local = hs->in[i].local };
+		memcpy(&later[n_later].peer, &s->link.peer, s->link.peerlen);
+		later[n_later].peerlen = s->link.peerlen;
+		n_later++;
+	}
+	hs->n_in = 0;
+	session_hs_free(s);
+	if (session_read_records(s)) {
+		for (unsigned i = 0; i < n_later; i++)
+			if (!session_feed(s, &later[i]))
+				break;
+	}
+	for (unsigned i = 0; i < n_later; i++)
+		free(data[i]);
+}
+
 bool
 session_feed(struct session *s, const struct datagram *d)
 {
 	s->restored = false;
+	if (s->hs != NULL && s->state == SESSION_HANDSHAKE) {
+		session_hs_queue(s, d);
+		return true;
+	}
 	s->link.rx = d->data;
 	s->link.rx_len = d->len;
 	if (d->local.family != 0)
@@ -1292,6 +1603,9 @@ session_is_established(const struct session *s)
 bool
 session_hello_same(const struct session *s, const struct client_hello *ch)
 {
+	/* In the pool the thread owns s->ssl; a handshake in progress is pending anyway. */
+	if (s->hs != NULL)
+		return memcmp(ch->random, s->hello_random, sizeof s->hello_random) == 0;
 	return !dtls_handshake_pending(s->ssl) ||
 	       memcmp(ch->random, s->hello_random, sizeof s->hello_random) == 0;
 }
@@ -1357,6 +1671,11 @@ session_start(const struct datagram *d, uint32_t id, const struct client_hello *
 	log_event(LOG_LVL_INFO, &ev);
 
 	s->hello = ch;
+	/* The pool's run outlives d: a copy, to explain a cipher suite mismatch. */
+	if (s->hs != NULL && (s->hs->hello = malloc(d->len)) != NULL) {
+		memcpy(s->hs->hello, d->data, d->len);
+		s->hs->hello_len = d->len;
+	}
 	if (session_feed(s, d))
 		s->hello = NULL;
 	return true;
@@ -1441,14 +1760,31 @@ session_close_all(enum close_reason why)
 	}
 }
 
+/* Takes a pooled handshake back from the pool at once (the loop waits for a running step). */
+static void
+session_hs_reclaim(struct session *s)
+{
+	if (s->hs == NULL || !s->hs->pooled)
+		return;
+	hspool_reclaim(&s->hs->job);
+	s->hs->pooled = false;
+}
+
 void
 session_close_listener(struct listener *l, enum close_reason why)
 {
+	hspool_flush(); /* closes pooled sessions already marked, which no table holds */
 	for (size_t i = 0; i < session_buckets; i++) {
 		for (struct session *s = session_table[i], *next; s != NULL; s = next) {
+			struct session *pair[2];
+			size_t n = session_pair(s, pair);
+
 			next = s->hnext;
 			if (s->link.listener != l)
 				continue;
+			/* The listener goes away now: no pool thread may still send on it. */
+			for (size_t k = 0; k < n; k++)
+				session_hs_reclaim(pair[k]);
 			session_close_pair(s, why);
 		}
 	}

@@ -13,7 +13,8 @@ DTLS_TESTS = \
 	tests/dtls/test-unknown-session.sh \
 	tests/dtls/test-cid.sh \
 	tests/dtls/test-cid-config.sh \
-	tests/dtls/test-resumption.sh
+	tests/dtls/test-resumption.sh \
+	tests/dtls/test-handshake-pool.sh
 
 TESTS += $(DTLS_TESTS)
 EXTRA_DIST += $(DTLS_TESTS)
