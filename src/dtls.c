@@ -1122,6 +1122,20 @@ dtls_handshake_pending(const mbedtls_ssl_context *ssl)
 	return ssl->MBEDTLS_PRIVATE(handshake) != NULL;
 }
 
+#if DTLS_MBEDTLS3
+/* Declared in 3.6's library/ssl_misc.h (not installed); exported like in 2.28. */
+void mbedtls_ssl_handshake_wrapup_free_hs_transform(mbedtls_ssl_context *ssl);
+#endif
+
+void
+dtls_forget_last_flight(mbedtls_ssl_context *ssl)
+{
+	/* What mbedTLS does itself at the peer's first record after the handshake. */
+	if (ssl->MBEDTLS_PRIVATE(handshake) != NULL &&
+	    ssl->MBEDTLS_PRIVATE(state) == MBEDTLS_SSL_HANDSHAKE_OVER)
+		mbedtls_ssl_handshake_wrapup_free_hs_transform(ssl);
+}
+
 unsigned
 dtls_badmac_count(const mbedtls_ssl_context *ssl)
 {

@@ -205,6 +205,12 @@ enum dtls_error {
 enum dtls_error dtls_error_kind(const mbedtls_ssl_context *ssl, int ret);
 /* True while mbedTLS still holds handshake state (the first application record is still to come). */
 bool dtls_handshake_pending(const mbedtls_ssl_context *ssl);
+/*
+ * Ends a finished handshake that still keeps its last flight for a resend
+ * (mbedTLS frees it at the peer's first record): before saving a session the
+ * peer has not spoken in since its handshake. A resend is no longer possible.
+ */
+void dtls_forget_last_flight(mbedtls_ssl_context *ssl);
 /* How many records mbedTLS has dropped for a bad MAC on ssl. */
 unsigned dtls_badmac_count(const mbedtls_ssl_context *ssl);
 /* The description of the fatal alert the peer sent (after DTLS_E_PEER_ALERT). */

@@ -1999,6 +1999,17 @@ session_psk_tag(const struct psk_conf *psk, uint8_t tag[8])
 	memcpy(tag, md, 8);
 }
 
+/* Logs a session a clean stop could not save (it ends with the rest). */
+static void
+session_not_saved(struct session *s, const char *why)
+{
+	struct log_event ev = LOG_EVENT_INIT;
+
+	session_event(s, &ev, "session-not-saved");
+	log_event_add(&ev, "reason", why, true);
+	log_event(LOG_LVL_WARNING, &ev);
+}
+
 /* Fills the session layer's part of a saved session (s is parked). */
 static void
 session_save_fill(const struct session *s, struct state_session *ss, uint64_t now_mono,
@@ -2079,17 +2090,16 @@ session_save_all(struct state_out *o, size_t *dropped)
 			/* The relay's part first: parking may let it free idle upstreams. */
 			if (hooks.save != NULL)
 				hooks.save(s, ss);
+			if (s->ssl != NULL)
+				dtls_forget_last_flight(s->ssl);
 			if (s->successor != NULL || (s->parked == NULL && !session_park(s))) {
-				log_info("session=%08x peer=%s not saved: its DTLS state cannot be "
-				         "saved now",
-				    s->id, session_peer_str(s));
+				session_not_saved(s, "its DTLS state cannot be saved now");
 				(*dropped)++;
 				continue;
 			}
 			session_save_fill(s, ss, now_mono, now_unix);
 			if (state_out_add(o, ss, &cause) == -1) {
-				log_warnx("session=%08x peer=%s not saved: %s", s->id,
-				    session_peer_str(s), cause != NULL ? cause : "out of memory");
+				session_not_saved(s, cause != NULL ? cause : "out of memory");
 				free(cause);
 				(*dropped)++;
 				continue;

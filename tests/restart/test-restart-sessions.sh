@@ -79,6 +79,19 @@ after=$(sed -n '/^until /,$p' "$tmp/dev.out" | max_seq)
 	fail "sequence numbers: $before before the restart, $after after"
 echo "record sequence: $before before the restart, $after after"
 
+step "a session whose device has sent no record since its handshake is saved and goes on too"
+start_bg quiet "$send_tool" -S -p "$proxy_port" -w 1000 "until:$tmp/go2" "$(req 0201 quiet)"
+wait_for 100 printed quiet '^handshake ok' || fail "the quiet device's handshake did not finish"
+restart_stop quiet-stop
+grep -q 'event=sessions-saved count=1 ' "$tmp/quiet-stop.log" ||
+	fail "the quiet session was not saved: $(grep 'sessions-saved\|not saved' "$tmp/quiet-stop.log")"
+start_proxy "$tmp/proxy.conf"
+wait_log 'event=sessions-restored count=1 dropped=0'
+touch "$tmp/go2"
+wait_for 300 bg_gone quiet || fail "the quiet device's client did not finish"
+printed quiet '^recv .*code=2\.05 mid=0x0201' || fail "no answer for the quiet device after the restart"
+log_has 'handshake-start' 1 && fail "a handshake after the restart"
+
 if grep -q '^#define HAVE_MBEDTLS_CID 1' config.h; then
 	step "a Connection ID session: after the restart a record from a new port finds it by its CID"
 	start_bg cid "$send_tool" -c -p "$proxy_port" -w 1000 "$(req 0111 c1)" "until:$tmp/go3" \
