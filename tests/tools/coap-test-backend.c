@@ -503,6 +503,7 @@ delayed_timer_cb(evutil_socket_t fd, short what, void *arg)
 			out("slow-answer mid=0x%04x", d->mid);
 			send_to(&d->ep, msg, len);
 		}
+		free(msg);
 	} else if (msg != NULL) {
 		len = response_encode(msg, size, COAP_MESSAGE_CON, mid, d->token, d->tkl, false, 0,
 		    d->body, d->body_len);
