@@ -11,7 +11,8 @@
 # usage: storm.sh BUILDDIR [SRCDIR]   (`make bench-storm`, also run by `make bench`; ~2.5 min at most)
 # Environment: STORM_DURATION (10 s per measurement), STORM_CLIENTS (64),
 # STORM_DEVICES (2000), STORM_LOSS (20 percent), STORM_SEED (1), STORM_DEVICE_BOUND
-# (60: a device storm stops after this many seconds, answered or not).
+# (60: a device storm stops after this many seconds, answered or not),
+# STORM_HANDSHAKE_THREADS (session.handshake_threads; unset: the daemon's default).
 set -u
 
 BUILD=$(cd "${1:-.}" && pwd)
@@ -24,6 +25,8 @@ DEVICES=${STORM_DEVICES:-2000}
 LOSS=${STORM_LOSS:-20}
 SEED=${STORM_SEED:-1}
 BOUND=${STORM_DEVICE_BOUND:-60}	# seconds at most per device storm
+# session.handshake_threads for the daemon (unset: its default, the usable cores)
+HS_THREADS=${STORM_HANDSHAKE_THREADS:+ handshake_threads = $STORM_HANDSHAKE_THREADS;}
 
 for f in "$BENCH" "$PROXYD"; do
 	[ -x "$f" ] || { echo "storm-bench: $f not built (make first)"; exit 1; }
@@ -58,7 +61,7 @@ psk = ( { identity = "bench"; key = "benchkey123"; } );
 x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pem";
          client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
 dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
-session = { max_sessions = 200000; max_handshakes = 5000; state_file = ""; };
+session = { max_sessions = 200000; max_handshakes = 5000; state_file = "";$HS_THREADS };
 control = { socket = ""; };
 log = { level = "warning"; };
 EOF
