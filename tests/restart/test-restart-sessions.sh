@@ -92,6 +92,22 @@ wait_for 300 bg_gone quiet || fail "the quiet device's client did not finish"
 printed quiet '^recv .*code=2\.05 mid=0x0201' || fail "no answer for the quiet device after the restart"
 log_has 'handshake-start' 1 && fail "a handshake after the restart"
 
+step "a session idle longer than session.idle_timeout when the daemon starts again is not restored"
+start_bg idle "$send_tool" -p "$proxy_port" -w 1000 "$(req 0251 idle)" "until:$tmp/go3"
+wait_for 100 printed idle '^recv .*mid=0x0251' || fail "no answer before the stop"
+restart_stop idle-stop
+grep -q 'event=sessions-saved count=1 ' "$tmp/idle-stop.log" || fail "the idle session was not saved"
+sleep 2
+sed -i 's/^session = { /session = { idle_timeout = 1; /' "$tmp/proxy.conf"
+start_proxy "$tmp/proxy.conf"
+wait_log 'event=sessions-restored count=0 dropped=1 idle=1 '
+wait_log 'event=session-not-restored session=[0-9a-f]+ peer=127\.0\.0\.1:[0-9]+ reason=idle'
+touch "$tmp/go3"
+wait_for 300 bg_gone idle || fail "the idle device's client did not finish"
+restart_stop idle-end
+conf
+start_proxy "$tmp/proxy.conf"
+
 if grep -q '^#define HAVE_MBEDTLS_CID 1' config.h; then
 	step "a Connection ID session: after the restart a record from a new port finds it by its CID"
 	start_bg cid "$send_tool" -c -p "$proxy_port" -w 1000 "$(req 0111 c1)" "until:$tmp/go3" \
