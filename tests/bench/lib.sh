@@ -34,3 +34,25 @@ bench_pin() {
 	SRV="taskset -c 1"
 	LOAD="taskset -c 0"
 }
+
+# start NAME CMD...: starts a background process (output in $TMP/NAME.log),
+# its PID in $LAST and in $PIDS (killed by the cleanup).
+start() {
+	name=$1
+	shift
+	"$@" >"$TMP/$name.log" 2>&1 &
+	LAST=$!
+	PIDS="$PIDS $LAST"
+}
+
+# wait_for TENTHS CMD...: runs CMD every 0.1 s until it succeeds; status 1 after TENTHS tries.
+wait_for() {
+	_n=$1
+	shift
+	while [ "$_n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	return 1
+}

@@ -58,26 +58,7 @@ control = { socket = ""; };
 log = { level = "info"; };
 EOF
 
-# start NAME CMD...: start a background process (output in $TMP/NAME.log), PID in $LAST.
-start() {
-	name=$1
-	shift
-	"$@" >"$TMP/$name.log" 2>&1 &
-	LAST=$!
-	PIDS="$PIDS $LAST"
-}
 
-# wait_for TENTHS CMD...: run CMD every 0.1 s until it succeeds; status 1 after TENTHS tries.
-wait_for() {
-	_n=$1
-	shift
-	while [ "$_n" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.1
-		_n=$((_n - 1))
-	done
-	return 1
-}
 
 # rss PID: VmRSS of PID in kB (empty when gone).
 rss() {

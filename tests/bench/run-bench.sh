@@ -43,14 +43,6 @@ LC=$((base + 4))		# libcoap: DTLS on LC + 1
 PX_IDLE=$((base + 6))
 LC_IDLE=$((base + 8))
 
-# start NAME CMD...: start a background process, remember its PID in $LAST.
-start() {
-	name=$1
-	shift
-	"$@" >"$TMP/$name.log" 2>&1 &
-	LAST=$!
-	PIDS="$PIDS $LAST"
-}
 
 # alive PID: whether it still runs.
 alive() {

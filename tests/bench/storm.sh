@@ -66,14 +66,6 @@ control = { socket = ""; };
 log = { level = "warning"; };
 EOF
 
-# start NAME CMD...: start a background process (output in $TMP/NAME.log), PID in $LAST.
-start() {
-	name=$1
-	shift
-	"$@" >"$TMP/$name.log" 2>&1 &
-	LAST=$!
-	PIDS="$PIDS $LAST"
-}
 
 # run NAME ARGS...: one coaps-bench run at low priority writing $TMP/NAME.json.
 run() {
