@@ -11,8 +11,7 @@
 
 #include "admit.h"
 #include "clock.h"
-#include "configuration.h"
-#include "session.h"
+#include "defaults.h"
 
 const char *const admit_class_names[] = {
 	[ADMIT_RESUME] = "resumption",
@@ -107,6 +106,17 @@ static bool admit_seeded;
 /* The refused prefixes (space-saving: a newcomer takes the least count, plus one). */
 static struct admit_top admit_refused[ADMIT_TOP];
 
+/* session.prefix_len_v4 and _v6 of the current configuration (admit_set_prefix_len). */
+static uint8_t admit_len_v4 = CONFIG_DEFAULT_SESSION_PREFIX_LEN_V4;
+static uint8_t admit_len_v6 = CONFIG_DEFAULT_SESSION_PREFIX_LEN_V6;
+
+void
+admit_set_prefix_len(unsigned v4, unsigned v6)
+{
+	admit_len_v4 = (uint8_t)(v4 >= 1 && v4 <= 32 ? v4 : CONFIG_DEFAULT_SESSION_PREFIX_LEN_V4);
+	admit_len_v6 = (uint8_t)(v6 >= 1 && v6 <= 128 ? v6 : CONFIG_DEFAULT_SESSION_PREFIX_LEN_V6);
+}
+
 /* A peer's source prefix under the current configuration. */
 struct admit_key {
 	uint8_t prefix[16];
@@ -117,7 +127,6 @@ struct admit_key {
 static void
 admit_key(const struct sockaddr *peer, struct admit_key *k)
 {
-	const struct proxy_config *cfg = session_current_config();
 	const uint8_t *a;
 	size_t bytes;
 
@@ -134,8 +143,7 @@ admit_key(const struct sockaddr *peer, struct admit_key *k)
 		}
 	}
 	k->family = bytes == 4 ? AF_INET : AF_INET6;
-	k->len = bytes == 4 ? (cfg != NULL ? (uint8_t)cfg->prefix_len_v4 : 32)
-	                    : (cfg != NULL ? (uint8_t)cfg->prefix_len_v6 : 64);
+	k->len = bytes == 4 ? admit_len_v4 : admit_len_v6;
 	memcpy(k->prefix, a, bytes);
 	for (size_t i = 0; i < bytes; i++) {
 		size_t bit = 8 * i;

@@ -24,6 +24,8 @@ enum admit_class admit_classify(const uint8_t *buf, size_t len, const struct cli
 /* A source prefix in words ("192.0.2.0/24", "2001:db8::/64"), at most this long. */
 #define ADMIT_PREFIX_TEXT 56
 
+/* Sets session.prefix_len_v4 and _v6 (bits; out of range: the defaults, 32 and 64). */
+void admit_set_prefix_len(unsigned v4, unsigned v6);
 /* The prefix of a peer's address under the current session.prefix_len_v4/_v6. */
 void admit_prefix_text(const struct sockaddr *peer, char out[ADMIT_PREFIX_TEXT]);
 /* Half-open handshakes from the prefix of peer now. */

@@ -1746,6 +1746,7 @@ session_set_config(struct proxy_config *cfg)
 	if (session_cfg != NULL)
 		config_unref(session_cfg);
 	session_cfg = config_ref(cfg);
+	admit_set_prefix_len(cfg->prefix_len_v4, cfg->prefix_len_v6);
 }
 
 void
