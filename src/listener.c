@@ -470,7 +470,7 @@ listener_flush(struct listener *l)
 		if (n < 0 && send_error_is_loss(errno))
 			break; /* the socket buffer is full: the rest is lost like on the wire */
 		if (n < 0) {
-			static struct ratelimit send_rl;
+			static _Thread_local struct ratelimit send_rl;
 			char peer[INET6_ADDRSTRLEN + 8];
 
 			/* One datagram the kernel refuses: say so (once a second), skip it. */
