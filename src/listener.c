@@ -503,18 +503,8 @@ listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen
 
 	if (len > LISTENER_TX_DGRAM || peerlen > sizeof ob->peer[0]) {
 		/* Rare (large handshake flights): send on its own, after what is queued. */
-		union pktinfo_control control;
-		struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-		struct msghdr one = { .msg_name = (void *)(uintptr_t)peer,
-			.msg_namelen = peerlen,
-			.msg_iov = &iov,
-			.msg_iovlen = 1 };
-
 		listener_flush(l);
-		pktinfo_put(&one, &control, local);
-		if (sendmsg(l->fd, &one, MSG_DONTWAIT) < 0 && !send_error_is_loss(errno))
-			return -1;
-		return 0;
+		return listener_send_now(l, peer, peerlen, local, buf, len);
 	}
 	if (ob->n == LISTENER_TX_SLOTS)
 		listener_flush(l);
