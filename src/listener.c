@@ -232,8 +232,9 @@ listener_inherited_match(int fd, const char *name, void *arg)
  * passed at start), or -1. An IPv6 one whose IPV6_V6ONLY differs from ours
  * (off: "::" takes IPv4 too), which a bound socket cannot change, is closed
  * and dropped from the store: the caller then binds a new one. With workers,
- * one without SO_REUSEPORT (a .socket unit's) is kept for worker 0 alone
- * (l->shared false): no datagram waiting in it is lost.
+ * one without SO_REUSEPORT is dropped too if it is ours (FDNAME=listen-...,
+ * kept by a run with one worker), else (a .socket unit's) kept for worker 0
+ * alone (l->shared false): no datagram waiting in it is lost.
  */
 static int
 listener_adopt(struct listener *l, const struct listen_conf *lc)
@@ -260,7 +261,17 @@ listener_adopt(struct listener *l, const struct listen_conf *lc)
 	ol = sizeof reuse;
 	if (worker_count() > 1 &&
 	    (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuse, &ol) < 0 || reuse == 0)) {
-		/* Its queue may hold datagrams (socket activation): worker 0 reads it alone. */
+		if (strncmp(aa.name, "listen-", 7) == 0) {
+			/* Ours, kept by a run with one worker: shared from now on (its queue is lost once). */
+			log_warnx(
+			    "event=fdstore-dropped address=%s reason=\"the kept socket has no "
+			    "SO_REUSEPORT (kept by a run with one worker): a new one is bound\"",
+			    l->name);
+			close(fd);
+			fdstore_remove(aa.name);
+			return -1;
+		}
+		/* A .socket unit's: its queue may hold datagrams; worker 0 reads it alone. */
 		log_warnx("event=listener-not-shared address=%s reason=\"the socket systemd passed "
 		          "has no SO_REUSEPORT (ReusePort=yes in a .socket unit): worker 0 takes "
 		          "all of its datagrams\"",
