@@ -33,6 +33,15 @@ req() {
 		"$(echo "$1" | cut -c3-4)" "$(hexstr "$2")"
 }
 
+# Ends the $2 clients named $1 0 .. $1 N-1 that start_bg started (some may have gone already).
+kill_clients() {
+	i=0
+	while [ $i -lt "$2" ]; do
+		kill "$(cat "$tmp/$1$i.pid")" 2>/dev/null || true
+		i=$((i + 1))
+	done
+}
+
 # The worker steer.c's rule names for source port $1 from an address whose last byte is 1.
 owner() {
 	echo $((($1 * 31 + 1) % 2))
@@ -78,11 +87,7 @@ timeout 10 "$proxyctl" -s "$sock" close --identity 'my_*' >"$tmp/close.out" ||
 wait_count 'event=session-closed .*reason="closed by coaps-proxyctl"' 24
 grep -q 'closed 23 sessions' "$tmp/close.out" || fail "close --identity: $(cat "$tmp/close.out")"
 [ "$(ctl_stat sessions)" = 0 ] || fail "$(ctl_stat sessions) sessions left after closing all"
-i=0
-while [ $i -lt 24 ]; do
-	kill "$(cat "$tmp/held$i.pid")" 2>/dev/null || true
-	i=$((i + 1))
-done
+kill_clients held 24
 
 step "a reload reaches both workers: sensor-1's sessions are revoked in either, the others stay"
 i=0
@@ -103,11 +108,7 @@ wait_log 'event=reloaded .*credentials_revoked=6'
 [ "$(log_count 'event=session-closed .*identity="sensor-1".*reason="credentials-revoked"')" = 6 ] ||
 	fail "not 6 sensor-1 sessions revoked"
 [ "$(ctl_stat sessions)" = 6 ] || fail "$(ctl_stat sessions) sessions after the reload, not my_identity's 6"
-i=0
-while [ $i -lt 12 ]; do
-	kill "$(cat "$tmp/r$i.pid")" 2>/dev/null || true
-	i=$((i + 1))
-done
+kill_clients r 12
 
 if grep -q '^#define HAVE_MBEDTLS_CID 1' config.h; then
 	step "CIDs name their worker; a CID record from a port the rule gives the other worker reaches the owner"
