@@ -19,6 +19,7 @@
 #include "ratelimit.h"
 #include "session.h"
 #include "stats.h"
+#include "worker.h"
 
 #define EVENTS_PER_SECOND 20 /* cookie / refusal lines logged per second */
 
@@ -58,23 +59,26 @@ frontdoor_log_allow(struct ratelimit *rl, const char *what)
 }
 
 /*
- * Makes room for a new handshake of class cls when session.max_handshakes are
- * in progress: evicts the oldest full handshake; a resumption or PSK one, when
- * there is no full handshake to evict, the oldest of any kind. A full one is
- * refused (false) when only resumption and PSK handshakes are in progress.
+ * Makes room for a new handshake of class cls when this worker has its share
+ * of session.max_handshakes in progress (max_handshakes / workers, rounded
+ * up: an attacker who fills one worker cannot make another refuse): evicts
+ * the worker's oldest full handshake; a resumption or PSK one, when there is
+ * no full handshake to evict, the oldest of any kind. A full one is refused
+ * (false) when only resumption and PSK handshakes are in progress.
  */
 static bool
 frontdoor_make_handshake_room(const struct proxy_config *cfg, enum admit_class cls)
 {
 	static const char reason[] = "evicted: session.max_handshakes handshakes in progress";
+	size_t share = (cfg->max_handshakes + worker_count() - 1) / worker_count();
 
-	if (session_handshake_count() < cfg->max_handshakes)
+	if (session_handshake_count_here() < share)
 		return true;
 	if (!session_evict_oldest_handshake(reason, true) &&
 	    (cls == ADMIT_FULL || !session_evict_oldest_handshake(reason, false)))
 		return false;
 	stats_mut()->evicted_max_handshakes++;
-	return session_handshake_count() < cfg->max_handshakes;
+	return session_handshake_count_here() < share;
 }
 
 /* Counts a handshake from a peer's address; false when over the per-second limit. */
@@ -251,8 +255,14 @@ frontdoor_hello(const struct datagram *d, struct session *live)
 	if (!frontdoor_make_handshake_room(cfg, cls)) {
 		if (cls == ADMIT_FULL)
 			stats_mut()->refused_max_handshakes++;
-		snprintf(detail, sizeof detail, "session.max_handshakes (%u) reached%s",
-		    cfg->max_handshakes,
+		char share[48] = "";
+
+		if (worker_count() > 1)
+			snprintf(share, sizeof share, ", %u in each of %u workers",
+			    (cfg->max_handshakes + worker_count() - 1) / worker_count(),
+			    worker_count());
+		snprintf(detail, sizeof detail, "session.max_handshakes (%u%s) reached%s",
+		    cfg->max_handshakes, share,
 		    cls == ADMIT_FULL ? ", all of them resumption or PSK handshakes, which go "
 		                        "before a full handshake"
 		                      : "");

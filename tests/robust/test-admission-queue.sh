@@ -1,7 +1,8 @@
 #!/bin/sh
 # Admission under overload: session.max_handshakes puts resumption and PSK handshakes before
 # full ECDHE-ECDSA ones (a PSK one displaces the oldest full one; a full one is refused when only
-# PSK ones are in progress; among PSK ones the oldest goes first).
+# PSK ones are in progress; among PSK ones the oldest goes first). The order is each worker's
+# own: one worker here; with two, each holds half of max_handshakes and evicts its own.
 . "${srcdir:-.}/tests/robust/admit-lib.sh"
 
 step "max_handshakes = 2: a PSK handshake displaces the oldest full one, not an older PSK one"
@@ -27,7 +28,7 @@ wait_log 'event=handshake-failed .*peer=127\.0\.0\.2:.*evicted: session\.max_han
 log_lacks 'event=handshake-failed .*peer=127\.0\.0\.4:' "the newer PSK handshake was evicted"
 stop_proxy
 
-step "workers = 2, max_handshakes = 2: six PSK handshakes from six sources, never more than 2 at once"
+step "workers = 2, max_handshakes = 2: six PSK handshakes, at most one in progress per worker, none refused"
 write_admit_conf "max_handshakes = 2;" "workers = 2;"
 start_proxy "$tmp/proxy.conf"
 for a in 2 3 4 5 6 7; do
@@ -36,8 +37,11 @@ for a in 2 3 4 5 6 7; do
 	[ "$n" -le 2 ] || fail "$n handshakes in progress with max_handshakes = 2 and two workers"
 done
 wait_count 'event=handshake-start ' 6
-[ "$(ctl_stat handshakes_in_progress)" = 2 ] || fail "handshakes_in_progress is not 2 after six"
+# One in progress in each worker that got any (both, unless the six ports all hashed to one).
+left=$(ctl_stat handshakes_in_progress)
+[ "$left" -ge 1 ] && [ "$left" -le 2 ] || fail "handshakes_in_progress is $left after six"
 n=$(ctl_stat drops_max_handshakes)
-[ "$n" -ge 4 ] || fail "$n evictions (drops_max_handshakes) for six handshakes, 2 at most"
+[ "$n" = $((6 - left)) ] || fail "$n evictions (drops_max_handshakes) for six handshakes, $left left"
+log_lacks 'event=session-refused ' "a handshake was refused instead of evicting in its worker"
 stop_proxy
 echo "PASS"
