@@ -44,4 +44,20 @@ n=$(ctl_stat drops_max_handshakes)
 [ "$n" = $((6 - left)) ] || fail "$n evictions (drops_max_handshakes) for six handshakes, $left left"
 log_lacks 'event=session-refused ' "a handshake was refused instead of evicting in its worker"
 stop_proxy
+
+step "workers = 2: handshakes that fill worker 0 leave worker 1 its share (none refused there)"
+: >"$proxy_log"
+start_proxy "$tmp/proxy.conf"
+# steer.c's rule on loopback: worker (port * 31 + last address byte) mod 2 = (port + byte) mod 2.
+base=$(( $(free_port) & ~1 ))
+for p in $base $((base + 2)) $((base + 4)); do # 127.0.0.2, even ports: worker 0
+	timeout 10 "$probe" hello 127.0.0.1 "$proxy_port" --cookie-round --suites $psk_suite \
+		--src-addr 127.0.0.2 --src-port "$p" --timeout-ms 300 >>"$tmp/probe.out" 2>&1 || true
+done
+timeout 10 "$probe" hello 127.0.0.1 "$proxy_port" --cookie-round --suites $psk_suite \
+	--src-addr 127.0.0.3 --src-port "$base" --timeout-ms 300 >>"$tmp/probe.out" 2>&1 || true # worker 1
+wait_count 'event=handshake-start ' 4
+log_lacks 'event=session-refused ' "worker 1's handshake was refused while worker 0 was full"
+[ "$(ctl_stat handshakes_in_progress)" = 2 ] || fail "not one handshake in progress in each worker"
+stop_proxy
 echo "PASS"
