@@ -99,6 +99,17 @@ all_gone() {
 	return 0
 }
 
+# forget PIDS...: drops those of PIDS that have exited from $PIDS (the cleanup
+# must not signal a PID the system gave to someone else since).
+forget() {
+	for p in "$@"; do
+		kill -0 "$p" 2>/dev/null && continue
+		_keep=""
+		for q in $PIDS; do [ "$q" = "$p" ] || _keep="$_keep $q"; done
+		PIDS=$_keep
+	done
+}
+
 # established NAME: whether bench NAME printed that all its sessions are up.
 established() {
 	grep -q 'sessions established' "$TMP/$1.log"
@@ -127,6 +138,7 @@ handshakes() {
 		[ $wait_ns -gt 0 ] && sleep "$(printf '%d.%09d' $((wait_ns / 1000000000)) $((wait_ns % 1000000000)))"
 	done
 	wait_for 400 all_gone $hs_pids || echo "workers-bench: $tag: clients still running after 40 s"
+	forget $hs_pids
 	t1=$(date +%s%N)
 	sleep 0.3
 	snap "$tag-end"
@@ -195,6 +207,7 @@ requests() {
 	fi
 	kill -INT "$req_pid" 2>/dev/null
 	wait_for 300 gone "$req_pid"
+	forget "$req_pid"
 }
 
 echo "workers-bench: workers = ${CONFIGS}; $ROUNDS rounds; $(nproc) cores, coaps-proxyd" \
@@ -238,6 +251,7 @@ for w in $CONFIGS; do
 	use "$w"
 	kill -TERM "$PX_PID" 2>/dev/null
 	wait_for 300 gone "$PX_PID" || echo "workers-bench: coaps-proxyd (workers = $w) did not exit within 30 s"
+	forget "$PX_PID"
 done
 
 python3 - "$TMP" "$NOKEY" "$ROUNDS" $CONFIGS <<'EOF'
