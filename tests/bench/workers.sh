@@ -12,7 +12,8 @@
 # relayed in it (the daemon's own /metrics counters); summed over R rounds taken
 # in the order 1 2, 2 1, 1 2 (a drift of the machine's other load falls on both);
 # the ratio workers=2 / workers=1. And the sessions each worker carries at the
-# end of each request phase (coaps_worker_sessions{worker="K"} in /metrics).
+# end of each request phase (coaps_worker_sessions{worker="K"} in /metrics, and
+# the "worker" field of `coaps-proxyctl --json sessions`).
 # No pinning: with 2 workers the daemon may use every core; the load generator
 # and the echo backend run at nice 19. Prints figures only: no pass/fail on them.
 # usage: workers.sh BUILDDIR [SRCDIR]   (`make bench-workers`, also run by `make bench`; ~2.5 min)
@@ -29,6 +30,7 @@ BUILD=$(cd "${1:-.}" && pwd)
 SRC=${2:-$(dirname "$0")/../..}
 BENCH=$BUILD/tests/bench/coaps-bench
 PROXYD=$BUILD/src/coaps-proxyd
+PROXYCTL=$BUILD/src/coaps-proxyctl
 ECDSA_RATE=${WORKERS_ECDSA_RATE:-40}
 PSK_RATE=${WORKERS_PSK_RATE:-300}
 HS_SECONDS=${WORKERS_HS_SECONDS:-5}
@@ -40,7 +42,7 @@ CONFIGS=${WORKERS_CONFIGS:-1 2}
 NOKEY=${WORKERS_TEST_NOKEY:-0}
 TICK=5	# handshake batches started a second
 
-for f in "$BENCH" "$PROXYD"; do
+for f in "$BENCH" "$PROXYD" "$PROXYCTL"; do
 	[ -x "$f" ] || { echo "workers-bench: $f not built (make first)"; exit 1; }
 done
 command -v python3 >/dev/null 2>&1 || { echo "workers-bench: python3 is needed"; exit 1; }
@@ -167,7 +169,7 @@ x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pe
          client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
 dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
 session = { max_sessions = 200000; max_handshakes = 5000; state_file = ""; };
-control = { socket = ""; };
+control = { socket = "$TMP/control-$w.sock"; };
 metrics = { address = "127.0.0.1"; port = $MPORT; };
 log = { level = "warning"; };
 EOF
@@ -187,10 +189,12 @@ EOF
 	fi
 }
 
-# requests TAG: $SESSIONS PSK sessions at $RATE requests/s; once all are up and
-# 1 s later, $SECONDS_REQ s between two snapshots; then the clients close.
+# requests W TAG: $SESSIONS PSK sessions at $RATE requests/s; once all are up and
+# 1 s later, $SECONDS_REQ s between two snapshots; then the session list of the
+# daemon, and the clients close.
 requests() {
-	tag=$1
+	w=$1
+	tag=$2
 	start "$tag" $LOW "$BENCH" -q --json "$TMP/$tag.json" --target 127.0.0.1:$PX $PSK \
 		--sessions "$SESSIONS" --rate "$RATE" --ramp 32 --method post --size 64 --duration 600
 	req_pid=$LAST
@@ -202,6 +206,9 @@ requests() {
 		snap "$tag-end"
 		t1=$(date +%s%N)
 		echo "$(( (t1 - t0) / 1000000 ))" >"$TMP/$tag-ms"
+		# After the measured window: the session list, to count the sessions by worker there too.
+		timeout 20 "$PROXYCTL" -s "$TMP/control-$w.sock" --json sessions \
+			>"$TMP/$tag-sessions.json" 2>"$TMP/$tag-sessions.err"
 	else
 		echo "workers-bench: $tag: the $SESSIONS sessions were not all established within 60 s"
 	fi
@@ -243,7 +250,7 @@ while [ $r -le "$ROUNDS" ]; do
 	done
 	for w in $order; do
 		use "$w"
-		requests "req-$w-$r"
+		requests "$w" "req-$w-$r"
 	done
 	r=$((r + 1))
 done
@@ -354,9 +361,24 @@ if len(configs) > 1:
                 label(w) + " / " + ref, name,
                 "%.3f" % (us(b) / us(a)) if a and b and us(a) and us(b) else "n/a", rr))
 
+def listed(name):
+    """Sessions by their "worker" field in `coaps-proxyctl --json sessions`, or why not."""
+    d = load(name)
+    if d is None:
+        return "no session list"
+    if isinstance(d, dict):
+        d = next((v for v in d.values() if isinstance(v, list)), [])
+    by = {}
+    for s in d:
+        k = s.get("worker") if isinstance(s, dict) else None
+        by[k] = by.get(k, 0) + 1
+    if list(by) in ([None], []):
+        return "%d listed, without a worker field" % len(d)
+    return "listed: " + ", ".join("worker %s: %d" % (k, by[k]) for k in sorted(by, key=str))
+
 print()
 print("sessions per worker at the end of each request phase (coaps_worker_sessions; goal with "
-      "2 workers: 35-65% each):")
+      "2 workers: 35-65% each), and the session list right after (coaps-proxyctl):")
 for w in configs:
     for r in range(1, rounds + 1):
         b = load("req-%s-%d-end" % (w, r))
@@ -370,11 +392,12 @@ for w in configs:
                 per[int(m.group(1))] = int(v)
         total = sum(per.values())
         sessions = int(b["metrics"].get("coaps_sessions", -1))
+        lst = listed("req-%s-%d-sessions.json" % (w, r))
         if not per:
-            print("  %-24s round %d: no coaps_worker_sessions lines in /metrics (coaps_sessions %d)"
-                  % (label(w), r, sessions))
+            print("  %-24s round %d: no coaps_worker_sessions lines in /metrics (coaps_sessions "
+                  "%d); %s" % (label(w), r, sessions, lst))
             continue
-        print("  %-24s round %d: %s (sum %d, coaps_sessions %d)" % (label(w), r, ", ".join(
+        print("  %-24s round %d: %s (sum %d, coaps_sessions %d); %s" % (label(w), r, ", ".join(
             "worker %d: %d (%.1f%%)" % (k, per[k], 100.0 * per[k] / total if total else 0)
-            for k in sorted(per)), total, sessions))
+            for k in sorted(per)), total, sessions, lst))
 EOF
