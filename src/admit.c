@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -99,6 +100,8 @@ struct admit_slot {
 	uint8_t len;        /* prefix length */
 	uint32_t handshakes;
 };
+/* One table for all workers: a prefix's devices land in several. */
+static pthread_mutex_t admit_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct admit_slot admit_slots[ADMIT_SLOTS];
 static uint64_t admit_seed;
 static bool admit_seeded;
@@ -113,8 +116,10 @@ static uint8_t admit_len_v6 = CONFIG_DEFAULT_SESSION_PREFIX_LEN_V6;
 void
 admit_set_prefix_len(unsigned v4, unsigned v6)
 {
+	pthread_mutex_lock(&admit_lock);
 	admit_len_v4 = (uint8_t)(v4 >= 1 && v4 <= 32 ? v4 : CONFIG_DEFAULT_SESSION_PREFIX_LEN_V4);
 	admit_len_v6 = (uint8_t)(v6 >= 1 && v6 <= 128 ? v6 : CONFIG_DEFAULT_SESSION_PREFIX_LEN_V6);
+	pthread_mutex_unlock(&admit_lock);
 }
 
 /* A peer's source prefix under the current configuration. */
@@ -203,7 +208,9 @@ admit_prefix_text(const struct sockaddr *peer, char out[ADMIT_PREFIX_TEXT])
 {
 	struct admit_key k;
 
+	pthread_mutex_lock(&admit_lock);
 	admit_key(peer, &k);
+	pthread_mutex_unlock(&admit_lock);
 	admit_key_text(&k, out);
 }
 
@@ -211,9 +218,13 @@ uint32_t
 admit_prefix_handshakes(const struct sockaddr *peer)
 {
 	struct admit_key k;
+	uint32_t n;
 
+	pthread_mutex_lock(&admit_lock);
 	admit_key(peer, &k);
-	return admit_slots[admit_slot_of(&k) - 1].handshakes;
+	n = admit_slots[admit_slot_of(&k) - 1].handshakes;
+	pthread_mutex_unlock(&admit_lock);
+	return n;
 }
 
 uint32_t
@@ -223,6 +234,7 @@ admit_handshake_add(const struct sockaddr *peer)
 	uint32_t slot;
 	struct admit_slot *s;
 
+	pthread_mutex_lock(&admit_lock);
 	admit_key(peer, &k);
 	slot = admit_slot_of(&k);
 	s = &admit_slots[slot - 1];
@@ -232,6 +244,7 @@ admit_handshake_add(const struct sockaddr *peer)
 		s->len = k.len;
 	}
 	s->handshakes++;
+	pthread_mutex_unlock(&admit_lock);
 	return slot;
 }
 
@@ -240,8 +253,10 @@ admit_handshake_done(uint32_t slot)
 {
 	if (slot == 0 || slot > ADMIT_SLOTS)
 		return;
+	pthread_mutex_lock(&admit_lock);
 	if (admit_slots[slot - 1].handshakes > 0)
 		admit_slots[slot - 1].handshakes--;
+	pthread_mutex_unlock(&admit_lock);
 }
 
 void
@@ -251,9 +266,11 @@ admit_prefix_refused(const struct sockaddr *peer)
 	size_t least = 0;
 
 	admit_prefix_text(peer, text);
+	pthread_mutex_lock(&admit_lock);
 	for (size_t i = 0; i < ADMIT_TOP; i++) {
 		if (strcmp(admit_refused[i].prefix, text) == 0) {
 			admit_refused[i].count++;
+			pthread_mutex_unlock(&admit_lock);
 			return;
 		}
 		if (admit_refused[i].count < admit_refused[least].count)
@@ -261,6 +278,7 @@ admit_prefix_refused(const struct sockaddr *peer)
 	}
 	snprintf(admit_refused[least].prefix, sizeof admit_refused[least].prefix, "%s", text);
 	admit_refused[least].count++;
+	pthread_mutex_unlock(&admit_lock);
 }
 
 /* Puts (prefix, count) into a top list sorted most first, of *n entries (at most ADMIT_TOP). */
@@ -288,6 +306,7 @@ admit_top_handshakes(struct admit_top out[ADMIT_TOP])
 	char text[ADMIT_PREFIX_TEXT];
 
 	memset(out, 0, ADMIT_TOP * sizeof *out);
+	pthread_mutex_lock(&admit_lock);
 	for (size_t i = 0; i < ADMIT_SLOTS; i++) {
 		const struct admit_slot *s = &admit_slots[i];
 		struct admit_key k;
@@ -300,6 +319,7 @@ admit_top_handshakes(struct admit_top out[ADMIT_TOP])
 		admit_key_text(&k, text);
 		admit_top_insert(out, &n, text, s->handshakes);
 	}
+	pthread_mutex_unlock(&admit_lock);
 	return n;
 }
 
@@ -309,7 +329,9 @@ admit_top_refused(struct admit_top out[ADMIT_TOP])
 	size_t n = 0;
 	struct admit_top copy[ADMIT_TOP];
 
+	pthread_mutex_lock(&admit_lock);
 	memcpy(copy, admit_refused, sizeof copy);
+	pthread_mutex_unlock(&admit_lock);
 	memset(out, 0, ADMIT_TOP * sizeof *out);
 	for (size_t i = 0; i < ADMIT_TOP; i++) {
 		if (copy[i].count > 0)

@@ -36,7 +36,7 @@
 
 static const char *const root_keys[] = { "listen", "backends", "routes", "identity_option",
 	"backend_timeout", "psk", "psk_dir", "x509", "dtls", "session", "log", "control", "metrics",
-	"diagnostic_payloads", NULL };
+	"diagnostic_payloads", "workers", NULL };
 static const char *const dtls_keys[] = { "ciphersuites", "handshake_timeout_min",
 	"handshake_timeout_max", "mtu", "badmac_limit", "max_handshake_message", "connection_id",
 	"cid_length", "session_tickets", "ticket_lifetime", "ticket_key_file", "session_cache",
@@ -200,14 +200,16 @@ load_dtls(struct loader *ld, struct proxy_config *cfg)
 	return 0;
 }
 
-/* Parses session = { ... } and log = { ... }. */
+/* Parses workers, session = { ... } and log = { ... }. */
 static int
 load_session_log(struct loader *ld, struct proxy_config *cfg)
 {
 	config_setting_t *g;
 	const char *level, *state = NULL;
 
-	if (get_group(ld, config_root_setting(&ld->lc), "session", &g) < 0)
+	if (get_uint(ld, config_root_setting(&ld->lc), "workers", 1, CONFIG_WORKERS_MAX,
+	        &cfg->workers) < 0 ||
+	    get_group(ld, config_root_setting(&ld->lc), "session", &g) < 0)
 		return -1;
 	if (g != NULL &&
 	    (check_keys(ld, g, session_keys) < 0 ||
@@ -424,6 +426,7 @@ config_load(const char *path, char **cause)
 	cfg->prefix_len_v4 = CONFIG_DEFAULT_SESSION_PREFIX_LEN_V4;
 	cfg->prefix_len_v6 = CONFIG_DEFAULT_SESSION_PREFIX_LEN_V6;
 	cfg->handshake_threads = CONFIG_HANDSHAKE_THREADS_AUTO;
+	cfg->workers = CONFIG_WORKERS_AUTO;
 	cfg->diagnostic_payloads = CONFIG_DEFAULT_DIAGNOSTIC_PAYLOADS;
 	cfg->log_level = log_level_parse(CONFIG_DEFAULT_LOG_LEVEL);
 	cfg->log_syslog = CONFIG_DEFAULT_LOG_SYSLOG;

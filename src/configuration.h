@@ -85,7 +85,7 @@ struct x509_conf {
  * reference to the snapshot they were born with.
  */
 struct proxy_config {
-	int refs;
+	_Atomic int refs; /* workers hold it too */
 	char *path;
 
 	struct listen_conf *listens;
@@ -129,6 +129,8 @@ struct proxy_config {
 	uint32_t handshakes_per_source;        /* per second, 0 = unlimited */
 	uint32_t handshakes_per_prefix;        /* half-open from one source prefix, 0 = unlimited */
 	uint32_t prefix_len_v4, prefix_len_v6; /* bits of a source prefix */
+	/* workers, read at start: event loops that own sessions; CONFIG_WORKERS_AUTO */
+	uint32_t workers;
 	/* session.handshake_threads, read at start: 0 = in the loop; CONFIG_HANDSHAKE_THREADS_AUTO */
 	uint32_t handshake_threads;
 	char *state_file; /* session.state_file: sessions saved at a clean stop; "" = none */

@@ -114,22 +114,23 @@ control_list_cb(const struct session_info *si, void *arg)
 		control_json_str(cl->out, "backend", si->backend, false);
 		control_json_str(cl->out, "cid", si->cid, false);
 		evbuffer_add_printf(cl->out,
-		    "\"age_ms\":%llu,\"idle_ms\":%llu,\"bytes_in\":%llu,\"bytes_out\":%llu,"
-		    "\"msgs_in\":%llu,\"msgs_out\":%llu}",
-		    (unsigned long long)si->age_ms, (unsigned long long)si->idle_ms,
+		    "\"worker\":%u,\"age_ms\":%llu,\"idle_ms\":%llu,\"bytes_in\":%llu,"
+		    "\"bytes_out\":%llu,\"msgs_in\":%llu,\"msgs_out\":%llu}",
+		    si->worker, (unsigned long long)si->age_ms, (unsigned long long)si->idle_ms,
 		    (unsigned long long)si->bytes_in, (unsigned long long)si->bytes_out,
 		    (unsigned long long)si->msgs_in, (unsigned long long)si->msgs_out);
 	} else
 		evbuffer_add_printf(cl->out,
-		    "%08x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\t%s\n", si->id,
-		    control_text(si->peer, peer, sizeof peer), si->auth[0] != '\0' ? si->auth : "-",
-		    control_text(si->identity, id, sizeof id),
+		    "%08x\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\t%s\t%u\n",
+		    si->id, control_text(si->peer, peer, sizeof peer),
+		    si->auth[0] != '\0' ? si->auth : "-", control_text(si->identity, id, sizeof id),
 		    control_text(si->cipher, cipher, sizeof cipher), si->state,
 		    control_age(si->age_ms, age, sizeof age),
 		    control_age(si->idle_ms, idle, sizeof idle), (unsigned long long)si->bytes_in,
 		    (unsigned long long)si->bytes_out, (unsigned long long)si->msgs_in,
 		    (unsigned long long)si->msgs_out,
-		    control_text(si->backend, backend, sizeof backend), si->cid[0] ? si->cid : "-");
+		    control_text(si->backend, backend, sizeof backend), si->cid[0] ? si->cid : "-",
+		    si->worker);
 	cl->first = false;
 }
 
@@ -144,8 +145,8 @@ control_sessions(struct evbuffer *out, bool json)
 	else
 		evbuffer_add_printf(out,
 		    "ID\tPEER\tAUTH\tIDENTITY\tCIPHER\tSTATE\tAGE\tIDLE\tBYTES_IN\t"
-		    "BYTES_OUT\tMSGS_IN\tMSGS_OUT\tBACKEND\tCID\n");
-	session_foreach(control_list_cb, &cl);
+		    "BYTES_OUT\tMSGS_IN\tMSGS_OUT\tBACKEND\tCID\tWORKER\n");
+	session_foreach_all(control_list_cb, &cl);
 	if (json)
 		evbuffer_add_printf(out, "]\n");
 }
@@ -182,6 +183,7 @@ control_show_json(struct evbuffer *out, const struct session_info *si)
 	control_json_str(out, "identity", si->identity, false);
 	control_json_str(out, "cipher", si->cipher, false);
 	control_json_str(out, "state", si->state, false);
+	evbuffer_add_printf(out, "\"worker\":%u,", si->worker);
 	control_json_str(out, "backend", si->backend, false);
 	control_json_str(out, "backends", si->backends, false);
 	/* The DTLS connection ID goes here ("cid"). */
@@ -227,6 +229,7 @@ control_show_cb(const struct session_info *si, void *arg)
 	    control_text(si->identity, buf, sizeof buf));
 	evbuffer_add_printf(cs->out, "cipher     %s\n", control_text(si->cipher, buf, sizeof buf));
 	evbuffer_add_printf(cs->out, "state      %s\n", si->state);
+	evbuffer_add_printf(cs->out, "worker     %u\n", si->worker);
 	evbuffer_add_printf(cs->out, "backend    %s\n", control_text(si->backend, buf, sizeof buf));
 	evbuffer_add_printf(cs->out, "cid        %s\n", si->cid[0] ? si->cid : "-");
 	evbuffer_add_printf(cs->out, "age        %s (%llu ms)\n",
@@ -525,7 +528,7 @@ control_execute(struct control_client *c, const struct control_request *req, str
 	case CONTROL_SHOW: {
 		struct control_show cs = { .out = out, .id = req->id, .json = req->json };
 
-		session_foreach(control_show_cb, &cs);
+		session_foreach_all(control_show_cb, &cs);
 		if (cs.found)
 			evbuffer_add_printf(out, "OK\n");
 		else
@@ -533,7 +536,7 @@ control_execute(struct control_client *c, const struct control_request *req, str
 		break;
 	}
 	case CONTROL_CLOSE_IDENTITY:
-		n = session_close_identity(req->arg, CLOSE_CONTROL);
+		n = session_close_identity_all(req->arg, CLOSE_CONTROL);
 		if (req->json)
 			evbuffer_add_printf(out, "{\"closed\":%zu}\nOK\n", n);
 		else
@@ -541,7 +544,7 @@ control_execute(struct control_client *c, const struct control_request *req, str
 			    n == 1 ? "" : "s");
 		break;
 	case CONTROL_CLOSE:
-		if (!session_close_id(req->id, CLOSE_CONTROL))
+		if (!session_close_id_all(req->id, CLOSE_CONTROL))
 			evbuffer_add_printf(out, "ERR no session %08x\n", req->id);
 		else if (req->json)
 			evbuffer_add_printf(out, "{\"closed\":1,\"id\":\"%08x\"}\nOK\n", req->id);

@@ -44,5 +44,8 @@
 
 /* session.handshake_threads unset: as many as the cores the daemon may run on. */
 #define CONFIG_HANDSHAKE_THREADS_AUTO UINT32_MAX
+/* workers unset: as many as the cores the daemon may run on, at most CONFIG_WORKERS_MAX. */
+#define CONFIG_WORKERS_AUTO UINT32_MAX
+#define CONFIG_WORKERS_MAX 64 /* a Connection ID's first byte names the worker (WORKER_MAX) */
 
 #endif

@@ -276,12 +276,12 @@ dtls_cid_supported(void)
 }
 
 int
-dtls_cid_make(uint8_t *cid, size_t len)
+dtls_cid_make(uint8_t *cid, size_t len, uint8_t owner)
 {
 	if (len < DTLS_CID_MIN || len > DTLS_CID_MAX)
 		return -1;
-	/* Routing byte: the owner of the session (one process today: 0). */
-	memset(cid, 0, DTLS_CID_NODE_BYTES);
+	/* Routing byte: the worker that owns the session (steer.c sends its records there). */
+	memset(cid, owner, DTLS_CID_NODE_BYTES);
 	return mbedtls_ctr_drbg_random(&dtls_drbg, cid + DTLS_CID_NODE_BYTES,
 	           len - DTLS_CID_NODE_BYTES) == 0
 	           ? 0

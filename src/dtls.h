@@ -120,8 +120,8 @@ void dtls_free(mbedtls_ssl_context *ssl);
 #define DTLS_CID_NODE_BYTES 1 /* leading bytes that name the owner, for steering */
 /* True if this build's mbedTLS has RFC 9146 Connection IDs (HAVE_MBEDTLS_CID). */
 bool dtls_cid_supported(void);
-/* Writes a fresh CID of len bytes: the node byte, then random bytes. 0 or -1. */
-int dtls_cid_make(uint8_t *cid, size_t len) __attribute__((warn_unused_result));
+/* Writes a fresh CID of len bytes: the owner (worker) byte, then random bytes. 0 or -1. */
+int dtls_cid_make(uint8_t *cid, size_t len, uint8_t owner) __attribute__((warn_unused_result));
 /* True if the completed handshake on ssl put the proxy's CID to use. */
 bool dtls_cid_in_use(mbedtls_ssl_context *ssl);
 /*

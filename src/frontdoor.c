@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -32,6 +33,8 @@ struct rate_slot {
 	uint64_t second;
 	uint32_t count;
 };
+/* Shared by the workers (a source's ports land in several): under frontdoor_lock. */
+static pthread_mutex_t frontdoor_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct rate_slot rate_table[RATE_SLOTS];
 static uint64_t frontdoor_seed; /* hashes source addresses into rate_table */
 static struct ratelimit cookie_rl, refuse_rl, unknown_rl, cid_rl;
@@ -41,7 +44,11 @@ static bool
 frontdoor_log_allow(struct ratelimit *rl, const char *what)
 {
 	unsigned long held;
-	bool ok = ratelimit_allow(rl, clock_ms(), EVENTS_PER_SECOND, &held);
+	bool ok;
+
+	pthread_mutex_lock(&frontdoor_lock);
+	ok = ratelimit_allow(rl, clock_ms(), EVENTS_PER_SECOND, &held);
+	pthread_mutex_unlock(&frontdoor_lock);
 
 	if (held > 0)
 		log_warnx("event=log-suppressed what=%s count=%lu reason=\"more than %d "
@@ -77,6 +84,7 @@ rate_allow(const struct sockaddr *peer, uint32_t limit)
 	uint8_t addr[16] = { 0 };
 	uint64_t h = frontdoor_seed, sec = clock_ms() / 1000;
 	struct rate_slot *slot;
+	bool ok;
 
 	if (limit == 0)
 		return true;
@@ -86,13 +94,16 @@ rate_allow(const struct sockaddr *peer, uint32_t limit)
 		memcpy(addr, (const char *)peer + offsetof(struct sockaddr_in6, sin6_addr), 16);
 	for (size_t i = 0; i < sizeof addr; i++)
 		h = (h ^ addr[i]) * 0x100000001b3ULL;
+	pthread_mutex_lock(&frontdoor_lock);
 	slot = &rate_table[(h ^ h >> 32) % RATE_SLOTS];
 	if (slot->second != sec) {
 		memcpy(slot->addr, addr, sizeof addr);
 		slot->second = sec;
 		slot->count = 0;
 	}
-	return ++slot->count <= limit;
+	ok = ++slot->count <= limit;
+	pthread_mutex_unlock(&frontdoor_lock);
+	return ok;
 }
 
 /* Logs a refusal of a peer whose cookie was valid (rate-limited). */
@@ -366,6 +377,8 @@ frontdoor_input(const struct datagram *d)
 void
 frontdoor_init(void)
 {
+	if (frontdoor_seed != 0)
+		return; /* the first worker's set-up made it (the set-ups run one after another) */
 	if (getentropy(&frontdoor_seed, sizeof frontdoor_seed) < 0)
 		frontdoor_seed = (uint64_t)clock_ms() ^ (uint64_t)getpid();
 }

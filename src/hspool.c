@@ -24,19 +24,26 @@ struct job_fifo {
 	struct hspool_job *head, **tail;
 };
 
-static pthread_mutex_t hs_lock = PTHREAD_MUTEX_INITIALIZER;   /* todo, stopping */
-static pthread_cond_t hs_cond = PTHREAD_COND_INITIALIZER;     /* todo has a job, or stopping */
-static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;   /* a thread finished a job */
-static pthread_mutex_t done_lock = PTHREAD_MUTEX_INITIALIZER; /* done */
+static pthread_mutex_t hs_lock = PTHREAD_MUTEX_INITIALIZER; /* todo, stopping */
+static pthread_cond_t hs_cond = PTHREAD_COND_INITIALIZER;   /* todo has a job, or stopping */
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER; /* a thread finished a job */
 static pthread_mutex_t inbox_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct job_fifo todo = { NULL, &todo.head }, done = { NULL, &done.head };
-static bool stopping;
+static struct job_fifo todo = { NULL, &todo.head };
+static bool stopping;      /* under hs_lock */
+static atomic_bool active; /* threads run: a worker may submit */
 static pthread_t *threads;
 static struct hspool_job **running; /* per thread: the job it runs, or NULL (under hs_lock) */
 static unsigned n_threads;
-static int wake_fd = -1;      /* eventfd: a thread completed a job */
-static struct event *wake_ev; /* its read event in the owning loop */
 static atomic_uint_fast64_t jobs_run;
+
+/* A worker's completion queue: the jobs it submitted that a thread finished. */
+struct hspool_owner {
+	pthread_mutex_t lock; /* done */
+	struct job_fifo done;
+	int wake_fd;           /* eventfd: a thread completed a job */
+	struct event *wake_ev; /* its read event in the worker's loop */
+};
+static _Thread_local struct hspool_owner *owner; /* the calling worker's */
 
 /* Appends job to f. */
 static void
@@ -101,13 +108,27 @@ hspool_lower_priority(void)
 	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 }
 
-/* A pool thread: runs jobs until the pool stops, hands each back to the loop. */
+/* Hands job to its owner's completion queue and wakes the owner's loop. */
+static void
+hspool_complete(struct hspool_job *job)
+{
+	struct hspool_owner *o = job->owner;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&o->lock);
+	fifo_push(&o->done, job);
+	pthread_mutex_unlock(&o->lock);
+	/* The eventfd counter only grows: a failed write (overflow) cannot lose a wake-up. */
+	if (write(o->wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+		log_warn("handshake pool: waking a worker");
+}
+
+/* A pool thread: runs jobs until the pool stops, hands each back to its worker. */
 static void *
 hspool_thread(void *arg)
 {
 	unsigned me = (unsigned)(uintptr_t)arg;
 	char name[16];
-	uint64_t one = 1;
 
 	snprintf(name, sizeof name, "coaps-hs-%u", me);
 	(void)pthread_setname_np(pthread_self(), name);
@@ -128,16 +149,11 @@ hspool_thread(void *arg)
 
 		job->run(job);
 		atomic_fetch_add_explicit(&jobs_run, 1, memory_order_relaxed);
-		pthread_mutex_lock(&done_lock);
-		fifo_push(&done, job);
-		pthread_mutex_unlock(&done_lock);
+		hspool_complete(job);
 		pthread_mutex_lock(&hs_lock);
 		running[me] = NULL;
 		pthread_cond_broadcast(&idle_cond);
 		pthread_mutex_unlock(&hs_lock);
-		/* The eventfd counter only grows: a failed write (overflow) cannot lose a wake-up. */
-		if (write(wake_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-			log_warn("handshake pool: waking the loop");
 	}
 }
 
@@ -154,21 +170,31 @@ hspool_finish(struct hspool_job *list)
 	}
 }
 
-/* libevent: pool threads completed jobs; the loop takes them back. */
+/* Hands the calling worker's completed jobs to their done callbacks. */
+void
+hspool_drain(void)
+{
+	struct hspool_job *list;
+
+	if (owner == NULL)
+		return;
+	pthread_mutex_lock(&owner->lock);
+	list = fifo_take_all(&owner->done);
+	pthread_mutex_unlock(&owner->lock);
+	hspool_finish(list);
+}
+
+/* libevent: pool threads completed jobs of this worker; it takes them back. */
 static void
 hspool_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t n;
-	struct hspool_job *list;
 
 	(void)what;
 	(void)arg;
 	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
 		log_warn("handshake pool: reading its wake-up");
-	pthread_mutex_lock(&done_lock);
-	list = fifo_take_all(&done);
-	pthread_mutex_unlock(&done_lock);
-	hspool_finish(list);
+	hspool_drain();
 }
 
 unsigned
@@ -183,17 +209,59 @@ hspool_default_threads(void)
 }
 
 int
-hspool_start(struct event_base *base, unsigned n, char **cause)
+hspool_attach(struct event_base *base, char **cause)
+{
+	struct hspool_owner *o = calloc(1, sizeof *o);
+
+	if (o == NULL)
+		goto fail;
+	pthread_mutex_init(&o->lock, NULL);
+	o->done.tail = &o->done.head;
+	o->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (o->wake_fd < 0 ||
+	    (o->wake_ev = event_new(base, o->wake_fd, EV_READ | EV_PERSIST, hspool_wake_cb,
+	         NULL)) == NULL ||
+	    event_add(o->wake_ev, NULL) < 0)
+		goto fail;
+	owner = o;
+	return 0;
+
+fail:
+	if (asprintf(cause, "handshake pool: %s", strerror(errno)) < 0)
+		*cause = NULL;
+	if (o != NULL) {
+		if (o->wake_fd >= 0)
+			close(o->wake_fd);
+		pthread_mutex_destroy(&o->lock);
+		free(o);
+	}
+	return -1;
+}
+
+void
+hspool_detach(void)
+{
+	struct hspool_owner *o = owner;
+
+	if (o == NULL)
+		return;
+	hspool_drain();
+	owner = NULL;
+	if (o->wake_ev != NULL)
+		event_free(o->wake_ev);
+	close(o->wake_fd);
+	pthread_mutex_destroy(&o->lock);
+	free(o);
+}
+
+int
+hspool_start(unsigned n, char **cause)
 {
 	sigset_t all, old;
 
 	if (n == 0)
 		return 0;
-	wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (wake_fd < 0 ||
-	    (wake_ev = event_new(base, wake_fd, EV_READ | EV_PERSIST, hspool_wake_cb, NULL)) ==
-	        NULL ||
-	    event_add(wake_ev, NULL) < 0 || (threads = calloc(n, sizeof *threads)) == NULL ||
+	if ((threads = calloc(n, sizeof *threads)) == NULL ||
 	    (running = calloc(n, sizeof *running)) == NULL) {
 		if (asprintf(cause, "handshake threads: %s", strerror(errno)) < 0)
 			*cause = NULL;
@@ -215,19 +283,27 @@ hspool_start(struct event_base *base, unsigned n, char **cause)
 		n_threads++;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	atomic_store(&active, true);
 	return 0;
 }
 
 bool
 hspool_active(void)
 {
-	return n_threads > 0;
+	return atomic_load_explicit(&active, memory_order_relaxed) && owner != NULL;
 }
 
 void
 hspool_submit(struct hspool_job *job)
 {
+	job->owner = owner;
 	pthread_mutex_lock(&hs_lock);
+	if (stopping) {
+		/* Stopped since the caller looked: back to the worker, no step run. */
+		pthread_mutex_unlock(&hs_lock);
+		hspool_complete(job);
+		return;
+	}
 	fifo_push(&todo, job);
 	pthread_cond_signal(&hs_cond);
 	pthread_mutex_unlock(&hs_lock);
@@ -240,6 +316,7 @@ hspool_stop(void)
 
 	if (threads == NULL)
 		return;
+	atomic_store(&active, false);
 	pthread_mutex_lock(&hs_lock);
 	stopping = true;
 	pthread_cond_broadcast(&hs_cond);
@@ -248,24 +325,20 @@ hspool_stop(void)
 		pthread_join(threads[i], NULL);
 	free(threads);
 	threads = NULL;
+	/* The jobs no thread took go back to their workers (their done sees no step run). */
+	pthread_mutex_lock(&hs_lock);
 	free(running);
 	running = NULL;
 	n_threads = 0;
-	/* Completed jobs first, then those no thread took (their done sees no step run). */
-	pthread_mutex_lock(&done_lock);
-	list = fifo_take_all(&done);
-	pthread_mutex_unlock(&done_lock);
-	hspool_finish(list);
-	pthread_mutex_lock(&hs_lock);
 	list = fifo_take_all(&todo);
 	pthread_mutex_unlock(&hs_lock);
-	hspool_finish(list);
-	if (wake_ev != NULL)
-		event_free(wake_ev);
-	wake_ev = NULL;
-	if (wake_fd >= 0)
-		close(wake_fd);
-	wake_fd = -1;
+	while (list != NULL) {
+		struct hspool_job *job = list;
+
+		list = job->next;
+		hspool_complete(job);
+	}
+	hspool_drain();
 }
 
 /* Tells whether a thread runs job (hs_lock held). */
@@ -301,26 +374,21 @@ hspool_reclaim(struct hspool_job *job)
 	while (hspool_running(job))
 		pthread_cond_wait(&idle_cond, &hs_lock);
 	pthread_mutex_unlock(&hs_lock);
-	pthread_mutex_lock(&done_lock);
-	(void)fifo_remove(&done, job);
-	pthread_mutex_unlock(&done_lock);
+	pthread_mutex_lock(&job->owner->lock);
+	(void)fifo_remove(&job->owner->done, job);
+	pthread_mutex_unlock(&job->owner->lock);
 }
 
 void
 hspool_flush(void)
 {
-	struct hspool_job *list;
-
-	if (threads == NULL)
+	if (!atomic_load(&active))
 		return;
 	pthread_mutex_lock(&hs_lock);
 	while (hspool_busy())
 		pthread_cond_wait(&idle_cond, &hs_lock);
 	pthread_mutex_unlock(&hs_lock);
-	pthread_mutex_lock(&done_lock);
-	list = fifo_take_all(&done);
-	pthread_mutex_unlock(&done_lock);
-	hspool_finish(list);
+	hspool_drain();
 }
 
 void

@@ -15,6 +15,8 @@
 #include "configuration.h"
 #include "fdstore.h"
 #include "listener.h"
+#include "steer.h"
+#include "worker.h"
 #include "log.h"
 #include "ratelimit.h"
 
@@ -41,8 +43,8 @@ struct listener_outbox {
 	uint8_t buf[LISTENER_TX_SLOTS][LISTENER_TX_DGRAM];
 };
 
-/* Datagrams read by one recvmmsg(); shared by all listeners (one thread). */
-static struct {
+/* Datagrams read by one recvmmsg(); shared by the listeners of one worker. */
+static _Thread_local struct {
 	struct mmsghdr m[LISTENER_RX_SLOTS];
 	struct iovec iov[LISTENER_RX_SLOTS];
 	struct sockaddr_storage peer[LISTENER_RX_SLOTS];
@@ -50,7 +52,7 @@ static struct {
 	uint8_t buf[LISTENER_RX_SLOTS][LISTENER_RX_DGRAM];
 } rx;
 
-static listener_input_fn *listener_input;
+static _Thread_local listener_input_fn *listener_input;
 
 static void listener_flush_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -159,15 +161,34 @@ addr_is_wildcard(const struct sockaddr_storage *addr)
 static void
 listener_store_name(const struct listener *l, char *buf, size_t len)
 {
-	snprintf(buf, len, "listen-%s", l->name);
+	size_t n = (size_t)snprintf(buf, len, "listen-%s", l->name);
+
+	/* Worker 0's socket keeps the name it had before there were workers. */
+	if (worker_self() > 0 && n < len)
+		snprintf(buf + n, len - n, "-w%u", worker_self());
 	for (char *p = buf; *p != '\0'; p++)
 		if (*p == ':')
 			*p = '_';
 }
 
+/* Tells whether an fd store name is that of worker K > 0's socket ("...-wK"). */
+static bool
+listener_name_of_worker(const char *name)
+{
+	const char *w = strrchr(name, '-');
+
+	if (w == NULL || w[1] != 'w' || w[2] == '\0')
+		return false;
+	for (w += 2; *w != '\0'; w++)
+		if (*w < '0' || *w > '9')
+			return false;
+	return true;
+}
+
 /* What listener_adopt looks for, and the name under which it found it. */
 struct listener_adopt_arg {
 	const struct listen_conf *lc;
+	const char *want; /* our fd store name for this worker's socket */
 	char name[256];
 };
 
@@ -183,6 +204,9 @@ listener_inherited_match(int fd, const char *name, void *arg)
 	socklen_t ol = sizeof type;
 
 	snprintf(aa->name, sizeof aa->name, "%s", name);
+	/* Worker K > 0 takes the socket it stored; worker 0 any other one of its address. */
+	if (worker_self() > 0 ? strcmp(name, aa->want) != 0 : listener_name_of_worker(name))
+		return false;
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &ol) < 0 || type != SOCK_DGRAM)
 		return false;
 	ol = sizeof domain;
@@ -207,17 +231,23 @@ listener_inherited_match(int fd, const char *name, void *arg)
  * Takes the socket systemd kept for lc's address (fd store, or a socket
  * passed at start), or -1. An IPv6 one whose IPV6_V6ONLY differs from ours
  * (off: "::" takes IPv4 too), which a bound socket cannot change, is closed
- * and dropped from the store: the caller then binds a new one.
+ * and dropped from the store: the caller then binds a new one. With workers,
+ * one without SO_REUSEPORT (a .socket unit's) is kept for worker 0 alone
+ * (l->shared false): no datagram waiting in it is lost.
  */
 static int
-listener_adopt(const struct listener *l, const struct listen_conf *lc)
+listener_adopt(struct listener *l, const struct listen_conf *lc)
 {
-	struct listener_adopt_arg aa = { .lc = lc };
-	int fd = fdstore_take("", listener_inherited_match, &aa), v6only = 0, fl;
+	char want[128];
+	struct listener_adopt_arg aa = { .lc = lc, .want = want };
+	int fd, v6only = 0, reuse = 0, fl;
 	socklen_t ol = sizeof v6only;
 
+	listener_store_name(l, want, sizeof want);
+	fd = fdstore_take("", listener_inherited_match, &aa);
 	if (fd < 0)
 		return -1;
+	ol = sizeof v6only;
 	if (lc->addr.ss_family == AF_INET6 &&
 	    (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol) < 0 || v6only != 0)) {
 		log_warnx(
@@ -227,10 +257,21 @@ listener_adopt(const struct listener *l, const struct listen_conf *lc)
 		fdstore_remove(aa.name);
 		return -1;
 	}
+	ol = sizeof reuse;
+	if (worker_count() > 1 &&
+	    (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuse, &ol) < 0 || reuse == 0)) {
+		/* Its queue may hold datagrams (socket activation): worker 0 reads it alone. */
+		log_warnx("event=listener-not-shared address=%s reason=\"the socket systemd passed "
+		          "has no SO_REUSEPORT (ReusePort=yes in a .socket unit): worker 0 takes "
+		          "all of its datagrams\"",
+		    l->name);
+		l->shared = false;
+	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
 		close(fd);
+		l->shared = worker_count() > 1;
 		return -1;
 	}
 	return fd;
@@ -253,6 +294,7 @@ listener_open(struct event_base *base, const struct listen_conf *lc, listener_in
 	l->addrlen = lc->addrlen;
 	l->wildcard = addr_is_wildcard(&lc->addr);
 	addr_format((struct sockaddr *)&lc->addr, l->name, sizeof l->name);
+	l->shared = worker_count() > 1;
 	l->fd = listener_adopt(l, lc);
 	l->adopted = l->fd >= 0;
 	if (!l->adopted)
@@ -269,7 +311,13 @@ listener_open(struct event_base *base, const struct listen_conf *lc, listener_in
 			goto fail;
 	} else if (setsockopt(l->fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) < 0)
 		goto fail;
+	/* Workers: one socket each in a SO_REUSEPORT group, steered by steer.c's rule. */
+	if (worker_count() > 1 && !l->adopted &&
+	    setsockopt(l->fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0)
+		goto fail;
 	if (!l->adopted && bind(l->fd, (struct sockaddr *)&lc->addr, lc->addrlen) < 0)
+		goto fail;
+	if (l->shared && steer_attach(l->fd, worker_count()) < 0)
 		goto fail;
 	for (unsigned i = 0; i < LISTENER_RX_SLOTS; i++) {
 		struct msghdr *msg = &rx.m[i].msg_hdr;
@@ -300,6 +348,16 @@ fail:
 		*cause = NULL;
 	listener_close(l);
 	return NULL;
+}
+
+void
+listener_pause(struct listener *l, bool paused)
+{
+	if (paused)
+		event_del(l->ev);
+	else if (event_add(l->ev, NULL) < 0)
+		log_warnx("event=listener-failed address=%s reason=\"cannot watch its socket\"",
+		    l->name);
 }
 
 void

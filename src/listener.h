@@ -38,6 +38,7 @@ struct listener {
 	socklen_t addrlen;
 	bool wildcard;
 	bool adopted;  /* the socket came from systemd (fd store), not from bind() */
+	bool shared;   /* one of the workers' SO_REUSEPORT sockets (else worker 0 reads it alone) */
 	char name[64]; /* address:port as configured */
 	struct listener *next;
 	bool keep; /* reload bookkeeping */
@@ -68,6 +69,8 @@ struct listener *listener_open(struct event_base *base, const struct listen_conf
  * the next start when the daemon stops).
  */
 void listener_close(struct listener *l);
+/* Stops (paused) or starts again reading l's socket: datagrams wait in it meanwhile. */
+void listener_pause(struct listener *l, bool paused);
 /* Closes a listener for good: drops its socket from systemd's fd store too. */
 void listener_drop(struct listener *l);
 /*

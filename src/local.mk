@@ -23,10 +23,13 @@ src_libcoapsproxy_a_SOURCES = \
 	src/session.c src/session.h \
 	src/state.c src/state.h src/state_store.c src/state_store.h \
 	src/stats.c src/stats.h \
+	src/steer.c src/steer.h \
+	src/worker.c src/worker.h \
 	src/text.c src/text.h src/text_evbuffer.c
 
 sbin_PROGRAMS += src/coaps-proxyd
-src_coaps_proxyd_SOURCES = src/main.c src/config_job.c src/config_job.h
+src_coaps_proxyd_SOURCES = src/main.c src/config_job.c src/config_job.h src/lifecycle.c \
+	src/lifecycle.h
 src_coaps_proxyd_LDADD = $(PROXY_LIBS) $(PTHREAD_LIBS)
 src_libcoapsproxy_a_SOURCES += src/control.c src/control.h src/metrics.c src/metrics.h \
 	src/fdlimit.c src/fdlimit.h src/status.c src/status.h

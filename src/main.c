@@ -28,8 +28,9 @@
 #include "dtls.h"
 #include "fdstore.h"
 #include "frontdoor.h"
-#include "hspool.h"
+#include "lifecycle.h"
 #include "listener.h"
+#include "worker.h"
 #include "log.h"
 #include "pool.h"
 #include "metrics.h"
@@ -42,10 +43,9 @@
 
 #define DEFAULT_CONFIG CONFIG_PATH_DEFAULT /* defaults.h, through configuration.h */
 
-/* Process-wide state set up in main(): the loop, the current snapshot, the listeners, -v, -c. */
+/* Process-wide state set up in main(): worker 0's loop, the current snapshot, -v, -c. */
 static struct event_base *base;
 static struct proxy_config *current;
-static struct listener *listeners;
 static int verbose;
 static const char *config_path;
 
@@ -116,75 +116,6 @@ static void LOG_PRINTF(1, 2) notify(const char *fmt, ...)
 #endif
 }
 
-/* Finds the open listener bound to the address of lc. */
-static struct listener *
-listener_find(const struct listen_conf *lc)
-{
-	for (struct listener *l = listeners; l != NULL; l = l->next)
-		if (l->addrlen == lc->addrlen && memcmp(&l->addr, &lc->addr, lc->addrlen) == 0)
-			return l;
-	return NULL;
-}
-
-/*
- * Makes the open listeners those of cfg: keeps the ones it still has,
- * opens new ones, and only when all of them are open closes the ones it
- * dropped (with their sessions). On failure nothing changes.
- */
-static int
-listeners_update(const struct proxy_config *cfg, char **cause)
-{
-	struct listener *opened = NULL, **pp;
-
-	for (struct listener *l = listeners; l != NULL; l = l->next)
-		l->keep = false;
-	for (size_t i = 0; i < cfg->n_listens; i++) {
-		struct listener *l = listener_find(&cfg->listens[i]);
-
-		if (l != NULL) {
-			l->keep = true;
-			continue;
-		}
-		l = listener_open(base, &cfg->listens[i], frontdoor_input, cause);
-		if (l == NULL) {
-			while (opened != NULL) {
-				struct listener *next = opened->next;
-
-				listener_drop(opened);
-				opened = next;
-			}
-			return -1;
-		}
-		l->keep = true;
-		l->next = opened;
-		opened = l;
-		log_info("event=listening address=%s socket=%s", l->name,
-		    l->adopted ? "kept" : "new");
-	}
-	for (pp = &listeners; *pp != NULL;) {
-		struct listener *l = *pp;
-
-		if (l->keep) {
-			pp = &l->next;
-			continue;
-		}
-		*pp = l->next;
-		log_info(
-		    "event=listener-closed address=%s reason=\"removed from the configuration\"",
-		    l->name);
-		session_close_listener(l, CLOSE_LISTENER_REMOVED);
-		listener_drop(l);
-	}
-	while (opened != NULL) {
-		struct listener *next = opened->next;
-
-		opened->next = listeners;
-		listeners = opened;
-		opened = next;
-	}
-	return 0;
-}
-
 /* A reload or check-config under way: what to do with the snapshot and whom to answer. */
 struct load_req {
 	bool reload;             /* make it the running configuration (else only check it) */
@@ -210,8 +141,8 @@ str_differ(const char *a, const char *b)
  * are closed. All or nothing: the new JSON file and a moved metrics endpoint
  * are opened first but used only once the listeners (the last step that can
  * fail) have been updated; on failure nothing changes and next is not taken.
- * Safe because it runs on the one loop: no datagram is processed half-way
- * through. *notes says what else the reload did or could not do ("" if
+ * Safe because each worker applies it in its own thread between two
+ * datagrams (lifecycle.c). *notes says what else the reload did or could not do ("" if
  * nothing): a moved metrics endpoint, a control.socket that needs a restart.
  */
 static int
@@ -228,7 +159,7 @@ reload_commit(struct proxy_config *next, char *notes, size_t notes_len, char **c
 	if (log_json_open(next->log_json_file, &json, cause) < 0 ||
 	    (metrics_moved && metrics_prepare(next->metrics_address, next->metrics_port,
 	                          &metrics_fd, cause) < 0) ||
-	    listeners_update(next, cause) < 0) {
+	    lifecycle_listeners_update(next, cause) < 0) {
 		if (metrics_fd >= 0)
 			close(metrics_fd);
 		log_json_discard(json);
@@ -256,13 +187,18 @@ reload_commit(struct proxy_config *next, char *notes, size_t notes_len, char **c
 		    "%scontrol.socket changed: restart coaps-proxyd to apply it (still %s)",
 		    notes[0] ? "; " : "", now);
 	}
+	if (next->workers != current->workers) {
+		log_warnx("event=reload-restart-needed key=workers reason=\"the number of workers "
+		          "is read at start\"");
+		snprintf(notes + strlen(notes), notes_len - strlen(notes),
+		    "%sworkers changed: restart coaps-proxyd to apply it", notes[0] ? "; " : "");
+	}
 	log_switch(json, next->log_syslog);
-	session_set_config(next);
+	revoked = lifecycle_reload(next);
 	config_unref(current);
 	current = next;
 	apply_log_level(current);
-	revoked = session_revalidate(current);
-	status_set(current, listeners);
+	status_set(current, lifecycle_listeners());
 	log_info("event=reloaded config=%s psk_identities=%zu x509=%s sessions=%zu "
 	         "credentials_revoked=%zu",
 	    config_path, current->n_psks, current->x509 ? "yes" : "no", session_count(), revoked);
@@ -410,11 +346,12 @@ signal_reopen_cb(evutil_socket_t sig, short what, void *arg)
 static void
 status_cb(evutil_socket_t fd, short what, void *arg)
 {
-	const struct proxy_stats *st = stats_get();
+	struct proxy_stats sum, *st = &sum;
 
 	(void)fd;
 	(void)what;
 	(void)arg;
+	stats_sum(st);
 	notify("STATUS=%zu sessions, %zu handshaking; handshakes %llu ok, %llu failed",
 	    session_count(), session_handshake_count(), (unsigned long long)st->handshakes_ok,
 	    (unsigned long long)st->handshakes_failed);
@@ -434,8 +371,8 @@ status_cb(evutil_socket_t fd, short what, void *arg)
 static void
 trim_cb(evutil_socket_t fd, short what, void *arg)
 {
-	const struct proxy_stats *st = stats_get();
-	uint64_t done = st->handshakes_ok + st->handshakes_failed;
+	struct proxy_stats st;
+	uint64_t done;
 	size_t n = session_count();
 	int64_t gone;
 	uint64_t t0;
@@ -443,6 +380,8 @@ trim_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	stats_sum(&st);
+	done = st.handshakes_ok + st.handshakes_failed;
 	if (n > trimmed.last) {
 		trimmed.last = n;
 		return;
@@ -450,7 +389,7 @@ trim_cb(evutil_socket_t fd, short what, void *arg)
 	trimmed.last = n;
 	/* Every session that finished its handshake and is no longer in the table has ended. */
 	gone = (int64_t)(done - trimmed.done) - ((int64_t)n - (int64_t)trimmed.count) +
-	       (int64_t)(st->parked - trimmed.parked);
+	       (int64_t)(st.parked - trimmed.parked);
 	if (gone < TRIM_SESSIONS)
 		return;
 	t0 = clock_ms();
@@ -458,154 +397,8 @@ trim_cb(evutil_socket_t fd, short what, void *arg)
 	log_debug("event=malloc-trim sessions_gone=%lld sessions=%zu ms=%llu", (long long)gone, n,
 	    (unsigned long long)(clock_ms() - t0));
 	trimmed.done = done;
-	trimmed.parked = st->parked;
+	trimmed.parked = st.parked;
 	trimmed.count = n;
-}
-
-/*
- * A clean stop: saves the established sessions for the next start (they get
- * no close_notify and no other record once saved). Handshakes in progress
- * end with the rest. Nothing is saved when session.state_file is "".
- */
-static void
-state_save(void)
-{
-	struct state_out o;
-	uint8_t *data = NULL;
-	size_t len = 0, n, dropped = 0;
-	uint64_t t0 = clock_ms();
-	const char *where = "";
-	char *cause = NULL;
-
-	if (current->state_file[0] == '\0')
-		return;
-	if (session_handshake_count() > 0)
-		log_info("event=sessions-saving handshakes_dropped=%zu", session_handshake_count());
-	if (state_out_init(&o, &cause) < 0)
-		goto fail;
-	n = session_save_all(&o, &dropped);
-	if (n == 0) {
-		state_out_free(&o);
-		log_info("event=sessions-saved count=0 bytes=0 ms=%llu dropped=%zu where=none",
-		    (unsigned long long)(clock_ms() - t0), dropped);
-		return;
-	}
-	if (state_out_finish(&o, clock_unix_ms(), &data, &len, &cause) < 0 ||
-	    state_store_put(current->state_file, data, len, &where, &cause) < 0) {
-		state_out_free(&o);
-		goto fail;
-	}
-	mbedtls_platform_zeroize(data, len);
-	free(data);
-	log_info("event=sessions-saved count=%zu bytes=%zu ms=%llu dropped=%zu where=%s", n, len,
-	    (unsigned long long)(clock_ms() - t0), dropped, where);
-	return;
-fail:
-	if (data != NULL) {
-		mbedtls_platform_zeroize(data, len);
-		free(data);
-	}
-	/* Not kept anywhere: the sessions end as before, with close_notify. */
-	session_save_cancel();
-	log_warnx("event=sessions-saved count=0 reason=\"%s\"",
-	    cause != NULL ? cause : "out of memory");
-	free(cause);
-}
-
-/* The listener bound to addr, or NULL. */
-static struct listener *
-state_listener(const struct sockaddr_storage *addr, socklen_t len)
-{
-	for (struct listener *l = listeners; l != NULL; l = l->next)
-		if (l->addrlen == len && memcmp(&l->addr, addr, len) == 0)
-			return l;
-	return NULL;
-}
-
-/* Counts of why restored sessions were dropped, for the log line. */
-struct restore_drops {
-	size_t idle, revoked, listener, duplicate, other;
-};
-
-/*
- * At start, before the listeners read: restores the sessions the last clean
- * stop saved (fd store or state file, taken once), then applies the new
- * configuration's credentials (credentials-revoked as on reload).
- */
-static void
-state_restore(void)
-{
-	struct state_in in;
-	struct state_session *ss = NULL;
-	struct restore_drops d = { 0 };
-	uint8_t *data = NULL;
-	size_t len = 0, n = 0, revoked = 0;
-	uint64_t t0 = clock_ms();
-	const char *source = "none";
-	char *cause = NULL;
-	int rc;
-
-	rc = state_store_take(current->state_file, &data, &len, &source, &cause);
-	if (rc == 0)
-		return;
-	if (rc < 0 || state_in_open(&in, data, len, &cause) < 0)
-		goto refused;
-	if ((ss = malloc(sizeof *ss)) == NULL)
-		goto refused;
-	while ((rc = state_in_next(&in, ss, &cause)) == 1) {
-		struct listener *l = state_listener(&ss->listener, ss->listener_len);
-		const char *why = NULL;
-
-		char peer[64];
-
-		addr_format((const struct sockaddr *)&ss->peer, peer, sizeof peer);
-		if (l == NULL) {
-			log_info(
-			    "event=session-not-restored session=%08x peer=%s reason=listener-gone",
-			    ss->id, peer);
-			d.listener++;
-			continue;
-		}
-		if (session_restore(ss, l, &why) == 0) {
-			n++;
-			continue;
-		}
-		log_info("event=session-not-restored session=%08x peer=%s reason=%s", ss->id, peer,
-		    why);
-		if (strcmp(why, "idle") == 0)
-			d.idle++;
-		else if (strcmp(why, "credentials-revoked") == 0)
-			d.revoked++;
-		else if (strcmp(why, "duplicate") == 0)
-			d.duplicate++;
-		else
-			d.other++;
-	}
-	if (rc < 0) {
-		/* The digest held, so this is a writer's bug: keep what was restored. */
-		log_warnx("event=sessions-restore-stopped source=%s reason=\"%s\"", source,
-		    cause != NULL ? cause : "?");
-		free(cause);
-		cause = NULL;
-	}
-	revoked = session_revalidate(current);
-	log_info("event=sessions-restored count=%zu dropped=%zu idle=%zu credentials_revoked=%zu "
-	         "listener_gone=%zu duplicate=%zu other=%zu bytes=%zu ms=%llu source=%s",
-	    n - revoked, d.idle + d.revoked + d.listener + d.duplicate + d.other + revoked, d.idle,
-	    d.revoked + revoked, d.listener, d.duplicate, d.other, len,
-	    (unsigned long long)(clock_ms() - t0), source);
-	goto out;
-refused:
-	log_warnx("event=sessions-restored count=0 dropped=0 source=%s reason=\"%s\" (starting "
-	          "without saved sessions)",
-	    source, cause != NULL ? cause : "out of memory");
-out:
-	free(cause);
-	free(ss);
-	if (data != NULL) {
-		mbedtls_platform_zeroize(data, len);
-		free(data);
-	}
 }
 
 /* libevent: SIGINT / SIGTERM end the loop. */
@@ -643,7 +436,6 @@ main(int argc, char **argv)
 	const struct control_hooks hooks = { control_reload, control_check_config, control_cancel };
 	bool check_only = false;
 	struct event *sigint, *sigterm, *sighup, *sigusr1, *status, *trim;
-	unsigned hs_threads;
 	struct timeval status_tv = { .tv_sec = STATUS_INTERVAL };
 	struct timeval trim_tv = { .tv_sec = TRIM_INTERVAL };
 	char *cause = NULL;
@@ -709,23 +501,15 @@ main(int argc, char **argv)
 	base = event_base_new();
 	if (base == NULL)
 		fatalx("cannot create the event loop");
-	if (session_init(base, &cause) < 0)
+	if (lifecycle_start(base, current, &cause) < 0)
 		fatalx("%s", cause != NULL ? cause : "out of memory");
-	session_set_config(current);
-	session_set_hooks(&relay_hooks);
-	hs_threads = current->handshake_threads == CONFIG_HANDSHAKE_THREADS_AUTO
-	                 ? hspool_default_threads()
-	                 : current->handshake_threads;
-	if (hspool_start(base, hs_threads, &cause) < 0)
-		fatalx("%s", cause != NULL ? cause : "out of memory");
-	frontdoor_init();
-	if (relay_init(base) < 0)
-		fatalx("cannot set up the CoAP relay");
 	fdstore_init(); /* the listening sockets systemd kept across a restart */
-	if (listeners_update(current, &cause) < 0 || config_job_init(base, load, &cause) < 0)
+	if (lifecycle_listeners_update(current, &cause) < 0 ||
+	    config_job_init(base, load, &cause) < 0)
 		fatalx("%s", cause);
-	state_restore(); /* takes the saved state from the fd store too */
+	lifecycle_restore(current); /* takes the saved state from the fd store too */
 	fdstore_close_unused();
+	lifecycle_listen(true);
 	/* A control socket that was asked for must work; the default one is best effort. */
 	if (control_init(base, current->control_socket, &hooks, &cause) < 0) {
 		if (!current->control_socket_default)
@@ -734,7 +518,7 @@ main(int argc, char **argv)
 		free(cause);
 		cause = NULL;
 	}
-	status_set(current, listeners);
+	status_set(current, lifecycle_listeners());
 	if (metrics_init(base, current->metrics_address, current->metrics_port, &cause) < 0)
 		fatalx("%s", cause);
 	sigint = evsignal_new(base, SIGINT, signal_stop_cb, NULL);
@@ -749,25 +533,16 @@ main(int argc, char **argv)
 	    event_add(sigusr1, NULL) < 0 || event_add(status, &status_tv) < 0 ||
 	    event_add(trim, &trim_tv) < 0)
 		fatalx("cannot install signal handlers");
-	log_info("event=started version=%s config=%s psk_identities=%zu x509=%s", PACKAGE_VERSION,
-	    path, current->n_psks, current->x509 ? "yes" : "no");
+	log_info("event=started version=%s config=%s psk_identities=%zu x509=%s workers=%u",
+	    PACKAGE_VERSION, path, current->n_psks, current->x509 ? "yes" : "no", worker_count());
 	notify("READY=1\nSTATUS=listening");
 
 	event_base_dispatch(base);
 
-	hspool_stop(); /* the handshakes it ran are the loop's again (marked closes done) */
-	state_save();
+	lifecycle_stop(current); /* saves the sessions, then ends every worker */
 	control_free();
 	config_job_free(); /* after control_free: its clients' requests are cancelled */
 	metrics_free();
-	session_shutdown();
-	relay_shutdown();
-	while (listeners != NULL) {
-		struct listener *next = listeners->next;
-
-		listener_close(listeners);
-		listeners = next;
-	}
 	event_free(sigint);
 	event_free(sigterm);
 	event_free(sighup);

@@ -150,7 +150,7 @@ static const struct metric_def metric_defs[] = {
 static void
 metrics_view_read(struct metrics_view *v)
 {
-	v->s = *stats_get();
+	stats_sum(&v->s);
 	v->sessions = session_count();
 	v->handshakes = session_handshake_count();
 	v->parked = session_parked_count();
@@ -203,7 +203,8 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 		    (unsigned long long)st->reloads_ok, (unsigned long long)st->reloads_failed,
 		    (long long)st->last_reload, st->last_reload == 0 || st->last_reload_ok);
 		for (size_t i = 0; i < nb; i++) {
-			const struct backend_stats *bs = relay_backend_stats(b[i].name);
+			struct backend_stats bsum;
+			const struct backend_stats *bs = relay_backend_stats(b[i].name, &bsum);
 			uint64_t count = 0;
 
 			if (bs == NULL)
@@ -227,7 +228,8 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 	    (unsigned long long)st->reloads_failed, "last_reload_time", (long long)st->last_reload,
 	    "last_reload_ok", st->last_reload == 0 || st->last_reload_ok);
 	for (size_t i = 0; i < nb; i++) {
-		const struct backend_stats *bs = relay_backend_stats(b[i].name);
+		struct backend_stats bsum;
+		const struct backend_stats *bs = relay_backend_stats(b[i].name, &bsum);
 		static const char *const what[] = { "requests", "errors", "timeouts" };
 
 		if (bs == NULL)
@@ -403,7 +405,8 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 
 		metrics_family(out, fam[f], "counter", help[f]);
 		for (size_t i = 0; i < nb; i++) {
-			const struct backend_stats *bs = relay_backend_stats(b[i].name);
+			struct backend_stats bsum;
+			const struct backend_stats *bs = relay_backend_stats(b[i].name, &bsum);
 
 			if (bs == NULL)
 				bs = &none;
@@ -418,7 +421,8 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 	metrics_family(out, "coaps_backend_rtt_seconds", "histogram",
 	    "Time from a request to its backend's answer.");
 	for (size_t i = 0; i < nb; i++) {
-		const struct backend_stats *bs = relay_backend_stats(b[i].name);
+		struct backend_stats bsum;
+		const struct backend_stats *bs = relay_backend_stats(b[i].name, &bsum);
 		uint64_t cum = 0;
 
 		if (bs == NULL)

@@ -14,7 +14,8 @@
 #define BLOB_CLASS 32   /* blob size classes are multiples of this */
 #define BLOB_CLASSES 32 /* up to 1024 bytes; larger blobs use malloc */
 
-static struct pool blob_pools[BLOB_CLASSES];
+/* Each thread's own; a block freed by another thread joins that thread's free list. */
+static _Thread_local struct pool blob_pools[BLOB_CLASSES];
 
 void *
 pool_alloc(struct pool *p)

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "session.h"
 #include "state.h"
 #include "stats.h"
+#include "worker.h"
 
 #define RELAY_MAX_MSG 2048        /* bytes of one CoAP message, each way */
 #define RELAY_UPSTREAMS 8         /* backends one session may use */
@@ -73,12 +75,12 @@ struct relay_state {
 	int last_slot;        /* the backend that last started an exchange with the device */
 };
 
-static struct event_base *relay_base;
-static struct coap_msg_ctx *relay_coap;
-static TAILQ_HEAD(, upstream) orphans = TAILQ_HEAD_INITIALIZER(orphans);
-static size_t orphans_n;
-static struct event *orphan_sweep;
-static SLIST_HEAD(, backend_stats) backend_stats_list = SLIST_HEAD_INITIALIZER(backend_stats_list);
+static _Thread_local struct event_base *relay_base;
+static _Thread_local struct coap_msg_ctx *relay_coap;
+static _Thread_local TAILQ_HEAD(, upstream) orphans; /* TAILQ_INIT in relay_init */
+static _Thread_local size_t orphans_n;
+static _Thread_local struct event *orphan_sweep;
+static _Thread_local SLIST_HEAD(, backend_stats) backend_stats_list;
 
 const unsigned relay_rtt_bounds_ms[RELAY_RTT_BUCKETS - 1] = { 5, 10, 25, 50, 100, 250, 500, 1000,
 	2500, 5000 };
@@ -103,15 +105,47 @@ backend_stats_get(const char *name)
 	return bs;
 }
 
-const struct backend_stats *
-relay_backend_stats(const char *name)
+/* relay_backend_stats: the backend's name, the sum so far, and whether a worker used it. */
+struct backend_sum {
+	const char *name;
+	struct backend_stats *sum;
+	bool found;
+};
+
+/* worker_call_all: adds this worker's counters of the backend into the sum. */
+static void
+backend_stats_add(void *arg)
 {
+	struct backend_sum *bsum = arg;
 	const struct backend_stats *bs;
+	struct backend_stats *sum = bsum->sum;
 
 	SLIST_FOREACH(bs, &backend_stats_list, next)
-	if (strcmp(bs->name, name) == 0)
-		return bs;
-	return NULL;
+	if (strcmp(bs->name, bsum->name) == 0)
+		break;
+	if (bs == NULL)
+		return;
+	bsum->found = true;
+	sum->requests += bs->requests;
+	sum->errors += bs->errors;
+	sum->timeouts += bs->timeouts;
+	for (size_t b = 0; b < RELAY_RTT_BUCKETS; b++)
+		sum->rtt_buckets[b] += bs->rtt_buckets[b];
+	sum->rtt_sum_ms += bs->rtt_sum_ms;
+	if (bs->last_error_time >= sum->last_error_time) {
+		sum->last_error_time = bs->last_error_time;
+		memcpy(sum->last_error, bs->last_error, sizeof sum->last_error);
+	}
+}
+
+const struct backend_stats *
+relay_backend_stats(const char *name, struct backend_stats *sum)
+{
+	struct backend_sum bsum = { name, sum, false };
+
+	memset(sum, 0, sizeof *sum);
+	worker_call_all(backend_stats_add, &bsum);
+	return bsum.found ? sum : NULL;
 }
 
 /* Counts an error (timeout when timeout) of a backend and remembers what it was. */
@@ -172,6 +206,7 @@ relay_answer(struct session *s, const struct coap_msg_info *req, uint8_t code,
 
 /* When a backend's refusals or timeouts were last logged, and how many lines were held back since. */
 #define BACKEND_LOG_SLOTS 32
+static pthread_mutex_t backend_log_lock = PTHREAD_MUTEX_INITIALIZER; /* backend_logs */
 static struct backend_log {
 	char name[64];
 	bool timeout;        /* 5.04 lines, else 5.02 (refused) */
@@ -190,7 +225,9 @@ relay_log_backend(struct session *s, const char *backend, bool timeout, const ch
 	struct backend_log *bl = NULL, *oldest = &backend_logs[0];
 	unsigned long suppressed;
 	char held[24];
+	bool allow;
 
+	pthread_mutex_lock(&backend_log_lock); /* one budget for all workers */
 	for (int i = 0; i < BACKEND_LOG_SLOTS && bl == NULL; i++) {
 		struct backend_log *b = &backend_logs[i];
 
@@ -205,7 +242,9 @@ relay_log_backend(struct session *s, const char *backend, bool timeout, const ch
 		bl->timeout = timeout;
 		bl->rl = (struct ratelimit){ 0 };
 	}
-	if (!ratelimit_allow(&bl->rl, session_now_ms(), 1, &suppressed))
+	allow = ratelimit_allow(&bl->rl, session_now_ms(), 1, &suppressed);
+	pthread_mutex_unlock(&backend_log_lock);
+	if (!allow)
 		return;
 	session_event(s, &ev, timeout ? "backend-timeout" : "backend-refused");
 	log_event_add(&ev, "backend", backend, true);
@@ -1009,10 +1048,20 @@ relay_backend_name(const struct session *s)
 	return "";
 }
 
+/* worker_call_all: adds this worker's orphan upstreams to the count. */
+static void
+orphan_count_add(void *arg)
+{
+	*(size_t *)arg += orphans_n;
+}
+
 size_t
 relay_orphan_count(void)
 {
-	return orphans_n;
+	size_t n = 0;
+
+	worker_call_all(orphan_count_add, &n);
+	return n;
 }
 
 void
@@ -1376,6 +1425,7 @@ relay_init(struct event_base *base)
 	struct timeval tv = { .tv_sec = 10 };
 
 	relay_base = base;
+	TAILQ_INIT(&orphans);
 	relay_coap = coap_msg_ctx_new(RELAY_MAX_MSG + 512);
 	orphan_sweep = event_new(base, -1, EV_PERSIST, orphan_sweep_cb, NULL);
 	if (relay_coap == NULL || orphan_sweep == NULL || event_add(orphan_sweep, &tv) < 0)

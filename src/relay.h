@@ -35,7 +35,7 @@ void relay_session_end(struct session *s);
  */
 void relay_session_park(struct session *s);
 /* Number of orphaned upstream sockets waiting to RST a backend. */
-size_t relay_orphan_count(void);
+size_t relay_orphan_count(void); /* of all workers (worker 0's thread) */
 
 /* Upper bounds (ms) of the backend round-trip buckets; one more bucket is +Inf. */
 #define RELAY_RTT_BUCKETS 11
@@ -53,8 +53,11 @@ struct backend_stats {
 	char last_error[128];    /* what it was, in words */
 	SLIST_ENTRY(backend_stats) next;
 };
-/* The counters of the backend named name, or NULL if it was never used. */
-const struct backend_stats *relay_backend_stats(const char *name);
+/*
+ * The counters of the backend named name added up over the workers, into
+ * sum (which it returns), or NULL if it was never used (worker 0's thread).
+ */
+const struct backend_stats *relay_backend_stats(const char *name, struct backend_stats *sum);
 
 /*
  * Describes what session s has open, into info: the backend used last, the

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 #include "route.h"
 #include "session.h"
 #include "state.h"
+#include "worker.h"
 
 enum session_state {
 	SESSION_HANDSHAKE,   /* cookie valid, handshake in progress */
@@ -105,13 +107,16 @@ struct session_hs {
 
 #define SESSION_MAX_DATAGRAM 2048 /* bytes of CoAP we relay in one datagram */
 
-static struct event_base *session_base;
-static struct proxy_config *session_cfg;
-static struct session **session_table;
-static size_t session_buckets, session_n, session_hs_n, session_parked_n;
-static struct event *session_sweep_ev; /* once a second: idle, park, handshake backstop */
-static TAILQ_HEAD(, session) hs_list = TAILQ_HEAD_INITIALIZER(hs_list);
-static uint64_t session_seed;
+static _Thread_local struct event_base *session_base;
+static _Thread_local struct proxy_config *session_cfg;
+static _Thread_local struct session **session_table;
+static _Thread_local size_t session_buckets, session_n, session_hs_n, session_parked_n;
+/* The same counts over all workers (limits, status), and the peak of sessions_all. */
+static atomic_size_t sessions_all, handshakes_all, parked_all, sessions_peak;
+static _Thread_local struct event
+    *session_sweep_ev; /* once a second: idle, park, handshake backstop */
+static _Thread_local TAILQ_HEAD(, session) hs_list; /* TAILQ_INIT in session_init */
+static _Thread_local uint64_t session_seed;
 static struct session_hooks hooks; /* the layer above */
 
 /*
@@ -120,12 +125,12 @@ static struct session_hooks hooks; /* the layer above */
  * sessions per CID length (a reload may change dtls.cid_length while older
  * sessions keep theirs), so a record's CID is looked up at every length in use.
  */
-static struct session **cid_table;
-static size_t cid_buckets, cid_n;
-static size_t cid_lens[DTLS_CID_MAX + 1];
+static _Thread_local struct session **cid_table;
+static _Thread_local size_t cid_buckets, cid_n;
+static _Thread_local size_t cid_lens[DTLS_CID_MAX + 1];
 
 /* A CID record from another address being fed to its session (one at a time). */
-static struct {
+static _Thread_local struct {
 	struct session *s;
 	const struct datagram *d;
 	uint64_t top; /* dtls_record_top before the record */
@@ -170,7 +175,8 @@ session_close_pair(struct session *s, enum close_reason why)
 		session_close(pair[k], why);
 }
 
-static struct pool session_pool = { .size = (sizeof(struct session) + 15) & ~(size_t)15 };
+static _Thread_local struct pool session_pool = { .size =
+	                                              (sizeof(struct session) + 15) & ~(size_t)15 };
 
 /* Returns the next of a few buffers for address text, so a line may hold several. */
 static char *
@@ -330,6 +336,20 @@ table_grow(void)
 	free(old);
 }
 
+/* Adds delta to a count of all workers; sessions_all also moves the peak. */
+static void
+count_add(atomic_size_t *c, int delta)
+{
+	size_t now = atomic_fetch_add_explicit(c, (size_t)(ptrdiff_t)delta, memory_order_relaxed) +
+	             (size_t)(ptrdiff_t)delta;
+	size_t peak = atomic_load_explicit(&sessions_peak, memory_order_relaxed);
+
+	while (c == &sessions_all && now > peak &&
+	       !atomic_compare_exchange_weak_explicit(&sessions_peak, &peak, now,
+	           memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
 /* Puts a session into the table. */
 static void
 table_insert(struct session *s)
@@ -342,8 +362,8 @@ table_insert(struct session *s)
 	s->hnext = session_table[h];
 	session_table[h] = s;
 	session_n++;
-	if (session_n > stats_mut()->sessions_peak)
-		stats_mut()->sessions_peak = session_n;
+	count_add(&sessions_all, 1);
+	stats_mut()->sessions_peak = session_peak(); /* the highest worker's is the peak */
 }
 
 /* Takes a session out of the table, if it is there. */
@@ -357,6 +377,7 @@ table_remove(struct session *s)
 			*pp = s->hnext;
 			s->hnext = NULL;
 			session_n--;
+			count_add(&sessions_all, -1);
 			return;
 		}
 	}
@@ -470,7 +491,7 @@ cid_assign(struct session *s)
 	if (!s->cfg->connection_id)
 		return;
 	for (int tries = 0; tries < 8; tries++) {
-		if (dtls_cid_make(s->cid, s->cfg->cid_length) < 0)
+		if (dtls_cid_make(s->cid, s->cfg->cid_length, (uint8_t)worker_self()) < 0)
 			return;
 		if (cid_find(s->cid, s->cfg->cid_length) == NULL) {
 			s->cid_len = (uint8_t)s->cfg->cid_length;
@@ -498,6 +519,7 @@ hs_list_add(struct session *s)
 	TAILQ_INSERT_TAIL(&hs_list, s, hs_entry);
 	s->on_hs_list = true;
 	session_hs_n++;
+	count_add(&handshakes_all, 1);
 	s->hs_prefix_slot = admit_handshake_add(&s->link.peer.sa);
 }
 
@@ -510,6 +532,7 @@ hs_list_remove(struct session *s)
 	TAILQ_REMOVE(&hs_list, s, hs_entry);
 	s->on_hs_list = false;
 	session_hs_n--;
+	count_add(&handshakes_all, -1);
 	admit_handshake_done(s->hs_prefix_slot);
 	s->hs_prefix_slot = 0;
 }
@@ -770,6 +793,7 @@ session_park(struct session *s)
 	s->parked = buf;
 	s->parked_len = (uint32_t)len;
 	session_parked_n++;
+	count_add(&parked_all, 1);
 	stats_mut()->parked++;
 	if (hooks.parked != NULL)
 		hooks.parked(s);
@@ -814,6 +838,7 @@ session_unpark(struct session *s)
 	s->parked = NULL;
 	s->parked_len = 0;
 	session_parked_n--;
+	count_add(&parked_all, -1);
 	stats_mut()->unparked++;
 	return true;
 }
@@ -931,6 +956,7 @@ session_close_text(struct session *s, enum close_reason why, const char *text)
 	dtls_free(s->ssl);
 	if (s->parked != NULL) {
 		session_parked_n--;
+		count_add(&parked_all, -1);
 		pool_blob_free(s->parked, s->parked_len);
 	}
 	cert_problem_free(&s->cert_problem);
@@ -1721,6 +1747,7 @@ session_init(struct event_base *base, char **cause)
 	struct timeval second = { .tv_sec = 1 };
 
 	session_base = base;
+	TAILQ_INIT(&hs_list);
 	session_buckets = 1024;
 	session_table = calloc(session_buckets, sizeof *session_table);
 	cid_buckets = 1024;
@@ -1842,6 +1869,7 @@ session_info_fill(const struct session *s, struct session_info *info, char *buf,
 	(void)session_identity_text(s, buf, len, true);
 	*info = (struct session_info){
 		.id = s->id,
+		.worker = worker_self(),
 		.peer = session_peer_str(s),
 		.local = session_local_str(s),
 		.auth = s->state == SESSION_ESTABLISHED && s->link.auth != LINK_AUTH_NONE
@@ -1947,19 +1975,98 @@ session_close_identity(const char *glob, enum close_reason why)
 size_t
 session_count(void)
 {
+	return atomic_load_explicit(&sessions_all, memory_order_relaxed);
+}
+
+size_t
+session_count_here(void)
+{
 	return session_n;
+}
+
+size_t
+session_peak(void)
+{
+	return atomic_load_explicit(&sessions_peak, memory_order_relaxed);
 }
 
 size_t
 session_parked_count(void)
 {
-	return session_parked_n;
+	return atomic_load_explicit(&parked_all, memory_order_relaxed);
 }
 
 size_t
 session_handshake_count(void)
 {
+	return atomic_load_explicit(&handshakes_all, memory_order_relaxed);
+}
+
+size_t
+session_handshake_count_here(void)
+{
 	return session_hs_n;
+}
+
+/* session_foreach_all: what to call in each worker. */
+struct foreach_arg {
+	void (*fn)(const struct session_info *, void *);
+	void *arg;
+};
+
+/* worker_call_all: session_foreach in this worker. */
+static void
+foreach_worker(void *arg)
+{
+	struct foreach_arg *fa = arg;
+
+	session_foreach(fa->fn, fa->arg);
+}
+
+void
+session_foreach_all(void (*fn)(const struct session_info *, void *), void *arg)
+{
+	struct foreach_arg fa = { fn, arg };
+
+	worker_call_all(foreach_worker, &fa);
+}
+
+/* session_close_id_all and session_close_identity_all: what to close, and how many were. */
+struct close_arg {
+	uint32_t id;
+	const char *glob; /* NULL: by id */
+	enum close_reason why;
+	size_t closed;
+};
+
+/* worker_call_all: closes this worker's sessions that ca names. */
+static void
+close_worker(void *arg)
+{
+	struct close_arg *ca = arg;
+
+	if (ca->glob != NULL)
+		ca->closed += session_close_identity(ca->glob, ca->why);
+	else if (session_close_id(ca->id, ca->why))
+		ca->closed++;
+}
+
+bool
+session_close_id_all(uint32_t id, enum close_reason why)
+{
+	struct close_arg ca = { .id = id, .why = why };
+
+	worker_call_all(close_worker, &ca);
+	return ca.closed > 0;
+}
+
+size_t
+session_close_identity_all(const char *glob, enum close_reason why)
+{
+	struct close_arg ca = { .glob = glob, .why = why };
+
+	worker_call_all(close_worker, &ca);
+	return ca.closed;
 }
 
 void
@@ -2167,6 +2274,7 @@ session_restore(const struct state_session *ss, struct listener *l, const char *
 	memcpy(s->parked, ss->context, ss->context_len);
 	s->parked_len = (uint32_t)ss->context_len;
 	session_parked_n++;
+	count_add(&parked_all, 1);
 	s->id = ss->id != 0 ? ss->id : (uint32_t)(session_seed ^ now_mono);
 	s->link.session_id = s->id;
 	s->link.listener = l;

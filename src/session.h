@@ -116,15 +116,22 @@ void session_cid_input(struct session *s, const struct datagram *d);
 void session_close_all(enum close_reason why);
 /* Closes the sessions of a listener that is going away. */
 void session_close_listener(struct listener *l, enum close_reason why);
-/* Number of sessions (established and handshaking). */
+/* Number of sessions (established and handshaking) of all workers. */
 size_t session_count(void);
-/* Number of parked sessions. */
+/* ... of the calling worker. */
+size_t session_count_here(void);
+/* The most sessions there were at once since the start. */
+size_t session_peak(void);
+/* Number of parked sessions of all workers. */
 size_t session_parked_count(void);
-/* Number of handshakes in progress. */
+/* Number of handshakes in progress of all workers. */
 size_t session_handshake_count(void);
+/* ... of the calling worker. */
+size_t session_handshake_count_here(void);
 /* A read-only view of one session, for the control socket. */
 struct session_info {
 	uint32_t id;
+	unsigned worker; /* the worker that owns it */
 	const char *peer, *local;
 	const char *auth; /* "psk", "x509", "anonymous", or "" during the handshake */
 	/* the PSK identity or certificate CN; "" if anonymous or handshaking */
@@ -157,6 +164,13 @@ void session_foreach(void (*fn)(const struct session_info *, void *), void *arg)
 bool session_close_id(uint32_t id, enum close_reason why);
 /* Closes every session whose identity matches an fnmatch glob; returns how many. */
 size_t session_close_identity(const char *glob, enum close_reason why);
+/*
+ * The same three over every worker, each in its own thread (worker 0's
+ * thread only; fn runs in each worker's thread in turn, never at once).
+ */
+void session_foreach_all(void (*fn)(const struct session_info *, void *), void *arg);
+bool session_close_id_all(uint32_t id, enum close_reason why);
+size_t session_close_identity_all(const char *glob, enum close_reason why);
 /* Frees the table. */
 void session_shutdown(void);
 

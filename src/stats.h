@@ -63,10 +63,12 @@ struct proxy_stats {
 	uint64_t cid_unknown;          /* CID records whose CID no session has (dropped) */
 };
 
-/* The counters, to count. */
+/* The calling worker's counters, to count. */
 struct proxy_stats *stats_mut(void);
-/* The counters, to read. */
+/* The calling worker's counters, to read. */
 const struct proxy_stats *stats_get(void);
+/* The counters of all workers added up (worker 0's thread only). */
+void stats_sum(struct proxy_stats *sum);
 /* Counts a completed handshake that took ms milliseconds. */
 void stats_handshake_ok(uint64_t ms);
 

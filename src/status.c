@@ -134,7 +134,8 @@ status_backends(struct evbuffer *out, bool json)
 		evbuffer_add_printf(out, "\"backends\":[");
 	for (size_t i = 0; st.cfg != NULL && i < st.cfg->n_backends; i++) {
 		const struct backend_conf *b = &st.cfg->backends[i];
-		const struct backend_stats *bs = relay_backend_stats(b->name);
+		struct backend_stats bsum;
+		const struct backend_stats *bs = relay_backend_stats(b->name, &bsum);
 		static const struct backend_stats none;
 
 		if (bs == NULL)
@@ -176,7 +177,7 @@ status_render(struct evbuffer *out, bool json)
 {
 	uint64_t up = (clock_ms() - st.started_ms) / 1000;
 	size_t n = session_count(), hs = session_handshake_count(), parked = session_parked_count();
-	unsigned long long peak = (unsigned long long)stats_get()->sessions_peak;
+	unsigned long long peak = (unsigned long long)session_peak();
 	unsigned max = st.cfg != NULL ? st.cfg->max_sessions : 0;
 	char started[40], reloaded[40], why[160], esc[1100];
 	bool ready = status_ready(why, sizeof why);

@@ -45,7 +45,7 @@ sclient s1 15 my_identity secretPSK123
 wait_log 'event=handshake-ok .*identity="my_identity"'
 ctl sessions
 expect_rc 0
-printf "%s\n" "$out" | head -1 | grep -Eq '^ID +PEER +AUTH +IDENTITY +CIPHER +STATE +AGE +IDLE +BYTES_IN +BYTES_OUT +MSGS_IN +MSGS_OUT +BACKEND +CID$' ||
+printf "%s\n" "$out" | head -1 | grep -Eq '^ID +PEER +AUTH +IDENTITY +CIPHER +STATE +AGE +IDLE +BYTES_IN +BYTES_OUT +MSGS_IN +MSGS_OUT +BACKEND +CID +WORKER$' ||
 	fail "bad header: $out"
 printf "%s\n" "$out" | grep -Eq '^[0-9a-f]{8} +127\.0\.0\.1:[0-9]+ +psk +my_identity +TLS-PSK-WITH-AES-128-CCM-8 +established +[0-9]+[smhd] ' ||
 	fail "session not listed: $out"

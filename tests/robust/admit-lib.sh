@@ -1,5 +1,5 @@
 # admit-lib.sh: what the admission tests share (sourced, not run).
-#   write_admit_conf SESSION   PSK + ECDHE-ECDSA config, slow DTLS timers, 127.0.0.1 and ::1
+#   write_admit_conf SESSION [ROOT]  PSK + ECDHE-ECDSA config, slow DTLS timers, 127.0.0.1 and ::1
 #   half_open ADDR SUITE [DST] one half-open handshake from source address ADDR
 #   log_lacks ERE WHAT         fails (WHAT) if a proxy log line matches ERE
 . "${srcdir:-.}/tests/robust/lib.sh"
@@ -13,7 +13,7 @@ start_backend
 metrics_port=$(free_tcp_port)
 
 # Writes a config with PSK and ECDHE-ECDSA, slow DTLS timers (half-open handshakes stay) and
-# listeners on 127.0.0.1 and ::1; $1 goes in the session group.
+# listeners on 127.0.0.1 and ::1; $1 goes in the session group, $2 (optional) at the top.
 write_admit_conf() {
 	write_conf "$tmp/proxy.conf" <<CONF
 listen = ( { address = "127.0.0.1"; port = @PORT@; }, { address = "::1"; port = @PORT@; } );
@@ -26,6 +26,7 @@ dtls = { ciphersuites = [ "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8", "TLS-PSK-WITH-AE
 control = { socket = "$ctl_sock"; };
 metrics = { address = "127.0.0.1"; port = $metrics_port; };
 session = { $1 };
+${2:-}
 CONF
 }
 
