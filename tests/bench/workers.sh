@@ -290,8 +290,9 @@ def phase(tag, counter):
             "failed": d(HS_FAILED), "wall": wall}
 
 def clients(tag):
-    """Errors summed over the client processes of one phase, by kind."""
+    """Errors (by kind) and retransmissions summed over the client processes of one phase."""
     err = {}
+    retx = 0
     files = glob.glob(os.path.join(tmp, tag + "-[0-9]*.json")) or [os.path.join(tmp, tag + ".json")]
     for f in files:
         d = load(os.path.basename(f))
@@ -301,9 +302,8 @@ def clients(tag):
         for k, v in d.get("error_detail", {}).items():
             if v:
                 err[k] = err.get(k, 0) + v
-        if d.get("retransmissions"):
-            err["retransmissions"] = err.get("retransmissions", 0) + d["retransmissions"]
-    return err
+        retx += d.get("retransmissions", 0)
+    return err, retx
 
 def label(w):
     return "workers=%s%s" % (w, " (key left out)" if nokey else "")
@@ -315,7 +315,7 @@ def us(p):
 res = {}
 for w in configs:
     for kind, _, counter in KINDS:
-        tot = {"cpu": 0.0, "n": 0, "failed": 0, "wall": 0.0, "rounds": 0, "err": {}}
+        tot = {"cpu": 0.0, "n": 0, "failed": 0, "wall": 0.0, "rounds": 0, "err": {}, "retx": 0}
         per = []
         for r in range(1, rounds + 1):
             tag = "%s-%s-%d" % (kind, w, r)
@@ -326,7 +326,9 @@ for w in configs:
             for k in ("cpu", "n", "failed", "wall"):
                 tot[k] += p[k]
             tot["rounds"] += 1
-            for k, v in clients(tag).items():
+            err, retx = clients(tag)
+            tot["retx"] += retx
+            for k, v in err.items():
                 tot["err"][k] = tot["err"].get(k, 0) + v
         res[w, kind] = (tot if tot["rounds"] else None, per)
 
@@ -340,12 +342,13 @@ for kind, name, _ in KINDS:
             print("  %-24s %-22s no result" % (label(w), name))
             continue
         print("  %-24s %-22s %s us  (%d in %.1f s: %.0f/s; daemon CPU %.2f s, %.0f%% of one "
-              "core; rounds: %s us)%s%s" % (
+              "core; rounds: %s us)%s%s%s" % (
                   label(w), name, "%8.1f" % us(t) if us(t) else "     n/a", t["n"], t["wall"],
                   t["n"] / t["wall"], t["cpu"], 100 * t["cpu"] / t["wall"],
                   " ".join("%.1f" % us(p) if us(p) else "n/a" for p in per),
                   "; handshakes failed %d" % t["failed"] if t["failed"] else "",
-                  "; client errors %s" % json.dumps(t["err"]) if t["err"] else ""))
+                  "; client errors %s" % json.dumps(t["err"]) if t["err"] else "",
+                  "; CoAP retransmissions %d" % t["retx"] if t["retx"] else ""))
 
 ref = configs[0]
 if len(configs) > 1:
