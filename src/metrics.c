@@ -29,6 +29,7 @@
 #include "stats.h"
 #include "status.h"
 #include "text.h"
+#include "worker.h"
 
 enum metric_kind {
 	METRIC_GAUGE,      /* a value now */
@@ -253,6 +254,51 @@ enum metrics_format {
 };
 
 static void metrics_label(struct evbuffer *out, const char *s);
+static void metrics_family(struct evbuffer *out, const char *name, const char *type,
+    const char *help);
+
+/* worker_call_all: the calling worker's sessions and handshakes, at its index. */
+static void
+metrics_worker_counts(void *arg)
+{
+	size_t(*n)[2] = arg;
+
+	n[worker_self()][0] = session_count_here();
+	n[worker_self()][1] = session_handshake_count_here();
+}
+
+/* Appends the sessions and handshakes in progress of each worker. */
+static void
+metrics_render_workers(struct evbuffer *out, enum metrics_format f)
+{
+	static const char *const names[] = { "sessions", "handshakes" };
+	static const char *const families[] = { "coaps_worker_sessions", "coaps_worker_handshakes" };
+	static const char *const helps[] = {
+		"Sessions (established and handshaking) each worker owns.",
+		"Handshakes in progress in each worker."
+	};
+	size_t n[WORKER_MAX][2] = { { 0 } };
+
+	worker_call_all(metrics_worker_counts, n);
+	for (size_t k = 0; k < 2; k++) {
+		if (f == METRICS_JSON)
+			evbuffer_add_printf(out, "\"worker_%s\":[", names[k]);
+		else if (f == METRICS_PROMETHEUS)
+			metrics_family(out, families[k], "gauge", helps[k]);
+		for (unsigned w = 0; w < worker_count(); w++) {
+			if (f == METRICS_JSON)
+				evbuffer_add_printf(out, "%s%zu", w > 0 ? "," : "", n[w][k]);
+			else if (f == METRICS_TEXT)
+				evbuffer_add_printf(out, "worker.%u.%-*s %zu\n", w,
+				    (int)(31 - (w >= 10)), names[k], n[w][k]);
+			else
+				evbuffer_add_printf(out, "%s{worker=\"%u\"} %zu\n", families[k], w,
+				    n[w][k]);
+		}
+		if (f == METRICS_JSON)
+			evbuffer_add_printf(out, "],");
+	}
+}
 
 /*
  * Appends the source prefixes with the most handshakes in progress and the
@@ -480,6 +526,7 @@ metrics_render_text(struct evbuffer *out)
 	evbuffer_add_printf(out, "%-40s %llu\n", "handshake_ms.count",
 	    (unsigned long long)metrics_hs_count(&v));
 	metrics_render_prefixes(out, METRICS_TEXT);
+	metrics_render_workers(out, METRICS_TEXT);
 	metrics_render_daemon(out, false);
 }
 
@@ -515,6 +562,7 @@ metrics_render_json(struct evbuffer *out)
 	evbuffer_add_printf(out, "},\"sum\":%llu,\"count\":%llu},",
 	    (unsigned long long)v.s.handshake_ms_sum, (unsigned long long)metrics_hs_count(&v));
 	metrics_render_prefixes(out, METRICS_JSON);
+	metrics_render_workers(out, METRICS_JSON);
 	metrics_render_daemon(out, true);
 	evbuffer_add_printf(out, "}\n");
 }
@@ -566,6 +614,7 @@ metrics_render_prometheus(struct evbuffer *out)
 	evbuffer_add_printf(out, "coaps_handshake_duration_seconds_count %llu\n",
 	    (unsigned long long)cum);
 	metrics_render_prefixes(out, METRICS_PROMETHEUS);
+	metrics_render_workers(out, METRICS_PROMETHEUS);
 	metrics_render_daemon_prometheus(out);
 }
 

@@ -14,7 +14,8 @@ DTLS_TESTS = \
 	tests/dtls/test-cid.sh \
 	tests/dtls/test-cid-config.sh \
 	tests/dtls/test-resumption.sh \
-	tests/dtls/test-handshake-pool.sh
+	tests/dtls/test-handshake-pool.sh \
+	tests/dtls/test-workers.sh
 
 TESTS += $(DTLS_TESTS)
 EXTRA_DIST += $(DTLS_TESTS)

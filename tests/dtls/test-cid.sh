@@ -17,6 +17,7 @@ listen = ( { address = "127.0.0.1"; port = @PORT@; } );
 backends = ( { name = "echo"; address = "127.0.0.1"; port = @BACKEND@; } );
 @PSKS@
 session = { park_after = 1; };
+workers = 1; # one worker: its CIDs begin with 00 (tests/dtls/test-workers.sh has two)
 log = { level = "debug"; json_file = "$tmp/events.jsonl"; };
 control = { socket = "$sock"; };
 CONF

@@ -15,6 +15,7 @@ write_conf "$tmp/proxy.conf" <<'CONF'
 listen = ( { address = "127.0.0.1"; port = @PORT@; } );
 backends = ( { name = "default"; address = "127.0.0.1"; port = @BACKEND@; } );
 psk = ( { identity = "my_identity"; key = "secretPSK123"; } );
+workers = 2;
 CONF
 
 # Starts the proxy under systemd-socket-activate, which binds 127.0.0.1:$1 and
@@ -70,6 +71,8 @@ hello "$proxy_port" || fail "no HelloVerifyRequest on the adopted socket"
 wait "$(cat "$tmp/early.pid")" || fail "the ClientHello sent before the daemon ran got no answer"
 grep -q hello-verify-request "$tmp/early.out" || fail "no HelloVerifyRequest for the early ClientHello"
 [ "$(log_count 'fdstore-dropped')" = 0 ] || fail "the adopted socket was dropped"
+# systemd-socket-activate's socket has no SO_REUSEPORT: worker 0 reads it alone.
+wait_log "event=listener-not-shared address=127.0.0.1:$proxy_port "
 stop_proxy
 
 step "an inherited socket for another address is closed, not used"
