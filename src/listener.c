@@ -232,8 +232,9 @@ listener_inherited_match(int fd, const char *name, void *arg)
  * passed at start), or -1. An IPv6 one whose IPV6_V6ONLY differs from ours
  * (off: "::" takes IPv4 too), which a bound socket cannot change, is closed
  * and dropped from the store: the caller then binds a new one. With workers,
- * one without SO_REUSEPORT (a .socket unit's) is kept for worker 0 alone
- * (l->shared false): no datagram waiting in it is lost.
+ * one without SO_REUSEPORT is dropped too if it is ours (FDNAME=listen-...,
+ * kept by a run with one worker), else (a .socket unit's) kept for worker 0
+ * alone (l->shared false): no datagram waiting in it is lost.
  */
 static int
 listener_adopt(struct listener *l, const struct listen_conf *lc)
@@ -260,7 +261,17 @@ listener_adopt(struct listener *l, const struct listen_conf *lc)
 	ol = sizeof reuse;
 	if (worker_count() > 1 &&
 	    (getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuse, &ol) < 0 || reuse == 0)) {
-		/* Its queue may hold datagrams (socket activation): worker 0 reads it alone. */
+		if (strncmp(aa.name, "listen-", 7) == 0) {
+			/* Ours, kept by a run with one worker: shared from now on (its queue is lost once). */
+			log_warnx(
+			    "event=fdstore-dropped address=%s reason=\"the kept socket has no "
+			    "SO_REUSEPORT (kept by a run with one worker): a new one is bound\"",
+			    l->name);
+			close(fd);
+			fdstore_remove(aa.name);
+			return -1;
+		}
+		/* A .socket unit's: its queue may hold datagrams; worker 0 reads it alone. */
 		log_warnx("event=listener-not-shared address=%s reason=\"the socket systemd passed "
 		          "has no SO_REUSEPORT (ReusePort=yes in a .socket unit): worker 0 takes "
 		          "all of its datagrams\"",
@@ -470,7 +481,7 @@ listener_flush(struct listener *l)
 		if (n < 0 && send_error_is_loss(errno))
 			break; /* the socket buffer is full: the rest is lost like on the wire */
 		if (n < 0) {
-			static struct ratelimit send_rl;
+			static _Thread_local struct ratelimit send_rl;
 			char peer[INET6_ADDRSTRLEN + 8];
 
 			/* One datagram the kernel refuses: say so (once a second), skip it. */
@@ -503,18 +514,8 @@ listener_send(struct listener *l, const struct sockaddr *peer, socklen_t peerlen
 
 	if (len > LISTENER_TX_DGRAM || peerlen > sizeof ob->peer[0]) {
 		/* Rare (large handshake flights): send on its own, after what is queued. */
-		union pktinfo_control control;
-		struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = len };
-		struct msghdr one = { .msg_name = (void *)(uintptr_t)peer,
-			.msg_namelen = peerlen,
-			.msg_iov = &iov,
-			.msg_iovlen = 1 };
-
 		listener_flush(l);
-		pktinfo_put(&one, &control, local);
-		if (sendmsg(l->fd, &one, MSG_DONTWAIT) < 0 && !send_error_is_loss(errno))
-			return -1;
-		return 0;
+		return listener_send_now(l, peer, peerlen, local, buf, len);
 	}
 	if (ob->n == LISTENER_TX_SLOTS)
 		listener_flush(l);

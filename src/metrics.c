@@ -272,7 +272,8 @@ static void
 metrics_render_workers(struct evbuffer *out, enum metrics_format f)
 {
 	static const char *const names[] = { "sessions", "handshakes" };
-	static const char *const families[] = { "coaps_worker_sessions", "coaps_worker_handshakes" };
+	static const char *const families[] = { "coaps_worker_sessions",
+		"coaps_worker_handshakes" };
 	static const char *const helps[] = {
 		"Sessions (established and handshaking) each worker owns.",
 		"Handshakes in progress in each worker."

@@ -291,7 +291,7 @@ upstream_free(struct upstream *u)
 static int
 upstream_bind(int fd, const struct backend_conf *b)
 {
-	static size_t next;
+	static _Thread_local size_t next;
 
 	for (size_t i = 0; i < b->n_sources; i++) {
 		const struct sockaddr_storage *src = &b->sources[(next + i) % b->n_sources];
@@ -343,7 +343,7 @@ upstream_get(struct session *s, const struct backend_conf *b)
 	u->fd = socket(b->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->fd < 0 || upstream_bind(u->fd, b) < 0 ||
 	    connect(u->fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0) {
-		static struct ratelimit warn_rl;
+		static _Thread_local struct ratelimit warn_rl;
 		unsigned long missed;
 
 		/* At most one line a second: port exhaustion fails every request. */
@@ -913,9 +913,9 @@ static void
 upstream_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	/* No names, no control data: the kernel only writes msg_len and msg_flags. */
-	static uint8_t buf[RELAY_BATCH][RELAY_MAX_MSG];
-	static struct iovec iov[RELAY_BATCH];
-	static struct mmsghdr m[RELAY_BATCH];
+	static _Thread_local uint8_t buf[RELAY_BATCH][RELAY_MAX_MSG]; /* each worker's */
+	static _Thread_local struct iovec iov[RELAY_BATCH];
+	static _Thread_local struct mmsghdr m[RELAY_BATCH];
 	struct upstream *u = arg;
 	int n;
 

@@ -65,8 +65,8 @@ while ! grep -q '^handshake ok' "$tmp/held.out"; do
 done
 hcid=$(field cid "$(cat "$tmp/held.out")")
 list=$(timeout 10 "$proxyctl" -s "$sock" sessions)
-echo "$list" | head -n 1 | grep -q 'CID$' || fail "no CID column: $list"
-line=$(echo "$list" | grep "[[:space:]]$hcid\$") || fail "sessions does not show $hcid: $list"
+echo "$list" | head -n 1 | grep -q 'CID[[:space:]]*WORKER$' || fail "no CID column: $list"
+line=$(echo "$list" | grep "[[:space:]]$hcid[[:space:]]") || fail "sessions does not show $hcid: $list"
 id=$(echo "$line" | awk '{ print $1 }')
 timeout 10 "$proxyctl" -s "$sock" show "$id" | grep -qx "cid        $hcid" || fail "show $id: no cid"
 timeout 10 "$proxyctl" -s "$sock" sessions --json | jq -e ".[] | select(.cid == \"$hcid\")" >/dev/null ||

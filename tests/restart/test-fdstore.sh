@@ -75,6 +75,15 @@ grep -q hello-verify-request "$tmp/early.out" || fail "no HelloVerifyRequest for
 wait_log "event=listener-not-shared address=127.0.0.1:$proxy_port "
 stop_proxy
 
+step "workers = 2 and our own kept socket without SO_REUSEPORT (a run with one worker): bound anew, shared"
+start_activated "$proxy_port" "listen-127.0.0.1_$proxy_port"
+wait_log "event=fdstore-dropped address=127.0.0.1:$proxy_port reason=\"the kept socket has no SO_REUSEPORT"
+wait_log "event=listening address=127.0.0.1:$proxy_port socket=new workers=2"
+[ "$(log_count 'listener-not-shared')" = 0 ] || fail "our own socket was kept unshared"
+hello "$proxy_port" || fail "no HelloVerifyRequest on the socket bound anew"
+kill "$(cat "$tmp/early.pid")" 2>/dev/null || true
+stop_proxy
+
 step "an inherited socket for another address is closed, not used"
 start_activated "$other_port" "listen-127.0.0.1_$other_port"
 wait_log "event=fdstore-dropped name=\"listen-127.0.0.1_$other_port\""
