@@ -21,7 +21,8 @@
 # WORKERS_PSK_RATE (300 handshakes/s), WORKERS_HS_SECONDS (5 s per handshake phase),
 # WORKERS_SESSIONS (300 PSK sessions), WORKERS_RATE (4000 requests/s over them),
 # WORKERS_SECONDS (5 s measured per request phase), WORKERS_CONFIGS ("1 2": the
-# worker counts; the first is the reference of the ratios), WORKERS_TEST_NOKEY (1:
+# worker count of each daemon; the first is the reference of the ratios; "1 1 2"
+# shows the noise as the ratio of two equal daemons), WORKERS_TEST_NOKEY (1:
 # leave the workers key out of the configuration, for a daemon without it; every
 # daemon then runs its default and the script says so).
 set -u
@@ -147,20 +148,21 @@ handshakes() {
 	echo "$(( (t1 - t0) / 1000000 ))" >"$TMP/$tag-ms"
 }
 
-# use W: PX, MPORT and PX_PID of the daemon with W workers.
+# use C: w, PX, MPORT and PX_PID of daemon C (0, 1...: its place in $CONFIGS).
 use() {
-	eval "PX=\$PX_$1 MPORT=\$MPORT_$1 PX_PID=\$PID_$1"
+	eval "w=\$W_$1 PX=\$PX_$1 MPORT=\$MPORT_$1 PX_PID=\$PID_$1"
 }
 
-# daemon W: starts a daemon with W workers (its own ports), checks that it relays.
+# daemon C W: starts daemon C with W workers (its own ports), checks that it relays.
 daemon() {
-	w=$1
-	PX=$((base + 1 + 2 * idx))
-	MPORT=$((base + 2 + 2 * idx))
-	eval "PX_$w=$PX MPORT_$w=$MPORT"
+	c=$1
+	w=$2
+	PX=$((base + 1 + 2 * c))
+	MPORT=$((base + 2 + 2 * c))
+	eval "W_$c=$w PX_$c=$PX MPORT_$c=$MPORT"
 	key="workers = $w;"
 	[ "$NOKEY" = 1 ] && key="# workers = $w; (left out: WORKERS_TEST_NOKEY=1)"
-	cat >"$TMP/proxyd-$w.conf" <<EOF
+	cat >"$TMP/proxyd-$c.conf" <<EOF
 $key
 listen = ( { address = "127.0.0.1"; port = $PX; } );
 backends = ( { name = "default"; address = "127.0.0.1"; port = $ECHO; } );
@@ -169,31 +171,31 @@ x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pe
          client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
 dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
 session = { max_sessions = 200000; max_handshakes = 5000; state_file = ""; };
-control = { socket = "$TMP/control-$w.sock"; };
+control = { socket = "$TMP/control-$c.sock"; };
 metrics = { address = "127.0.0.1"; port = $MPORT; };
 log = { level = "warning"; };
 EOF
-	start "proxyd-$w" "$PROXYD" -f -c "$TMP/proxyd-$w.conf"
+	start "proxyd-$c" "$PROXYD" -f -c "$TMP/proxyd-$c.conf"
 	PX_PID=$LAST
-	eval "PID_$w=$LAST"
+	eval "PID_$c=$LAST"
 	if ! wait_for 100 listening "$PX" || ! wait_for 100 serving; then
 		echo "workers-bench: coaps-proxyd (workers = $w) did not start:"
-		tail -5 "$TMP/proxyd-$w.log"
+		tail -5 "$TMP/proxyd-$c.log"
 		return 1
 	fi
 	if ! timeout 30 $LOW "$BENCH" -q --target 127.0.0.1:$PX $PSK --count 5 --duration 5 \
-	    >"$TMP/probe-$w.out" 2>&1; then
+	    >"$TMP/probe-$c.out" 2>&1; then
 		echo "workers-bench: coaps-proxyd (workers = $w) does not relay:"
-		tail -5 "$TMP/probe-$w.out" "$TMP/proxyd-$w.log"
+		tail -5 "$TMP/probe-$c.out" "$TMP/proxyd-$c.log"
 		return 1
 	fi
 }
 
-# requests W TAG: $SESSIONS PSK sessions at $RATE requests/s; once all are up and
+# requests C TAG: $SESSIONS PSK sessions at $RATE requests/s; once all are up and
 # 1 s later, $SECONDS_REQ s between two snapshots; then the session list of the
 # daemon, and the clients close.
 requests() {
-	w=$1
+	c=$1
 	tag=$2
 	start "$tag" $LOW "$BENCH" -q --json "$TMP/$tag.json" --target 127.0.0.1:$PX $PSK \
 		--sessions "$SESSIONS" --rate "$RATE" --ramp 32 --method post --size 64 --duration 600
@@ -207,7 +209,7 @@ requests() {
 		t1=$(date +%s%N)
 		echo "$(( (t1 - t0) / 1000000 ))" >"$TMP/$tag-ms"
 		# After the measured window: the session list, to count the sessions by worker there too.
-		timeout 20 "$PROXYCTL" -s "$TMP/control-$w.sock" --json sessions \
+		timeout 20 "$PROXYCTL" -s "$TMP/control-$c.sock" --json sessions \
 			>"$TMP/$tag-sessions.json" 2>"$TMP/$tag-sessions.err"
 	else
 		echo "workers-bench: $tag: the $SESSIONS sessions were not all established within 60 s"
@@ -223,39 +225,43 @@ echo "workers-bench: workers = ${CONFIGS}; $ROUNDS rounds; $(nproc) cores, coaps
     "every configuration runs the daemon's default"
 start echo $LOW "$BENCH" --backend --listen 127.0.0.1:$ECHO
 wait_for 100 listening "$ECHO" || { echo "workers-bench: the echo backend did not start"; exit 1; }
-idx=0
-for w in $CONFIGS; do
-	daemon "$w" || exit 1
-	idx=$((idx + 1))
-done
+IDS=""
 REVERSED=""
-for w in $CONFIGS; do REVERSED="$w $REVERSED"; done
+c=0
+for w in $CONFIGS; do
+	daemon "$c" "$w" || exit 1
+	IDS="$IDS $c"
+	REVERSED="$c $REVERSED"
+	c=$((c + 1))
+done
 
 # Rounds in the order A B, B A, A B...: a drift of the machine's other load
 # falls on both configurations alike.
 r=1
 while [ $r -le "$ROUNDS" ]; do
-	order=$CONFIGS
+	order=$IDS
 	[ $((r % 2)) -eq 0 ] && order=$REVERSED
+	order_w=""
+	for c in $order; do use "$c"; order_w="$order_w $w"; done
 	echo "workers-bench: round $r of $ROUNDS: $ECDSA_RATE ECDHE-ECDSA handshakes/s, then" \
 	    "$PSK_RATE PSK handshakes/s ($HS_SECONDS s each), then $SESSIONS PSK sessions at" \
-	    "$RATE requests/s ($SECONDS_REQ s measured); workers = $order"
-	for w in $order; do
-		use "$w"
-		handshakes "ecdsa-$w-$r" "$CERTS" "$ECDSA_RATE"
+	    "$RATE requests/s ($SECONDS_REQ s measured); workers =$order_w"
+	for c in $order; do
+		use "$c"
+		handshakes "ecdsa-$c-$r" "$CERTS" "$ECDSA_RATE"
 	done
-	for w in $order; do
-		use "$w"
-		handshakes "psk-$w-$r" "$PSK" "$PSK_RATE"
+	for c in $order; do
+		use "$c"
+		handshakes "psk-$c-$r" "$PSK" "$PSK_RATE"
 	done
-	for w in $order; do
-		use "$w"
-		requests "$w" "req-$w-$r"
+	for c in $order; do
+		use "$c"
+		requests "$c" "req-$c-$r"
 	done
 	r=$((r + 1))
 done
-for w in $CONFIGS; do
-	use "$w"
+for c in $IDS; do
+	use "$c"
 	kill -TERM "$PX_PID" 2>/dev/null
 	wait_for 300 gone "$PX_PID" || echo "workers-bench: coaps-proxyd (workers = $w) did not exit within 30 s"
 	forget "$PX_PID"
@@ -305,15 +311,17 @@ def clients(tag):
         retx += d.get("retransmissions", 0)
     return err, retx
 
-def label(w):
-    return "workers=%s%s" % (w, " (key left out)" if nokey else "")
+def label(c):
+    """Daemon c (its place in WORKERS_CONFIGS) for the reader."""
+    twin = " #%d" % (c + 1) if configs.count(configs[c]) > 1 else ""
+    return "workers=%s%s%s" % (configs[c], twin, " (key left out)" if nokey else "")
 
 def us(p):
     return p["cpu"] / p["n"] * 1e6 if p and p["n"] > 0 else None
 
 # Per configuration and kind: every round, and the sums over the rounds.
 res = {}
-for w in configs:
+for w in range(len(configs)):
     for kind, _, counter in KINDS:
         tot = {"cpu": 0.0, "n": 0, "failed": 0, "wall": 0.0, "rounds": 0, "err": {}, "retx": 0}
         per = []
@@ -336,7 +344,7 @@ print()
 print("daemon CPU (utime+stime, all threads) per event, summed over %d rounds; a handshake "
       "includes its client's one request and close:" % rounds)
 for kind, name, _ in KINDS:
-    for w in configs:
+    for w in range(len(configs)):
         t, per = res[w, kind]
         if t is None:
             print("  %-24s %-22s no result" % (label(w), name))
@@ -350,18 +358,18 @@ for kind, name, _ in KINDS:
                   "; client errors %s" % json.dumps(t["err"]) if t["err"] else "",
                   "; CoAP retransmissions %d" % t["retx"] if t["retx"] else ""))
 
-ref = configs[0]
+ref = 0
 if len(configs) > 1:
     print()
-    print("ratio of CPU per event to workers=%s (goal: within 10%%), over all rounds "
-          "[each round]:" % ref)
-    for w in configs[1:]:
+    print("ratio of CPU per event to %s (goal: within 10%%), over all rounds "
+          "[each round]:" % label(ref))
+    for w in range(1, len(configs)):
         for kind, name, _ in KINDS:
             (a, pa), (b, pb) = res[ref, kind], res[w, kind]
             rr = " ".join("%.3f" % (us(y) / us(x)) if us(x) and us(y) else "n/a"
                           for x, y in zip(pa, pb))
             print("  %-24s %-22s %s  [%s]" % (
-                label(w) + " / " + ref, name,
+                label(w) + " / " + configs[ref], name,
                 "%.3f" % (us(b) / us(a)) if a and b and us(a) and us(b) else "n/a", rr))
 
 def listed(name):
@@ -382,7 +390,7 @@ def listed(name):
 print()
 print("sessions per worker at the end of each request phase (coaps_worker_sessions; goal with "
       "2 workers: 35-65% each), and the session list right after (coaps-proxyctl):")
-for w in configs:
+for w in range(len(configs)):
     for r in range(1, rounds + 1):
         b = load("req-%s-%d-end" % (w, r))
         if b is None or "error" in b["metrics"]:
