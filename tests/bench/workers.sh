@@ -118,15 +118,15 @@ established() {
 	grep -q 'sessions established' "$TMP/$1.log"
 }
 
-# handshakes TAG CREDENTIALS RATE: RATE new clients a second for $HS_SECONDS
-# seconds, in $TICK batches a second started on the script's clock (not after the
+# handshakes TAG CREDENTIALS RATE [SECONDS]: RATE new clients a second for SECONDS
+# ($HS_SECONDS), in $TICK batches a second started on the script's clock (not after the
 # previous batch: the offered load does not depend on the daemon's speed); each
 # client hand-shakes, makes one request and closes. Snapshots before and after.
 handshakes() {
 	tag=$1
 	cred=$2
 	batch=$(( ($3 + TICK - 1) / TICK ))
-	n=$((HS_SECONDS * TICK))
+	n=$((${4:-$HS_SECONDS} * TICK))
 	snap "$tag-start"
 	t0=$(date +%s%N)
 	i=0
@@ -189,6 +189,10 @@ EOF
 		tail -5 "$TMP/probe-$c.out" "$TMP/proxyd-$c.log"
 		return 1
 	fi
+	# Not measured: the first sessions of a process (and of each of its threads)
+	# fault in their memory.
+	handshakes "warm-ecdsa-$c" "$CERTS" "$ECDSA_RATE" 1
+	handshakes "warm-psk-$c" "$PSK" "$PSK_RATE" 1
 }
 
 # requests C TAG: $SESSIONS PSK sessions at $RATE requests/s; once all are up and
