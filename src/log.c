@@ -20,7 +20,7 @@
 #include "log_ring.h"
 #include "text.h"
 
-static enum log_level log_level = LOG_LVL_INFO;
+static _Atomic enum log_level log_level = LOG_LVL_INFO; /* set by worker 0, read by every thread */
 static bool log_timestamps = true;
 #ifdef HAVE_SYSTEMD
 static bool log_journal; /* stderr is the systemd journal: send structured entries */

@@ -9,8 +9,13 @@ command -v jq >/dev/null || skip "jq missing"
 command -v curl >/dev/null || skip "curl missing"
 
 sock=$ctl_sock
+mkdir -m 700 "$tmp/state"
 cid_conf=""
-grep -q '^#define HAVE_MBEDTLS_CID 1' config.h && cid_conf='dtls = { connection_id = true; };'
+cid_flag=""
+if grep -q '^#define HAVE_MBEDTLS_CID 1' config.h; then
+	cid_conf='dtls = { connection_id = true; };'
+	cid_flag=-c # the restart step's sessions have CIDs: restored by the CID's worker byte
+fi
 metrics_port=$(free_tcp_port)
 start_backend
 write_fw_conf "$tmp/proxy.conf" <<CONF
@@ -18,6 +23,7 @@ listen = ( { address = "127.0.0.1"; port = @PORT@; }, { address = "::1"; port = 
 backends = ( { name = "echo"; address = "127.0.0.1"; port = @BACKEND@; } );
 @PSKS@
 workers = 2;
+session = { state_file = "$tmp/state/sessions.state"; };
 $cid_conf
 control = { socket = "$sock"; };
 metrics = { address = "127.0.0.1"; port = $metrics_port; };
@@ -31,6 +37,15 @@ wait_log 'event=started .*workers=2'
 req() {
 	printf '41 01 %s %s %s b1 %s' "$(echo "$1" | cut -c1-2)" "$(echo "$1" | cut -c3-4)" \
 		"$(echo "$1" | cut -c3-4)" "$(hexstr "$2")"
+}
+
+# Ends the $2 clients named $1 0 .. $1 N-1 that start_bg started (some may have gone already).
+kill_clients() {
+	i=0
+	while [ $i -lt "$2" ]; do
+		kill "$(cat "$tmp/$1$i.pid")" 2>/dev/null || true
+		i=$((i + 1))
+	done
 }
 
 # The worker steer.c's rule names for source port $1 from an address whose last byte is 1.
@@ -78,11 +93,7 @@ timeout 10 "$proxyctl" -s "$sock" close --identity 'my_*' >"$tmp/close.out" ||
 wait_count 'event=session-closed .*reason="closed by coaps-proxyctl"' 24
 grep -q 'closed 23 sessions' "$tmp/close.out" || fail "close --identity: $(cat "$tmp/close.out")"
 [ "$(ctl_stat sessions)" = 0 ] || fail "$(ctl_stat sessions) sessions left after closing all"
-i=0
-while [ $i -lt 24 ]; do
-	kill "$(cat "$tmp/held$i.pid")" 2>/dev/null || true
-	i=$((i + 1))
-done
+kill_clients held 24
 
 step "a reload reaches both workers: sensor-1's sessions are revoked in either, the others stay"
 i=0
@@ -103,11 +114,40 @@ wait_log 'event=reloaded .*credentials_revoked=6'
 [ "$(log_count 'event=session-closed .*identity="sensor-1".*reason="credentials-revoked"')" = 6 ] ||
 	fail "not 6 sensor-1 sessions revoked"
 [ "$(ctl_stat sessions)" = 6 ] || fail "$(ctl_stat sessions) sessions after the reload, not my_identity's 6"
+kill_clients r 12
+
+step "a clean restart: both workers' sessions are saved into one state and each comes back in its owner"
+: >"$tmp/go"
+rm -f "$tmp/go"
 i=0
-while [ $i -lt 12 ]; do
-	kill "$(cat "$tmp/r$i.pid")" 2>/dev/null || true
+while [ $i -lt 10 ]; do
+	start_bg "s$i" "$send_tool" $cid_flag -p "$proxy_port" -w 1000 "$(req "a1$(printf %02x $i)" x)" "until:$tmp/go" \
+		"$(req "a2$(printf %02x $i)" y)"
 	i=$((i + 1))
 done
+i=0
+while [ $i -lt 10 ]; do
+	wait_for 100 grep -q "^recv .*mid=0xa1$(printf %02x $i)" "$tmp/s$i.out" || fail "client s$i: no answer before the restart"
+	i=$((i + 1))
+done
+timeout 10 "$proxyctl" -s "$sock" sessions --json | jq -r '.[] | "\(.peer) \(.worker)"' | sort >"$tmp/before.txt"
+[ "$(wc -l <"$tmp/before.txt")" = 16 ] || fail "not 16 sessions before the restart: $(cat "$tmp/before.txt")"
+stop_proxy
+cp "$proxy_log" "$tmp/first.log"
+grep -q 'event=sessions-saved count=16 ' "$tmp/first.log" || fail "not 16 sessions saved: $(grep sessions-saved "$tmp/first.log")"
+: >"$proxy_log"
+start_proxy "$tmp/proxy.conf"
+wait_log 'event=sessions-restored count=16 '
+timeout 10 "$proxyctl" -s "$sock" sessions --json | jq -r '.[] | "\(.peer) \(.worker)"' | sort >"$tmp/after.txt"
+cmp -s "$tmp/before.txt" "$tmp/after.txt" || fail "owners differ after the restart: $(diff "$tmp/before.txt" "$tmp/after.txt")"
+: >"$tmp/go"
+i=0
+while [ $i -lt 10 ]; do
+	wait_for 100 grep -q "^recv .*mid=0xa2$(printf %02x $i)" "$tmp/s$i.out" || fail "client s$i: no answer after the restart"
+	i=$((i + 1))
+done
+[ "$(log_count 'event=handshake-ok ')" = 0 ] || fail "a handshake after the restart"
+kill_clients s 10
 
 if grep -q '^#define HAVE_MBEDTLS_CID 1' config.h; then
 	step "CIDs name their worker; a CID record from a port the rule gives the other worker reaches the owner"
