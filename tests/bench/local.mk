@@ -10,24 +10,29 @@ tests_bench_coaps_bench_LDADD = $(EVENT_LIBS) $(MBEDTLS_LIBS)
 
 TESTS += tests/bench/test-bench-smoke.sh
 dist_noinst_SCRIPTS += tests/bench/test-bench-smoke.sh tests/bench/run-bench.sh \
-	tests/bench/scale.sh tests/bench/callgrind.sh tests/bench/restart.sh tests/bench/storm.sh
+	tests/bench/scale.sh tests/bench/callgrind.sh tests/bench/restart.sh tests/bench/storm.sh \
+	tests/bench/workers.sh
 EXTRA_DIST += tests/bench/README.md tests/bench/bench-certs.sh tests/bench/lib.sh
 CLEANFILES += bench-results.json scale-results.json
 
 # Full comparison (a few minutes): direct, UDP relay, coaps-proxyd, libcoap proxy;
-# then a restart under load and the handshake storm measurements (figures only).
+# then a restart under load, the handshake storm measurements and the cost of
+# worker threads (figures only).
 bench: all
 	$(SHELL) $(srcdir)/tests/bench/run-bench.sh $(abs_top_builddir) $(abs_top_srcdir)
 	$(SHELL) $(srcdir)/tests/bench/restart.sh $(abs_top_builddir) $(abs_top_srcdir)
 	$(SHELL) $(srcdir)/tests/bench/storm.sh $(abs_top_builddir) $(abs_top_srcdir)
+	$(SHELL) $(srcdir)/tests/bench/workers.sh $(abs_top_builddir) $(abs_top_srcdir)
 .PHONY: bench
 
-# Each of the last two alone (about 1 and 1.5 minutes at their default sizes).
+# Each of the last three alone (about 1, 1.5 and 2.5 minutes at their default sizes).
 bench-restart: all
 	$(SHELL) $(srcdir)/tests/bench/restart.sh $(abs_top_builddir) $(abs_top_srcdir)
 bench-storm: all
 	$(SHELL) $(srcdir)/tests/bench/storm.sh $(abs_top_builddir) $(abs_top_srcdir)
-.PHONY: bench-restart bench-storm
+bench-workers: all
+	$(SHELL) $(srcdir)/tests/bench/workers.sh $(abs_top_builddir) $(abs_top_srcdir)
+.PHONY: bench-restart bench-storm bench-workers
 
 # 100,000 concurrent sessions, parked, each answering a request after its restore
 # (about 2 minutes; SCALE_SESSIONS=N for another count).
