@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -291,7 +292,9 @@ upstream_free(struct upstream *u)
 static int
 upstream_bind(int fd, const struct backend_conf *b)
 {
-	static _Thread_local size_t next;
+	static atomic_size_t turn; /* one rotation for all workers (a new upstream socket only) */
+	size_t next =
+	    b->n_sources > 0 ? atomic_fetch_add_explicit(&turn, 1, memory_order_relaxed) : 0;
 
 	for (size_t i = 0; i < b->n_sources; i++) {
 		const struct sockaddr_storage *src = &b->sources[(next + i) % b->n_sources];
@@ -299,7 +302,9 @@ upstream_bind(int fd, const struct backend_conf *b)
 		                                          : sizeof(struct sockaddr_in6);
 
 		if (bind(fd, (const struct sockaddr *)src, len) == 0) {
-			next += i + 1;
+			if (i >
+			    0) /* the ones before had no free port: the next socket skips them too */
+				atomic_fetch_add_explicit(&turn, i, memory_order_relaxed);
 			return 0;
 		}
 		if (errno != EADDRINUSE)
