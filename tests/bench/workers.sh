@@ -24,7 +24,9 @@
 # worker count of each daemon; the first is the reference of the ratios; "1 1 2"
 # shows the noise as the ratio of two equal daemons), WORKERS_TEST_NOKEY (1:
 # leave the workers key out of the configuration, for a daemon without it; every
-# daemon then runs its default and the script says so).
+# daemon then runs its default and the script says so), WORKERS_PIN (1: every
+# daemon on CPU 0, the load generator and backend on CPU 1: the workers' own cost
+# on one core, without the load generator sharing the daemon's cores).
 set -u
 
 BUILD=$(cd "${1:-.}" && pwd)
@@ -55,6 +57,13 @@ bench_tmpdir coaps-workers
 bench_make_certs "$TMP" || { echo "workers-bench: certificate generation failed"; exit 1; }
 
 LOW="nice -n 19"
+PXRUN=""
+PINNED="not pinned"
+if [ "${WORKERS_PIN:-0}" = 1 ] && command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
+	LOW="nice -n 19 taskset -c 1"
+	PXRUN="taskset -c 0"
+	PINNED="pinned to CPU 0 (load generator and echo backend on CPU 1)"
+fi
 base=$((21000 + ($$ % 1000) * 8))
 ECHO=$base
 PSK="--psk-identity bench --psk benchkey123"
@@ -175,7 +184,7 @@ control = { socket = "$TMP/control-$c.sock"; };
 metrics = { address = "127.0.0.1"; port = $MPORT; };
 log = { level = "warning"; };
 EOF
-	start "proxyd-$c" "$PROXYD" -f -c "$TMP/proxyd-$c.conf"
+	start "proxyd-$c" $PXRUN "$PROXYD" -f -c "$TMP/proxyd-$c.conf"
 	PX_PID=$LAST
 	eval "PID_$c=$LAST"
 	if ! wait_for 100 listening "$PX" || ! wait_for 100 serving; then
@@ -224,7 +233,7 @@ requests() {
 }
 
 echo "workers-bench: workers = ${CONFIGS}; $ROUNDS rounds; $(nproc) cores, coaps-proxyd" \
-    "not pinned; load generator and echo backend at nice 19"
+    "$PINNED; load generator and echo backend at nice 19"
 [ "$NOKEY" = 1 ] && echo "workers-bench: WORKERS_TEST_NOKEY=1: the workers key is left out," \
     "every configuration runs the daemon's default"
 start echo $LOW "$BENCH" --backend --listen 127.0.0.1:$ECHO
