@@ -157,7 +157,7 @@ wait_for 300 notes_after_restart 2 ||
 grep -q 'observe-cancel' "$tmp/backend.out" && fail "the backend's Observe relation was cancelled"
 touch "$tmp/go2b"
 wait_for 300 bg_gone obs || fail "the observer's client did not finish"
-echo "notifications: $n0 before the restart, $n1 after"
+echo "notifications: $n0 before the restart, $(notes_after_restart) after"
 restart_stop third
 
 step "a crash (SIGKILL) leaves no state: the next start is empty"
