@@ -3,6 +3,7 @@
 
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "steer.h"
@@ -73,7 +74,11 @@ steer_attach(int fd, unsigned n)
 		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
 		BPF_STMT(BPF_RET | BPF_A, 0),
 	};
-	struct sock_fprog prog = { .len = sizeof code / sizeof code[0], .filter = code };
+	struct sock_fprog prog;
+
+	memset(&prog, 0, sizeof prog); /* the padding after len goes to the kernel too */
+	prog.len = sizeof code / sizeof code[0];
+	prog.filter = code;
 
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
 }
