@@ -29,16 +29,11 @@ static _Thread_local struct listener *listeners, *opened;
 /* Whether the calling worker reads its listeners (lifecycle_listen; not before the restore). */
 static _Thread_local bool reading;
 
-/* What a call into every worker needs, and what it found. */
-struct lc_call {
+/* A start or a listener update, in each worker in turn: the first failure stops it. */
+struct open_call {
 	struct proxy_config *cfg;
-	char *cause;  /* the first failure */
-	size_t count; /* sessions closed, saved, ... added up */
-	size_t dropped;
-	struct state_out *out;
-	const struct state_session *ss;
-	const char *why; /* a restore's reason for not restoring */
-	bool *alone;     /* per cfg->listens[]: worker 0 reads its socket alone (not shared) */
+	bool *alone; /* per cfg->listens[]: worker 0 reads its socket alone (not shared) */
+	char *cause;
 	int rc;
 };
 
@@ -71,7 +66,7 @@ listeners_drop(struct listener *list)
 static void
 listeners_open_cb(void *arg)
 {
-	struct lc_call *c = arg;
+	struct open_call *c = arg;
 	const struct proxy_config *cfg = c->cfg;
 
 	for (struct listener *l = listeners; l != NULL; l = l->next)
@@ -149,7 +144,7 @@ listeners_commit_cb(void *arg)
 int
 lifecycle_listeners_update(struct proxy_config *cfg, char **cause)
 {
-	struct lc_call c = { .cfg = cfg };
+	struct open_call c = { .cfg = cfg };
 
 	c.alone = calloc(cfg->n_listens + 1, sizeof *c.alone);
 	if (c.alone == NULL) {
@@ -182,7 +177,7 @@ lifecycle_listeners(void)
 static void
 worker_setup_cb(void *arg)
 {
-	struct lc_call *c = arg;
+	struct open_call *c = arg;
 
 	if (c->rc < 0)
 		return;
@@ -202,7 +197,7 @@ worker_setup_cb(void *arg)
 int
 lifecycle_start(struct event_base *base, struct proxy_config *cfg, char **cause)
 {
-	struct lc_call c = { .cfg = cfg };
+	struct open_call c = { .cfg = cfg };
 	unsigned n = cfg->workers == CONFIG_WORKERS_AUTO ? hspool_default_threads() : cfg->workers;
 	unsigned hs = cfg->handshake_threads == CONFIG_HANDSHAKE_THREADS_AUTO
 	                  ? hspool_default_threads()
@@ -236,30 +231,43 @@ lifecycle_listen(bool on)
 	worker_call_all(listeners_pause_cb, on ? NULL : "");
 }
 
+/* A reload's snapshot, and the sessions it revoked in all workers. */
+struct reload_call {
+	struct proxy_config *cfg;
+	size_t revoked;
+};
+
 /* worker_call: applies a reload's snapshot in the calling worker; counts the revoked sessions. */
 static void
 reload_cb(void *arg)
 {
-	struct lc_call *c = arg;
+	struct reload_call *c = arg;
 
 	session_set_config(c->cfg);
-	c->count += session_revalidate(c->cfg);
+	c->revoked += session_revalidate(c->cfg);
 }
 
 size_t
 lifecycle_reload(struct proxy_config *cfg)
 {
-	struct lc_call c = { .cfg = cfg };
+	struct reload_call c = { .cfg = cfg };
 
 	worker_call_all(reload_cb, &c);
-	return c.count;
+	return c.revoked;
 }
+
+/* One saved session to restore, and why it was not. */
+struct restore_call {
+	const struct state_session *ss;
+	const char *why;
+	int rc;
+};
 
 /* worker_call: restores one saved session in the worker that owns it. */
 static void
 restore_one_cb(void *arg)
 {
-	struct lc_call *c = arg;
+	struct restore_call *c = arg;
 	struct listener *l = listener_find(&c->ss->listener, c->ss->listener_len);
 
 	if (l == NULL) {
@@ -279,7 +287,7 @@ struct restore_drops {
 static bool
 restore_one(const struct state_session *ss, struct restore_drops *d)
 {
-	struct lc_call c = { .ss = ss };
+	struct restore_call c = { .ss = ss };
 	int cid0 = ss->cid_len > 0 ? ss->cid[0] : -1;
 	const struct listener *l0 = listener_find(&ss->listener, ss->listener_len);
 	unsigned owner = steer_owner((const struct sockaddr *)&ss->peer, cid0, worker_count());
@@ -353,15 +361,21 @@ out:
 	}
 }
 
+/* The state every worker saves its sessions into (NULL: none is kept), and the counts. */
+struct save_call {
+	struct state_out *out;
+	size_t saved, dropped;
+};
+
 /* worker_hold_all: the calling worker's sessions into the state (it handles no more events). */
 static void
 save_cb(void *arg)
 {
-	struct lc_call *c = arg;
+	struct save_call *c = arg;
 
 	hspool_drain(); /* handshakes the pool finished are this worker's again */
 	if (c->out != NULL)
-		c->count += session_save_all(c->out, &c->dropped);
+		c->saved += session_save_all(c->out, &c->dropped);
 }
 
 /* worker_call: the saved state could not be kept: the sessions end with close_notify. */
@@ -381,7 +395,7 @@ static void
 lifecycle_save(struct proxy_config *cfg)
 {
 	struct state_out o;
-	struct lc_call c = { .cfg = cfg };
+	struct save_call c = { 0 };
 	uint8_t *data = NULL;
 	size_t len = 0;
 	uint64_t t0 = clock_ms();
@@ -400,7 +414,7 @@ lifecycle_save(struct proxy_config *cfg)
 	}
 	c.out = &o;
 	worker_hold_all(save_cb, &c);
-	if (c.count == 0) {
+	if (c.saved == 0) {
 		state_out_free(&o);
 		log_info("event=sessions-saved count=0 bytes=0 ms=%llu dropped=%zu where=none",
 		    (unsigned long long)(clock_ms() - t0), c.dropped);
@@ -413,7 +427,7 @@ lifecycle_save(struct proxy_config *cfg)
 	}
 	mbedtls_platform_zeroize(data, len);
 	free(data);
-	log_info("event=sessions-saved count=%zu bytes=%zu ms=%llu dropped=%zu where=%s", c.count,
+	log_info("event=sessions-saved count=%zu bytes=%zu ms=%llu dropped=%zu where=%s", c.saved,
 	    len, (unsigned long long)(clock_ms() - t0), c.dropped, where);
 	return;
 fail:

@@ -176,27 +176,16 @@ metrics_hs_count(const struct metrics_view *v)
 	return n;
 }
 
-/* The backend names of the running configuration's backends, each once. */
-static const struct backend_conf *
-metrics_backends(size_t *n)
-{
-	const struct proxy_config *cfg = status_get()->cfg;
-
-	*n = cfg != NULL ? cfg->n_backends : 0;
-	return cfg != NULL ? cfg->backends : NULL;
-}
-
 /* Appends reloads and per-backend counters to `stats` (text lines or JSON members). */
 static void
 metrics_render_daemon(struct evbuffer *out, bool json)
 {
 	const struct daemon_status *st = status_get();
-	static const struct backend_stats none;
 	const struct backend_conf *b = NULL;
 	size_t nb = 0;
+	struct backend_stats *sums = status_backends_read(&b, &nb);
 	char name[160], esc[128];
 
-	b = metrics_backends(&nb);
 	if (json) {
 		evbuffer_add_printf(out,
 		    "\"reloads_ok\":%llu,\"reloads_failed\":%llu,"
@@ -204,12 +193,9 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 		    (unsigned long long)st->reloads_ok, (unsigned long long)st->reloads_failed,
 		    (long long)st->last_reload, st->last_reload == 0 || st->last_reload_ok);
 		for (size_t i = 0; i < nb; i++) {
-			struct backend_stats bsum;
-			const struct backend_stats *bs = relay_backend_stats(b[i].name, &bsum);
+			const struct backend_stats *bs = &sums[i];
 			uint64_t count = 0;
 
-			if (bs == NULL)
-				bs = &none;
 			for (size_t k = 0; k < RELAY_RTT_BUCKETS; k++)
 				count += bs->rtt_buckets[k];
 			evbuffer_add_printf(out, "%s\"", i > 0 ? "," : "");
@@ -222,6 +208,7 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 			    (unsigned long long)count);
 		}
 		evbuffer_add_printf(out, "}");
+		free(sums);
 		return;
 	}
 	evbuffer_add_printf(out, "%-40s %llu\n%-40s %llu\n%-40s %lld\n%-40s %d\n", "reloads_ok",
@@ -229,12 +216,9 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 	    (unsigned long long)st->reloads_failed, "last_reload_time", (long long)st->last_reload,
 	    "last_reload_ok", st->last_reload == 0 || st->last_reload_ok);
 	for (size_t i = 0; i < nb; i++) {
-		struct backend_stats bsum;
-		const struct backend_stats *bs = relay_backend_stats(b[i].name, &bsum);
+		const struct backend_stats *bs = &sums[i];
 		static const char *const what[] = { "requests", "errors", "timeouts" };
 
-		if (bs == NULL)
-			bs = &none;
 		log_escape(esc, sizeof esc, b[i].name, strlen(b[i].name));
 		for (size_t k = 0; k < 3; k++) {
 			snprintf(name, sizeof name, "backend.%s.%s", esc, what[k]);
@@ -244,6 +228,7 @@ metrics_render_daemon(struct evbuffer *out, bool json)
 			                                  : bs->timeouts));
 		}
 	}
+	free(sums);
 }
 
 /* The top prefix lists of `stats` and /metrics: text, JSON or Prometheus. */
@@ -400,8 +385,8 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 {
 	const struct daemon_status *st = status_get();
 	const struct x509_conf *x = st->cfg != NULL ? st->cfg->x509 : NULL;
-	static const struct backend_stats none;
 	const struct backend_conf *b;
+	struct backend_stats *sums;
 	size_t nb;
 
 	metrics_family(out, "coaps_build_info", "gauge", "Always 1; the version as a label.");
@@ -442,7 +427,7 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 		    (long long)dtls_x509_time_unix(&crl->next_update));
 	}
 
-	b = metrics_backends(&nb);
+	sums = status_backends_read(&b, &nb);
 	for (int f = 0; f < 3; f++) {
 		static const char *const fam[] = { "coaps_backend_requests_total",
 			"coaps_backend_errors_total", "coaps_backend_timeouts_total" };
@@ -452,11 +437,8 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 
 		metrics_family(out, fam[f], "counter", help[f]);
 		for (size_t i = 0; i < nb; i++) {
-			struct backend_stats bsum;
-			const struct backend_stats *bs = relay_backend_stats(b[i].name, &bsum);
+			const struct backend_stats *bs = &sums[i];
 
-			if (bs == NULL)
-				bs = &none;
 			evbuffer_add_printf(out, "%s{backend=\"", fam[f]);
 			metrics_label(out, b[i].name);
 			evbuffer_add_printf(out, "\"} %llu\n",
@@ -468,12 +450,9 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 	metrics_family(out, "coaps_backend_rtt_seconds", "histogram",
 	    "Time from a request to its backend's answer.");
 	for (size_t i = 0; i < nb; i++) {
-		struct backend_stats bsum;
-		const struct backend_stats *bs = relay_backend_stats(b[i].name, &bsum);
+		const struct backend_stats *bs = &sums[i];
 		uint64_t cum = 0;
 
-		if (bs == NULL)
-			bs = &none;
 		for (size_t k = 0; k < RELAY_RTT_BUCKETS; k++) {
 			cum += bs->rtt_buckets[k];
 			evbuffer_add_printf(out, "coaps_backend_rtt_seconds_bucket{backend=\"");
@@ -492,6 +471,7 @@ metrics_render_daemon_prometheus(struct evbuffer *out)
 		metrics_label(out, b[i].name);
 		evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)cum);
 	}
+	free(sums);
 }
 
 void

@@ -106,47 +106,46 @@ backend_stats_get(const char *name)
 	return bs;
 }
 
-/* relay_backend_stats: the backend's name, the sum so far, and whether a worker used it. */
-struct backend_sum {
-	const char *name;
-	struct backend_stats *sum;
-	bool found;
+/* relay_backend_sums: the configured backends and their sums so far. */
+struct backend_sums {
+	const struct backend_conf *b;
+	size_t n;
+	struct backend_stats *sums;
 };
 
-/* worker_call_all: adds this worker's counters of the backend into the sum. */
+/* worker_call_all: adds this worker's counters of each configured backend into its sum. */
 static void
-backend_stats_add(void *arg)
+backend_sums_add(void *arg)
 {
-	struct backend_sum *bsum = arg;
+	const struct backend_sums *a = arg;
 	const struct backend_stats *bs;
-	struct backend_stats *sum = bsum->sum;
 
 	SLIST_FOREACH(bs, &backend_stats_list, next)
-	if (strcmp(bs->name, bsum->name) == 0)
-		break;
-	if (bs == NULL)
-		return;
-	bsum->found = true;
-	sum->requests += bs->requests;
-	sum->errors += bs->errors;
-	sum->timeouts += bs->timeouts;
-	for (size_t b = 0; b < RELAY_RTT_BUCKETS; b++)
-		sum->rtt_buckets[b] += bs->rtt_buckets[b];
-	sum->rtt_sum_ms += bs->rtt_sum_ms;
-	if (bs->last_error_time >= sum->last_error_time) {
-		sum->last_error_time = bs->last_error_time;
-		memcpy(sum->last_error, bs->last_error, sizeof sum->last_error);
+	for (size_t i = 0; i < a->n; i++) {
+		struct backend_stats *sum = &a->sums[i];
+
+		if (strcmp(bs->name, a->b[i].name) != 0)
+			continue;
+		sum->requests += bs->requests;
+		sum->errors += bs->errors;
+		sum->timeouts += bs->timeouts;
+		for (size_t k = 0; k < RELAY_RTT_BUCKETS; k++)
+			sum->rtt_buckets[k] += bs->rtt_buckets[k];
+		sum->rtt_sum_ms += bs->rtt_sum_ms;
+		if (bs->last_error_time >= sum->last_error_time) {
+			sum->last_error_time = bs->last_error_time;
+			memcpy(sum->last_error, bs->last_error, sizeof sum->last_error);
+		}
 	}
 }
 
-const struct backend_stats *
-relay_backend_stats(const char *name, struct backend_stats *sum)
+void
+relay_backend_sums(const struct backend_conf *b, size_t n, struct backend_stats *sums)
 {
-	struct backend_sum bsum = { name, sum, false };
+	struct backend_sums a = { b, n, sums };
 
-	memset(sum, 0, sizeof *sum);
-	worker_call_all(backend_stats_add, &bsum);
-	return bsum.found ? sum : NULL;
+	memset(sums, 0, n * sizeof *sums);
+	worker_call_all(backend_sums_add, &a);
 }
 
 /* Counts an error (timeout when timeout) of a backend and remembers what it was. */

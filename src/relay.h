@@ -54,10 +54,11 @@ struct backend_stats {
 	SLIST_ENTRY(backend_stats) next;
 };
 /*
- * The counters of the backend named name added up over the workers, into
- * sum (which it returns), or NULL if it was never used (worker 0's thread).
+ * The counters of each of the n backends b[] added up over the workers, into
+ * sums[] (zero for one not used yet), in one call into each worker (worker 0's
+ * thread).
  */
-const struct backend_stats *relay_backend_stats(const char *name, struct backend_stats *sum);
+void relay_backend_sums(const struct backend_conf *b, size_t n, struct backend_stats *sums);
 
 /*
  * Describes what session s has open, into info: the backend used last, the

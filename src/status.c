@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -124,22 +125,36 @@ status_listeners(struct evbuffer *out, bool json)
 		evbuffer_add_printf(out, "],");
 }
 
+struct backend_stats *
+status_backends_read(const struct backend_conf **b, size_t *n)
+{
+	struct backend_stats *sums;
+
+	*n = st.cfg != NULL ? st.cfg->n_backends : 0;
+	*b = st.cfg != NULL ? st.cfg->backends : NULL;
+	if (*n == 0 || (sums = calloc(*n, sizeof *sums)) == NULL) {
+		*n = 0;
+		return NULL;
+	}
+	relay_backend_sums(*b, *n, sums);
+	return sums;
+}
+
 /* Appends the configured backends with their addresses and counters. */
 static void
 status_backends(struct evbuffer *out, bool json)
 {
+	const struct backend_conf *backends;
+	size_t nb;
+	struct backend_stats *sums = status_backends_read(&backends, &nb);
 	char resolved[80], when[40], esc[512];
 
 	if (json)
 		evbuffer_add_printf(out, "\"backends\":[");
-	for (size_t i = 0; st.cfg != NULL && i < st.cfg->n_backends; i++) {
-		const struct backend_conf *b = &st.cfg->backends[i];
-		struct backend_stats bsum;
-		const struct backend_stats *bs = relay_backend_stats(b->name, &bsum);
-		static const struct backend_stats none;
+	for (size_t i = 0; i < nb; i++) {
+		const struct backend_conf *b = &backends[i];
+		const struct backend_stats *bs = &sums[i];
 
-		if (bs == NULL)
-			bs = &none;
 		addr_format((const struct sockaddr *)&b->addr, resolved, sizeof resolved);
 		if (json) {
 			evbuffer_add_printf(out, "%s{", i > 0 ? "," : "");
@@ -170,6 +185,7 @@ status_backends(struct evbuffer *out, bool json)
 	}
 	if (json)
 		evbuffer_add_printf(out, "],");
+	free(sums);
 }
 
 void

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct backend_conf;
+struct backend_stats;
 struct evbuffer;
 struct listener;
 struct proxy_config;
@@ -40,6 +42,12 @@ const struct daemon_status *status_get(void);
  * listener bound, not stopping, room for a session; why says what is missing.
  */
 bool status_ready(char *why, size_t len);
+/*
+ * The running configuration's backends (into *b, *n) and their counters added
+ * up over the workers, in its order (to free); NULL and *n = 0 if none or out
+ * of memory.
+ */
+struct backend_stats *status_backends_read(const struct backend_conf **b, size_t *n);
 /* Appends the `status` answer: "key value" lines, or one JSON object. */
 void status_render(struct evbuffer *out, bool json);
 
