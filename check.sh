@@ -13,10 +13,22 @@ cd "$(dirname "$0")"
 top=$PWD
 pass=0 fail=0 skip=0
 
-# Adds the results of one make-check output file ($1) to the totals, prefixed $2.
+# Adds the results of one make-check output file ($1) to the totals, prefixed $2;
+# under each failed test, the step it was at and why (from its log).
 count() {
-	local p f s
-	sed -E "s/^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):/\1: [$2]/" "$1" | grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):'
+	local p f s line log
+	sed -E "s/^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):/\1: [$2]/" "$1" | grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' |
+		while IFS= read -r line; do
+			echo "$line"
+			case $line in FAIL:* | ERROR:* | XPASS:*) ;; *) continue ;; esac
+			log="$(dirname "$1")/${line##* }.log"
+			[ -f "$log" ] || continue
+			awk '/^== / { step = $0 }
+				/^FAIL: |ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error|^SUMMARY: / && n < 4 {
+					if (n++ == 0) print "    at: " step
+					print "    why: " substr($0, 1, 300)
+				}' "$log"
+		done
 	p=$(grep -cE '^(PASS|XFAIL):' "$1")
 	f=$(grep -cE '^(FAIL|ERROR|XPASS):' "$1")
 	s=$(grep -cE '^SKIP:' "$1")
