@@ -1,5 +1,20 @@
 # lib.sh: shell helpers of the bench scripts (sourced; POSIX sh).
 
+# bench_begin NAME FILE...: the start of a bench script called NAME: checks
+# that each FILE is built and that python3 is there (else says so and exits 1),
+# makes $TMP (bench_tmpdir coaps-NAME) and the throw-away certificates in it
+# (bench-certs.sh). Run "ulimit -n" before, where the script needs it.
+bench_begin() {
+	_name=$1
+	shift
+	for _f in "$@"; do
+		[ -x "$_f" ] || { echo "$_name: $_f not built (make first)"; exit 1; }
+	done
+	command -v python3 >/dev/null 2>&1 || { echo "$_name: python3 is needed"; exit 1; }
+	bench_tmpdir "coaps-$_name"
+	bench_make_certs "$TMP" || { echo "$_name: certificate generation failed"; exit 1; }
+}
+
 # bench_tmpdir NAME: makes $TMP, and a cleanup on exit that kills the processes
 # whose PIDs the script put into $PIDS and removes $TMP.
 bench_tmpdir() {

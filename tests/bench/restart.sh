@@ -23,10 +23,6 @@ RATE_CERT=${RESTART_CERT_RATE:-100}
 AFTER=${RESTART_AFTER:-20}
 STEADY=${RESTART_STEADY:-3}
 
-for f in "$BENCH" "$PROXYD"; do
-	[ -x "$f" ] || { echo "restart-bench: $f not built (make first)"; exit 1; }
-done
-command -v python3 >/dev/null 2>&1 || { echo "restart-bench: python3 is needed"; exit 1; }
 # One socket per session in the bench.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 NOFILE=$(ulimit -n)
@@ -38,8 +34,7 @@ fi
 
 . "$SRC/tests/bench/bench-certs.sh"
 . "$SRC/tests/bench/lib.sh"
-bench_tmpdir coaps-restart
-bench_make_certs "$TMP" || { echo "restart-bench: certificate generation failed"; exit 1; }
+bench_begin restart-bench "$BENCH" "$PROXYD"
 mkdir -m 700 "$TMP/state"
 
 base=$((33000 + ($$ % 1000) * 4))

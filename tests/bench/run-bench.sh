@@ -21,9 +21,7 @@ WORKLOAD="--sessions $SESSIONS --inflight $INFLIGHT --method post --size 64 --du
 . "$SRC/tests/bench/bench-certs.sh"
 . "$SRC/tests/bench/lib.sh"
 
-[ -x "$BENCH" ] || { echo "run-bench: $BENCH not built (make first)"; exit 1; }
-command -v python3 >/dev/null 2>&1 || { echo "run-bench: python3 is needed for the summary"; exit 1; }
-bench_tmpdir coaps-bench
+bench_begin run-bench "$BENCH"
 
 # Pinning: servers under test on core 1, load generator (and echo backend) on core 0.
 if bench_pin; then
@@ -32,8 +30,6 @@ if bench_pin; then
 else
 	echo "run-bench: not pinning (no taskset or fewer than 2 cores): figures are rougher"
 fi
-
-bench_make_certs "$TMP" || { echo "run-bench: certificate generation failed"; exit 1; }
 
 base=$((30000 + ($$ % 1000) * 20))
 ECHO=$base

@@ -28,16 +28,10 @@ BOUND=${STORM_DEVICE_BOUND:-60}	# seconds at most per device storm
 # session.handshake_threads for the daemon (unset: its default, the usable cores)
 HS_THREADS=${STORM_HANDSHAKE_THREADS:+ handshake_threads = $STORM_HANDSHAKE_THREADS;}
 
-for f in "$BENCH" "$PROXYD"; do
-	[ -x "$f" ] || { echo "storm-bench: $f not built (make first)"; exit 1; }
-done
-command -v python3 >/dev/null 2>&1 || { echo "storm-bench: python3 is needed"; exit 1; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
-
 . "$SRC/tests/bench/bench-certs.sh"
 . "$SRC/tests/bench/lib.sh"
-bench_tmpdir coaps-storm
-bench_make_certs "$TMP" || { echo "storm-bench: certificate generation failed"; exit 1; }
+bench_begin storm-bench "$BENCH" "$PROXYD"
 
 if command -v taskset >/dev/null 2>&1 && [ "$(nproc)" -ge 2 ]; then
 	PXRUN="taskset -c 0"

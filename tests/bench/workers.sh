@@ -45,16 +45,10 @@ CONFIGS=${WORKERS_CONFIGS:-1 2}
 NOKEY=${WORKERS_TEST_NOKEY:-0}
 TICK=5	# handshake batches started a second
 
-for f in "$BENCH" "$PROXYD" "$PROXYCTL"; do
-	[ -x "$f" ] || { echo "workers-bench: $f not built (make first)"; exit 1; }
-done
-command -v python3 >/dev/null 2>&1 || { echo "workers-bench: python3 is needed"; exit 1; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
-
 . "$SRC/tests/bench/bench-certs.sh"
 . "$SRC/tests/bench/lib.sh"
-bench_tmpdir coaps-workers
-bench_make_certs "$TMP" || { echo "workers-bench: certificate generation failed"; exit 1; }
+bench_begin workers-bench "$BENCH" "$PROXYD" "$PROXYCTL"
 
 LOW="nice -n 19"
 PXRUN=""
