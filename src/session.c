@@ -336,15 +336,20 @@ table_grow(void)
 	free(old);
 }
 
-/* Adds delta to a count of all workers; sessions_all also moves the peak. */
+/*
+ * Adds delta to a count of the calling worker (here) and to the same count of
+ * all workers (all); sessions_all also moves the peak.
+ */
 static void
-count_add(atomic_size_t *c, int delta)
+count_add(size_t *here, atomic_size_t *all, int delta)
 {
-	size_t now = atomic_fetch_add_explicit(c, (size_t)(ptrdiff_t)delta, memory_order_relaxed) +
-	             (size_t)(ptrdiff_t)delta;
+	size_t now =
+	    atomic_fetch_add_explicit(all, (size_t)(ptrdiff_t)delta, memory_order_relaxed) +
+	    (size_t)(ptrdiff_t)delta;
 	size_t peak = atomic_load_explicit(&sessions_peak, memory_order_relaxed);
 
-	while (c == &sessions_all && now > peak &&
+	*here += (size_t)(ptrdiff_t)delta;
+	while (all == &sessions_all && now > peak &&
 	       !atomic_compare_exchange_weak_explicit(&sessions_peak, &peak, now,
 	           memory_order_relaxed, memory_order_relaxed))
 		;
@@ -361,8 +366,7 @@ table_insert(struct session *s)
 	h = session_hash(s->link.listener, &s->link.peer.sa);
 	s->hnext = session_table[h];
 	session_table[h] = s;
-	session_n++;
-	count_add(&sessions_all, 1);
+	count_add(&session_n, &sessions_all, 1);
 	stats_mut()->sessions_peak = session_peak(); /* the highest worker's is the peak */
 }
 
@@ -376,8 +380,7 @@ table_remove(struct session *s)
 		if (*pp == s) {
 			*pp = s->hnext;
 			s->hnext = NULL;
-			session_n--;
-			count_add(&sessions_all, -1);
+			count_add(&session_n, &sessions_all, -1);
 			return;
 		}
 	}
@@ -518,8 +521,7 @@ hs_list_add(struct session *s)
 {
 	TAILQ_INSERT_TAIL(&hs_list, s, hs_entry);
 	s->on_hs_list = true;
-	session_hs_n++;
-	count_add(&handshakes_all, 1);
+	count_add(&session_hs_n, &handshakes_all, 1);
 	s->hs_prefix_slot = admit_handshake_add(&s->link.peer.sa);
 }
 
@@ -531,8 +533,7 @@ hs_list_remove(struct session *s)
 		return;
 	TAILQ_REMOVE(&hs_list, s, hs_entry);
 	s->on_hs_list = false;
-	session_hs_n--;
-	count_add(&handshakes_all, -1);
+	count_add(&session_hs_n, &handshakes_all, -1);
 	admit_handshake_done(s->hs_prefix_slot);
 	s->hs_prefix_slot = 0;
 }
@@ -792,8 +793,7 @@ session_park(struct session *s)
 	s->dtls_timer = NULL;
 	s->parked = buf;
 	s->parked_len = (uint32_t)len;
-	session_parked_n++;
-	count_add(&parked_all, 1);
+	count_add(&session_parked_n, &parked_all, 1);
 	stats_mut()->parked++;
 	if (hooks.parked != NULL)
 		hooks.parked(s);
@@ -837,8 +837,7 @@ session_unpark(struct session *s)
 	pool_blob_free(s->parked, s->parked_len);
 	s->parked = NULL;
 	s->parked_len = 0;
-	session_parked_n--;
-	count_add(&parked_all, -1);
+	count_add(&session_parked_n, &parked_all, -1);
 	stats_mut()->unparked++;
 	return true;
 }
@@ -955,8 +954,7 @@ session_close_text(struct session *s, enum close_reason why, const char *text)
 		event_free(s->dtls_timer);
 	dtls_free(s->ssl);
 	if (s->parked != NULL) {
-		session_parked_n--;
-		count_add(&parked_all, -1);
+		count_add(&session_parked_n, &parked_all, -1);
 		pool_blob_free(s->parked, s->parked_len);
 	}
 	cert_problem_free(&s->cert_problem);
@@ -2273,8 +2271,7 @@ session_restore(const struct state_session *ss, struct listener *l, const char *
 	}
 	memcpy(s->parked, ss->context, ss->context_len);
 	s->parked_len = (uint32_t)ss->context_len;
-	session_parked_n++;
-	count_add(&parked_all, 1);
+	count_add(&session_parked_n, &parked_all, 1);
 	s->id = ss->id != 0 ? ss->id : (uint32_t)(session_seed ^ now_mono);
 	s->link.session_id = s->id;
 	s->link.listener = l;
