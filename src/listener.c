@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,6 +289,28 @@ listener_adopt(struct listener *l, const struct listen_conf *lc)
 	return fd;
 }
 
+/*
+ * Tells whether some socket already holds the address of lc: a bind without
+ * SO_REUSEPORT fails then. The workers' sockets bind with SO_REUSEPORT, which
+ * would let them join the group of another process of the same user (a second
+ * coaps-proxyd on the same port) and share its datagrams without a word.
+ */
+static bool
+listener_address_taken(const struct listen_conf *lc)
+{
+	int off = 0, fd = socket(lc->addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool taken;
+
+	if (fd < 0)
+		return false; /* the real socket says why */
+	if (lc->addr.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+	taken =
+	    bind(fd, (const struct sockaddr *)&lc->addr, lc->addrlen) < 0 && errno == EADDRINUSE;
+	close(fd);
+	return taken;
+}
+
 struct listener *
 listener_open(struct event_base *base, const struct listen_conf *lc, listener_input_fn *input,
     char **cause)
@@ -308,6 +331,11 @@ listener_open(struct event_base *base, const struct listen_conf *lc, listener_in
 	l->shared = worker_count() > 1;
 	l->fd = listener_adopt(l, lc);
 	l->adopted = l->fd >= 0;
+	/* The group's first socket (worker 0's) makes sure that it starts the group. */
+	if (!l->adopted && l->shared && worker_self() == 0 && listener_address_taken(lc)) {
+		errno = EADDRINUSE;
+		goto fail;
+	}
 	if (!l->adopted)
 		l->fd = socket(lc->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0)

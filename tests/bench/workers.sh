@@ -26,7 +26,9 @@
 # leave the workers key out of the configuration, for a daemon without it; every
 # daemon then runs its default and the script says so), WORKERS_PIN (1: every
 # daemon on CPU 0, the load generator and backend on CPU 1: the workers' own cost
-# on one core, without the load generator sharing the daemon's cores).
+# on one core, without the load generator sharing the daemon's cores),
+# WORKERS_HANDSHAKE_THREADS (session.handshake_threads of every daemon; unset:
+# the default, the usable cores; 0: handshakes in the workers' loops).
 set -u
 
 BUILD=$(cd "${1:-.}" && pwd)
@@ -43,6 +45,7 @@ SECONDS_REQ=${WORKERS_SECONDS:-5}
 ROUNDS=${WORKERS_ROUNDS:-3}
 CONFIGS=${WORKERS_CONFIGS:-1 2}
 NOKEY=${WORKERS_TEST_NOKEY:-0}
+HS_THREADS=${WORKERS_HANDSHAKE_THREADS:+ handshake_threads = $WORKERS_HANDSHAKE_THREADS;}
 TICK=5	# handshake batches started a second
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
@@ -173,7 +176,7 @@ psk = ( { identity = "bench"; key = "benchkey123"; } );
 x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pem";
          client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
 dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
-session = { max_sessions = 200000; max_handshakes = 5000; state_file = ""; };
+session = { max_sessions = 200000; max_handshakes = 5000; state_file = "";$HS_THREADS };
 control = { socket = "$TMP/control-$c.sock"; };
 metrics = { address = "127.0.0.1"; port = $MPORT; };
 log = { level = "warning"; };
@@ -227,7 +230,8 @@ requests() {
 }
 
 echo "workers-bench: workers = ${CONFIGS}; $ROUNDS rounds; $(nproc) cores, coaps-proxyd" \
-    "$PINNED; load generator and echo backend at nice 19"
+    "$PINNED; load generator and echo backend at nice 19; handshake_threads" \
+    "${WORKERS_HANDSHAKE_THREADS:-default (the usable cores)}"
 [ "$NOKEY" = 1 ] && echo "workers-bench: WORKERS_TEST_NOKEY=1: the workers key is left out," \
     "every configuration runs the daemon's default"
 start echo $LOW "$BENCH" --backend --listen 127.0.0.1:$ECHO

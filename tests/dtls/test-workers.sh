@@ -33,6 +33,22 @@ wait_log 'event=started .*workers=2'
 [ "$(ps -L -o comm= -p "$(cat "$tmp/proxy.pid")" | grep -c '^coaps-w-')" = 1 ] ||
 	fail "not one coaps-w-N thread beside the main loop: $(ps -L -o comm= -p "$(cat "$tmp/proxy.pid")" | tr '\n' ' ')"
 
+step "a second coaps-proxyd with two workers on the same port does not start (SO_REUSEPORT would let it share the port)"
+write_fw_conf "$tmp/second.conf" <<CONF
+listen = ( { address = "127.0.0.1"; port = @PORT@; } );
+backends = ( { name = "echo"; address = "127.0.0.1"; port = @BACKEND@; } );
+@PSKS@
+workers = 2;
+session = { state_file = ""; };
+control = { socket = "$tmp/second.sock"; };
+CONF
+rc=0
+timeout 10 "$proxyd" -f -c "$tmp/second.conf" >"$tmp/second.out" 2>&1 || rc=$?
+[ "$rc" != 124 ] || fail "the second daemon started on the port of the first (it ran until timeout)"
+[ "$rc" != 0 ] || fail "the second daemon exited 0"
+grep -q "cannot listen on 127.0.0.1:$proxy_port: Address already in use" "$tmp/second.out" ||
+	fail "no 'Address already in use' from the second daemon: $(tail -n 3 "$tmp/second.out")"
+
 # A CON GET for /$2 with MID 0x$1 and a one-byte token (the MID's low byte).
 req() {
 	printf '41 01 %s %s %s b1 %s' "$(echo "$1" | cut -c1-2)" "$(echo "$1" | cut -c3-4)" \
