@@ -1298,6 +1298,24 @@ session_read_records(struct session *s)
 }
 
 /*
+ * Advances the handshake of s on the datagram in s->link.rx (or on its
+ * timer). mbedTLS looks at its retransmission timer before it reads: if the
+ * timer ran out while the datagram waited (a busy loop or pool, a stopped
+ * process), it resends its flight and returns without reading. A second call
+ * reads it: the client's flight is not thrown away, which would cost the
+ * client a retransmission timeout (seconds on a Thread network).
+ */
+static int
+session_handshake_step(struct session *s)
+{
+	int r = mbedtls_ssl_handshake(s->ssl);
+
+	if (r == MBEDTLS_ERR_SSL_WANT_READ && s->link.rx != NULL && s->link.rx_len > 0)
+		r = mbedtls_ssl_handshake(s->ssl);
+	return r;
+}
+
+/*
  * Lets mbedTLS work on what arrived (or on a timer): advances the handshake,
  * then reads application records. Returns false if the session was closed.
  */
@@ -1314,7 +1332,7 @@ session_drive(struct session *s)
 		 * the handshake inside mbedTLS (wrong key); any other record that
 		 * does not decrypt is dropped, as DTLS wants under loss and reordering.
 		 */
-		int k = session_handshake_end(s, mbedtls_ssl_handshake(s->ssl));
+		int k = session_handshake_end(s, session_handshake_step(s));
 
 		if (k <= 0)
 			return k == 0;
@@ -1394,8 +1412,7 @@ session_hs_run(struct hspool_job *job)
 			s->link.rx = data;
 			s->link.rx_len = len;
 		}
-		r = mbedtls_ssl_handshake(s->ssl);
-		/* An unread datagram (a timer had expired) is dropped, as in the loop. */
+		r = session_handshake_step(s);
 		s->link.rx = NULL;
 		s->link.rx_len = 0;
 		free(data);

@@ -9,6 +9,7 @@ ROBUST_TESTS = \
 	tests/robust/test-loss-ecdsa.sh \
 	tests/robust/test-mtu-fragment.sh \
 	tests/robust/test-late-hello.sh \
+	tests/robust/test-late-flight.sh \
 	tests/robust/test-flood.sh \
 	tests/robust/test-hostile.sh \
 	tests/robust/test-limits.sh \
