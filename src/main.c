@@ -443,11 +443,17 @@ main(int argc, char **argv)
 
 	log_init();
 	/*
-	 * mbedTLS's two 16.7 KB record buffers per session go to mmap, not the
-	 * heap: parking frees them, and they must not leave the heap full of
-	 * holes pinned by the small objects of sessions that live on.
+	 * mbedTLS's two 16.7 KB record buffers per session come from the heap
+	 * (of the worker's arena), not from mmap: with more than one thread,
+	 * every munmap makes the kernel flush the TLB of every core that runs a
+	 * worker (an interrupt each), and each new buffer faults its pages in
+	 * again. At 16 KB (as before workers) worker 1 mapped and unmapped both
+	 * buffers of every session: a PSK handshake cost 2.5 times the CPU of
+	 * worker 0's. Parking frees the buffers and the sweep's malloc_trim gives
+	 * their pages back, so parked sessions still pin no heap pages. Fixed
+	 * (glibc would raise a dynamic threshold after freeing a big table).
 	 */
-	mallopt(M_MMAP_THRESHOLD, 16 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	pool_use_for_libevent();
 	raise_fd_limit();
 	while ((c = getopt(argc, argv, "c:fhtvV")) != -1) {
