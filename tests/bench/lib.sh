@@ -15,6 +15,28 @@ bench_begin() {
 	bench_make_certs "$TMP" || { echo "$_name: certificate generation failed"; exit 1; }
 }
 
+# bench_proxyd_conf FILE PORT BACKEND [SESSION] [MORE]: a coaps-proxyd
+# configuration for the benches in FILE: listens on 127.0.0.1:PORT, relays to
+# the echo backend on BACKEND, PSK "bench" and the certificates of $TMP
+# (client certificates required), no saved sessions (never in
+# /var/lib/coaps-proxy), log level warning; SESSION is added to the session
+# group; MORE (lines) replaces the default control = { socket = ""; };.
+bench_proxyd_conf() {
+	_more=${5:-}
+	[ -n "$_more" ] || _more='control = { socket = ""; };'
+	cat >"$1" <<EOF
+listen = ( { address = "127.0.0.1"; port = $2; } );
+backends = ( { name = "default"; address = "127.0.0.1"; port = $3; } );
+psk = ( { identity = "bench"; key = "benchkey123"; } );
+x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pem";
+         client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
+dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
+session = { max_sessions = 200000; max_handshakes = 5000; state_file = ""; ${4:-} };
+log = { level = "warning"; };
+$_more
+EOF
+}
+
 # bench_tmpdir NAME: makes $TMP, and a cleanup on exit that kills the processes
 # whose PIDs the script put into $PIDS and removes $TMP.
 bench_tmpdir() {

@@ -47,18 +47,7 @@ alive() {
 
 # write_proxyd_conf FILE PORT: the coaps-proxyd configuration for the bench.
 write_proxyd_conf() {
-	cat >"$1" <<EOF
-listen = ( { address = "127.0.0.1"; port = $2; } );
-backends = ( { name = "default"; address = "127.0.0.1"; port = $ECHO; } );
-psk = ( { identity = "bench"; key = "benchkey123"; } );
-x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pem";
-         client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
-dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
-session = { park_after = ${PARK_AFTER:-30}; max_sessions = 200000; max_handshakes = 5000;
-            state_file = ""; }; # no saved sessions (never in /var/lib/coaps-proxy)
-control = { socket = ""; };
-log = { level = "warning"; };
-EOF
+	bench_proxyd_conf "$1" "$2" "$ECHO" "park_after = ${PARK_AFTER:-30};"
 }
 
 # start_proxyd NAME PORT: start coaps-proxyd; sets PID var $LAST or empty when it fails.

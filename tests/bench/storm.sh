@@ -48,17 +48,7 @@ base=$((36000 + ($$ % 1000) * 4))
 ECHO=$base
 PX=$((base + 1))
 
-cat >"$TMP/proxyd.conf" <<EOF
-listen = ( { address = "127.0.0.1"; port = $PX; } );
-backends = ( { name = "default"; address = "127.0.0.1"; port = $ECHO; } );
-psk = ( { identity = "bench"; key = "benchkey123"; } );
-x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pem";
-         client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
-dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
-session = { max_sessions = 200000; max_handshakes = 5000; state_file = "";$HS_THREADS };
-control = { socket = ""; };
-log = { level = "warning"; };
-EOF
+bench_proxyd_conf "$TMP/proxyd.conf" "$PX" "$ECHO" "$HS_THREADS"
 
 
 # run NAME ARGS...: one coaps-bench run at low priority writing $TMP/NAME.json.

@@ -168,19 +168,9 @@ daemon() {
 	eval "W_$c=$w PX_$c=$PX MPORT_$c=$MPORT"
 	key="workers = $w;"
 	[ "$NOKEY" = 1 ] && key="# workers = $w; (left out: WORKERS_TEST_NOKEY=1)"
-	cat >"$TMP/proxyd-$c.conf" <<EOF
-$key
-listen = ( { address = "127.0.0.1"; port = $PX; } );
-backends = ( { name = "default"; address = "127.0.0.1"; port = $ECHO; } );
-psk = ( { identity = "bench"; key = "benchkey123"; } );
-x509 = { certificate = "$TMP/server-cert.pem"; private_key = "$TMP/server-key.pem";
-         client_ca = "$TMP/ca-cert.pem"; verify_client = "required"; };
-dtls = { ciphersuites = [ "TLS-PSK-WITH-AES-128-CCM-8", "TLS-ECDHE-ECDSA-WITH-AES-128-CCM-8" ]; };
-session = { max_sessions = 200000; max_handshakes = 5000; state_file = "";$HS_THREADS };
-control = { socket = "$TMP/control-$c.sock"; };
-metrics = { address = "127.0.0.1"; port = $MPORT; };
-log = { level = "warning"; };
-EOF
+	bench_proxyd_conf "$TMP/proxyd-$c.conf" "$PX" "$ECHO" "$HS_THREADS" "$key
+control = { socket = \"$TMP/control-$c.sock\"; };
+metrics = { address = \"127.0.0.1\"; port = $MPORT; };"
 	start "proxyd-$c" $PXRUN "$PROXYD" -f -c "$TMP/proxyd-$c.conf"
 	PX_PID=$LAST
 	eval "PID_$c=$LAST"
